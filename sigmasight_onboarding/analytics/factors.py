@@ -1,0 +1,377 @@
+"""Equity factor betas (single-factor and multivariate) and portfolio factor exposure.
+
+Conventions
+-----------
+* Returns are daily SIMPLE returns in decimals (``returns.simple_returns``), not annualised.
+  ``asset_returns`` / ``factor_returns`` are date × symbol DataFrames (ascending dates).
+* A beta is dimensionless: decimal asset return per decimal factor return. Alphas (intercepts) are
+  daily decimal returns. Residual volatility is annualised with √252.
+* Exposures are signed dollars (short positions negative); factor dollar exposure = Σ exposure × beta.
+
+Estimation window: the two inputs are aligned on the dates they have in common and the last
+``window`` of those dates are used.
+
+Missing data (choice): every position gets the observations where both it and the regressor(s) are
+present in the window — no forward-fill, no imputation. Positions that share an identical mask of
+available observations are solved together in ONE ``numpy.linalg.lstsq`` call with multiple
+right-hand sides (with complete data — the usual case — that is one call for all positions). The
+number of observations is reported (``n_obs``) and flagged:
+
+* ``full_history``          n_obs ≥ window
+* ``limited_history``       min_obs ≤ n_obs < window (estimates reported)
+* ``insufficient_history``  n_obs < min_obs (all estimates NaN)
+* ``degenerate``            enough observations but a rank-deficient design / constant response
+                            (estimates NaN)
+
+No clipping: betas with |beta| > ``extreme_threshold`` (default 3) keep their value and get
+``extreme_beta`` = True.
+
+No Dagster, no database: numpy/scipy, pandas only for labelled input/output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TRADING_DAYS_PER_YEAR = 252
+
+FACTOR_ETFS: dict[str, str] = {
+    "Market": "SPY",
+    "Value": "VTV",
+    "Growth": "VUG",
+    "Momentum": "MTUM",
+    "Quality": "QUAL",
+    "Size": "IWM",
+    "Low Volatility": "USMV",
+}
+MARKET_FACTOR = "Market"
+_ETF_TO_FACTOR = {v: k for k, v in FACTOR_ETFS.items()}
+
+FLAG_FULL = "full_history"
+FLAG_LIMITED = "limited_history"
+FLAG_INSUFFICIENT = "insufficient_history"
+FLAG_DEGENERATE = "degenerate"
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared OLS engine (also used by rates.py)
+# ----------------------------------------------------------------------------------------------
+def masked_ols(x: np.ndarray, y: np.ndarray, min_obs: int, add_intercept: bool = True) -> dict[str, np.ndarray]:
+    """OLS of every column of ``y`` (T × N) on the regressors ``x`` (T × k), with per-column masks.
+
+    Model: y_i = a_i + X b_i + e_i (intercept prepended when ``add_intercept``), estimated on the rows
+    where all of X and y_i are finite. Columns with identical row masks are solved together in one
+    ``numpy.linalg.lstsq`` call (multiple right-hand sides). Classical (homoskedastic) standard
+    errors: se = sqrt(diag((XᵀX)⁻¹) · SSR/(n − p)), with (XᵀX)⁻¹ = pinv(X) pinv(X)ᵀ as in statsmodels.
+    r2 = 1 − SSR/SST (SST centred). ``resid_std`` = sqrt(SSR/(n − p)) (per observation, not annualised).
+
+    Returns a dict of arrays: coef (p × N), se (p × N), t (p × N), r2 (N), resid_std (N), n_obs (N),
+    degenerate (N, bool). Columns with n_obs < max(min_obs, p + 1) or degenerate are all-NaN.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    y = np.asarray(y, dtype=float)
+    if y.ndim == 1:
+        y = y[:, None]
+    t_len, n_cols = y.shape
+    design = np.column_stack([np.ones(t_len), x]) if add_intercept else x
+    p = design.shape[1]
+
+    mask = np.isfinite(design).all(axis=1)[:, None] & np.isfinite(y)
+    n_obs = mask.sum(axis=0)
+    coef = np.full((p, n_cols), np.nan)
+    se = np.full((p, n_cols), np.nan)
+    r2 = np.full(n_cols, np.nan)
+    resid_std = np.full(n_cols, np.nan)
+    degenerate = np.zeros(n_cols, dtype=bool)
+
+    eligible = np.flatnonzero(n_obs >= max(min_obs, p + 1))
+    if eligible.size:
+        patterns, inverse = np.unique(mask[:, eligible].T, axis=0, return_inverse=True)
+        inverse = np.asarray(inverse).ravel()
+        for g, rows in enumerate(patterns):  # one group per distinct availability mask, not per position
+            cols = eligible[inverse == g]
+            xg = design[rows]
+            yg = y[rows][:, cols]
+            b, _, rank, _ = np.linalg.lstsq(xg, yg, rcond=None)
+            resid = yg - xg @ b
+            dof = xg.shape[0] - p
+            ssr = np.einsum("ij,ij->j", resid, resid)
+            centred = yg - yg.mean(axis=0) if add_intercept else yg
+            sst = np.einsum("ij,ij->j", centred, centred)
+            sigma2 = ssr / dof
+            pinv = np.linalg.pinv(xg)
+            xtx_inv_diag = np.einsum("ij,ij->i", pinv, pinv)
+            bad = np.full(cols.size, rank < p) | (sst <= 1e-28)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r2_g = 1.0 - ssr / sst
+            se_g = np.sqrt(xtx_inv_diag[:, None] * sigma2[None, :])
+            b[:, bad] = np.nan
+            se_g[:, bad] = np.nan
+            r2_g[bad] = np.nan
+            coef[:, cols] = b
+            se[:, cols] = se_g
+            r2[cols] = r2_g
+            resid_std[cols] = np.where(bad, np.nan, np.sqrt(sigma2))
+            degenerate[cols] = bad
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tstat = coef / se
+    return {"coef": coef, "se": se, "t": tstat, "r2": r2, "resid_std": resid_std, "n_obs": n_obs, "degenerate": degenerate}
+
+
+def quality_flags(n_obs: np.ndarray, window: int, min_obs: int, degenerate: np.ndarray | None = None) -> np.ndarray:
+    """History-quality flag per regression: full_history (n ≥ window), limited_history
+    (min_obs ≤ n < window), insufficient_history (n < min_obs), degenerate (singular design)."""
+    n_obs = np.asarray(n_obs)
+    flags = np.where(n_obs >= window, FLAG_FULL, np.where(n_obs >= min_obs, FLAG_LIMITED, FLAG_INSUFFICIENT))
+    if degenerate is not None:
+        flags = np.where(np.asarray(degenerate) & (n_obs >= min_obs), FLAG_DEGENERATE, flags)
+    return flags.astype(object)
+
+
+def align_window(asset_returns: pd.DataFrame, *others: pd.DataFrame | pd.Series, window: int) -> list:
+    """Align inputs on their common dates (sorted) and keep the last ``window`` of them."""
+    idx = asset_returns.index
+    for o in others:
+        idx = idx.intersection(o.index)
+    idx = idx.sort_values()[-window:] if window else idx.sort_values()
+    return [asset_returns.loc[idx]] + [o.loc[idx] for o in others]
+
+
+def _factor_frame(factor_returns: pd.DataFrame) -> pd.DataFrame:
+    """Rename ETF-symbol columns (SPY, VTV, …) to factor names (Market, Value, …); keep known names."""
+    renamed = factor_returns.rename(columns=_ETF_TO_FACTOR)
+    unknown = [c for c in renamed.columns if c not in FACTOR_ETFS]
+    if unknown:
+        raise ValueError(f"unknown factor columns {unknown}; expected ETF symbols {list(FACTOR_ETFS.values())} or factor names")
+    return renamed[[f for f in FACTOR_ETFS if f in renamed.columns]]
+
+
+# ----------------------------------------------------------------------------------------------
+# Public API
+# ----------------------------------------------------------------------------------------------
+SINGLE_FACTOR_COLUMNS = [
+    "symbol", "factor", "factor_symbol", "beta", "alpha", "std_err", "r2", "t_stat",
+    "n_obs", "quality_flag", "extreme_beta",
+]
+
+
+def single_factor_betas(
+    asset_returns: pd.DataFrame,
+    factor_returns: pd.DataFrame,
+    window: int = 252,
+    min_obs: int = 60,
+    extreme_threshold: float = 3.0,
+) -> pd.DataFrame:
+    """Univariate factor betas (SigmaSight-compatible): for every position × factor,
+    r_asset,t = alpha + beta · r_factor,t + e_t by OLS with intercept, over the last ``window`` common dates.
+
+    ``factor_returns`` columns are ETF symbols (SPY, VTV, VUG, MTUM, QUAL, IWM, USMV) or factor names
+    (keys of ``FACTOR_ETFS``). Daily simple decimal returns.
+
+    Returns a long DataFrame, one row per (symbol, factor), columns ``SINGLE_FACTOR_COLUMNS``:
+    beta (dimensionless), alpha (daily decimal), std_err (of beta), r2, t_stat (of beta, classical OLS),
+    n_obs, quality_flag (see module doc; NaN estimates when insufficient_history/degenerate) and
+    extreme_beta (|beta| > extreme_threshold; the beta is NOT clipped).
+    """
+    factors = _factor_frame(factor_returns)
+    assets, factors = align_window(asset_returns, factors, window=window)
+    y = assets.to_numpy(dtype=float)
+    symbols = np.asarray(assets.columns, dtype=object)
+    frames = []
+    for factor in factors.columns:  # 7 factors; positions are vectorised inside masked_ols
+        res = masked_ols(factors[factor].to_numpy(dtype=float), y, min_obs)
+        beta = res["coef"][1]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": symbols,
+                    "factor": factor,
+                    "factor_symbol": FACTOR_ETFS[factor],
+                    "beta": beta,
+                    "alpha": res["coef"][0],
+                    "std_err": res["se"][1],
+                    "r2": res["r2"],
+                    "t_stat": res["t"][1],
+                    "n_obs": res["n_obs"].astype(int),
+                    "quality_flag": quality_flags(res["n_obs"], window, min_obs, res["degenerate"]),
+                    "extreme_beta": np.abs(np.nan_to_num(beta)) > extreme_threshold,
+                }
+            )
+        )
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SINGLE_FACTOR_COLUMNS)
+    return out[SINGLE_FACTOR_COLUMNS]
+
+
+MULTIVARIATE_COLUMNS = [
+    "symbol", "factor", "regressor", "beta", "std_err", "t_stat", "alpha", "r2", "residual_vol",
+    "n_obs", "quality_flag", "extreme_beta",
+]
+
+
+def multivariate_regressors(etf_returns: pd.DataFrame) -> pd.DataFrame:
+    """Regressor matrix: Market = SPY return; every style factor = (style ETF return − SPY return),
+    i.e. the style spread net of the market (daily decimal). Columns named by factor."""
+    f = _factor_frame(etf_returns)
+    if MARKET_FACTOR not in f.columns:
+        raise ValueError("multivariate regression needs the market ETF (SPY)")
+    reg = f.sub(f[MARKET_FACTOR], axis=0)
+    reg[MARKET_FACTOR] = f[MARKET_FACTOR]
+    return reg[f.columns]
+
+
+def regressor_diagnostics(regressors: pd.DataFrame, raw_etf_returns: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Collinearity diagnostics of a regressor matrix (rows with any NaN dropped):
+
+    * condition_number: numpy.linalg.cond (2-norm, σ_max/σ_min) of the column-standardised
+      (z-scored, ddof=0) regressors, without the intercept column;
+    * vif: {regressor: VIF_j} with VIF_j = 1/(1 − R²_j) from regressing j on the others plus an
+      intercept = diag(inverse correlation matrix);
+    * max_raw_etf_correlation / max_raw_etf_correlation_pair: largest off-diagonal Pearson
+      correlation of the raw ETF returns (if given); max_regressor_correlation likewise for the regressors;
+    * n_obs: rows used.
+    """
+    r = regressors.dropna()
+    z = (r - r.mean()) / r.std(ddof=0)
+    diag: dict[str, Any] = {"n_obs": int(len(r))}
+    diag["condition_number"] = float(np.linalg.cond(z.to_numpy())) if len(r) > r.shape[1] else float("nan")
+    corr = np.corrcoef(r.to_numpy(), rowvar=False) if len(r) > 2 else np.full((r.shape[1],) * 2, np.nan)
+    try:
+        vif = np.diag(np.linalg.inv(corr))
+    except np.linalg.LinAlgError:
+        vif = np.full(r.shape[1], np.inf)
+    diag["vif"] = {c: float(v) for c, v in zip(r.columns, vif)}
+    off = corr - np.eye(corr.shape[0]) * 2.0  # push diagonal below any real correlation
+    diag["max_regressor_correlation"] = float(np.nanmax(off)) if corr.size else float("nan")
+    if raw_etf_returns is not None:
+        raw = raw_etf_returns.dropna()
+        rc = np.corrcoef(raw.to_numpy(), rowvar=False) - np.eye(raw.shape[1]) * 2.0
+        i, j = np.unravel_index(np.nanargmax(rc), rc.shape)
+        diag["max_raw_etf_correlation"] = float(rc[i, j])
+        diag["max_raw_etf_correlation_pair"] = (str(raw.columns[i]), str(raw.columns[j]))
+    return diag
+
+
+def multivariate_betas(
+    asset_returns: pd.DataFrame,
+    etf_returns: pd.DataFrame,
+    window: int = 252,
+    min_obs: int = 60,
+    extreme_threshold: float = 3.0,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Joint factor regression for all positions:
+
+        r_i,t = alpha_i + b_Market·SPY_t + Σ_s b_s·(ETF_s,t − SPY_t) + e_i,t,   s ∈ {Value, Growth,
+        Momentum, Quality, Size, Low Volatility}
+
+    over the last ``window`` common dates, one lstsq call per distinct availability mask (one call
+    when data are complete). ``etf_returns`` columns: the ETF symbols of ``FACTOR_ETFS`` (or factor
+    names). Daily simple decimal returns.
+
+    Returns (betas, diagnostics):
+      betas — long DataFrame, one row per (symbol, factor), columns ``MULTIVARIATE_COLUMNS``:
+        regressor ('SPY' or e.g. 'VTV-SPY'), beta, std_err, t_stat (classical OLS), alpha (daily
+        decimal intercept), r2, residual_vol (annualised: resid stdev × √252, decimal), n_obs,
+        quality_flag, extreme_beta (|beta| > extreme_threshold, never clipped);
+      diagnostics — ``regressor_diagnostics`` of the design in the window (condition_number, vif,
+        max_raw_etf_correlation, …).
+    """
+    raw = _factor_frame(etf_returns)
+    reg = multivariate_regressors(raw)
+    assets, reg, raw = align_window(asset_returns, reg, raw, window=window)
+    res = masked_ols(reg.to_numpy(dtype=float), assets.to_numpy(dtype=float), min_obs)
+    factors = list(reg.columns)
+    n_sym = assets.shape[1]
+    n_fac = len(factors)
+    beta = res["coef"][1:].T  # N × F
+    flags = quality_flags(res["n_obs"], window, min_obs, res["degenerate"])
+    regressor_names = [FACTOR_ETFS[f] if f == MARKET_FACTOR else f"{FACTOR_ETFS[f]}-{FACTOR_ETFS[MARKET_FACTOR]}" for f in factors]
+    out = pd.DataFrame(
+        {
+            "symbol": np.repeat(np.asarray(assets.columns, dtype=object), n_fac),
+            "factor": np.tile(np.asarray(factors, dtype=object), n_sym),
+            "regressor": np.tile(np.asarray(regressor_names, dtype=object), n_sym),
+            "beta": beta.ravel(),
+            "std_err": res["se"][1:].T.ravel(),
+            "t_stat": res["t"][1:].T.ravel(),
+            "alpha": np.repeat(res["coef"][0], n_fac),
+            "r2": np.repeat(res["r2"], n_fac),
+            "residual_vol": np.repeat(res["resid_std"] * np.sqrt(TRADING_DAYS_PER_YEAR), n_fac),
+            "n_obs": np.repeat(res["n_obs"].astype(int), n_fac),
+            "quality_flag": np.repeat(flags, n_fac),
+            "extreme_beta": np.abs(np.nan_to_num(beta.ravel())) > extreme_threshold,
+        }
+    )
+    raw_named = raw.rename(columns=FACTOR_ETFS)
+    diagnostics = regressor_diagnostics(reg.rename(columns=dict(zip(factors, regressor_names))), raw_named)
+    return out[MULTIVARIATE_COLUMNS], diagnostics
+
+
+def betas_wide(betas: pd.DataFrame) -> pd.DataFrame:
+    """symbol × factor matrix of betas from the long output of single_factor_betas /
+    multivariate_betas (a wide frame is returned unchanged)."""
+    if {"symbol", "factor", "beta"}.issubset(betas.columns):
+        wide = betas.pivot(index="symbol", columns="factor", values="beta")
+        return wide[[f for f in FACTOR_ETFS if f in wide.columns] + [f for f in wide.columns if f not in FACTOR_ETFS]]
+    return betas
+
+
+PORTFOLIO_EXPOSURE_COLUMNS = [
+    "dollar_exposure", "beta_gross", "beta_net", "gross_exposure", "net_market_value",
+    "n_positions", "n_positions_missing_beta",
+]
+
+
+def portfolio_factor_exposure(
+    position_market_values: pd.Series,
+    betas: pd.DataFrame,
+    option_delta_dollars: pd.Series | None = None,
+    beta_symbol: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Portfolio dollar exposure per factor.
+
+    exposure_i = market value (signed dollars) for stock/ETF positions, or the option's
+    delta_dollars (position delta × underlying spot, signed dollars) for positions present (non-NaN)
+    in ``option_delta_dollars``. The betas applied to a position are those of ``beta_symbol[i]``
+    (e.g. the option's underlying; default: the position's own index label).
+
+      dollar_exposure_f = Σ_i exposure_i · beta_i,f           (dollars; NaN betas contribute 0)
+      beta_gross_f      = dollar_exposure_f / Σ_i |exposure_i|  (relative to gross exposure)
+      beta_net_f        = dollar_exposure_f / Σ_i market_value_i (relative to net market value;
+                          NaN when that is 0)
+
+    ``betas``: long output of the beta functions or a wide symbol × factor frame.
+    Returns a DataFrame indexed by factor with columns ``PORTFOLIO_EXPOSURE_COLUMNS``.
+    """
+    mv = position_market_values.astype(float)
+    exposure = mv.copy()
+    if option_delta_dollars is not None:
+        odd = option_delta_dollars.astype(float).reindex(mv.index)
+        exposure = exposure.where(odd.isna(), odd)
+    symbols = mv.index.to_series() if beta_symbol is None else beta_symbol.reindex(mv.index).fillna(mv.index.to_series())
+    wide = betas_wide(betas)
+    b = wide.reindex(symbols.to_numpy()).to_numpy(dtype=float)  # P × F
+    e = exposure.to_numpy(dtype=float)
+    valid = np.isfinite(b) & np.isfinite(e)[:, None]
+    dollar = np.where(valid, b, 0.0).T @ np.nan_to_num(e)
+    gross = float(np.nansum(np.abs(e)))
+    net_mv = float(np.nansum(mv.to_numpy()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta_gross = dollar / gross if gross else np.full(dollar.shape, np.nan)
+        beta_net = dollar / net_mv if net_mv else np.full(dollar.shape, np.nan)
+    return pd.DataFrame(
+        {
+            "dollar_exposure": dollar,
+            "beta_gross": beta_gross,
+            "beta_net": beta_net,
+            "gross_exposure": gross,
+            "net_market_value": net_mv,
+            "n_positions": len(mv),
+            "n_positions_missing_beta": (~valid).sum(axis=0),
+        },
+        index=pd.Index(wide.columns, name="factor"),
+    )[PORTFOLIO_EXPOSURE_COLUMNS]

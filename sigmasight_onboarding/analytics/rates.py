@@ -1,0 +1,106 @@
+"""Interest-rate sensitivity of positions and parallel rate-shock P&L.
+
+Conventions
+-----------
+* Asset returns: daily SIMPLE returns in decimals (date × symbol DataFrame).
+* The rate factor is the daily change of the 10-year Treasury yield in BASIS POINTS. ``^TNX`` is
+  quoted in percent (4.25 = 4.25 %), so Δbp_t = (y_t − y_{t−1}) × 100 (``returns.yield_changes_bp``).
+  NOT ``pct_change() × 10000``: that is the relative change of the yield level (a 4.00 → 4.01 move is
+  1 bp but pct_change × 10000 = 25).
+* rate_beta = decimal asset return per +1 bp move in the 10y yield (bonds: negative).
+  implied_duration = −rate_beta × 10 000 (years; the duration a bond with that sensitivity would have).
+* Shock P&L in dollars: P&L = Σ_i market_value_i × rate_beta_i × shock_bp (shock_bp > 0 = yields up).
+
+Missing data and history flags are handled exactly as in ``factors`` (per-position masks, positions
+with identical masks solved in one lstsq call; full_history / limited_history / insufficient_history
+/ degenerate).
+
+No Dagster, no database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sigmasight_onboarding.analytics.factors import align_window, masked_ols, quality_flags
+from sigmasight_onboarding.analytics.returns import yield_changes_bp
+
+RATE_BETA_COLUMNS = [
+    "rate_beta", "alpha", "std_err", "r2", "t_stat", "n_obs", "quality_flag", "implied_duration",
+    "tlt_beta", "tlt_r2", "tlt_t_stat", "tlt_n_obs", "tlt_quality_flag",
+]
+
+
+def interest_rate_betas(
+    asset_returns: pd.DataFrame,
+    tnx_percent: pd.Series,
+    tlt_returns: pd.Series,
+    window: int = 252,
+    min_obs: int = 60,
+) -> pd.DataFrame:
+    """Rate betas of every position, one lstsq for all positions (per distinct availability mask).
+
+    Regression 1 (the rate beta): r_i,t = a_i + rate_beta_i · Δbp_t + e_i,t, with Δbp the daily change
+    of ``tnx_percent`` (^TNX level in percent, converted with ``yield_changes_bp``: Δ × 100).
+    Regression 2 (bond-proxy beta): r_i,t = a'_i + tlt_beta_i · r_TLT,t + e'_i,t (TLT daily simple return).
+
+    Both use OLS with intercept over the last ``window`` dates common to all inputs.
+    Δbp is computed from consecutive rows of ``tnx_percent`` as given, so pass it on the same session
+    calendar as the returns (a missing yield makes the two adjacent changes NaN → those dates are skipped).
+
+    Returns a DataFrame indexed by symbol with ``RATE_BETA_COLUMNS``: rate_beta (decimal return per
+    1 bp), alpha (daily decimal), std_err, r2, t_stat (classical OLS, of rate_beta), n_obs, quality_flag,
+    implied_duration (= −rate_beta × 10 000, years), tlt_beta (dimensionless), tlt_r2, tlt_t_stat,
+    tlt_n_obs, tlt_quality_flag.
+    """
+    dbp = yield_changes_bp(tnx_percent.astype(float)).rename("dbp")
+    tlt = tlt_returns.astype(float).rename("tlt")
+    assets, dbp, tlt = align_window(asset_returns, dbp, tlt, window=window)
+    y = assets.to_numpy(dtype=float)
+    rate = masked_ols(dbp.to_numpy(), y, min_obs)
+    bond = masked_ols(tlt.to_numpy(), y, min_obs)
+    beta = rate["coef"][1]
+    return pd.DataFrame(
+        {
+            "rate_beta": beta,
+            "alpha": rate["coef"][0],
+            "std_err": rate["se"][1],
+            "r2": rate["r2"],
+            "t_stat": rate["t"][1],
+            "n_obs": rate["n_obs"].astype(int),
+            "quality_flag": quality_flags(rate["n_obs"], window, min_obs, rate["degenerate"]),
+            "implied_duration": -beta * 1e4,
+            "tlt_beta": bond["coef"][1],
+            "tlt_r2": bond["r2"],
+            "tlt_t_stat": bond["t"][1],
+            "tlt_n_obs": bond["n_obs"].astype(int),
+            "tlt_quality_flag": quality_flags(bond["n_obs"], window, min_obs, bond["degenerate"]),
+        },
+        index=pd.Index(assets.columns, name="symbol"),
+    )[RATE_BETA_COLUMNS]
+
+
+def portfolio_rate_shock_pnl(
+    market_values: pd.Series,
+    rate_betas: pd.Series | pd.DataFrame,
+    shock_bp: float | Any,
+) -> float | pd.Series:
+    """Dollar P&L of a parallel shift of ``shock_bp`` basis points (+100 = yields up 1 %):
+
+        P&L = Σ_i market_value_i × rate_beta_i × shock_bp
+
+    ``market_values``: signed dollars indexed by symbol; ``rate_betas``: Series symbol → rate_beta
+    (decimal return per bp) or the ``interest_rate_betas`` frame. Positions without a (finite) beta
+    contribute 0. A scalar shock returns a float; an array of shocks returns a Series indexed by shock.
+    """
+    betas = rate_betas["rate_beta"] if isinstance(rate_betas, pd.DataFrame) else rate_betas
+    b = betas.astype(float).reindex(market_values.index).to_numpy()
+    mv = market_values.astype(float).to_numpy()
+    per_bp = float(np.nansum(np.where(np.isfinite(b), mv * b, 0.0)))
+    if np.ndim(shock_bp) == 0:
+        return per_bp * float(shock_bp)
+    shocks = np.asarray(shock_bp, dtype=float)
+    return pd.Series(per_bp * shocks, index=pd.Index(shocks, name="shock_bp"), name="pnl_dollars")

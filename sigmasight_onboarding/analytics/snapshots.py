@@ -1,0 +1,378 @@
+"""Positions tables, single-date valuation and daily portfolio snapshot series.
+
+Positions table (one row per position; the DataFrame index is the position id):
+
+===================  =========================================================================
+symbol               ticker (stocks/ETFs) or option symbol
+position_type        LONG | SHORT (stock) ; LC | LP | SC | SP (long/short call/put)
+quantity             signed: shares for stocks, contracts for options (LONG/LC/LP > 0, SHORT/SC/SP < 0)
+entry_price          dollars per share (stocks) / per underlying share of premium (options)
+entry_date           date the position is first held (optional for pure valuation)
+underlying_symbol    options only: the underlying ticker
+strike               options only: dollars
+expiration_date      options only: date
+===================  =========================================================================
+
+Market value (dollars, signed): stocks quantity × price; options quantity × 100 × Black–Scholes price.
+Options are priced with ``analytics.greeks.black_scholes`` (imported lazily) unless a ``pricer`` with
+the same signature is passed: time to expiry = calendar days / 365 (Act/365F); rate and vol are
+annualised decimals; expired → intrinsic value with zero Greeks.
+
+Pure computation: numpy, pandas for labelled input/output. No Dagster, no database.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+CONTRACT_MULTIPLIER = 100
+DAYS_PER_YEAR = 365.0
+STOCK_TYPES = ("LONG", "SHORT")
+OPTION_TYPES = ("LC", "LP", "SC", "SP")
+LONG_TYPES = ("LONG", "LC", "LP")
+
+Pricer = Callable[..., Mapping[str, np.ndarray]]
+
+
+def get_pricer(pricer: Pricer | None = None) -> Pricer:
+    """Return `pricer`, or ``analytics.greeks.black_scholes`` (imported lazily) when None."""
+    if pricer is not None:
+        return pricer
+    from sigmasight_onboarding.analytics.greeks import black_scholes
+
+    return black_scholes
+
+
+def price_options(
+    pricer: Pricer | None,
+    spot: Any,
+    strike: Any,
+    time_years: Any,
+    rate: Any,
+    vol: Any,
+    dividend_yield: Any,
+    is_call: Any,
+) -> dict[str, np.ndarray]:
+    """Call the pricer on broadcast arrays (flattened, then reshaped back); per-share dollars.
+
+    Returns dict price/delta/gamma/theta/vega/rho in the pricer's units (greeks.black_scholes:
+    price $/share, delta per $1, gamma per $1², theta $/calendar day, vega $/vol point).
+    """
+    arrays = np.broadcast_arrays(
+        np.asarray(spot, dtype=float),
+        np.asarray(strike, dtype=float),
+        np.asarray(time_years, dtype=float),
+        np.asarray(rate, dtype=float),
+        np.asarray(vol, dtype=float),
+        np.asarray(dividend_yield, dtype=float),
+        np.asarray(is_call, dtype=bool),
+    )
+    shape = arrays[0].shape
+    if arrays[0].size == 0:
+        return {k: np.zeros(shape) for k in ("price", "delta", "gamma", "theta", "vega", "rho")}
+    s, k, t, r, v, q, c = (a.ravel() for a in arrays)
+    out = get_pricer(pricer)(spot=s, strike=k, time_years=t, rate=r, vol=v, dividend_yield=q, is_call=c)
+    return {key: np.asarray(val, dtype=float).reshape(shape) for key, val in out.items()}
+
+
+def prepare_positions(positions: pd.DataFrame) -> pd.DataFrame:
+    """Validate a positions table and add derived columns.
+
+    Added columns: is_option (bool), is_call (bool; False for stocks), multiplier (1 or 100),
+    price_symbol (the symbol whose price drives the position: symbol for stocks, underlying_symbol
+    for options). Raises ValueError for unknown position types, a quantity whose sign contradicts
+    the type (LONG/LC/LP must be > 0, SHORT/SC/SP < 0) or options without underlying/strike/expiry.
+    """
+    required = {"symbol", "position_type", "quantity"}
+    missing = required - set(positions.columns)
+    if missing:
+        raise ValueError(f"positions table lacks columns {sorted(missing)}")
+    pos = positions.copy()
+    ptype = pos["position_type"].astype(str).str.upper().str.strip()
+    unknown = ~ptype.isin(STOCK_TYPES + OPTION_TYPES)
+    if unknown.any():
+        raise ValueError(f"unknown position_type for positions {list(pos.index[unknown])}: {sorted(set(ptype[unknown]))}")
+    pos["position_type"] = ptype
+    qty = pd.to_numeric(pos["quantity"], errors="coerce").astype(float)
+    long_type = ptype.isin(LONG_TYPES)
+    bad_sign = ~np.isfinite(qty) | (long_type & (qty <= 0)) | (~long_type & (qty >= 0))
+    if bad_sign.any():
+        raise ValueError(
+            "quantity must be signed (LONG/LC/LP > 0, SHORT/SC/SP < 0); offending positions: "
+            f"{list(pos.index[bad_sign])}"
+        )
+    pos["quantity"] = qty
+    is_option = ptype.isin(OPTION_TYPES).to_numpy()
+    pos["is_option"] = is_option
+    pos["is_call"] = ptype.isin(("LC", "SC")).to_numpy()
+    pos["multiplier"] = np.where(is_option, CONTRACT_MULTIPLIER, 1).astype(float)
+    if is_option.any():
+        for col in ("underlying_symbol", "strike", "expiration_date"):
+            if col not in pos.columns:
+                raise ValueError(f"option positions need column {col!r}")
+        opt = pos.loc[is_option]
+        bad = opt["underlying_symbol"].isna() | pd.to_numeric(opt["strike"], errors="coerce").isna() | opt["expiration_date"].isna()
+        if bad.any():
+            raise ValueError(f"option positions missing underlying/strike/expiry: {list(opt.index[bad])}")
+    underlying = pos["underlying_symbol"] if "underlying_symbol" in pos.columns else pd.Series(None, index=pos.index)
+    pos["price_symbol"] = np.where(is_option, underlying.astype(object), pos["symbol"].astype(object))
+    if "strike" in pos.columns:
+        pos["strike"] = pd.to_numeric(pos["strike"], errors="coerce").astype(float)
+    return pos
+
+
+def _lookup(mapping: Mapping[str, float] | pd.Series | float | None, keys: Sequence[str], what: str, default: float | None = None) -> np.ndarray:
+    """Vector of mapping[key] for keys; scalar mapping broadcasts; missing → default or ValueError."""
+    if mapping is None:
+        if default is None:
+            raise ValueError(f"{what} required")
+        return np.full(len(keys), float(default))
+    if np.isscalar(mapping):
+        return np.full(len(keys), float(mapping))
+    series = pd.Series(mapping, dtype=float)
+    values = series.reindex(list(keys)).to_numpy(dtype=float)
+    if default is not None:
+        return np.where(np.isnan(values), default, values)
+    if np.isnan(values).any():
+        absent = sorted({k for k, v in zip(keys, values) if np.isnan(v)})
+        raise ValueError(f"{what} missing for {absent}")
+    return values
+
+
+def time_to_expiry_years(expiration_dates: Any, as_of: Any) -> np.ndarray:
+    """(expiration_date − as_of) in calendar days / 365 (Act/365F); ≤ 0 means expired."""
+    exp = pd.to_datetime(pd.Series(np.atleast_1d(np.asarray(expiration_dates, dtype=object)))).to_numpy().astype("datetime64[D]")
+    ref = np.datetime64(pd.Timestamp(as_of).date(), "D")
+    return (exp - ref).astype(float) / DAYS_PER_YEAR
+
+
+def value_positions(
+    positions: pd.DataFrame,
+    spots: Mapping[str, float] | pd.Series,
+    as_of: Any,
+    rate: float,
+    vols: Mapping[str, float] | pd.Series | None = None,
+    dividend_yields: Mapping[str, float] | pd.Series | None = None,
+    pricer: Pricer | None = None,
+) -> pd.DataFrame:
+    """Value every position on one date (vectorised over positions).
+
+    spots: price per price_symbol in dollars (stocks: their own symbol, options: underlying).
+    rate: decimal annualised (continuous); vols: decimal annualised per underlying (options only);
+    dividend_yields: decimal per underlying (default 0).
+
+    Output (index = positions index) = prepare_positions columns plus:
+      spot ($/share of price_symbol), time_years (options; NaN for stocks), vol, unit_price
+      ($/share; stock price or BS option price), market_value ($, signed = quantity × multiplier ×
+      unit_price), delta_shares (share-equivalents: stocks = quantity, options = quantity × 100 × Δ),
+      dollar_delta ($ = delta_shares × spot), gamma_shares (shares per $1), theta ($ per calendar
+      day), vega ($ per vol point); option Greeks per the pricer's units, stocks have gamma/theta/vega 0.
+    """
+    pos = positions if "price_symbol" in positions.columns else prepare_positions(positions)
+    n = len(pos)
+    spot = pd.Series(spots, dtype=float).reindex(pos["price_symbol"].tolist()).to_numpy(dtype=float) if n else np.zeros(0)
+    is_opt = pos["is_option"].to_numpy(dtype=bool)
+    qty = pos["quantity"].to_numpy(dtype=float)
+    mult = pos["multiplier"].to_numpy(dtype=float)
+    out = pos.copy()
+    out["spot"] = spot
+    unit = spot.copy()
+    delta = np.ones(n)
+    gamma = np.zeros(n)
+    theta = np.zeros(n)
+    vega = np.zeros(n)
+    t_years = np.full(n, np.nan)
+    vol_vec = np.full(n, np.nan)
+    if is_opt.any():
+        opt = pos.loc[is_opt]
+        und = opt["price_symbol"].tolist()
+        t = time_to_expiry_years(opt["expiration_date"], as_of)
+        v = _lookup(vols, und, "vol")
+        q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)
+        g = price_options(pricer, spot[is_opt], opt["strike"].to_numpy(float), t, rate, v, q, opt["is_call"].to_numpy(bool))
+        unit[is_opt] = g["price"]
+        delta[is_opt] = g["delta"]
+        gamma[is_opt] = g["gamma"]
+        theta[is_opt] = g["theta"]
+        vega[is_opt] = g["vega"]
+        t_years[is_opt] = t
+        vol_vec[is_opt] = v
+    scale = qty * mult
+    out["time_years"] = t_years
+    out["vol"] = vol_vec
+    out["unit_price"] = unit
+    out["market_value"] = scale * unit
+    out["delta_shares"] = scale * delta
+    out["dollar_delta"] = scale * delta * spot
+    out["gamma_shares"] = scale * gamma
+    out["theta"] = scale * theta
+    out["vega"] = scale * vega
+    return out
+
+
+def portfolio_snapshot_series(
+    positions: pd.DataFrame,
+    prices: pd.DataFrame,
+    dates: Sequence[Any],
+    rates: pd.Series | float,
+    vols: Mapping[str, float] | pd.Series | None = None,
+    dividend_yields: Mapping[str, float] | pd.Series | None = None,
+    pricer: Pricer | None = None,
+) -> pd.DataFrame:
+    """Daily portfolio snapshots over `dates` (vectorised over dates × positions).
+
+    Inputs: positions table (module docstring; entry_date required, entry_price required),
+    prices: date × symbol matrix in dollars (underlyings for options), rates: decimal annualised
+    risk-free rate per date (Series indexed by date, forward-filled onto `dates`, or a scalar),
+    vols: decimal annualised vol per option underlying, dividend_yields: decimal per underlying
+    (default 0), dates: the session dates to report (ascending).
+
+    A position is held on date d when entry_date ≤ d. Options are revalued with Black–Scholes on
+    each date with time to expiry (expiration − d)/365; on/after expiry they are worth intrinsic
+    value; after expiry the value is frozen at intrinsic on the underlying's last price on or before
+    the expiration date (settlement), so it no longer moves; expired options still count as held.
+
+    Output, index `date` (the given dates), columns (dollars unless stated):
+      total_value = net_exposure = Σ signed market values (options = quantity × 100 × BS price),
+      long_value = Σ positive market values, short_value = Σ negative market values (a NEGATIVE
+      number), gross_exposure = Σ |market value|,
+      daily_pnl: Σ over positions held on the previous session of (mv_d − mv_{d−1}) plus, for
+        positions entering on d (entry after the previous session, or any position held on the
+        first date), mv_d − quantity × entry_price × multiplier (P&L since entry),
+      daily_return = daily_pnl / gross_exposure of the previous session (decimal; NaN on the first
+        date or when that gross exposure is 0),
+      cumulative_pnl = Σ_held (mv_d − quantity × entry_price × multiplier) = running sum of daily_pnl
+        since the first date (equal when no prices are missing),
+      portfolio_delta: share-equivalents (stocks: quantity; options: quantity × 100 × Δ), summed
+        across underlyings; portfolio_gamma: shares per $1 move (quantity × 100 × Γ);
+        portfolio_theta: dollars per calendar day; portfolio_vega: dollars per vol point,
+      num_positions, num_long (quantity > 0), num_short (quantity < 0),
+      missing_prices: comma-separated sorted symbols held on d without a price on d ("" if none).
+    On a date with missing prices every value/Greek column is NaN (never a stale price); daily_pnl
+    and daily_return are also NaN on the following date (no valid previous valuation).
+    """
+    pos = prepare_positions(positions)
+    for col in ("entry_date", "entry_price"):
+        if col not in pos.columns:
+            raise ValueError(f"positions table lacks column {col!r}")
+    date_idx = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    n_d, n_p = len(date_idx), len(pos)
+    px = prices.copy()
+    px.index = pd.DatetimeIndex(pd.to_datetime(px.index)).normalize()
+    px = px.sort_index()
+    psym = pos["price_symbol"].tolist()
+    all_px = px.reindex(columns=list(dict.fromkeys(psym)))
+    spot = all_px.reindex(date_idx).reindex(columns=psym).to_numpy(dtype=float)  # d × p
+    if n_p == 0:
+        spot = np.zeros((n_d, 0))
+
+    entry = pd.to_datetime(pos["entry_date"]).dt.normalize().to_numpy()
+    held = entry[None, :] <= date_idx.to_numpy()[:, None]  # d × p
+    qty = pos["quantity"].to_numpy(float)
+    mult = pos["multiplier"].to_numpy(float)
+    cost = qty * mult * pd.to_numeric(pos["entry_price"], errors="coerce").to_numpy(float)
+    is_opt = pos["is_option"].to_numpy(bool)
+
+    unit = spot.copy()
+    delta = np.ones((n_d, n_p))
+    gamma = np.zeros((n_d, n_p))
+    theta = np.zeros((n_d, n_p))
+    vega = np.zeros((n_d, n_p))
+    if is_opt.any():
+        opt = pos.loc[is_opt]
+        und = opt["price_symbol"].tolist()
+        exp = pd.to_datetime(opt["expiration_date"]).dt.normalize().to_numpy()
+        days = (exp[None, :] - date_idx.to_numpy()[:, None]).astype("timedelta64[D]").astype(float)
+        t = np.maximum(days, 0.0) / DAYS_PER_YEAR
+        s = spot[:, is_opt]
+        # settlement spot: last price on or before expiration (vectorised searchsorted)
+        loc = np.searchsorted(all_px.index.to_numpy(), exp, side="right") - 1
+        und_cols = all_px.columns.get_indexer(und)
+        settle = np.where(loc >= 0, all_px.to_numpy(float)[np.maximum(loc, 0), und_cols], np.nan)
+        after = days < 0
+        s = np.where(after, settle[None, :], s)
+        spot[:, is_opt] = s
+        if isinstance(rates, (int, float)):
+            r = np.full(n_d, float(rates))
+        else:
+            rs = pd.Series(rates, dtype=float)
+            rs.index = pd.DatetimeIndex(pd.to_datetime(rs.index)).normalize()
+            r = rs.sort_index().reindex(rs.index.union(date_idx)).ffill().reindex(date_idx).to_numpy(float)
+            if np.isnan(r).any():
+                raise ValueError("rates missing for the first snapshot dates (nothing to forward-fill from)")
+        v = _lookup(vols, und, "vol")
+        q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)
+        g = price_options(pricer, s, opt["strike"].to_numpy(float)[None, :], t, r[:, None], v[None, :], q[None, :], opt["is_call"].to_numpy(bool)[None, :])
+        unit[:, is_opt] = g["price"]
+        delta[:, is_opt] = g["delta"]
+        gamma[:, is_opt] = g["gamma"]
+        theta[:, is_opt] = g["theta"]
+        vega[:, is_opt] = g["vega"]
+
+    scale = (qty * mult)[None, :]
+    missing = held & ~np.isfinite(spot)
+    mv = np.where(held, scale * unit, 0.0)  # NaN where held and price missing
+
+    def agg(x: np.ndarray) -> np.ndarray:
+        return np.where(held, x, 0.0).sum(axis=1)
+
+    long_value = np.where(mv > 0, mv, 0.0).sum(axis=1)
+    short_value = np.where(mv < 0, mv, 0.0).sum(axis=1)
+    gross = np.abs(mv).sum(axis=1)
+    net = mv.sum(axis=1)
+    any_missing = missing.any(axis=1)
+    for arr in (long_value, short_value, gross):
+        arr[any_missing] = np.nan
+
+    prev_held = np.vstack([np.zeros((1, n_p), bool), held[:-1]]) if n_d else held
+    prev_mv = np.vstack([np.zeros((1, n_p)), mv[:-1]]) if n_d else mv
+    contrib = np.where(prev_held, mv - prev_mv, np.where(held, mv - cost[None, :], 0.0))
+    daily_pnl = contrib.sum(axis=1)
+    prev_gross = np.concatenate([[np.nan], gross[:-1]]) if n_d else gross
+    with np.errstate(divide="ignore", invalid="ignore"):
+        daily_return = np.where(prev_gross > 0, daily_pnl / prev_gross, np.nan)
+    cumulative = np.where(held, mv - cost[None, :], 0.0).sum(axis=1)
+
+    sym_arr = np.asarray(psym, dtype=object)
+    missing_str = [",".join(sorted(set(sym_arr[row]))) for row in missing]  # one join per date
+
+    out = pd.DataFrame(
+        {
+            "total_value": net,
+            "long_value": long_value,
+            "short_value": short_value,
+            "gross_exposure": gross,
+            "net_exposure": net,
+            "daily_pnl": daily_pnl,
+            "daily_return": daily_return,
+            "cumulative_pnl": cumulative,
+            "portfolio_delta": agg(scale * delta),
+            "portfolio_gamma": agg(scale * gamma),
+            "portfolio_theta": agg(scale * theta),
+            "portfolio_vega": agg(scale * vega),
+            "num_positions": held.sum(axis=1),
+            "num_long": (held & (qty > 0)[None, :]).sum(axis=1),
+            "num_short": (held & (qty < 0)[None, :]).sum(axis=1),
+            "missing_prices": missing_str,
+        },
+        index=pd.Index(list(dates), name="date"),
+    )
+    value_cols = [c for c in out.columns if c not in ("num_positions", "num_long", "num_short", "missing_prices")]
+    out.loc[any_missing, value_cols] = np.nan
+    return out
+
+
+__all__ = [
+    "CONTRACT_MULTIPLIER",
+    "OPTION_TYPES",
+    "STOCK_TYPES",
+    "get_pricer",
+    "portfolio_snapshot_series",
+    "prepare_positions",
+    "price_options",
+    "time_to_expiry_years",
+    "value_positions",
+]

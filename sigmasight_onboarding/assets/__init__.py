@@ -1,0 +1,1 @@
+"""Software-defined assets (orchestration only: read, call analytics/db, report metadata)."""

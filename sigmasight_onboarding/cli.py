@@ -1,0 +1,179 @@
+"""`sigmasight` command line: the same Dagster definitions and instance as the UI.
+
+Exit codes: 0 success; 1 bad input (every problem printed, nothing written); 2 usage error;
+3 the pipeline ran but a step or a check failed; 4 unknown client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_PIPELINE, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+
+
+def get_instance():
+    """The configured Dagster instance ($DAGSTER_HOME), or an ephemeral one when unset."""
+    from dagster import DagsterInstance
+
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()
+    return DagsterInstance.ephemeral()
+
+
+def _print_problems(err) -> None:
+    print(f"REJECTED: {len(err.problems)} problem(s); nothing was written.", file=sys.stderr)
+    for problem in err.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def run_onboarding(key: str, instance, *, tags: dict | None = None):
+    """Materialise every client-partitioned onboarding asset for `key`; returns the run result."""
+    from sigmasight_onboarding.definitions import defs
+    from sigmasight_onboarding.partitions import CLIENTS_PARTITION
+
+    if not instance.has_dynamic_partition(CLIENTS_PARTITION, key):
+        instance.add_dynamic_partitions(CLIENTS_PARTITION, [key])
+    job = defs.resolve_job_def("onboard_client")
+    return job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags or {})
+
+
+def cmd_onboard(args) -> int:
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.db.engine import get_engine
+    from sigmasight_onboarding.db.onboarding_writer import audit
+    from sigmasight_onboarding.drops.problems import DropValidationError
+    from sigmasight_onboarding.drops.reader import read_drop
+
+    settings = get_settings()
+    folder = Path(args.drop_folder)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    imports = settings.imports_dir.resolve()
+    if folder.resolve().parent != imports and not folder.is_symlink():
+        print(
+            f"error: drop folders must sit directly inside the imports folder {imports} "
+            "(SIGMASIGHT_IMPORTS_DIR); move the folder there or point SIGMASIGHT_IMPORTS_DIR at its parent",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        drop = read_drop(folder, settings)
+    except DropValidationError as err:
+        _print_problems(err)
+        audit(get_engine(settings.database_url), folder.name.lower(), "onboard", "rejected",
+              {"problems": [p.as_dict() for p in err.problems[:50]], "problem_count": len(err.problems)}, "cli")
+        return EXIT_BAD_INPUT
+    for warning in drop.warnings:
+        print(f"warning: {warning}")
+    key = drop.client.key
+    instance = get_instance()
+    result = run_onboarding(key, instance, tags={"sigmasight/trigger": "cli", "sigmasight/drop_hash": drop.content_hash})
+    return _report_run(result, key)
+
+
+def _report_run(result, key: str) -> int:
+    checks = result.get_asset_check_evaluations()
+    materialized = result.get_asset_materialization_events()
+    meta: dict = {}
+    for event in materialized:
+        mat = event.event_specific_data.materialization
+        meta.update({k: v.value for k, v in mat.metadata.items()})
+    print(f"client:        {key}")
+    print(f"run id:        {result.run_id}")
+    if "user_id" in meta:
+        print(f"user id:       {meta['user_id']}")
+        print(f"portfolio id:  {meta['portfolio_id']}")
+    if "positions" in meta:
+        print(f"positions:     {meta['positions']} (inserted {meta.get('inserted')}, updated {meta.get('updated')}, "
+              f"soft-deleted {meta.get('soft_deleted')}, unchanged {meta.get('unchanged')})")
+    print(f"assets:        {len({e.asset_key for e in materialized})} materialised")
+    failed = [c for c in checks if not c.passed]
+    print(f"checks:        {len(checks) - len(failed)}/{len(checks)} passed")
+    for c in checks:
+        print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.asset_key.to_user_string()}:{c.check_name}")
+    if not result.success:
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                err = event.step_failure_data.error
+                print(f"FAILED step {event.step_key}: {err.message.strip() if err else ''}", file=sys.stderr)
+        return EXIT_PIPELINE
+    return EXIT_OK if not failed else EXIT_PIPELINE
+
+
+def cmd_status(args) -> int:
+    from sqlalchemy import func, select
+
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.db.engine import get_engine
+    from sigmasight_onboarding.db.models import OnboardingAuditLog, Portfolio, Position, PositionTag, Tag, User
+
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    email = args.email.strip().lower()
+    with engine.connect() as conn:
+        user = conn.execute(select(User).where(User.email == email)).mappings().first()
+        audit_rows = conn.execute(
+            select(OnboardingAuditLog).where(OnboardingAuditLog.client_email == email).order_by(OnboardingAuditLog.id.desc()).limit(5)
+        ).mappings().all()
+        if user is None:
+            print(f"client {email}: no user in {engine.url.render_as_string(hide_password=True)}")
+            for row in audit_rows:
+                print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}")
+            return EXIT_UNKNOWN
+        portfolio = conn.execute(select(Portfolio).where(Portfolio.user_id == user["id"])).mappings().first()
+        print(f"client:        {email} ({user['full_name']})")
+        print(f"user id:       {user['id']}")
+        if portfolio is not None:
+            active = conn.execute(
+                select(Position.position_type, func.count()).where(
+                    Position.portfolio_id == portfolio["id"], Position.deleted_at.is_(None)
+                ).group_by(Position.position_type)
+            ).all()
+            deleted = conn.execute(
+                select(func.count()).where(Position.portfolio_id == portfolio["id"], Position.deleted_at.is_not(None))
+            ).scalar_one()
+            tags = conn.execute(select(func.count()).select_from(Tag).where(Tag.user_id == user["id"])).scalar_one()
+            links = conn.execute(
+                select(func.count()).select_from(PositionTag).join(Position, Position.id == PositionTag.position_id)
+                .where(Position.portfolio_id == portfolio["id"])
+            ).scalar_one()
+            print(f"portfolio:     {portfolio['name']} ({portfolio['id']}, {portfolio['currency']})")
+            by_type = ", ".join(f"{t.value if hasattr(t, 'value') else t} {n}" for t, n in sorted(active, key=lambda r: str(r[0])))
+            print(f"positions:     {sum(n for _t, n in active)} active ({by_type}); {deleted} soft-deleted")
+            print(f"tags:          {tags} ({links} links)")
+        for row in audit_rows:
+            print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sigmasight", description="SigmaSight client onboarding (Dagster)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("onboard", help="validate and onboard one drop folder")
+    p.add_argument("drop_folder", help="e.g. data/imports/john.smith@example.com")
+    p.set_defaults(func=cmd_onboard)
+    p = sub.add_parser("status", help="what exists for a client")
+    p.add_argument("email")
+    p.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        return args.func(args)
+    except ValueError as exc:  # configuration errors
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""All configuration, read from environment variables in this one place.
+
+| variable | meaning | default |
+|---|---|---|
+| SIGMASIGHT_DATABASE_URL | SQLAlchemy URL of the SigmaSight database | SQLite file under SIGMASIGHT_STATE_DIR |
+| SIGMASIGHT_STATE_DIR | local state folder (SQLite DB, reports) | `<project>/.local` |
+| SIGMASIGHT_IMPORTS_DIR | drop folder with one `<email>/` folder per client | `<project>/data/imports` |
+| SIGMASIGHT_ENV | `development` (deterministic UUIDs) or `production` | development |
+| SIGMASIGHT_BCRYPT_ROUNDS | bcrypt cost factor for password hashes | 12 |
+| SIGMASIGHT_DROP_SETTLE_SECONDS | a drop must be unchanged this long before the sensor takes it | 5 |
+| SIGMASIGHT_MAX_DROP_BYTES / _MAX_ROWS / _MAX_FIELD_CHARS | drop size limits | 50 MB / 100,000 / 1,000 |
+| SIGMASIGHT_PROVIDERS | market-data provider chain, e.g. `fmp,polygon,file` | `file` |
+| SIGMASIGHT_MARKET_DATA_FILE | Parquet file or CSV folder for the file provider | shipped extract under data/market |
+| SIGMASIGHT_ALLOW_SYNTHETIC | `1` enables the synthetic provider (never in production) | off |
+| SIGMASIGHT_AS_OF | as-of date (YYYY-MM-DD) | latest session the market data covers |
+| SIGMASIGHT_PRICE_LOOKBACK_DAYS | calendar days of price history before the as-of date | 730 |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_MARKET_DATA = PROJECT_ROOT / "data" / "market" / "daily_adj_close_extract.parquet"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def normalize_database_url(url: str) -> str:
+    """Make a user-supplied URL work with SQLAlchemy 2.x.
+
+    `postgres://` (Heroku style) becomes `postgresql://`; SQLAlchemy 2.1 maps `postgresql://`
+    to psycopg 3, which we install, and `postgresql+psycopg2://` keeps working too.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    state_dir: Path
+    imports_dir: Path
+    environment: str
+    bcrypt_rounds: int
+    drop_settle_seconds: float
+    max_drop_bytes: int
+    max_rows: int
+    max_field_chars: int
+    providers: tuple[str, ...]
+    market_data_file: Path
+    allow_synthetic: bool
+    as_of: date | None
+    price_lookback_days: int
+    reports_dir: Path = field(default=Path("."))
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        state_dir = Path(_env("SIGMASIGHT_STATE_DIR", str(PROJECT_ROOT / ".local"))).expanduser()
+        default_db = f"sqlite:///{(state_dir / 'sigmasight.db').as_posix()}"
+        environment = (_env("SIGMASIGHT_ENV", "development") or "development").lower()
+        if environment not in {"development", "production"}:
+            raise ValueError(f"SIGMASIGHT_ENV must be 'development' or 'production', got {environment!r}")
+        as_of_raw = _env("SIGMASIGHT_AS_OF")
+        try:
+            as_of = date.fromisoformat(as_of_raw) if as_of_raw else None
+        except ValueError as exc:
+            raise ValueError(f"SIGMASIGHT_AS_OF must be YYYY-MM-DD, got {as_of_raw!r}") from exc
+        providers = tuple(
+            p.strip().lower() for p in (_env("SIGMASIGHT_PROVIDERS", "file") or "file").split(",") if p.strip()
+        )
+        return cls(
+            database_url=normalize_database_url(_env("SIGMASIGHT_DATABASE_URL", default_db)),
+            state_dir=state_dir,
+            imports_dir=Path(_env("SIGMASIGHT_IMPORTS_DIR", str(PROJECT_ROOT / "data" / "imports"))).expanduser(),
+            environment=environment,
+            bcrypt_rounds=_env_int("SIGMASIGHT_BCRYPT_ROUNDS", 12),
+            drop_settle_seconds=_env_float("SIGMASIGHT_DROP_SETTLE_SECONDS", 5.0),
+            max_drop_bytes=_env_int("SIGMASIGHT_MAX_DROP_BYTES", 50 * 1024 * 1024),
+            max_rows=_env_int("SIGMASIGHT_MAX_ROWS", 100_000),
+            max_field_chars=_env_int("SIGMASIGHT_MAX_FIELD_CHARS", 1_000),
+            providers=providers,
+            market_data_file=Path(_env("SIGMASIGHT_MARKET_DATA_FILE", str(SHIPPED_MARKET_DATA))).expanduser(),
+            allow_synthetic=_env("SIGMASIGHT_ALLOW_SYNTHETIC", "0") in {"1", "true", "yes"},
+            as_of=as_of,
+            price_lookback_days=_env_int("SIGMASIGHT_PRICE_LOOKBACK_DAYS", 730),
+            reports_dir=Path(_env("SIGMASIGHT_REPORTS_DIR", str(state_dir / "reports"))).expanduser(),
+        )
+
+
+def get_settings() -> Settings:
+    """Current settings (read fresh each call so tests and the CLI can change the environment)."""
+    return Settings.from_env()

@@ -1,0 +1,20 @@
+"""The Dagster code location: assets, checks, jobs, sensors and resources."""
+
+from dagster import Definitions
+
+from sigmasight_onboarding.assets.onboarding import client_onboarding
+from sigmasight_onboarding.jobs import onboard_client_job
+from sigmasight_onboarding.resources.database import SigmaSightDatabase
+from sigmasight_onboarding.sensors import client_drop_sensor
+
+
+def build_definitions() -> Definitions:
+    return Definitions(
+        assets=[client_onboarding],
+        jobs=[onboard_client_job],
+        sensors=[client_drop_sensor],
+        resources={"database": SigmaSightDatabase()},
+    )
+
+
+defs = build_definitions()

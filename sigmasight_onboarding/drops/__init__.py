@@ -1,0 +1,1 @@
+"""Client drops: reading, validating and hashing `client.json` + `portfolio.csv`."""

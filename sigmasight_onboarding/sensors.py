@@ -1,0 +1,101 @@
+"""`client_drop_sensor`: onboards every new or changed drop under SIGMASIGHT_IMPORTS_DIR.
+
+A drop is taken once both files exist and neither changed for SIGMASIGHT_DROP_SETTLE_SECONDS.
+The cursor maps client key -> content hash of the drop, so an unchanged drop is never re-run
+and a changed one is. A drop that cannot be taken (symlink, bad folder name) is logged on the
+tick and skipped; the others are still served. Content problems fail the run with the row list.
+"""
+
+
+import json
+import time
+from pathlib import Path
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+
+from sigmasight_onboarding.config import get_settings
+from sigmasight_onboarding.drops.reader import (
+    CLIENT_FILE,
+    EMAIL_RE,
+    PORTFOLIO_FILE,
+    check_folder_safety,
+    drop_content_hash,
+)
+from sigmasight_onboarding.jobs import onboard_client_job
+from sigmasight_onboarding.partitions import clients_partitions
+
+
+def scan_drops(imports_dir: Path, settle_seconds: float, now: float | None = None):
+    """Yield (key, folder, content_hash | None, problem | None) for each folder in the drop area.
+
+    content_hash is None while the drop is incomplete or still changing.
+    """
+    now = time.time() if now is None else now
+    if not imports_dir.is_dir():
+        return
+    for folder in sorted(imports_dir.iterdir(), key=lambda p: p.name):
+        if folder.name.startswith("."):
+            continue
+        key = folder.name.lower()
+        if not folder.is_dir() and not folder.is_symlink():
+            continue
+        if not EMAIL_RE.match(folder.name):
+            yield key, folder, None, f"folder name {folder.name!r} is not an email address"
+            continue
+        problems = [p for p in check_folder_safety(folder, imports_dir) if "missing" not in p.rule]
+        if problems:
+            yield key, folder, None, "; ".join(str(p) for p in problems)
+            continue
+        files = [folder / CLIENT_FILE, folder / PORTFOLIO_FILE]
+        if not all(f.is_file() for f in files):
+            yield key, folder, None, None  # half-written: wait
+            continue
+        newest = max(f.stat().st_mtime for f in files)
+        if now - newest < settle_seconds:
+            yield key, folder, None, None  # still changing: wait
+            continue
+        yield key, folder, drop_content_hash(folder), None
+
+
+@sensor(
+    job=onboard_client_job,
+    minimum_interval_seconds=10,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Onboards each new or changed client drop folder in SIGMASIGHT_IMPORTS_DIR.",
+)
+def client_drop_sensor(context: SensorEvaluationContext):
+    settings = get_settings()
+    cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    run_requests, new_keys, waiting = [], [], []
+    existing = set(context.instance.get_dynamic_partitions(clients_partitions.name))
+    for key, folder, content_hash, problem in scan_drops(settings.imports_dir, settings.drop_settle_seconds):
+        if problem:
+            context.log.error(f"skipping drop {folder.name!r}: {problem}")
+            continue
+        if content_hash is None:
+            waiting.append(key)
+            continue
+        if cursor.get(key) == content_hash:
+            continue
+        if key not in existing:
+            new_keys.append(key)
+        run_requests.append(
+            RunRequest(
+                run_key=f"{key}:{content_hash[:16]}",
+                partition_key=key,
+                tags={"sigmasight/drop_hash": content_hash, "sigmasight/trigger": "client_drop_sensor"},
+            )
+        )
+        cursor[key] = content_hash
+    if waiting:
+        context.log.info(f"waiting for drops to settle: {', '.join(waiting)}")
+    if not run_requests:
+        return SensorResult(
+            skip_reason=SkipReason("no new or changed drops" + (f" (waiting: {len(waiting)})" if waiting else "")),
+            cursor=json.dumps(cursor, sort_keys=True),
+        )
+    return SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[clients_partitions.build_add_request(new_keys)] if new_keys else [],
+        cursor=json.dumps(cursor, sort_keys=True),
+    )
