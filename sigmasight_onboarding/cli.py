@@ -29,7 +29,7 @@ def _print_problems(err) -> None:
         print(f"  - {problem}", file=sys.stderr)
 
 
-def run_onboarding(key: str, instance, *, tags: dict | None = None):
+def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: str = "WARNING"):
     """Materialise every client-partitioned onboarding asset for `key`; returns the run result."""
     from sigmasight_onboarding.definitions import defs
     from sigmasight_onboarding.partitions import CLIENTS_PARTITION
@@ -37,7 +37,10 @@ def run_onboarding(key: str, instance, *, tags: dict | None = None):
     if not instance.has_dynamic_partition(CLIENTS_PARTITION, key):
         instance.add_dynamic_partitions(CLIENTS_PARTITION, [key])
     job = defs.resolve_job_def("onboard_client")
-    return job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags or {})
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    return job.execute_in_process(
+        instance=instance, partition_key=key, raise_on_error=False, tags=tags or {}, run_config=run_config
+    )
 
 
 def cmd_onboard(args) -> int:
@@ -71,7 +74,10 @@ def cmd_onboard(args) -> int:
         print(f"warning: {warning}")
     key = drop.client.key
     instance = get_instance()
-    result = run_onboarding(key, instance, tags={"sigmasight/trigger": "cli", "sigmasight/drop_hash": drop.content_hash})
+    result = run_onboarding(
+        key, instance, tags={"sigmasight/trigger": "cli", "sigmasight/drop_hash": drop.content_hash},
+        log_level=args.log_level,
+    )
     return _report_run(result, key)
 
 
@@ -155,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("onboard", help="validate and onboard one drop folder")
     p.add_argument("drop_folder", help="e.g. data/imports/john.smith@example.com")
+    p.add_argument("--log-level", default="ERROR", help="Dagster console log level (DEBUG shows every event)")
     p.set_defaults(func=cmd_onboard)
     p = sub.add_parser("status", help="what exists for a client")
     p.add_argument("email")

@@ -306,6 +306,8 @@ def _read_csv_text(text: str, settings: Settings, problems: list[DropProblem]) -
             record[col] = record[col].upper()
         records.append(record)
         index.append(line)
+    if not records:
+        return None
     return pd.DataFrame.from_records(records, index=pd.Index(index, name="line"), columns=CSV_COLUMNS)
 
 

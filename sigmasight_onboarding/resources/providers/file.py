@@ -84,6 +84,8 @@ class FileProvider(ConfigurableResource):
             if csvs:
                 tables = [_read_csv(p, candidates, start, end) for p in csvs]
                 return _to_pandas(pa.concat_tables(tables, promote_options="default") if tables else None)
+            if not any(p.is_file() and p.name.lower().endswith(".parquet") for p in source.rglob("*")):
+                raise ValueError(f"market data folder {source.name} holds no CSV or Parquet files")
             return _to_pandas(_read_parquet(source, candidates, start, end))
         if _is_csv(source):
             return _to_pandas(_read_csv(source, candidates, start, end))

@@ -242,7 +242,7 @@ class HttpProviderBase(ConfigurableResource):
         jitter = self._rng.uniform(0.0, max(0.0, self.backoff_seconds) * 0.25)
         return min(base + jitter, max(self.max_retry_after_seconds, self.backoff_seconds))
 
-    def _get_json(self, client: httpx.Client, url: str, params: dict[str, str] | None) -> Any:
+    def _get_json(self, client: httpx.Client, url: str, params: dict[str, str] | None = None) -> Any:
         attempts = int(self.max_retries) + 1
         last = "no attempt"
         limiter = self._rate_limiter()

@@ -95,7 +95,8 @@ class PolygonProvider(HttpProviderBase):
             if nxt.scheme != home.scheme or nxt.host != home.host or nxt.port != home.port:
                 # never send the api key to another host
                 raise PayloadError(f"next_url points to another host ({nxt.host})")
-            url, params = str(next_url), {"apiKey": key}
+            # httpx replaces (not merges) a URL's query when given params: merge explicitly
+            url, params = str(nxt.copy_merge_params({"apiKey": key})), None
         if not bars:
             raise PayloadError("Polygon returned no results")
         return bars_to_frame(symbol, bars, start, end, self.name)

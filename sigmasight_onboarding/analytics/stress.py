@@ -1,0 +1,288 @@
+"""Stress testing: factor/rate scenarios applied through multivariate betas, options fully repriced.
+
+Factor model (one consistent set of multivariate betas per symbol)
+------------------------------------------------------------------
+betas: DataFrame symbol × factor with columns among FACTOR_NAMES. The Market beta is on SPY; each
+style beta (Value, Growth, Momentum, Quality, Size, Low Volatility) is on the SPREAD
+"style proxy return − SPY return" (proxies in FACTOR_PROXIES), estimated jointly with the Market
+beta. Scenario shocks are TOTAL decimal returns of the proxies (see ``sigmasight_onboarding.scenarios``).
+For a scenario with shocks s_k the factor moves fed to the betas are
+
+    f_Market = s_Market                      (0 if Market is not shocked)
+    f_k      = s_k − s_Market                (style k listed in the scenario)
+    f_k      = 0                             (style k not listed: it moves with the market)
+
+and the return of symbol i is   r_i = Σ_k β_ik f_k + rate_beta_i × rates_bp
+(rate_beta in decimal return per basis point; missing factor columns / rate betas count as 0).
+Historical replays may carry realised `symbol_returns`, which replace r_i for those symbols.
+
+Position P&L (dollars, gain > 0)
+--------------------------------
+* stock/ETF: P&L = market_value × max(r_i, −1): a price cannot go below zero, so a long loses at
+  most its value; a short (market_value < 0) has unbounded loss as r_i grows.
+* option: underlying move r_u = max(r_underlying, −1) from the UNDERLYING's betas, then full
+  Black–Scholes revaluation: P&L = quantity × 100 × [BS(S(1 + r_u), K, T, rate + rates_bp/10⁴,
+  σ × volatility_multiplier, q) − BS(S, K, T, rate, σ, q)] — an instantaneous shock (same T), rates
+  shifted in parallel, today's leg at model price.
+No portfolio-level cap.
+
+Pure computation: numpy, pandas for labelled input/output. No Dagster, no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sigmasight_onboarding.analytics.snapshots import (
+    CONTRACT_MULTIPLIER,
+    Pricer,
+    _lookup,
+    price_options,
+    time_to_expiry_years,
+)
+from sigmasight_onboarding.scenarios import FACTOR_NAMES, MARKET_FACTOR, Scenario, load_scenarios
+
+FACTOR_PROXIES: dict[str, str] = {
+    "Market": "SPY",
+    "Value": "VTV",
+    "Growth": "VUG",
+    "Momentum": "MTUM",
+    "Quality": "QUAL",
+    "Size": "IWM",
+    "Low Volatility": "USMV",
+}
+RATES_PROXY = "^TNX"
+
+
+def factor_moves(scenarios: Sequence[Scenario]) -> pd.DataFrame:
+    """Scenario × factor moves fed to the multivariate betas (decimal).
+
+    f_Market = s_Market (0 if absent); style k: f_k = s_k − s_Market if listed, else 0.
+    """
+    rows = []
+    for sc in scenarios:
+        s_m = float(sc.factor_shocks.get(MARKET_FACTOR, 0.0))
+        rows.append(
+            [s_m if k == MARKET_FACTOR else (float(sc.factor_shocks[k]) - s_m if k in sc.factor_shocks else 0.0) for k in FACTOR_NAMES]
+        )
+    return pd.DataFrame(rows, index=[sc.id for sc in scenarios], columns=list(FACTOR_NAMES), dtype=float)
+
+
+def scenario_symbol_returns(
+    symbols: Sequence[str],
+    betas: pd.DataFrame,
+    rate_betas: Mapping[str, float] | pd.Series | None,
+    scenarios: Sequence[Scenario],
+) -> pd.DataFrame:
+    """Scenario × symbol decimal returns r_i = Σ_k β_ik f_k + rate_beta_i × rates_bp (unfloored).
+
+    f from `factor_moves`; realised `symbol_returns` of a scenario override the model for those
+    symbols. Raises ValueError naming symbols with no betas row (unless every scenario supplies a
+    realised return for them).
+    """
+    symbols = list(dict.fromkeys(symbols))
+    b = betas.reindex(columns=list(FACTOR_NAMES)).astype(float)
+    no_row = [s for s in symbols if s not in b.index]
+    override = np.array([[s in sc.symbol_returns for s in symbols] for sc in scenarios], dtype=bool).reshape(len(scenarios), len(symbols))
+    need_betas = [s for j, s in enumerate(symbols) if s in no_row and not override[:, j].all()]
+    if need_betas:
+        raise ValueError(f"no betas for symbols {need_betas}")
+    B = b.reindex(symbols).fillna(0.0).to_numpy()  # symbols × factors
+    F = factor_moves(scenarios).to_numpy()  # scenarios × factors
+    rb = _lookup(rate_betas, symbols, "rate_beta", default=0.0) if rate_betas is not None else np.zeros(len(symbols))
+    bp = np.array([sc.rates_bp for sc in scenarios], dtype=float)
+    R = F @ B.T + bp[:, None] * rb[None, :]
+    realised = np.array([[sc.symbol_returns.get(s, np.nan) for s in symbols] for sc in scenarios], dtype=float).reshape(R.shape)
+    R = np.where(override, realised, R)
+    return pd.DataFrame(R, index=[sc.id for sc in scenarios], columns=symbols)
+
+
+@dataclass
+class StressTestResult:
+    """Stress results.
+
+    position_pnl: scenario_id × position id, dollars (gain > 0).
+    position_returns: scenario_id × position id, the return applied (decimal; stocks: floored
+      return of the symbol; options: floored return of the underlying).
+    summary: index scenario_id; columns scenario_name, category, portfolio_pnl ($),
+      gross_exposure ($, Σ|market_value|), net_value ($, Σ market_value), pnl_to_gross
+      (decimal = portfolio_pnl / gross_exposure), pnl_to_net (decimal = portfolio_pnl / net_value,
+      NaN if net_value = 0).
+    """
+
+    position_pnl: pd.DataFrame
+    position_returns: pd.DataFrame
+    summary: pd.DataFrame
+
+    def to_long(self) -> pd.DataFrame:
+        """Long form: scenario_id, position_id, applied_return, pnl."""
+        pnl = self.position_pnl.stack().rename("pnl")
+        ret = self.position_returns.stack().rename("applied_return")
+        out = pd.concat([ret, pnl], axis=1).reset_index()
+        out.columns = ["scenario_id", "position_id", "applied_return", "pnl"]
+        return out
+
+
+def run_stress_tests(
+    positions: pd.DataFrame,
+    betas: pd.DataFrame,
+    rate_betas: Mapping[str, float] | pd.Series | None = None,
+    scenarios: Sequence[Scenario] | None = None,
+    *,
+    as_of: Any = None,
+    spots: Mapping[str, float] | pd.Series | None = None,
+    rate: float = 0.0,
+    vols: Mapping[str, float] | pd.Series | None = None,
+    dividend_yields: Mapping[str, float] | pd.Series | None = None,
+    pricer: Pricer | None = None,
+) -> StressTestResult:
+    """Per-scenario, per-position stress P&L (module docstring for the model).
+
+    positions (index = position id): symbol, market_value (dollars, signed), is_option (bool,
+    default False); option rows also: underlying_symbol, quantity (contracts, signed), strike ($),
+    expiration_date, and is_call (bool) or position_type (LC/SC = call, LP/SP = put).
+    betas: symbol × factor multivariate betas (Market on SPY, styles on spreads over SPY);
+    rate_betas: symbol → decimal return per bp (missing → 0); scenarios: default load_scenarios().
+    Options need as_of (for T = days/365), spots (underlying $), rate (decimal annualised), vols
+    (decimal annualised per underlying), dividend_yields (default 0).
+    """
+    if scenarios is None:
+        scenarios = load_scenarios()
+    scenarios = list(scenarios)
+    pos = positions.copy()
+    if "is_option" not in pos.columns:
+        if "position_type" in pos.columns:
+            pos["is_option"] = pos["position_type"].astype(str).str.upper().isin(("LC", "LP", "SC", "SP"))
+        else:
+            pos["is_option"] = False
+    is_opt = pos["is_option"].fillna(False).to_numpy(bool)
+    mv = pd.to_numeric(pos["market_value"], errors="coerce").to_numpy(float)
+    price_sym = pos["symbol"].astype(object).to_numpy().copy()
+    if is_opt.any():
+        price_sym[is_opt] = pos.loc[is_opt, "underlying_symbol"].astype(object).to_numpy()
+    sym_list = [str(s) for s in price_sym]
+
+    R = scenario_symbol_returns(sym_list, betas, rate_betas, scenarios)
+    r = np.maximum(R.reindex(columns=sym_list).to_numpy(float), -1.0)  # scenarios × positions
+    pnl = mv[None, :] * r
+
+    if is_opt.any():
+        if as_of is None or spots is None or vols is None:
+            raise ValueError("option positions need as_of, spots and vols")
+        opt = pos.loc[is_opt]
+        und = [str(s) for s in opt["underlying_symbol"]]
+        if "is_call" in opt.columns:
+            is_call = opt["is_call"].astype(bool).to_numpy()
+        else:
+            is_call = opt["position_type"].astype(str).str.upper().isin(("LC", "SC")).to_numpy()
+        s0 = _lookup(spots, und, "spot")
+        k = pd.to_numeric(opt["strike"]).to_numpy(float)
+        t = np.maximum(time_to_expiry_years(opt["expiration_date"], as_of), 0.0)
+        v = _lookup(vols, und, "vol")
+        q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)
+        qty = pd.to_numeric(opt["quantity"]).to_numpy(float)
+        vm = np.array([sc.volatility_multiplier for sc in scenarios], dtype=float)
+        bp = np.array([sc.rates_bp for sc in scenarios], dtype=float)
+        base = price_options(pricer, s0, k, t, rate, v, q, is_call)["price"]
+        s1 = s0[None, :] * np.maximum(1.0 + r[:, is_opt], 1e-12)
+        shocked = price_options(
+            pricer, s1, k[None, :], t[None, :], rate + bp[:, None] / 10_000.0, v[None, :] * vm[:, None], q[None, :], is_call[None, :]
+        )["price"]
+        pnl[:, is_opt] = (qty * CONTRACT_MULTIPLIER)[None, :] * (shocked - base[None, :])
+
+    ids = [sc.id for sc in scenarios]
+    position_pnl = pd.DataFrame(pnl, index=pd.Index(ids, name="scenario_id"), columns=pos.index)
+    position_returns = pd.DataFrame(r, index=position_pnl.index, columns=pos.index)
+    gross = float(np.abs(mv).sum())
+    net = float(mv.sum())
+    total = pnl.sum(axis=1)
+    summary = pd.DataFrame(
+        {
+            "scenario_name": [sc.name for sc in scenarios],
+            "category": [sc.category for sc in scenarios],
+            "portfolio_pnl": total,
+            "gross_exposure": gross,
+            "net_value": net,
+            "pnl_to_gross": total / gross if gross else np.nan,
+            "pnl_to_net": total / net if net else np.nan,
+        },
+        index=position_pnl.index,
+    )
+    return StressTestResult(position_pnl=position_pnl, position_returns=position_returns, summary=summary)
+
+
+def historical_replay_scenarios(
+    prices: pd.DataFrame,
+    lookback: int = 252,
+    window: int = 20,
+    benchmark: str = "SPY",
+    n_scenarios: int = 1,
+    rates_symbol: str = RATES_PROXY,
+) -> list[Scenario]:
+    """Worst `window`-session benchmark periods in the last `lookback` sessions, as scenarios.
+
+    A period [t, t + window] is scored by the benchmark's window return P_{t+window}/P_t − 1; the
+    `n_scenarios` worst non-overlapping periods are returned (worst first). Each scenario carries
+    symbol_returns = P_end/P_start − 1 for every column with both prices (yield columns starting
+    with '^' excluded), factor_shocks = realised returns of FACTOR_PROXIES, rates_bp = change of
+    `rates_symbol` (percent) × 100, volatility_multiplier = realised benchmark daily-return vol in the
+    window / over the whole look-back (a proxy for the implied-vol move). Category 'historical_replay'.
+    """
+    px = prices.copy()
+    px.index = pd.DatetimeIndex(pd.to_datetime(px.index)).normalize()
+    px = px.sort_index().iloc[-(int(lookback) + 1):]
+    if benchmark not in px.columns:
+        raise ValueError(f"benchmark {benchmark!r} not in prices")
+    b = px[benchmark].to_numpy(float)
+    if b.size <= window:
+        return []
+    win_ret = b[window:] / b[:-window] - 1.0  # start index t = 0 .. n − window − 1
+    bench_ret = b[1:] / b[:-1] - 1.0
+    full_vol = np.nanstd(bench_ret, ddof=1)
+    taken = np.zeros(win_ret.size, dtype=bool)
+    out: list[Scenario] = []
+    scores = np.where(np.isfinite(win_ret), win_ret, np.inf)
+    for _ in range(int(n_scenarios)):
+        cand = np.where(taken, np.inf, scores)
+        t = int(np.argmin(cand))
+        if not np.isfinite(cand[t]):
+            break
+        taken[max(0, t - window + 1): t + window] = True  # windows overlapping [t, t + window]
+        start, end = px.index[t], px.index[t + window]
+        p0, p1 = px.iloc[t], px.iloc[t + window]
+        rets = (p1 / p0 - 1.0)
+        rets = rets[np.isfinite(rets.to_numpy(float)) & ~rets.index.astype(str).str.startswith("^")]
+        factor_shocks = {f: float(rets[s]) for f, s in FACTOR_PROXIES.items() if s in rets.index}
+        rates_bp = 0.0
+        if rates_symbol in px.columns and np.isfinite(p0[rates_symbol]) and np.isfinite(p1[rates_symbol]):
+            rates_bp = float((p1[rates_symbol] - p0[rates_symbol]) * 100.0)
+        w_vol = np.nanstd(bench_ret[t: t + window], ddof=1)
+        vol_mult = float(w_vol / full_vol) if full_vol > 0 and np.isfinite(w_vol) else 1.0
+        out.append(
+            Scenario(
+                id=f"replay_worst_{window}d_{start:%Y%m%d}",
+                name=f"Worst {window}-session {benchmark} window {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+                category="historical_replay",
+                factor_shocks=factor_shocks,
+                rates_bp=rates_bp,
+                volatility_multiplier=vol_mult,
+                description=f"{benchmark} {win_ret[t]:+.2%} over {window} sessions (realised returns per symbol)",
+                symbol_returns={str(k): float(v) for k, v in rets.items()},
+            )
+        )
+    return out
+
+
+__all__ = [
+    "FACTOR_PROXIES",
+    "RATES_PROXY",
+    "StressTestResult",
+    "factor_moves",
+    "historical_replay_scenarios",
+    "run_stress_tests",
+    "scenario_symbol_returns",
+]

@@ -1,0 +1,142 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL: SIGMASIGHT_TEST_POSTGRES_URL (an admin URL, default the local server) is used to
+create one throw-away database per test session. Outside CI an unreachable server skips the
+PostgreSQL variants with the reason; with CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from sigmasight_onboarding.db import engine as db_engine
+from sigmasight_onboarding.db.models import Base
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_IMPORTS = REPO / "data" / "imports"
+PG_ADMIN_URL = os.environ.get(
+    "SIGMASIGHT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+CSV_HEADER = "symbol,quantity,entry_price,position_type,entry_date,tags,underlying_symbol,strike_price,expiration_date\n"
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        message = f"PostgreSQL not reachable at {make_url(PG_ADMIN_URL).render_as_string(hide_password=True)}: {exc}"
+        if IN_CI:
+            pytest.fail("CI requires the PostgreSQL tests to run. " + message)
+        pytest.skip(message)
+    name = f"sigmasight_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    db_engine.dispose_all()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def truncate_all(url: str) -> None:
+    engine = db_engine.get_engine(url)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """A migrated, empty SigmaSight database: SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{(tmp_path / 'sigmasight.db').as_posix()}"
+        db_engine.get_engine(url)
+        yield url
+        return
+    url = request.getfixturevalue("postgres_database")
+    truncate_all(url)
+    yield url
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path, db_url):
+    """Environment for one onboarding test: own imports folder, own database, fast bcrypt."""
+    imports = tmp_path / "imports"
+    imports.mkdir()
+    monkeypatch.setenv("SIGMASIGHT_DATABASE_URL", db_url)
+    monkeypatch.setenv("SIGMASIGHT_IMPORTS_DIR", str(imports))
+    monkeypatch.setenv("SIGMASIGHT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SIGMASIGHT_BCRYPT_ROUNDS", "4")
+    monkeypatch.setenv("SIGMASIGHT_DROP_SETTLE_SECONDS", "0")
+    monkeypatch.delenv("SIGMASIGHT_ENV", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return {"imports": imports, "db_url": db_url, "tmp": tmp_path}
+
+
+def copy_demo(imports: Path, email: str) -> Path:
+    target = imports / email
+    shutil.copytree(DEMO_IMPORTS / email, target)
+    return target
+
+
+def write_drop(imports: Path, email: str, csv_body: str, client: dict | None = None, header: str = CSV_HEADER) -> Path:
+    """Write a drop folder; `client` overrides fields of a valid client.json."""
+    import json
+
+    folder = imports / email
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {
+        "email": email,
+        "full_name": "Test Client",
+        "password": "Correct-Horse-Battery-9",
+        "portfolio_name": "Test Portfolio",
+        "portfolio_description": "for tests",
+        "currency": "USD",
+    }
+    if client:
+        data.update(client)
+        data = {k: v for k, v in data.items() if v is not ...}
+    (folder / "client.json").write_text(json.dumps(data))
+    (folder / "portfolio.csv").write_text(header + csv_body)
+    return folder
+
+
+def table_snapshot(url: str) -> dict[str, list[tuple]]:
+    """Every row of every SigmaSight table, sorted: compares database states exactly."""
+    engine = db_engine.get_engine(url)
+    out = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            rows = [tuple(str(v) for v in row) for row in conn.execute(table.select())]
+            out[table.name] = sorted(rows)
+    return out
+
+
+def client_tables(url: str) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    engine = db_engine.get_engine(url)
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in Base.metadata.sorted_tables
+            if t.name not in {"onboarding_audit_log", "market_data_cache"}
+        }

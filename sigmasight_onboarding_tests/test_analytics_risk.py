@@ -1,0 +1,277 @@
+"""Reference tests for analytics.risk: closed forms, hand cases, numpy/scipy/QuantLib references."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import QuantLib as ql
+from scipy import stats
+
+from sigmasight_onboarding.analytics import risk
+
+MARKET = Path(__file__).resolve().parents[1] / "data" / "market" / "daily_adj_close_extract.parquet"
+
+
+@pytest.fixture(scope="module")
+def prices() -> pd.DataFrame:
+    df = pd.read_parquet(MARKET)
+    return df.pivot(index="date", columns="symbol", values="adj_close").sort_index()
+
+
+def ql_price(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0):
+    """Independent Black–Scholes reference (QuantLib analytic European engine, Act/365F, continuous)."""
+    today = ql.Date(as_of.day, as_of.month, as_of.year)
+    ql.Settings.instance().evaluationDate = today
+    dc = ql.Actual365Fixed()
+    payoff = ql.PlainVanillaPayoff(ql.Option.Call if is_call else ql.Option.Put, float(strike))
+    option = ql.VanillaOption(payoff, ql.EuropeanExercise(ql.Date(expiry.day, expiry.month, expiry.year)))
+    process = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(ql.SimpleQuote(float(spot))),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, q, dc)),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, rate, dc)),
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, dc)),
+    )
+    option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
+    return option.NPV()
+
+
+# ---------------------------------------------------------------- historical VaR / ES
+
+
+def test_historical_var_matches_numpy_quantile_on_real_pnl(prices):
+    spy = prices["SPY"].to_numpy()
+    pnl = 1_000_000.0 * (spy[1:] / spy[:-1] - 1.0)[-252:]
+    for c in (0.95, 0.975, 0.99):
+        assert risk.historical_var(pnl, c) == pytest.approx(-np.quantile(pnl, 1 - c), rel=1e-12)
+        es = risk.historical_es(pnl, c)
+        q = np.quantile(pnl, 1 - c)
+        assert es == pytest.approx(-pnl[pnl <= q].mean(), rel=1e-12)
+        assert es >= risk.historical_var(pnl, c)
+
+
+def test_historical_es_hand_case():
+    pnl = np.array([4.0, -8.0, 0.0, 9.0, -1.0, 2.0, -10.0, 3.0, 6.0, -5.0])
+    # sorted: -10, -8, -5, -1, 0, 2, 3, 4, 6, 9 ; c = 0.8 → quantile 0.2, rank h = 9 × 0.2 = 1.8
+    # q = x(1) + 0.8 (x(2) − x(1)) = −8 + 0.8 × 3 = −5.6 → VaR = 5.6
+    # tail {pnl ≤ −5.6} = {−10, −8} → ES = 9
+    assert risk.historical_var(pnl, 0.8) == pytest.approx(5.6)
+    assert risk.historical_es(pnl, 0.8) == pytest.approx(9.0)
+
+
+def test_historical_contributions_sum_to_var():
+    rng = np.random.default_rng(1)
+    m = rng.normal(0, 1000, size=(300, 5))
+    total = m.sum(axis=1)
+    for c in (0.95, 0.99):
+        contrib = risk.historical_var_contributions(m, c)
+        assert contrib.sum() == pytest.approx(risk.historical_var(total, c), rel=1e-10)
+
+
+# ---------------------------------------------------------------- parametric / MC / Euler
+
+
+def test_parametric_var_two_asset_closed_form():
+    w1, w2 = 1_000_000.0, -500_000.0
+    s1, s2, rho = 0.01, 0.02, 0.3
+    cov = np.array([[s1 * s1, rho * s1 * s2], [rho * s1 * s2, s2 * s2]])
+    # σ_p² = w1²σ1² + w2²σ2² + 2 w1 w2 ρ σ1 σ2 = 1e8 + 1e8 − 6e7 = 1.4e8
+    sigma_p = math.sqrt(w1**2 * s1**2 + w2**2 * s2**2 + 2 * w1 * w2 * rho * s1 * s2)
+    assert sigma_p == pytest.approx(math.sqrt(1.4e8))
+    for c in (0.95, 0.99):
+        z = stats.norm.ppf(c)
+        assert risk.parametric_var([w1, w2], cov, c) == pytest.approx(z * sigma_p, rel=1e-12)
+        assert risk.parametric_es([w1, w2], cov, c) == pytest.approx(sigma_p * stats.norm.pdf(z) / (1 - c), rel=1e-12)
+    # 10-day square-root-of-time scaling
+    assert risk.scale_var(100.0, 10) == pytest.approx(100.0 * math.sqrt(10))
+
+
+def test_labelled_exposures_align_with_covariance():
+    cov = pd.DataFrame([[4e-4, 1e-4], [1e-4, 1e-4]], index=["A", "B"], columns=["A", "B"])
+    exp_ba = pd.Series({"B": 2.0e5, "A": 1.0e5})
+    assert risk.parametric_var(exp_ba, cov, 0.99) == pytest.approx(risk.parametric_var([1.0e5, 2.0e5], cov.to_numpy(), 0.99))
+
+
+def test_euler_contributions_sum_to_total():
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(5, 5)) * 0.01
+    cov = a @ a.T
+    w = pd.Series(rng.normal(0, 1e5, 5), index=list("ABCDE"))
+    for c in (0.95, 0.99):
+        contrib = risk.euler_contributions(w, cov, c)
+        assert list(contrib.index) == list("ABCDE")
+        assert contrib.sum() == pytest.approx(risk.parametric_var(w, cov, c), rel=1e-12)
+
+
+def test_monte_carlo_converges_to_parametric_for_linear_portfolio():
+    s = np.array([0.01, 0.015, 0.02])
+    corr = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.4], [0.2, 0.4, 1.0]])
+    cov = corr * np.outer(s, s)
+    w = np.array([3e5, -1e5, 2e5])
+    n = 20_000
+    sigma_p = risk.portfolio_sigma(w, cov)
+    for c in (0.95, 0.99):
+        mc = risk.monte_carlo_var(w, cov, c, n_paths=n, seed=11)
+        # Std error of a sample p-quantile of N(0, σ²): σ sqrt(p(1−p)/n) / φ(z_p); allow 4 s.e.
+        se = sigma_p * math.sqrt(c * (1 - c) / n) / stats.norm.pdf(stats.norm.ppf(c))
+        assert abs(mc["var"] - risk.parametric_var(w, cov, c)) < 4 * se
+        assert mc["es"] == pytest.approx(risk.parametric_es(w, cov, c), rel=0.06)
+    # seeded → reproducible
+    assert risk.monte_carlo_var(w, cov, 0.99, seed=3)["var"] == risk.monte_carlo_var(w, cov, 0.99, seed=3)["var"]
+    with pytest.raises(ValueError):
+        risk.monte_carlo_var(w, cov, 0.99, n_paths=500)
+
+
+def test_cholesky_eigen_fallback_for_singular_covariance():
+    s = np.array([0.01, 0.02])
+    cov = np.outer(s, s)  # perfectly correlated → singular, Cholesky fails
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(cov)
+    L = risk.cholesky_factor(cov)
+    np.testing.assert_allclose(L @ L.T, cov, atol=1e-15)
+    sims = risk.simulate_normal_returns(cov, 10_000, seed=0)
+    np.testing.assert_allclose(np.cov(sims.T), cov, rtol=0.05, atol=1e-7)
+
+
+# ---------------------------------------------------------------- full revaluation
+
+
+def test_option_full_revaluation_matches_quantlib():
+    as_of, expiry = date(2026, 8, 3), date(2026, 12, 18)
+    spot, strike, rate, vol = 755.0, 760.0, 0.037, 0.18
+    positions = pd.DataFrame(
+        [
+            dict(symbol="SPY", position_type="LONG", quantity=10),
+            dict(symbol="SPYC", position_type="LC", quantity=3, underlying_symbol="SPY", strike=strike, expiration_date=expiry),
+            dict(symbol="SPYP", position_type="SP", quantity=-2, underlying_symbol="SPY", strike=700.0, expiration_date=expiry),
+        ],
+        index=["stk", "call", "put"],
+    )
+    rets = pd.DataFrame({"SPY": [-0.05, 0.0, 0.03]})
+    pnl = risk.scenario_pnl_full_revaluation(positions, {"SPY": spot}, rets, as_of, rate, {"SPY": vol})
+    next_day = date(2026, 8, 4)  # T − 1 calendar day
+    for i, r in enumerate(rets["SPY"]):
+        call = 3 * 100 * (ql_price(spot * (1 + r), strike, next_day, expiry, rate, vol, True) - ql_price(spot, strike, as_of, expiry, rate, vol, True))
+        put = -2 * 100 * (ql_price(spot * (1 + r), 700.0, next_day, expiry, rate, vol, False) - ql_price(spot, 700.0, as_of, expiry, rate, vol, False))
+        assert pnl.loc[i, "call"] == pytest.approx(call, rel=1e-8, abs=1e-6)
+        assert pnl.loc[i, "put"] == pytest.approx(put, rel=1e-8, abs=1e-6)
+        assert pnl.loc[i, "stk"] == pytest.approx(10 * spot * r)
+    # zero return: the call loses exactly one day of time value (theta < 0)
+    assert pnl.loc[1, "call"] < 0
+
+
+# ---------------------------------------------------------------- ratios
+
+
+def test_max_drawdown_hand_case():
+    # peak 120, trough after it 80 → 1 − 80/120 = 1/3 (the 100 → 90 dip is smaller: 25 %)
+    assert risk.max_drawdown([100, 120, 90, 110, 80, 130]) == pytest.approx(1 / 3)
+    assert risk.max_drawdown([1, 2, 3]) == 0.0
+
+
+def test_vol_beta_sharpe_sortino_by_hand():
+    r = np.array([0.01, -0.02, 0.015, 0.005, -0.01])
+    b = np.array([0.008, -0.015, 0.01, 0.002, -0.012])
+    assert risk.annualised_volatility(r) == pytest.approx(math.sqrt(252) * np.std(r, ddof=1))
+    assert risk.beta(r, b) == pytest.approx(np.polyfit(b, r, 1)[0])
+    rf = 0.0001
+    ex = r - rf
+    assert risk.sharpe_ratio(r, rf) == pytest.approx(math.sqrt(252) * ex.mean() / ex.std(ddof=1))
+    downside = math.sqrt(np.mean(np.minimum(ex, 0) ** 2))
+    assert risk.sortino_ratio(r, rf) == pytest.approx(math.sqrt(252) * ex.mean() / downside)
+
+
+# ---------------------------------------------------------------- back-testing
+
+
+def _kupiec_by_hand(x, n, c):
+    p = 1 - c
+    pi = x / n
+    ll0 = (n - x) * math.log(1 - p) + (x * math.log(p) if x else 0.0)
+    ll1 = ((n - x) * math.log(1 - pi) if x < n else 0.0) + (x * math.log(pi) if x else 0.0)
+    lr = -2 * (ll0 - ll1)
+    return lr, 1 - stats.chi2.cdf(lr, 1)
+
+
+@pytest.mark.parametrize("x,n,c", [(5, 250, 0.99), (17, 250, 0.95), (12, 250, 0.95), (0, 250, 0.99), (1, 100, 0.99)])
+def test_kupiec_matches_formula(x, n, c):
+    lr, p = risk.kupiec_pof(x, n, c)
+    lr_ref, p_ref = _kupiec_by_hand(x, n, c)
+    assert lr == pytest.approx(lr_ref, rel=1e-10, abs=1e-12)
+    assert p == pytest.approx(p_ref, rel=1e-9, abs=1e-12)
+
+
+def test_kupiec_zero_exceedances_limit():
+    lr, p = risk.kupiec_pof(0, 250, 0.99)
+    assert lr == pytest.approx(-2 * 250 * math.log(0.99))
+    assert 0 < p < 1
+
+
+def test_var_backtest_rolling_no_lookahead():
+    rng = np.random.default_rng(5)
+    pnl = rng.normal(0, 100, 600)
+    pnl[-1] = -10_000.0  # a catastrophic last day must not enter its own VaR window
+    bt = risk.var_backtest(pd.Series(pnl), confidences=(0.95, 0.99), window=252, test_sessions=250)
+    s = bt["series"]
+    assert bt["n_test"] == 250 and len(s) == 250
+    for t in (350, 420, 599):
+        k = t - 350
+        assert s["var_99"].iloc[k] == pytest.approx(risk.historical_var(pnl[t - 252 : t], 0.99))
+    assert bool(s["exceed_99"].iloc[-1])
+    assert bt["exceedances_99"] == int((s["pnl"] < -s["var_99"]).sum())
+    lr, p = risk.kupiec_pof(bt["exceedances_95"], 250, 0.95)
+    assert bt["kupiec_p_95"] == pytest.approx(p)
+
+
+# ---------------------------------------------------------------- one-call metrics on real data
+
+
+def test_compute_risk_metrics_real_data(prices):
+    positions = pd.DataFrame(
+        [
+            dict(symbol="AAPL", position_type="LONG", quantity=200),
+            dict(symbol="MSFT", position_type="LONG", quantity=100),
+            dict(symbol="NVDA", position_type="LONG", quantity=150),
+            dict(symbol="TSLA", position_type="SHORT", quantity=-40),
+            dict(symbol="TLT", position_type="LONG", quantity=300),
+            dict(symbol="SPYC", position_type="LC", quantity=2, underlying_symbol="SPY", strike=760.0, expiration_date=date(2026, 12, 18)),
+        ]
+    )
+    m = risk.compute_risk_metrics(positions, prices, n_paths=10_000, seed=1)
+    assert m["quality_flag"] == "ok"
+    assert m["n_observations"] == 252
+    assert m["var_99_historical"] >= m["var_95_historical"] >= 0
+    assert m["es_975_historical"] >= m["var_95_historical"]
+    for kind in ("parametric", "monte_carlo"):
+        assert m[f"var_99_{kind}"] >= m[f"var_95_{kind}"] >= 0
+        assert m[f"es_975_{kind}"] >= m[f"var_95_{kind}"]
+    assert m["var_99_historical_10d"] == pytest.approx(m["var_99_historical"] * math.sqrt(10))
+    assert sum(m["component_var_99_parametric"].values()) == pytest.approx(m["var_99_parametric"], rel=1e-10)
+    assert sum(m["component_var_95_historical"].values()) == pytest.approx(m["var_95_historical"], rel=1e-10)
+    assert 0 <= m["max_drawdown"] < 1
+    assert 0 < m["annualised_volatility"] < 1
+    assert m["beta_SPY"] > 0
+    assert m["backtest"]["n_test"] == 250
+    assert 0 <= m["backtest"]["kupiec_p_99"] <= 1
+
+
+def test_compute_risk_metrics_limited_history(prices):
+    positions = pd.DataFrame([dict(symbol="AAPL", position_type="LONG", quantity=10)])
+    short = prices.iloc[-30:]
+    m = risk.compute_risk_metrics(positions, short)
+    assert m["quality_flag"] == "limited_history"
+    assert m["n_observations"] == 29
+    assert m["var_95_historical"] is None and m["max_drawdown"] is None and m["sharpe_ratio"] is None
+
+
+def test_compute_risk_metrics_missing_price_flagged(prices):
+    positions = pd.DataFrame([dict(symbol="AAPL", position_type="LONG", quantity=10)])
+    px = prices.copy()
+    px.iloc[-1, px.columns.get_loc("AAPL")] = np.nan
+    m = risk.compute_risk_metrics(positions, px)
+    assert m["quality_flag"] == "missing_prices" and m["missing_symbols"] == ["AAPL"]
+    assert m["var_99_historical"] is None

@@ -1,0 +1,59 @@
+"""`sigmasight` CLI exit codes and output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from sigmasight_onboarding.cli import main
+
+from .conftest import REPO, client_tables, copy_demo, write_drop
+
+JOHN = "john.smith@example.com"
+
+
+def test_onboard_success_then_status(env, capsys):
+    folder = copy_demo(env["imports"], JOHN)
+    assert main(["onboard", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "positions:     5" in out and "3/3 passed" in out
+    assert main(["status", JOHN]) == 0
+    out = capsys.readouterr().out
+    assert "5 active" in out and "LC 1" in out and "SHORT 1" in out
+
+
+def test_onboard_bad_input_exit_1_lists_every_problem(env, capsys):
+    folder = write_drop(
+        env["imports"], "bad@example.com",
+        "AAPL,10,150,LONGG,2024-01-15,,,,\nTSLA,5,200,SHORT,2024-01-15,,,,\n", {"currency": "usd1"},
+    )
+    assert main(["onboard", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "line 2, column position_type" in err
+    assert "line 3, column quantity" in err
+    assert "currency" in err and "nothing was written" in err
+    assert client_tables(env["db_url"])["users"] == 0
+
+
+def test_usage_errors_exit_2(env, tmp_path, capsys):
+    assert main(["onboard", str(tmp_path / "missing")]) == 2
+    outside = write_drop(tmp_path / "elsewhere", JOHN, "AAPL,10,150,LONG,2024-01-15,,,,\n")
+    assert main(["onboard", str(outside)]) == 2
+    assert "imports folder" in capsys.readouterr().err
+    assert main(["frobnicate"]) == 2
+
+
+def test_status_unknown_client_exit_4(env):
+    assert main(["status", "nobody@example.com"]) == 4
+
+
+def test_console_script_end_to_end(env):
+    """The installed `sigmasight` entry point, as a newcomer runs it."""
+    copy_demo(env["imports"], JOHN)
+    exe = os.path.join(os.path.dirname(sys.executable), "sigmasight")
+    proc = subprocess.run([exe, "onboard", str(env["imports"] / JOHN)], capture_output=True, text=True,
+                          cwd=REPO, env=os.environ.copy(), timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "3/3 passed" in proc.stdout
+    assert "secure_client_password_123" not in proc.stdout + proc.stderr

@@ -1,0 +1,82 @@
+"""The drop sensor: new, unchanged, changed, half-written, settling and bad drops."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from dagster import DagsterInstance, build_sensor_context
+
+from sigmasight_onboarding.cli import run_onboarding
+from sigmasight_onboarding.definitions import defs
+from sigmasight_onboarding.sensors import client_drop_sensor
+
+from .conftest import client_tables, copy_demo, write_drop
+
+JOHN = "john.smith@example.com"
+
+
+def tick(instance, cursor=None):
+    context = build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    result = client_drop_sensor(context)
+    return result, context
+
+
+def apply(instance, result):
+    for req in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+
+
+def test_new_unchanged_changed(env):
+    instance = DagsterInstance.ephemeral()
+    copy_demo(env["imports"], JOHN)
+    result, _ = tick(instance)
+    assert [r.partition_key for r in result.run_requests] == [JOHN]
+    assert list(result.dynamic_partitions_requests[0].partition_keys) == [JOHN]
+    apply(instance, result)
+    cursor = result.cursor
+    # unchanged: nothing requested
+    result2, _ = tick(instance, cursor)
+    assert not result2.run_requests
+    # changed content: a new run with a new run key, no new partition
+    csv = env["imports"] / JOHN / "portfolio.csv"
+    csv.write_text(csv.read_text() + "NVDA,10,100,LONG,2024-03-01,,,,\n")
+    result3, _ = tick(instance, result2.cursor)
+    assert [r.partition_key for r in result3.run_requests] == [JOHN]
+    assert result3.run_requests[0].run_key != result.run_requests[0].run_key
+    assert not result3.dynamic_partitions_requests
+
+
+def test_half_written_and_settling_drops_wait(env, monkeypatch):
+    instance = DagsterInstance.ephemeral()
+    folder = env["imports"] / "half@example.com"
+    folder.mkdir()
+    (folder / "client.json").write_text("{}")
+    result, _ = tick(instance)
+    assert not result.run_requests
+    monkeypatch.setenv("SIGMASIGHT_DROP_SETTLE_SECONDS", "60")
+    write_drop(env["imports"], "fresh@example.com", "AAPL,10,150,LONG,2024-01-15,,,,\n")
+    result, _ = tick(instance)
+    assert not result.run_requests  # written just now: still settling
+    old = time.time() - 120
+    for f in (env["imports"] / "fresh@example.com").iterdir():
+        os.utime(f, (old, old))
+    result, _ = tick(instance)
+    assert [r.partition_key for r in result.run_requests] == ["fresh@example.com"]
+
+
+def test_bad_drops_beside_good_ones(env, tmp_path_factory):
+    instance = DagsterInstance.ephemeral()
+    copy_demo(env["imports"], JOHN)
+    write_drop(env["imports"], "broken@example.com", "AAPL,10,-1,LONGG,2024-01-15,,,,\n")
+    (env["imports"] / "not-an-email").mkdir()
+    outside = tmp_path_factory.mktemp("outside")
+    write_drop(outside, "evil@example.com", "AAPL,10,150,LONG,2024-01-15,,,,\n")
+    (env["imports"] / "evil@example.com").symlink_to(outside / "evil@example.com")
+    result, _ = tick(instance)
+    keys = sorted(r.partition_key for r in result.run_requests)
+    assert keys == ["broken@example.com", JOHN]  # symlink and non-email folders skipped, logged
+    apply(instance, result)
+    outcomes = {key: run_onboarding(key, instance).success for key in keys}
+    assert outcomes == {"broken@example.com": False, JOHN: True}
+    assert client_tables(env["db_url"])["users"] == 1
