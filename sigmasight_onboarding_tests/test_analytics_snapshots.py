@@ -1,0 +1,149 @@
+"""Reference tests for analytics.snapshots (hand cases, QuantLib option values, real prices)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import QuantLib as ql
+
+from sigmasight_onboarding.analytics import snapshots
+
+MARKET = Path(__file__).resolve().parents[1] / "data" / "market" / "daily_adj_close_extract.parquet"
+D1, D2, D3, D4 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)
+
+
+def ql_price_delta(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0):
+    """Independent Black–Scholes reference (QuantLib analytic European engine, Act/365F, continuous)."""
+    today = ql.Date(as_of.day, as_of.month, as_of.year)
+    ql.Settings.instance().evaluationDate = today
+    dc = ql.Actual365Fixed()
+    payoff = ql.PlainVanillaPayoff(ql.Option.Call if is_call else ql.Option.Put, float(strike))
+    option = ql.VanillaOption(payoff, ql.EuropeanExercise(ql.Date(expiry.day, expiry.month, expiry.year)))
+    process = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(ql.SimpleQuote(float(spot))),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, q, dc)),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, rate, dc)),
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, dc)),
+    )
+    option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
+    return option.NPV(), option.delta()
+
+
+def _stock_case():
+    positions = pd.DataFrame(
+        [
+            dict(symbol="A", position_type="LONG", quantity=10, entry_price=100.0, entry_date=D1),
+            dict(symbol="B", position_type="SHORT", quantity=-5, entry_price=50.0, entry_date=D2),
+        ]
+    )
+    prices = pd.DataFrame({"A": [101.0, 103.0, 99.0, 100.0], "B": [49.0, 52.0, 50.0, 51.0]}, index=[D1, D2, D3, D4])
+    return positions, prices
+
+
+def test_stock_hand_case():
+    positions, prices = _stock_case()
+    out = snapshots.portfolio_snapshot_series(positions, prices, [D1, D2, D3], rates=0.04)
+    # D1: A 10×101 = 1010; enters today → P&L 1010 − 1000 = 10.
+    # D2: A 1030 (+20); B enters short: −5×52 = −260 vs cost −250 → −10. P&L 10, return 10/1010.
+    # D3: A 990 (−40); B −250 (+10). P&L −30, return −30/1290.
+    np.testing.assert_allclose(out["total_value"], [1010.0, 770.0, 740.0])
+    np.testing.assert_allclose(out["long_value"], [1010.0, 1030.0, 990.0])
+    np.testing.assert_allclose(out["short_value"], [0.0, -260.0, -250.0])
+    np.testing.assert_allclose(out["gross_exposure"], [1010.0, 1290.0, 1240.0])
+    np.testing.assert_allclose(out["net_exposure"], out["total_value"])
+    np.testing.assert_allclose(out["daily_pnl"], [10.0, 10.0, -30.0])
+    assert np.isnan(out["daily_return"].iloc[0])
+    np.testing.assert_allclose(out["daily_return"].iloc[1:], [10 / 1010, -30 / 1290])
+    np.testing.assert_allclose(out["cumulative_pnl"], [10.0, 20.0, -10.0])
+    np.testing.assert_allclose(out["cumulative_pnl"], out["daily_pnl"].cumsum())
+    np.testing.assert_allclose(out["portfolio_delta"], [10.0, 5.0, 5.0])
+    np.testing.assert_allclose(out[["portfolio_gamma", "portfolio_theta", "portfolio_vega"]].to_numpy(), 0.0)
+    assert out["num_positions"].tolist() == [1, 2, 2]
+    assert out["num_long"].tolist() == [1, 1, 1]
+    assert out["num_short"].tolist() == [0, 1, 1]
+    assert out["missing_prices"].tolist() == ["", "", ""]
+    assert list(out.index) == [D1, D2, D3]
+
+
+def test_missing_price_flagged_not_stale():
+    positions, prices = _stock_case()
+    prices.loc[D3, "B"] = np.nan
+    out = snapshots.portfolio_snapshot_series(positions, prices, [D1, D2, D3, D4], rates=0.04)
+    assert out.loc[D3, "missing_prices"] == "B"
+    assert np.isnan(out.loc[D3, "total_value"]) and np.isnan(out.loc[D3, "daily_pnl"])
+    # next date: no valid previous valuation → daily P&L NaN; values and cumulative P&L are valid
+    assert out.loc[D4, "missing_prices"] == ""
+    assert np.isnan(out.loc[D4, "daily_pnl"])
+    assert out.loc[D4, "total_value"] == pytest.approx(10 * 100.0 - 5 * 51.0)
+    assert out.loc[D4, "cumulative_pnl"] == pytest.approx(10 * (100 - 100.0) - 5 * (51.0 - 50.0))
+    # a symbol held before its first price is flagged too
+    prices2 = prices.drop(columns="B")
+    out2 = snapshots.portfolio_snapshot_series(positions, prices2, [D1, D2], rates=0.04)
+    assert out2["missing_prices"].tolist() == ["", "B"]
+
+
+def test_option_revalued_each_date_and_frozen_after_expiry():
+    expiry = D3
+    positions = pd.DataFrame(
+        [
+            dict(symbol="AC", position_type="LC", quantity=2, entry_price=3.0, entry_date=D1,
+                 underlying_symbol="A", strike=100.0, expiration_date=expiry),
+            dict(symbol="AP", position_type="SP", quantity=-1, entry_price=2.5, entry_date=D1,
+                 underlying_symbol="A", strike=98.0, expiration_date=expiry),
+        ]
+    )
+    prices = pd.DataFrame({"A": [101.0, 103.0, 99.0, 104.0]}, index=[D1, D2, D3, D4])
+    rates = pd.Series([0.04, 0.041], index=[D1, D2])  # forward-filled to D3, D4
+    vol = 0.3
+    out = snapshots.portfolio_snapshot_series(positions, prices, [D1, D2, D3, D4], rates=rates, vols={"A": vol})
+    for d, r in ((D1, 0.04), (D2, 0.041)):
+        c, cd = ql_price_delta(prices.loc[d, "A"], 100.0, d, expiry, r, vol, True)
+        p, pdl = ql_price_delta(prices.loc[d, "A"], 98.0, d, expiry, r, vol, False)
+        assert out.loc[d, "total_value"] == pytest.approx(200 * c - 100 * p, rel=1e-9)
+        assert out.loc[d, "portfolio_delta"] == pytest.approx(200 * cd - 100 * pdl, rel=1e-7)
+        assert out.loc[d, "long_value"] == pytest.approx(200 * c, rel=1e-9)
+        assert out.loc[d, "short_value"] == pytest.approx(-100 * p, rel=1e-9)
+    assert out.loc[D1, "portfolio_theta"] < 0  # long call decays faster than the short put in this case
+    # expiry day: intrinsic (call 0 at 99 < 100; put 0 at 99 > 98), Greeks 0
+    assert out.loc[D3, "total_value"] == pytest.approx(0.0)
+    assert out.loc[D3, "portfolio_delta"] == 0.0
+    # after expiry: frozen at settlement (spot on expiry day), not revalued at D4's 104
+    assert out.loc[D4, "total_value"] == pytest.approx(0.0)
+    assert out.loc[D4, "daily_pnl"] == pytest.approx(0.0)
+    assert out.loc[D4, "cumulative_pnl"] == pytest.approx(-(2 * 100 * 3.0) + 100 * 2.5)
+
+
+def test_position_counts_only_from_entry_and_quantity_sign_checked():
+    positions, prices = _stock_case()
+    out = snapshots.portfolio_snapshot_series(positions, prices, [D1], rates=0.0)
+    assert out["num_positions"].tolist() == [1]  # B enters on D2
+    bad = positions.assign(quantity=[10, 5])  # SHORT with positive quantity
+    with pytest.raises(ValueError, match="signed"):
+        snapshots.portfolio_snapshot_series(bad, prices, [D1], rates=0.0)
+
+
+def test_real_prices_stock_portfolio():
+    df = pd.read_parquet(MARKET)
+    prices = df.pivot(index="date", columns="symbol", values="adj_close").sort_index()
+    dates = [d for d in prices.index if d >= date(2026, 1, 2)]
+    positions = pd.DataFrame(
+        [
+            dict(symbol="AAPL", position_type="LONG", quantity=100, entry_price=250.0, entry_date=date(2026, 1, 2)),
+            dict(symbol="MSFT", position_type="LONG", quantity=50, entry_price=480.0, entry_date=date(2026, 2, 2)),
+            dict(symbol="TSLA", position_type="SHORT", quantity=-20, entry_price=400.0, entry_date=date(2026, 1, 2)),
+        ]
+    )
+    out = snapshots.portfolio_snapshot_series(positions, prices, dates, rates=prices["^IRX"] / 100)
+    last = dates[-1]
+    expected = 100 * prices.loc[last, "AAPL"] + 50 * prices.loc[last, "MSFT"] - 20 * prices.loc[last, "TSLA"]
+    assert out.loc[last, "total_value"] == pytest.approx(expected)
+    assert (out["missing_prices"] == "").all()
+    np.testing.assert_allclose(out["cumulative_pnl"], out["daily_pnl"].cumsum(), rtol=1e-9)
+    np.testing.assert_allclose(out["gross_exposure"], out["long_value"] - out["short_value"])
+    assert out.loc[last, "cumulative_pnl"] == pytest.approx(
+        100 * (prices.loc[last, "AAPL"] - 250) + 50 * (prices.loc[last, "MSFT"] - 480) - 20 * (prices.loc[last, "TSLA"] - 400)
+    )
