@@ -96,6 +96,9 @@ def _report_run(result, key: str) -> int:
     if "positions" in meta:
         print(f"positions:     {meta['positions']} (inserted {meta.get('inserted')}, updated {meta.get('updated')}, "
               f"soft-deleted {meta.get('soft_deleted')}, unchanged {meta.get('unchanged')})")
+    if "provider_calls" in meta:
+        print(f"prices:        as of {meta['as_of']}: {meta['rows_added']} rows added by {meta['provider_calls']} "
+              f"provider call(s) ({meta['providers']}); {meta['symbols_failed']} symbol(s) failed")
     print(f"assets:        {len({e.asset_key for e in materialized})} materialised")
     failed = [c for c in checks if not c.passed]
     print(f"checks:        {len(checks) - len(failed)}/{len(checks)} passed")
@@ -156,6 +159,47 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def cmd_prices(args) -> int:
+    """Coverage and source per symbol, from the cache and (with --fetch) the provider chain."""
+    from datetime import date
+
+    from sigmasight_onboarding.assets.market_data import backfill_prices
+    from sigmasight_onboarding.calendar import sessions_between
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.db.engine import get_engine
+    from sigmasight_onboarding.db.market_data import load_prices, window_start
+    from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
+
+    settings = get_settings()
+    end = date.fromisoformat(args.end) if args.end else resolve_as_of(settings)
+    start = date.fromisoformat(args.start) if args.start else window_start(end, settings.price_lookback_days)
+    sessions = sessions_between(start, end)
+    if not sessions:
+        print(f"error: no NYSE session between {start} and {end}", file=sys.stderr)
+        return EXIT_USAGE
+    symbols = sorted({s.strip().upper() for s in args.symbols})
+    engine = get_engine(settings.database_url)
+    failures: dict[str, str] = {}
+    if args.fetch:
+        summary = backfill_prices(engine, MarketDataResource().chain(), symbols, sessions)
+        failures = summary["failures"]
+        print(f"fetched: {summary['rows_added']} rows in {summary['provider_calls']} provider call(s)")
+    prices = load_prices(engine, symbols, sessions[0], sessions[-1])
+    print(f"{'symbol':<10} {'sessions':>9} {'coverage':>9}  {'first':<10} {'last':<10} sources")
+    worst = 1.0
+    for sym in symbols:
+        rows = prices[prices["symbol"] == sym]
+        cov = len(rows) / len(sessions)
+        worst = min(worst, cov)
+        first = str(rows["date"].min()) if len(rows) else "-"
+        last = str(rows["date"].max()) if len(rows) else "-"
+        sources = ",".join(f"{k}:{v}" for k, v in rows["data_source"].value_counts().sort_index().items()) or "-"
+        note = f"  ({failures[sym]})" if sym in failures else ""
+        print(f"{sym:<10} {len(rows):>9} {cov:>8.1%}  {first:<10} {last:<10} {sources}{note}")
+    print(f"window: {sessions[0]} .. {sessions[-1]} ({len(sessions)} NYSE sessions)")
+    return EXIT_OK if worst >= 0.95 else EXIT_PIPELINE
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sigmasight", description="SigmaSight client onboarding (Dagster)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what exists for a client")
     p.add_argument("email")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("prices", help="price coverage and source per symbol (exit 3 when any is below 95 %)")
+    p.add_argument("symbols", nargs="+")
+    p.add_argument("--start", help="YYYY-MM-DD (default: as-of minus the look-back)")
+    p.add_argument("--end", help="YYYY-MM-DD (default: the as-of date)")
+    p.add_argument("--fetch", action="store_true", help="fetch missing sessions through the provider chain first")
+    p.set_defaults(func=cmd_prices)
     return parser
 
 

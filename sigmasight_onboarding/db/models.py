@@ -166,3 +166,19 @@ class MarketDataCache(Base):
 
 
 Index("ix_market_data_date", MarketDataCache.date)
+
+
+class MarketDataGap(Base):
+    """A session that a fetch asked for and no provider had (IPO, delisting, holiday in the feed).
+
+    Remembered so a second run does not ask again; `reason` says which providers were asked.
+    """
+
+    __tablename__ = "market_data_gaps"
+    __table_args__ = (UniqueConstraint("symbol", "date", name="uq_market_data_gaps_symbol_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(255))
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,236 @@
+"""Group `market_data`: `price_history` — gap-aware backfill of the shared price cache.
+
+For the client's symbols (equities, option underlyings), the factor ETFs and the rate series,
+it works out which NYSE sessions of the look-back window are missing from `market_data_cache`
+and asks the provider chain only for those; a second run with nothing missing makes no provider
+call. Blocking checks: coverage of held symbols, finite positive prices, complete factor ETFs.
+"""
+
+import os
+from decimal import Decimal
+
+import numpy as np
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Backoff,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+from sqlalchemy import bindparam, update
+
+from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
+from sigmasight_onboarding.calendar import sessions_between
+from sigmasight_onboarding.config import get_settings
+from sigmasight_onboarding.db.market_data import (
+    coverage,
+    jump_flags,
+    plan_fetches,
+    price_matrix,
+    record_gaps,
+    store_prices,
+    window_start,
+)
+from sigmasight_onboarding.db.models import Position, utcnow
+from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
+from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.resources.database import SigmaSightDatabase
+from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+
+GROUP = "market_data"
+RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
+COVERAGE_SESSIONS = 90
+MIN_COVERAGE = 0.95
+
+
+def reference_symbols() -> list[str]:
+    """Factor ETFs and rate series every client needs."""
+    return sorted(set(FACTOR_ETFS.values()) | set(RATE_SYMBOLS))
+
+
+def jump_bound() -> float:
+    """Largest plausible |daily return| (decimal) before a jump is flagged (SIGMASIGHT_JUMP_BOUND)."""
+    return float(os.environ.get("SIGMASIGHT_JUMP_BOUND", "0.5"))
+
+
+def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
+    return MetadataValue.table(
+        [TableRecord(r) for r in records], schema=TableSchema(columns=[TableColumn(n, t) for n, t in columns])
+    )
+
+
+def backfill_prices(engine, chain, symbols: list[str], sessions: list) -> dict:
+    """Fetch the missing sessions of `symbols` through `chain` and store them; returns a summary."""
+    groups = plan_fetches(engine, symbols, sessions)
+    summary = {"provider_calls": 0, "rows_added": 0, "served": {}, "failures": {}, "gaps_recorded": 0}
+    session_set = set(sessions)
+    for (start, end), group in sorted(groups.items()):
+        result = chain.daily_prices(group, start, end)
+        summary["provider_calls"] += 1
+        prices = result.prices[result.prices["date"].isin(session_set)]
+        summary["rows_added"] += store_prices(engine, prices)
+        for source, n in prices.groupby("data_source")["symbol"].nunique().items():
+            summary["served"][source] = summary["served"].get(source, 0) + int(n)
+        summary["failures"].update(result.failures)
+        # sessions in the asked span that no provider had: remember them as known gaps
+        span = [d for d in sessions if start <= d <= end]
+        got = prices.groupby("symbol")["date"].agg(set).to_dict()
+        gaps = {s: [d for d in span if d not in got.get(s, set())] for s in group if s not in result.failures}
+        gaps = {s: days for s, days in gaps.items() if days}
+        if gaps:
+            summary["gaps_recorded"] += record_gaps(engine, gaps, "no provider had this session: " + ",".join(chain.describe()))
+    return summary
+
+
+def enrich_equity_positions(engine, positions, last_prices) -> int:
+    """Fill last_price, market_value (= quantity × price) and unrealized_pnl for stock positions."""
+    equities = positions[~is_option_type(positions["position_type"])]
+    rows = []
+    for pid, pos in equities.iterrows():
+        price = last_prices.get(pos["symbol"])
+        if price is None or price != price:
+            continue
+        q = Decimal(str(pos["quantity"]))
+        p = Decimal(str(round(price, 4)))
+        rows.append({
+            "_id": pid,
+            "last_price": p,
+            "market_value": (q * p).quantize(Decimal("0.01")),
+            "unrealized_pnl": (q * (p - Decimal(str(pos["entry_price"])))).quantize(Decimal("0.01")),
+            "updated_at": utcnow(),
+        })
+    if rows:
+        table = Position.__table__
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values(last_price=bindparam("last_price"), market_value=bindparam("market_value"),
+                    unrealized_pnl=bindparam("unrealized_pnl"), updated_at=bindparam("updated_at"))
+        )
+        with engine.begin() as conn:
+            unchanged = {
+                r.id: (r.last_price, r.market_value)
+                for r in conn.execute(table.select().where(table.c.id.in_([r["_id"] for r in rows])))
+            }
+            rows = [r for r in rows if unchanged.get(r["_id"]) != (r["last_price"], r["market_value"])]
+            if rows:
+                conn.execute(stmt, rows)
+    return len(rows)
+
+
+@asset(
+    partitions_def=clients_partitions,
+    group_name=GROUP,
+    deps=["portfolio_positions"],
+    kinds={"sql", "pandas"},
+    retry_policy=RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL),
+    check_specs=[
+        AssetCheckSpec("held_symbols_coverage", asset="price_history", blocking=True,
+                       description=f"Every held symbol has prices on ≥ {MIN_COVERAGE:.0%} of the last {COVERAGE_SESSIONS} sessions."),
+        AssetCheckSpec("prices_finite_positive", asset="price_history", blocking=True,
+                       description="No non-positive or non-finite price in the window."),
+        AssetCheckSpec("factor_etfs_complete", asset="price_history", blocking=True,
+                       description="Factor ETFs and rate series have every session of the window."),
+        AssetCheckSpec("no_unflagged_jumps", asset="price_history", blocking=False,
+                       description="Day-over-day moves beyond SIGMASIGHT_JUMP_BOUND (default 50 %) are listed (possible splits)."),
+    ],
+    description="Daily adjusted closes of the client's symbols, factor ETFs and rates over the look-back window.",
+)
+def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+    settings = get_settings()
+    engine = database.engine()
+    client = client_portfolio(engine, context.partition_key)
+    positions = active_positions_frame(engine, client.portfolio_id)
+    held = price_symbols(positions)
+    symbols = sorted(set(held) | set(reference_symbols()))
+    as_of = market_data.as_of()
+    sessions = sessions_between(window_start(as_of, settings.price_lookback_days), as_of)
+    chain = market_data.chain()
+    context.log.info(f"as of {as_of}: {len(symbols)} symbols over {len(sessions)} sessions via {' -> '.join(chain.describe())}")
+
+    summary = backfill_prices(engine, chain, symbols, sessions)
+    matrix = price_matrix(engine, symbols, sessions)
+    cov = coverage(matrix, COVERAGE_SESSIONS)
+    low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
+    values = matrix.to_numpy(dtype=float)
+    bad_cells = ~np.isnan(values) & ((values <= 0) | ~np.isfinite(values))
+    bad_values = sorted(matrix.columns[bad_cells.any(axis=0)])
+    full = matrix.notna().mean()
+    incomplete_reference = {s: float(full[s]) for s in reference_symbols() if full[s] < 1.0}
+    jumps = jump_flags(matrix, jump_bound())
+    for sym, reason in summary["failures"].items():
+        context.log.warning(f"no prices for {sym}: {reason}")
+
+    sources = engine_sources(engine, symbols, sessions)
+    if "synthetic" in sources:
+        context.log.warning(f"SYNTHETIC prices in use for {sources['synthetic']} symbol(s): not real market data")
+
+    last_prices = matrix.ffill().iloc[-1].to_dict() if len(matrix) else {}
+    enriched = enrich_equity_positions(engine, positions, last_prices)
+
+    coverage_records = [
+        {"symbol": s, "held": s in held, "coverage_last_90": round(float(cov[s]), 4), "window_coverage": round(float(full[s]), 4),
+         "failure": summary["failures"].get(s, "")}
+        for s in symbols
+    ]
+    return MaterializeResult(
+        metadata={
+            "as_of": as_of.isoformat(),
+            "window_sessions": len(sessions),
+            "symbols_requested": len(symbols),
+            "provider_calls": summary["provider_calls"],
+            "rows_added": summary["rows_added"],
+            "symbols_served_by_source": MetadataValue.json(summary["served"]),
+            "symbols_failed": len(summary["failures"]),
+            "failures": _table([{"symbol": s, "reason": r} for s, r in sorted(summary["failures"].items())],
+                               [("symbol", "string"), ("reason", "string")]),
+            "known_gaps_recorded": summary["gaps_recorded"],
+            "coverage": _table(coverage_records, [("symbol", "string"), ("held", "bool"), ("coverage_last_90", "float"),
+                                                  ("window_coverage", "float"), ("failure", "string")]),
+            "providers": " -> ".join(chain.describe()),
+            "synthetic_symbols": sources.get("synthetic", 0),
+            "equity_positions_valued": enriched,
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="held_symbols_coverage", passed=not low,
+                metadata={"below_threshold": MetadataValue.json({s: round(v, 4) for s, v in low.items()}),
+                          "symbols": ", ".join(sorted(low)) or "none",
+                          "reasons": MetadataValue.json({s: summary["failures"].get(s, "gaps") for s in low})},
+                description=(f"{len(low)} held symbol(s) below {MIN_COVERAGE:.0%}: " + ", ".join(sorted(low))) if low else None,
+            ),
+            AssetCheckResult(check_name="prices_finite_positive", passed=not bad_values,
+                             metadata={"symbols": ", ".join(bad_values) or "none"}),
+            AssetCheckResult(check_name="factor_etfs_complete", passed=not incomplete_reference,
+                             metadata={"incomplete": MetadataValue.json(incomplete_reference)}),
+            AssetCheckResult(
+                check_name="no_unflagged_jumps", passed=not jumps, severity=AssetCheckSeverity.WARN,
+                metadata={"jumps": _table([{"symbol": j["symbol"], "date": str(j["date"]), "return": round(j["return"], 4)} for j in jumps[:200]],
+                                          [("symbol", "string"), ("date", "string"), ("return", "float")]),
+                          "bound": jump_bound()},
+            ),
+        ],
+    )
+
+
+def engine_sources(engine, symbols, sessions) -> dict[str, int]:
+    """Number of symbols per data_source in the window (to surface synthetic data loudly)."""
+    from sqlalchemy import distinct, func, select
+
+    from sigmasight_onboarding.db.models import MarketDataCache
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(MarketDataCache.data_source, func.count(distinct(MarketDataCache.symbol)))
+            .where(MarketDataCache.symbol.in_(symbols), MarketDataCache.date >= sessions[0], MarketDataCache.date <= sessions[-1])
+            .group_by(MarketDataCache.data_source)
+        ).all()
+    return {src: int(n) for src, n in rows}

@@ -1,0 +1,169 @@
+"""The shared price cache `market_data_cache`: what is missing, bulk upserts, price matrices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, and_, select
+
+from sigmasight_onboarding.db.bulk import insert_ignore_conflicts
+from sigmasight_onboarding.db.models import MarketDataCache, MarketDataGap, utcnow
+
+# Known gaps this recent are asked for again (a provider may publish a session late).
+GAP_RECHECK_SESSIONS = 5
+
+
+def cached_sessions(engine: Engine, symbols: Sequence[str], start: date, end: date) -> dict[str, set[date]]:
+    """Sessions present in the cache or recorded as known gaps, per symbol, within [start, end]."""
+    have: dict[str, set[date]] = {s: set() for s in symbols}
+    if not symbols:
+        return have
+    with engine.connect() as conn:
+        for model in (MarketDataCache, MarketDataGap):
+            rows = conn.execute(
+                select(model.symbol, model.date).where(
+                    model.symbol.in_(list(symbols)), model.date >= start, model.date <= end
+                )
+            )
+            for sym, day in rows:
+                have[sym].add(day)
+    return have
+
+
+def missing_ranges(sessions: Sequence[date], have: set[date]) -> list[tuple[date, date]]:
+    """Contiguous runs of `sessions` (sorted) that are not in `have`, as inclusive (start, end)."""
+    runs: list[tuple[date, date]] = []
+    start = prev = None
+    for day in sessions:
+        if day in have:
+            if start is not None:
+                runs.append((start, prev))
+                start = None
+            continue
+        if start is None:
+            start = day
+        prev = day
+    if start is not None:
+        runs.append((start, prev))
+    return runs
+
+
+def plan_fetches(engine: Engine, symbols: Sequence[str], sessions: Sequence[date]) -> dict[tuple[date, date], list[str]]:
+    """Group symbols by the (start, end) span of their missing sessions: one provider call per group.
+
+    A symbol with several holes is asked for the span from its first to its last missing
+    session; rows already cached are ignored on insert.
+    """
+    if not sessions:
+        return {}
+    have = cached_sessions(engine, symbols, sessions[0], sessions[-1])
+    recent = set(sessions[-GAP_RECHECK_SESSIONS:])
+    groups: dict[tuple[date, date], list[str]] = {}
+    gaps = known_gaps(engine, symbols, sessions[0], sessions[-1])
+    for sym in symbols:
+        present = have[sym] - (gaps.get(sym, set()) & recent)
+        runs = missing_ranges(sessions, present)
+        if runs:
+            groups.setdefault((runs[0][0], runs[-1][1]), []).append(sym)
+    return groups
+
+
+def known_gaps(engine: Engine, symbols: Sequence[str], start: date, end: date) -> dict[str, set[date]]:
+    out: dict[str, set[date]] = {}
+    if not symbols:
+        return out
+    with engine.connect() as conn:
+        for sym, day in conn.execute(
+            select(MarketDataGap.symbol, MarketDataGap.date).where(
+                MarketDataGap.symbol.in_(list(symbols)), MarketDataGap.date >= start, MarketDataGap.date <= end
+            )
+        ):
+            out.setdefault(sym, set()).add(day)
+    return out
+
+
+def store_prices(engine: Engine, prices: pd.DataFrame) -> int:
+    """Bulk insert provider rows (PRICE_COLUMNS); rows already cached are left as they are.
+
+    Returns the number of rows inserted. All rows go in one transaction.
+    """
+    if prices.empty:
+        return 0
+    now = utcnow()
+    frame = prices[["symbol", "date", "open", "high", "low", "close", "adj_close", "volume", "data_source"]]
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for rec in records:
+        rec["fetched_at"] = now
+        for col in ("open", "high", "low", "close", "adj_close", "volume"):
+            if rec[col] is not None:
+                rec[col] = float(rec[col])
+    with engine.begin() as conn:
+        return insert_ignore_conflicts(conn, MarketDataCache.__table__, records, ["symbol", "date"])
+
+
+def record_gaps(engine: Engine, gaps: dict[str, Iterable[date]], reason: str) -> int:
+    now = utcnow()
+    rows = [
+        {"symbol": sym, "date": day, "reason": reason[:255], "checked_at": now}
+        for sym, days in gaps.items()
+        for day in days
+    ]
+    with engine.begin() as conn:
+        return insert_ignore_conflicts(conn, MarketDataGap.__table__, rows, ["symbol", "date"])
+
+
+def load_prices(engine: Engine, symbols: Sequence[str], start: date, end: date) -> pd.DataFrame:
+    """Long frame (symbol, date, adj_close, data_source) of cached prices in [start, end]."""
+    if not symbols:
+        return pd.DataFrame(columns=["symbol", "date", "adj_close", "data_source"])
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(MarketDataCache.symbol, MarketDataCache.date, MarketDataCache.adj_close, MarketDataCache.data_source)
+            .where(and_(MarketDataCache.symbol.in_(list(symbols)), MarketDataCache.date >= start, MarketDataCache.date <= end))
+        ).all()
+    return pd.DataFrame(rows, columns=["symbol", "date", "adj_close", "data_source"])
+
+
+def price_matrix(engine: Engine, symbols: Sequence[str], sessions: Sequence[date]) -> pd.DataFrame:
+    """Adjusted closes as a session × symbol matrix (dollars; yields in percent); NaN where missing."""
+    if not sessions:
+        return pd.DataFrame(columns=list(symbols), dtype=float)
+    long = load_prices(engine, symbols, sessions[0], sessions[-1])
+    matrix = long.pivot(index="date", columns="symbol", values="adj_close") if len(long) else pd.DataFrame()
+    return matrix.reindex(index=pd.Index(list(sessions), name="date"), columns=list(symbols)).astype(float)
+
+
+def latest_cached_date(engine: Engine, symbol: str) -> date | None:
+    from sqlalchemy import func
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(MarketDataCache.date)).where(MarketDataCache.symbol == symbol)).scalar_one()
+
+
+def window_start(as_of: date, lookback_days: int) -> date:
+    return as_of - timedelta(days=lookback_days)
+
+
+def coverage(matrix: pd.DataFrame, last_n: int) -> pd.Series:
+    """Share (0..1) of the last `last_n` sessions with a price, per symbol."""
+    tail = matrix.tail(last_n)
+    if len(tail) == 0:
+        return pd.Series(0.0, index=matrix.columns)
+    return tail.notna().sum() / len(tail)
+
+
+def jump_flags(matrix: pd.DataFrame, bound: float) -> list[dict]:
+    """Day-over-day |return| above `bound` (decimal), e.g. unadjusted splits; one dict per jump."""
+    values = matrix.to_numpy(dtype=float)
+    if len(values) < 2:
+        return []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rets = values[1:] / values[:-1] - 1.0
+    rows, cols = np.nonzero(np.abs(np.nan_to_num(rets)) > bound)
+    return [
+        {"symbol": matrix.columns[c], "date": matrix.index[r + 1], "return": float(rets[r, c])}
+        for r, c in zip(rows, cols)
+    ]

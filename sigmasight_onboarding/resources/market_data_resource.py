@@ -1,0 +1,61 @@
+"""Market data as a Dagster resource: the provider chain plus the as-of date it implies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from dagster import ConfigurableResource
+
+from sigmasight_onboarding.calendar import is_session, previous_session
+from sigmasight_onboarding.config import Settings, get_settings
+from sigmasight_onboarding.resources.market_data import ProviderChain, build_provider_chain
+
+
+@lru_cache(maxsize=8)
+def _latest_date_in_file(path: str, mtime: float) -> date | None:
+    """Newest `date` in a Parquet/CSV file or folder (reads only the date column)."""
+    p = Path(path)
+    fmt = "csv" if p.suffix.lower() == ".csv" or (p.is_dir() and any(p.glob("*.csv"))) else "parquet"
+    dataset = ds.dataset(str(p), format=fmt)
+    column = dataset.to_table(columns=["date"]).column("date")
+    if len(column) == 0:
+        return None
+    value = pc.max(column).as_py()
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def resolve_as_of(settings: Settings, today: date | None = None) -> date:
+    """The as-of session: SIGMASIGHT_AS_OF, else the newest session the configured data covers.
+
+    With only the file provider that is the newest date in the file (the real dataset ends
+    2026-08-03, so today's date never gives an empty window); with a live provider in the chain
+    it is the last session before today. A non-session date rolls back to the previous session.
+    """
+    today = today or date.today()
+    if settings.as_of is not None:
+        day = settings.as_of
+    elif any(p in ("fmp", "polygon") for p in settings.providers):
+        day = today - timedelta(days=1)
+    elif "file" in settings.providers and Path(settings.market_data_file).exists():
+        path = Path(settings.market_data_file)
+        latest = _latest_date_in_file(str(path), path.stat().st_mtime)
+        day = min(latest or today, today)
+    else:
+        day = today - timedelta(days=1)
+    return day if is_session(day) else previous_session(day)
+
+
+class MarketDataResource(ConfigurableResource):
+    """Provider chain from SIGMASIGHT_PROVIDERS (keys from FMP_API_KEY / POLYGON_API_KEY)."""
+
+    def chain(self) -> ProviderChain:
+        return build_provider_chain(get_settings())
+
+    def as_of(self) -> date:
+        return resolve_as_of(get_settings())
