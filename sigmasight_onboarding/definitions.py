@@ -4,6 +4,12 @@ from dagster import Definitions
 
 from sigmasight_onboarding.assets.market_data import price_history
 from sigmasight_onboarding.assets.onboarding import client_onboarding
+from sigmasight_onboarding.assets.position_analytics import (
+    correlations,
+    factor_exposures,
+    interest_rate_betas_asset,
+    position_greeks,
+)
 from sigmasight_onboarding.jobs import onboard_client_job
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
@@ -12,7 +18,14 @@ from sigmasight_onboarding.sensors import client_drop_sensor
 
 def build_definitions() -> Definitions:
     return Definitions(
-        assets=[client_onboarding, price_history],
+        assets=[
+            client_onboarding,
+            price_history,
+            position_greeks,
+            factor_exposures,
+            interest_rate_betas_asset,
+            correlations,
+        ],
         jobs=[onboard_client_job],
         sensors=[client_drop_sensor],
         resources={"database": SigmaSightDatabase(), "market_data": MarketDataResource()},

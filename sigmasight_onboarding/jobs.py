@@ -5,7 +5,7 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 from sigmasight_onboarding.partitions import clients_partitions
 
 # Groups whose assets are partitioned by `clients` alone; later capabilities add theirs here.
-CLIENT_GROUPS = ("onboarding", "market_data")
+CLIENT_GROUPS = ("onboarding", "market_data", "analytics")
 
 onboard_client_job = define_asset_job(
     name="onboard_client",

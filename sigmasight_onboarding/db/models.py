@@ -182,3 +182,183 @@ class MarketDataGap(Base):
     date: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(255))
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- position analytics (SigmaSight table names); rows keyed by calculation_date ---------------
+
+
+class PositionGreeks(Base):
+    """Black–Scholes–Merton Greeks of one option position on one date.
+
+    Per contract (per share of underlying): unit_price ($), delta, gamma (per $1), theta ($ per
+    calendar day), vega ($ per 1 vol point), rho ($ per 1 % rate). Position columns are × quantity
+    × 100. delta_dollars = position_delta × spot; gamma_dollars = 0.5 × position_gamma × (spot × 1 %)²
+    (dollar P&L from gamma for a 1 % underlying move).
+    """
+
+    __tablename__ = "position_greeks"
+    __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_position_greeks_position_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    calculation_date: Mapped[date] = mapped_column(Date)
+    underlying_price: Mapped[float] = mapped_column(Float)
+    implied_volatility: Mapped[float] = mapped_column(Float)
+    volatility_source: Mapped[str] = mapped_column(String(32))
+    risk_free_rate: Mapped[float] = mapped_column(Float)
+    time_to_expiry_years: Mapped[float] = mapped_column(Float)
+    is_expired: Mapped[bool] = mapped_column(Boolean)
+    price_source: Mapped[str] = mapped_column(String(16))  # 'market' or 'model'
+    unit_price: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    gamma: Mapped[float] = mapped_column(Float)
+    theta: Mapped[float] = mapped_column(Float)
+    vega: Mapped[float] = mapped_column(Float)
+    rho: Mapped[float] = mapped_column(Float)
+    position_value: Mapped[float] = mapped_column(Float)
+    position_delta: Mapped[float] = mapped_column(Float)
+    position_gamma: Mapped[float] = mapped_column(Float)
+    position_theta: Mapped[float] = mapped_column(Float)
+    position_vega: Mapped[float] = mapped_column(Float)
+    position_rho: Mapped[float] = mapped_column(Float)
+    delta_dollars: Mapped[float] = mapped_column(Float)
+    gamma_dollars: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FactorDefinition(Base):
+    __tablename__ = "factor_definitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    etf_proxy: Mapped[str] = mapped_column(String(16))
+    factor_type: Mapped[str] = mapped_column(String(16))  # 'market' or 'style'
+    description: Mapped[str] = mapped_column(Text)
+    display_order: Mapped[int] = mapped_column(Integer)
+
+
+class PositionFactorExposure(Base):
+    """Beta of one position to one factor. model: 'single' (univariate OLS on the ETF) or
+    'multivariate' (joint: SPY + style spreads over SPY). Options carry their underlying's beta."""
+
+    __tablename__ = "position_factor_exposures"
+    __table_args__ = (
+        UniqueConstraint("position_id", "factor_id", "calculation_date", "model", name="uq_position_factor_exposures"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id"))
+    calculation_date: Mapped[date] = mapped_column(Date)
+    model: Mapped[str] = mapped_column(String(16))
+    exposure_value: Mapped[float | None] = mapped_column(Float, nullable=True)  # beta; NULL when not estimable
+    t_stat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    r_squared: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n_obs: Mapped[int] = mapped_column(Integer)
+    quality_flag: Mapped[str] = mapped_column(String(32))
+    extreme_beta: Mapped[bool] = mapped_column(Boolean)
+    exposure_dollars: Mapped[float | None] = mapped_column(Float, nullable=True)  # position exposure × beta
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FactorExposure(Base):
+    """Portfolio exposure to one factor: dollars (Σ exposure × beta) and betas vs gross and net."""
+
+    __tablename__ = "factor_exposures"
+    __table_args__ = (
+        UniqueConstraint("portfolio_id", "factor_id", "calculation_date", "model", name="uq_factor_exposures"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id"))
+    calculation_date: Mapped[date] = mapped_column(Date)
+    model: Mapped[str] = mapped_column(String(16))
+    exposure_value: Mapped[float] = mapped_column(Float)  # beta relative to gross exposure
+    exposure_dollar: Mapped[float] = mapped_column(Float)
+    beta_gross: Mapped[float] = mapped_column(Float)
+    beta_net: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PositionInterestRateBeta(Base):
+    """Sensitivity to the 10-year yield: rate_beta = decimal return per +1 bp of ^TNX."""
+
+    __tablename__ = "position_interest_rate_betas"
+    __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_position_ir_betas"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    calculation_date: Mapped[date] = mapped_column(Date)
+    rate_beta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    r_squared: Mapped[float | None] = mapped_column(Float, nullable=True)
+    t_stat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n_obs: Mapped[int] = mapped_column(Integer)
+    quality_flag: Mapped[str] = mapped_column(String(32))
+    tlt_beta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    tlt_r_squared: Mapped[float | None] = mapped_column(Float, nullable=True)
+    exposure_dollars: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pnl_up_100bp: Mapped[float | None] = mapped_column(Float, nullable=True)  # dollars for +100 bp
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CorrelationCalculation(Base):
+    __tablename__ = "correlation_calculations"
+    __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_correlation_calculations"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    calculation_date: Mapped[date] = mapped_column(Date)
+    duration_days: Mapped[int] = mapped_column(Integer)
+    min_overlap: Mapped[int] = mapped_column(Integer)
+    overall_correlation: Mapped[float | None] = mapped_column(Float, nullable=True)
+    correlation_concentration_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    effective_positions: Mapped[float | None] = mapped_column(Float, nullable=True)
+    positions_included: Mapped[int] = mapped_column(Integer)
+    positions_excluded: Mapped[int] = mapped_column(Integer)
+    excluded: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PairwiseCorrelation(Base):
+    """One pair (symbol_1 < symbol_2) of the filtered set: Pearson ρ of log returns and its p-value."""
+
+    __tablename__ = "pairwise_correlations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    correlation_calculation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("correlation_calculations.id", ondelete="CASCADE"), index=True
+    )
+    symbol_1: Mapped[str] = mapped_column(String(64))
+    symbol_2: Mapped[str] = mapped_column(String(64))
+    correlation_value: Mapped[float] = mapped_column(Float)
+    data_points: Mapped[int] = mapped_column(Integer)
+    p_value: Mapped[float] = mapped_column(Float)
+
+
+class CorrelationCluster(Base):
+    __tablename__ = "correlation_clusters"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    correlation_calculation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("correlation_calculations.id", ondelete="CASCADE"), index=True
+    )
+    cluster_number: Mapped[int] = mapped_column(Integer)
+    nickname: Mapped[str] = mapped_column(String(255))
+    avg_correlation: Mapped[float] = mapped_column(Float)
+    total_value: Mapped[float] = mapped_column(Float)
+    portfolio_percentage: Mapped[float] = mapped_column(Float)
+
+
+class CorrelationClusterPosition(Base):
+    __tablename__ = "correlation_cluster_positions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("correlation_clusters.id", ondelete="CASCADE"), index=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    portfolio_percentage: Mapped[float] = mapped_column(Float)

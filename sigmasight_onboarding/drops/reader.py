@@ -91,7 +91,9 @@ def drop_content_hash(folder: Path) -> str:
     for name in (CLIENT_FILE, PORTFOLIO_FILE):
         digest.update(name.encode())
         digest.update(b"\0")
-        digest.update((folder / name).read_bytes())
+        with (folder / name).open("rb") as fh:  # streamed: the size limit is checked later
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
         digest.update(b"\0")
     return digest.hexdigest()
 
@@ -159,6 +161,25 @@ def _decode(path: Path, settings: Settings, problems: list[DropProblem]) -> str 
     return text
 
 
+def _is_control(ch: str) -> bool:
+    """C0 and C1 control characters and DEL (Unicode category Cc)."""
+    return ord(ch) < 32 or 127 <= ord(ch) < 160
+
+
+def _is_encodable(text: str) -> bool:
+    """False for strings carrying lone surrogates (JSON '\\ud800' escapes): not storable text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _upper_ascii(text: str) -> str:
+    """Upper-case ASCII only: str.upper() maps 'ſ' to 'S' and 'ﬀ' to 'FF', turning junk into tickers."""
+    return text.upper() if text.isascii() else text
+
+
 def _password_policy(password: str, email: str) -> list[str]:
     """Production password policy; returns the rules broken (empty when acceptable)."""
     broken = []
@@ -178,15 +199,34 @@ def _read_client(folder: Path, settings: Settings, problems: list[DropProblem], 
     text = _decode(folder / f, settings, problems)
     if text is None:
         return None
+    duplicate_keys: list[str] = []
+
+    def _object(pairs: list[tuple[str, object]]) -> dict:
+        obj: dict = {}
+        for k, v in pairs:
+            if k in obj and k not in duplicate_keys and _is_encodable(k):
+                duplicate_keys.append(k)
+            obj[k] = v
+        return obj
+
     try:
-        data = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not allowed")))
+        data = json.loads(text, object_pairs_hook=_object,
+                          parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not allowed")))
     except (json.JSONDecodeError, ValueError) as exc:
         problems.append(DropProblem(file=f, rule=f"is not valid JSON: {exc}"))
+        return None
+    except RecursionError:
+        problems.append(DropProblem(file=f, rule="is not valid JSON: nested too deeply"))
         return None
     if not isinstance(data, dict):
         problems.append(DropProblem(file=f, rule="must be a JSON object"))
         return None
+    if not all(_is_encodable(k) and (not isinstance(v, str) or _is_encodable(v)) for k, v in data.items()):
+        problems.append(DropProblem(file=f, rule="contains invalid Unicode text (a lone surrogate \\uD800-\\uDFFF escape)"))
+        return None
     before = len(problems)
+    for key in duplicate_keys:
+        problems.append(DropProblem(file=f, column=key[:60], rule="duplicate key; each key may appear once"))
     unknown = sorted(set(data) - set(CLIENT_KEYS_REQUIRED) - set(CLIENT_KEYS_OPTIONAL))
     for key in unknown:
         problems.append(DropProblem(file=f, column=str(key)[:60], rule="unknown key; allowed: "
@@ -202,7 +242,7 @@ def _read_client(folder: Path, settings: Settings, problems: list[DropProblem], 
         value = data.get(key)
         if isinstance(value, str) and len(value) > settings.max_field_chars:
             problems.append(DropProblem(file=f, column=key, rule=f"is longer than {settings.max_field_chars} characters"))
-        if isinstance(value, str) and any(ord(ch) < 32 and ch not in "\t" for ch in value):
+        if isinstance(value, str) and any(_is_control(ch) and ch != "\t" for ch in value):
             problems.append(DropProblem(file=f, column=key, rule="contains control characters"))
     for key in ("full_name", "portfolio_name"):
         value = data.get(key)
@@ -213,7 +253,7 @@ def _read_client(folder: Path, settings: Settings, problems: list[DropProblem], 
     email = email.strip()
     if email and not EMAIL_RE.match(email):
         problems.append(DropProblem(file=f, column="email", value=email[:80], rule="is not a valid email address"))
-    if email and folder.name.lower() != email.lower():
+    if email and (not folder.name.isascii() or folder.name.lower() != email.lower()):
         problems.append(DropProblem(file=f, column="email", value=email[:80],
                                     rule=f"must equal the drop folder name {folder.name!r} (case-insensitive)"))
 
@@ -233,6 +273,9 @@ def _read_client(folder: Path, settings: Settings, problems: list[DropProblem], 
         problems.append(DropProblem(file=f, column="password_hash", value="<redacted>",
                                     rule="must be a bcrypt hash ($2b$<cost>$<53 chars>)"))
     if has_pw:
+        if any(_is_control(ch) for ch in password):
+            problems.append(DropProblem(file=f, column="password", value="<redacted>",
+                                        rule="must not contain control characters (a NUL byte would truncate it in bcrypt)"))
         if len(password.encode()) > 72:
             problems.append(DropProblem(file=f, column="password", value="<redacted>",
                                         rule="is longer than 72 bytes, the bcrypt limit"))
@@ -259,10 +302,18 @@ def _read_client(folder: Path, settings: Settings, problems: list[DropProblem], 
 
 def _read_csv_text(text: str, settings: Settings, problems: list[DropProblem]) -> pd.DataFrame | None:
     f = PORTFOLIO_FILE
+    # strict: an unbalanced quote is an error instead of silently swallowing the rest of the file
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, starts = [], []  # starts: physical line on which each record begins (quoted fields may span lines)
+    start = 1
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        for row in reader:
+            rows.append(row)
+            starts.append(start)
+            start = reader.line_num + 1
     except csv.Error as exc:
-        problems.append(DropProblem(file=f, rule=f"is not a readable CSV: {exc}"))
+        problems.append(DropProblem(file=f, line=start, rule=f"is not a readable CSV from this line on: {exc} "
+                                    "(check for an unbalanced double quote)"))
         return None
     if not rows:
         problems.append(DropProblem(file=f, rule="is empty"))
@@ -279,7 +330,7 @@ def _read_csv_text(text: str, settings: Settings, problems: list[DropProblem]) -
         problems.append(DropProblem(file=f, line=1, column=c[:60], rule="unexpected column; expected: " + ",".join(CSV_COLUMNS)))
     if dup or missing or extra:
         return None
-    body = [(i + 2, r) for i, r in enumerate(rows[1:]) if any(cell.strip() for cell in r)]
+    body = [(line, r) for line, r in zip(starts[1:], rows[1:]) if any(cell.strip() for cell in r)]
     if not body:
         problems.append(DropProblem(file=f, rule="has a header but no positions"))
         return None
@@ -298,12 +349,12 @@ def _read_csv_text(text: str, settings: Settings, problems: list[DropProblem]) -
                 problems.append(DropProblem(file=f, line=line, column=col, value=cell[:60],
                                             rule=f"is longer than {settings.max_field_chars} characters"))
                 cell = cell[: settings.max_field_chars]
-            if any(ord(ch) < 32 for ch in cell):
+            if any(_is_control(ch) for ch in cell):
                 problems.append(DropProblem(file=f, line=line, column=col, value=cell[:60].encode("unicode_escape").decode(),
                                             rule="contains control characters"))
             record[col] = cell
         for col in ("symbol", "position_type", "underlying_symbol"):
-            record[col] = record[col].upper()
+            record[col] = _upper_ascii(record[col])
         records.append(record)
         index.append(line)
     if not records:

@@ -32,10 +32,12 @@ SHORT_TYPES = ("SHORT", "SC", "SP")
 OPTION_FIELDS = ("underlying_symbol", "strike_price", "expiration_date")
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-/^]{0,20}$|^\^[A-Z0-9]{1,10}$")
-NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits only: `\d` would also match full-width (１０) and other Unicode digits, which
+# Decimal() silently accepts.
+NUMBER_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 # OCC: root (1-6), YYMMDD, C/P, strike × 1000 as 8 digits.
-OCC_RE = re.compile(r"^(?P<root>[A-Z][A-Z0-9.]{0,5})(?P<yymmdd>\d{6})(?P<cp>[CP])(?P<strike>\d{8})$")
+OCC_RE = re.compile(r"^(?P<root>[A-Z][A-Z0-9.]{0,5})(?P<yymmdd>[0-9]{6})(?P<cp>[CP])(?P<strike>[0-9]{8})$")
 
 MIN_ENTRY_DATE = date(1970, 1, 1)
 MAX_QUANTITY = Decimal("999999999999")  # Numeric(16, 4)

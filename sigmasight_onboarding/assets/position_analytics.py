@@ -1,0 +1,481 @@
+"""Group `analytics`: position Greeks, factor exposures, interest-rate betas, correlations.
+
+Each asset computes all positions at once with the pure engines in `analytics/`, replaces its
+rows for the as-of date in one transaction (idempotent re-runs), and validates its output with
+a pandera schema (blocking check). Options are priced by the Greeks engine and delta-adjusted in
+the factor and rate exposures (exposure = delta dollars × underlying beta).
+"""
+
+import uuid
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+from sqlalchemy import and_, bindparam, select, update
+
+from sigmasight_onboarding.analytics.correlations import (
+    concentration_metrics,
+    correlation_matrix,
+    filter_positions,
+    find_clusters,
+)
+from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, multivariate_betas, portfolio_factor_exposure, single_factor_betas
+from sigmasight_onboarding.analytics.greeks import compute_option_greeks, realised_volatility
+from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl
+from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
+from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
+from sigmasight_onboarding.db.bulk import replace_rows
+from sigmasight_onboarding.db.models import (
+    CorrelationCalculation,
+    CorrelationCluster,
+    CorrelationClusterPosition,
+    FactorDefinition,
+    FactorExposure,
+    PairwiseCorrelation,
+    Position,
+    PositionFactorExposure,
+    PositionGreeks,
+    PositionInterestRateBeta,
+    utcnow,
+)
+from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.resources.database import SigmaSightDatabase
+from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+
+GROUP = "analytics"
+FACTOR_WINDOW = 252
+CORRELATION_WINDOW = 90
+
+
+def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource) -> ClientMarket:
+    return load_client_market(database.engine(), context.partition_key, market_data.as_of(), context.run_id)
+
+
+def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
+    return MetadataValue.table([TableRecord(r) for r in records], schema=TableSchema([TableColumn(n, t) for n, t in columns]))
+
+
+def _clean(value):
+    """None for non-finite floats (never store NaN/inf), plain float otherwise."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: pd.DataFrame) -> AssetCheckResult:
+    try:
+        schema.validate(frame, lazy=True)
+        return AssetCheckResult(asset_key=asset_key, check_name=name, passed=True, metadata={"rows": len(frame)})
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases.head(50).astype(str).to_dict("records")
+        return AssetCheckResult(asset_key=asset_key, check_name=name, passed=False,
+                                metadata={"rows": len(frame), "failures": MetadataValue.json(cases)})
+
+
+def _position_coverage_check(asset_key: str, positions: pd.DataFrame, present: set, excluded: dict) -> AssetCheckResult:
+    missing = [s for s in positions["symbol"] if s not in present and s not in excluded]
+    return AssetCheckResult(
+        asset_key=asset_key, check_name="every_position_accounted", passed=not missing,
+        metadata={"present": len(present), "excluded": MetadataValue.json(excluded), "missing": ", ".join(missing) or "none"},
+    )
+
+
+# --------------------------------------------------------------------------- position_greeks
+
+GREEKS_SCHEMA = pa.DataFrameSchema(
+    {
+        "unit_price": pa.Column(float, pa.Check.ge(0)),
+        "delta": pa.Column(float, pa.Check.in_range(-1, 1)),
+        "gamma": pa.Column(float, pa.Check.ge(0)),
+        "theta": pa.Column(float),
+        "vega": pa.Column(float, pa.Check.ge(0)),
+        "rho": pa.Column(float),
+        "underlying_price": pa.Column(float, pa.Check.gt(0)),
+        "implied_volatility": pa.Column(float, pa.Check.gt(0)),
+    },
+    checks=[pa.Check(lambda df: np.isfinite(df.select_dtypes("number")).all(axis=1), name="all values finite")],
+)
+
+
+@asset(
+    partitions_def=clients_partitions,
+    group_name=GROUP,
+    deps=["price_history", "portfolio_positions"],
+    kinds={"numpy", "sql"},
+    check_specs=[
+        AssetCheckSpec("greeks_schema", asset="position_greeks", blocking=True,
+                       description="Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0."),
+        AssetCheckSpec("every_position_accounted", asset="position_greeks", blocking=True,
+                       description="Every option position has Greeks or is excluded with a reason."),
+    ],
+    description="Black–Scholes–Merton Greeks of every option position as of the as-of date (vectorised).",
+)
+def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+    market = _market(context, database, market_data)
+    engine = database.engine()
+    options = market.options
+    excluded = {s: "underlying has no price on the as-of date" for s in options.loc[options["spot"].isna(), "symbol"]}
+    priced = options[options["spot"].notna()]
+    vols = realised_volatility(market.prices[sorted(set(priced["price_symbol"]))], window=63) if len(priced) else pd.Series(dtype=float)
+    rows, frame = [], pd.DataFrame({c: pd.Series(dtype=float) for c in GREEKS_SCHEMA.columns})
+    if len(priced):
+        vol = priced["price_symbol"].map(vols.to_dict()).astype(float)
+        for sym in priced.loc[vol.isna(), "symbol"]:
+            excluded[sym] = "not enough underlying history for a 63-session realised volatility"
+        priced, vol = priced[vol.notna()], vol[vol.notna()]
+    if len(priced):
+        greeks = compute_option_greeks(
+            quantity=priced["quantity"], strike=priced["strike"], expiry=priced["expiration_date"],
+            is_call=priced["position_type"].isin(["LC", "SC"]), spot=priced["spot"], as_of=market.as_of,
+            rate=market.rate, vol=vol, market_price=None, index=priced.index,
+        )
+        frame = pd.DataFrame({
+            "unit_price": greeks["price"], "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
+            "vega": greeks["vega"], "rho": greeks["rho"], "underlying_price": greeks["spot"],
+            "implied_volatility": greeks["implied_vol"],
+        })
+        for pid, g in greeks.iterrows():
+            pos = priced.loc[pid]
+            values = [g["price"], g["delta"], g["gamma"], g["theta"], g["vega"], g["rho"], g["position_price"],
+                      g["position_delta"], g["delta_dollars"], g["gamma_dollars"]]
+            if not all(np.isfinite(v) for v in values):
+                excluded[pos["symbol"]] = "non-finite Greeks (not stored)"
+                continue
+            rows.append({
+                "position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
+                "underlying_price": float(g["spot"]), "implied_volatility": float(g["implied_vol"]),
+                "volatility_source": g["volatility_source"], "risk_free_rate": market.rate,
+                "time_to_expiry_years": max(float(g["time_years"]), 0.0), "is_expired": bool(g["expired"]),
+                "price_source": "model", "unit_price": float(g["price"]), "delta": float(g["delta"]),
+                "gamma": float(g["gamma"]), "theta": float(g["theta"]), "vega": float(g["vega"]), "rho": float(g["rho"]),
+                "position_value": float(g["position_price"]), "position_delta": float(g["position_delta"]),
+                "position_gamma": float(g["position_gamma"]), "position_theta": float(g["position_theta"]),
+                "position_vega": float(g["position_vega"]), "position_rho": float(g["position_rho"]),
+                "delta_dollars": float(g["delta_dollars"]), "gamma_dollars": float(g["gamma_dollars"]),
+                "created_at": utcnow(),
+            })
+    table = PositionGreeks.__table__
+    with engine.begin() as conn:
+        replace_rows(conn, table, and_(table.c.portfolio_id == market.client.portfolio_id,
+                                       table.c.calculation_date == market.as_of), rows)
+        _value_options(conn, priced, rows)
+    totals = {k: float(sum(r[k] for r in rows)) for k in ("position_delta", "position_gamma", "position_theta", "position_vega", "delta_dollars")}
+    return MaterializeResult(
+        metadata={
+            "as_of": market.as_of.isoformat(),
+            "options": len(options),
+            "priced": len(rows),
+            "expired": sum(r["is_expired"] for r in rows),
+            "risk_free_rate": market.rate,
+            "price_source": "model (Black–Scholes, realised 63-session vol): the market data has no option quotes",
+            "portfolio_option_greeks": MetadataValue.json({k: round(v, 4) for k, v in totals.items()}),
+            "greeks": _table(
+                [{"symbol": priced.loc[r["position_id"], "symbol"], "price": round(r["unit_price"], 4), "delta": round(r["delta"], 4),
+                  "vol": round(r["implied_volatility"], 4), "value": round(r["position_value"], 2)} for r in rows],
+                [("symbol", "string"), ("price", "float"), ("delta", "float"), ("vol", "float"), ("value", "float")]),
+            "notes": "; ".join(market.notes) or "none",
+        },
+        check_results=[
+            _schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, frame),
+            _position_coverage_check("position_greeks", options, {priced.loc[r["position_id"], "symbol"] for r in rows}, excluded),
+        ],
+    )
+
+
+def _value_options(conn, priced: pd.DataFrame, rows: list[dict]) -> None:
+    """Model-priced options: last_price (per share), market_value, unrealized_pnl in `positions`."""
+    updates = []
+    for r in rows:
+        pos = priced.loc[r["position_id"]]
+        price = Decimal(str(round(r["unit_price"], 4)))
+        qty = Decimal(str(pos["quantity"]))
+        updates.append({
+            "_id": r["position_id"], "last_price": price,
+            "market_value": (qty * price * 100).quantize(Decimal("0.01")),
+            "unrealized_pnl": (qty * (price - Decimal(str(pos["entry_price"]))) * 100).quantize(Decimal("0.01")),
+        })
+    if updates:
+        t = Position.__table__
+        current = {r.id: (r.last_price, r.market_value) for r in conn.execute(
+            select(t.c.id, t.c.last_price, t.c.market_value).where(t.c.id.in_([u["_id"] for u in updates])))}
+        updates = [u for u in updates if current.get(u["_id"]) != (u["last_price"], u["market_value"])]
+        if updates:
+            conn.execute(
+                update(t).where(t.c.id == bindparam("_id")).values(
+                    last_price=bindparam("last_price"), market_value=bindparam("market_value"),
+                    unrealized_pnl=bindparam("unrealized_pnl"), updated_at=utcnow()),
+                updates,
+            )
+
+
+def _exposures(engine, market: ClientMarket) -> pd.DataFrame:
+    """Per position: market value ($, signed) and exposure ($: market value, or delta dollars for options)."""
+    t, g = Position.__table__, PositionGreeks.__table__
+    with engine.connect() as conn:
+        mv = dict(conn.execute(select(t.c.id, t.c.market_value).where(t.c.id.in_(list(market.positions.index)))).all())
+        dd = dict(conn.execute(select(g.c.position_id, g.c.delta_dollars).where(
+            g.c.portfolio_id == market.client.portfolio_id, g.c.calculation_date == market.as_of)).all())
+    out = market.positions[["symbol", "price_symbol", "is_option", "tags"]].copy()
+    out["market_value"] = [float(mv[p]) if mv.get(p) is not None else np.nan for p in out.index]
+    out["exposure"] = [dd.get(p, np.nan) if opt else out.at[p, "market_value"] for p, opt in zip(out.index, out["is_option"])]
+    return out
+
+
+# --------------------------------------------------------------------------- factor_exposures
+
+FACTOR_SCHEMA = pa.DataFrameSchema(
+    {
+        "beta": pa.Column(float, nullable=True, checks=pa.Check(lambda s: s.isna() | np.isfinite(s), element_wise=False, name="finite or null")),
+        "quality_flag": pa.Column(str, pa.Check.isin(["full_history", "limited_history", "insufficient_history", "degenerate"])),
+    }
+)
+
+
+def _factor_ids(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(FactorDefinition.name, FactorDefinition.id)).all())
+
+
+@asset(
+    partitions_def=clients_partitions,
+    group_name=GROUP,
+    deps=["price_history", "position_greeks"],
+    kinds={"numpy", "sql"},
+    check_specs=[
+        AssetCheckSpec("factor_schema", asset="factor_exposures", blocking=True,
+                       description="Betas finite (or NULL with a quality flag); flags from the allowed set."),
+        AssetCheckSpec("every_position_accounted", asset="factor_exposures", blocking=True,
+                       description="Every position has factor rows (options via their underlying) or a reason."),
+    ],
+    description="Single-factor and multivariate (SPY + style spreads) betas of all positions, and portfolio dollar exposures.",
+)
+def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+    market = _market(context, database, market_data)
+    engine = database.engine()
+    returns = simple_returns(market.prices)
+    price_syms = sorted(set(market.positions["price_symbol"].dropna()))
+    asset_returns = returns.reindex(columns=price_syms)
+    etf_returns = returns[list(FACTOR_ETFS.values())]
+    single = single_factor_betas(asset_returns, etf_returns, window=FACTOR_WINDOW)
+    multi, diagnostics = multivariate_betas(asset_returns, etf_returns, window=FACTOR_WINDOW)
+    expo = _exposures(engine, market)
+    factor_ids = _factor_ids(engine)
+    rows, portfolio_rows = [], []
+    for model, betas in (("single", single), ("multivariate", multi)):
+        by_symbol = betas.set_index(["symbol", "factor"])
+        for pid, pos in expo.iterrows():
+            for factor in FACTOR_ETFS:
+                b = by_symbol.loc[(pos["price_symbol"], factor)]
+                beta = _clean(b["beta"])
+                rows.append({
+                    "position_id": pid, "portfolio_id": market.client.portfolio_id, "factor_id": factor_ids[factor],
+                    "calculation_date": market.as_of, "model": model, "exposure_value": beta,
+                    "t_stat": _clean(b["t_stat"]), "r_squared": _clean(b["r2"]), "n_obs": int(b["n_obs"]),
+                    "quality_flag": b["quality_flag"], "extreme_beta": bool(b["extreme_beta"]),
+                    "exposure_dollars": _clean(pos["exposure"] * beta) if beta is not None else None, "created_at": utcnow(),
+                })
+        port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), betas, option_delta_dollars=expo["exposure"].where(expo["is_option"]),
+                                         beta_symbol=expo["price_symbol"])
+        for factor, p in port.iterrows():
+            portfolio_rows.append({
+                "portfolio_id": market.client.portfolio_id, "factor_id": factor_ids[factor], "calculation_date": market.as_of,
+                "model": model, "exposure_value": _clean(p["beta_gross"]) or 0.0, "exposure_dollar": _clean(p["dollar_exposure"]) or 0.0,
+                "beta_gross": _clean(p["beta_gross"]) or 0.0, "beta_net": _clean(p["beta_net"]), "created_at": utcnow(),
+            })
+        if model == "multivariate":
+            multi_port = port
+    pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
+    with engine.begin() as conn:
+        replace_rows(conn, pt, and_(pt.c.portfolio_id == market.client.portfolio_id, pt.c.calculation_date == market.as_of), rows)
+        replace_rows(conn, ft, and_(ft.c.portfolio_id == market.client.portfolio_id, ft.c.calculation_date == market.as_of), portfolio_rows)
+    flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
+    extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
+    top = multi_port.reindex(multi_port["dollar_exposure"].abs().sort_values(ascending=False).index)
+    return MaterializeResult(
+        metadata={
+            "as_of": market.as_of.isoformat(),
+            "positions": len(expo),
+            "window_sessions": FACTOR_WINDOW,
+            "portfolio_exposure_multivariate": _table(
+                [{"factor": f, "dollars": round(float(r["dollar_exposure"]), 2), "beta_gross": round(float(r["beta_gross"]), 4),
+                  "beta_net": round(float(r["beta_net"]), 4) if np.isfinite(r["beta_net"]) else None} for f, r in top.iterrows()],
+                [("factor", "string"), ("dollars", "float"), ("beta_gross", "float"), ("beta_net", "float")]),
+            "design_condition_number": round(float(diagnostics["condition_number"]), 2),
+            "vif": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif"].items()}),
+            "max_raw_etf_correlation": round(float(diagnostics["max_raw_etf_correlation"]), 4),
+            "quality_flags": MetadataValue.json({k: int(v) for k, v in flags.items()}),
+            "extreme_beta_symbols (flagged, not clipped)": ", ".join(extreme) or "none",
+        },
+        check_results=[
+            _schema_check("factor_schema", "factor_exposures", FACTOR_SCHEMA, pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]])),
+            _position_coverage_check("factor_exposures", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- interest_rate_betas
+
+@asset(
+    name="interest_rate_betas",
+    partitions_def=clients_partitions,
+    group_name=GROUP,
+    deps=["price_history", "position_greeks"],
+    kinds={"numpy", "sql"},
+    check_specs=[
+        AssetCheckSpec("rate_beta_schema", asset="interest_rate_betas", blocking=True,
+                       description="Rate betas finite or NULL with a flag; R² in [0, 1]."),
+        AssetCheckSpec("every_position_accounted", asset="interest_rate_betas", blocking=True,
+                       description="Every position has a rate-beta row (options via their underlying)."),
+    ],
+    description="OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
+)
+def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+    market = _market(context, database, market_data)
+    engine = database.engine()
+    price_syms = sorted(set(market.positions["price_symbol"].dropna()))
+    returns = simple_returns(market.prices)
+    betas = interest_rate_betas(returns.reindex(columns=price_syms), market.prices["^TNX"], returns["TLT"], window=FACTOR_WINDOW)
+    expo = _exposures(engine, market)
+    rows = []
+    for pid, pos in expo.iterrows():
+        b = betas.loc[pos["price_symbol"]]
+        rb = _clean(b["rate_beta"])
+        exposure = _clean(pos["exposure"])
+        rows.append({
+            "position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
+            "rate_beta": rb, "r_squared": _clean(b["r2"]), "t_stat": _clean(b["t_stat"]), "n_obs": int(b["n_obs"]),
+            "quality_flag": b["quality_flag"], "tlt_beta": _clean(b["tlt_beta"]), "tlt_r_squared": _clean(b["tlt_r2"]),
+            "exposure_dollars": exposure,
+            "pnl_up_100bp": _clean(exposure * rb * 100) if rb is not None and exposure is not None else None,
+            "created_at": utcnow(),
+        })
+    t = PositionInterestRateBeta.__table__
+    with engine.begin() as conn:
+        replace_rows(conn, t, and_(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of), rows)
+    exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
+    shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-100, -25, 25, 100])
+    frame = pd.DataFrame({"rate_beta": [r["rate_beta"] for r in rows], "r2": [r["r_squared"] for r in rows]}, dtype=float)
+    schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
+    return MaterializeResult(
+        metadata={
+            "as_of": market.as_of.isoformat(),
+            "positions": len(rows),
+            "portfolio_pnl_by_shock_bp": MetadataValue.json({f"{int(k):+d}bp": round(float(v), 2) for k, v in shocks.items()}),
+            "units": "rate_beta = decimal return per +1 bp of the 10-year yield; P&L in dollars",
+        },
+        check_results=[
+            _schema_check("rate_beta_schema", "interest_rate_betas", schema, frame),
+            _position_coverage_check("interest_rate_betas", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- correlations
+
+@asset(
+    partitions_def=clients_partitions,
+    group_name=GROUP,
+    deps=["price_history", "position_greeks"],
+    kinds={"numpy", "sql"},
+    check_specs=[
+        AssetCheckSpec("correlations_bounded", asset="correlations", blocking=True,
+                       description="Stored correlations are finite and in [-1, 1]; p-values in [0, 1]."),
+        AssetCheckSpec("every_position_accounted", asset="correlations", blocking=True,
+                       description="Every position is in the correlation set or excluded with a reason."),
+    ],
+    description="90-session Pearson correlations of log returns for the material positions, clusters and concentration.",
+)
+def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+    market = _market(context, database, market_data)
+    engine = database.engine()
+    expo = _exposures(engine, market)
+    excluded = {s: "option: its risk is measured on the underlying" for s in expo.loc[expo["is_option"], "symbol"]}
+    equities = expo[~expo["is_option"]]
+    mv = pd.Series(equities["market_value"].to_numpy(), index=equities["symbol"].to_numpy())
+    included, reasons = filter_positions(mv)
+    excluded.update(reasons)
+    lr = log_returns(market.prices.reindex(columns=included))
+    corr, counts, pvals = correlation_matrix(lr, window=CORRELATION_WINDOW, min_overlap=20)
+    tags = dict(zip(equities["symbol"], equities["tags"]))
+    clusters = find_clusters(corr, threshold=0.7, tags=tags)
+    conc = concentration_metrics(mv.reindex(included), corr)
+    iu = np.triu_indices(len(included), k=1)
+    c, n, p = corr.to_numpy()[iu], counts.to_numpy()[iu], pvals.to_numpy()[iu]
+    ok = np.isfinite(c) & np.isfinite(p)
+    calc_id = uuid.uuid4()
+    pos_id = dict(zip(equities["symbol"], equities.index))
+    gross = float(np.nansum(np.abs(mv.to_numpy())))
+    calc = {
+        "id": calc_id, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
+        "duration_days": CORRELATION_WINDOW, "min_overlap": 20,
+        "overall_correlation": _clean(np.nanmean(c)) if len(c) and np.isfinite(c).any() else None,
+        "correlation_concentration_score": _clean(conc.get("concentration_score")),
+        "effective_positions": _clean(conc.get("effective_positions")),
+        "positions_included": len(included), "positions_excluded": len(excluded), "excluded": excluded,
+        "created_at": utcnow(),
+    }
+    syms = np.asarray(included, dtype=object)
+    pairs = [
+        {"correlation_calculation_id": calc_id, "symbol_1": a, "symbol_2": b, "correlation_value": float(v), "data_points": int(k), "p_value": float(q)}
+        for a, b, v, k, q in zip(syms[iu[0]][ok], syms[iu[1]][ok], c[ok], n[ok], p[ok])
+    ]
+    cluster_rows, member_rows = [], []
+    for cl in clusters:
+        cid = uuid.uuid4()
+        total = float(sum(abs(mv[s]) for s in cl["symbols"]))
+        cluster_rows.append({"id": cid, "correlation_calculation_id": calc_id, "cluster_number": cl["cluster_id"],
+                             "nickname": cl["nickname"], "avg_correlation": float(cl["avg_correlation"]),
+                             "total_value": total, "portfolio_percentage": total / gross if gross else 0.0})
+        member_rows += [{"cluster_id": cid, "position_id": pos_id[s], "symbol": s, "value": float(mv[s]),
+                         "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl["symbols"]]
+    t = CorrelationCalculation.__table__
+    with engine.begin() as conn:  # children go with the parent (ON DELETE CASCADE is not relied on for SQLite)
+        old = [r[0] for r in conn.execute(select(t.c.id).where(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of))]
+        if old:
+            old_clusters = [r[0] for r in conn.execute(select(CorrelationCluster.id).where(CorrelationCluster.correlation_calculation_id.in_(old)))]
+            if old_clusters:
+                conn.execute(CorrelationClusterPosition.__table__.delete().where(CorrelationClusterPosition.cluster_id.in_(old_clusters)))
+            conn.execute(CorrelationCluster.__table__.delete().where(CorrelationCluster.correlation_calculation_id.in_(old)))
+            conn.execute(PairwiseCorrelation.__table__.delete().where(PairwiseCorrelation.correlation_calculation_id.in_(old)))
+            conn.execute(t.delete().where(t.c.id.in_(old)))
+        replace_rows(conn, t, t.c.id == calc_id, [calc])
+        replace_rows(conn, PairwiseCorrelation.__table__, PairwiseCorrelation.correlation_calculation_id == calc_id, pairs)
+        replace_rows(conn, CorrelationCluster.__table__, CorrelationCluster.correlation_calculation_id == calc_id, cluster_rows)
+        if member_rows:
+            replace_rows(conn, CorrelationClusterPosition.__table__, CorrelationClusterPosition.cluster_id.in_([r["id"] for r in cluster_rows]), member_rows)
+    values = np.array([r["correlation_value"] for r in pairs])
+    pv = np.array([r["p_value"] for r in pairs])
+    bounded = bool(np.all(np.isfinite(values)) and np.all(np.abs(values) <= 1 + 1e-12) and np.all((pv >= 0) & (pv <= 1)))
+    strongest = sorted(pairs, key=lambda r: -abs(r["correlation_value"]))[:10]
+    return MaterializeResult(
+        metadata={
+            "as_of": market.as_of.isoformat(),
+            "window_sessions": CORRELATION_WINDOW,
+            "positions_included": len(included),
+            "positions_excluded": MetadataValue.json(excluded),
+            "pairs_stored": len(pairs),
+            "average_correlation": calc["overall_correlation"],
+            "effective_positions": calc["effective_positions"],
+            "clusters": _table([{"cluster": c["nickname"], "members": ", ".join(c["symbols"]), "avg_corr": round(c["avg_correlation"], 3)} for c in clusters],
+                               [("cluster", "string"), ("members", "string"), ("avg_corr", "float")]),
+            "strongest_pairs": _table([{"pair": f"{r['symbol_1']}/{r['symbol_2']}", "rho": round(r["correlation_value"], 3)} for r in strongest],
+                                      [("pair", "string"), ("rho", "float")]),
+        },
+        check_results=[
+            AssetCheckResult(asset_key="correlations", check_name="correlations_bounded", passed=bounded, metadata={"pairs": len(pairs)}),
+            _position_coverage_check("correlations", market.positions, set(included), excluded),
+        ],
+    )
