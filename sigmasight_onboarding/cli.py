@@ -43,6 +43,27 @@ def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: s
     )
 
 
+def run_timeseries(key: str, days, instance, *, tags: dict | None = None, log_level: str = "ERROR", progress=None):
+    """One in-process run of `backfill_timeseries` per (client, session); returns [(day, result)]."""
+    from sigmasight_onboarding.definitions import defs
+    from sigmasight_onboarding.partitions import CLIENTS_PARTITION, client_date_key
+
+    if not instance.has_dynamic_partition(CLIENTS_PARTITION, key):
+        instance.add_dynamic_partitions(CLIENTS_PARTITION, [key])
+    job = defs.resolve_job_def("backfill_timeseries")
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    results = []
+    for i, day in enumerate(days, 1):
+        result = job.execute_in_process(
+            instance=instance, partition_key=client_date_key(key, day), raise_on_error=False,
+            tags=tags or {}, run_config=run_config,
+        )
+        results.append((day, result))
+        if progress:
+            progress(i, len(days), day, result)
+    return results
+
+
 def cmd_onboard(args) -> int:
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.db.engine import get_engine
@@ -78,7 +99,75 @@ def cmd_onboard(args) -> int:
         key, instance, tags={"sigmasight/trigger": "cli", "sigmasight/drop_hash": drop.content_hash},
         log_level=args.log_level,
     )
-    return _report_run(result, key)
+    code = _report_run(result, key)
+    if code != EXIT_OK or args.sessions <= 0:
+        return code
+    from sigmasight_onboarding.calendar import last_sessions
+    from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+
+    days = last_sessions(resolve_as_of(settings), args.sessions)
+    results = run_timeseries(key, days, instance, tags={"sigmasight/trigger": "cli"}, log_level=args.log_level)
+    return _report_timeseries(results)
+
+
+def _report_timeseries(results) -> int:
+    failed = [(day, r) for day, r in results if not r.success or any(not c.passed for c in r.get_asset_check_evaluations())]
+    checks = sum(len(r.get_asset_check_evaluations()) for _d, r in results)
+    passed = sum(c.passed for _d, r in results for c in r.get_asset_check_evaluations())
+    first, last = results[0][0], results[-1][0]
+    print(f"time series:   {len(results) - len(failed)}/{len(results)} sessions {first}..{last} "
+          f"(snapshots, risk metrics, stress tests); checks {passed}/{checks} passed")
+    for day, r in failed[:20]:
+        reasons = [e.step_failure_data.error.message.strip().splitlines()[0] for e in r.all_events
+                   if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error]
+        failed_checks = [c.check_name for c in r.get_asset_check_evaluations() if not c.passed]
+        print(f"  FAILED {day}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
+    return EXIT_OK if not failed else EXIT_PIPELINE
+
+
+def cmd_backfill(args) -> int:
+    """Snapshots, risk and stress for a date range, one client or all, one run per session."""
+    from datetime import date
+
+    from sigmasight_onboarding.calendar import sessions_between
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.db.engine import get_engine
+    from sigmasight_onboarding.db.models import User
+    from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+
+    settings = get_settings()
+    try:
+        start, end = date.fromisoformat(args.start), date.fromisoformat(args.end or args.start)
+    except ValueError as exc:
+        print(f"error: dates must be YYYY-MM-DD: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    data_end = resolve_as_of(settings)
+    if end > data_end:
+        print(f"note: market data ends {data_end}; dates after it are skipped")
+        end = data_end
+    days = sessions_between(start, end)
+    if not days:
+        print(f"error: no NYSE session between {start} and {end}", file=sys.stderr)
+        return EXIT_USAGE
+    from sqlalchemy import select
+
+    with get_engine(settings.database_url).connect() as conn:
+        known = set(conn.execute(select(User.email)).scalars())
+    clients = sorted(known) if args.email == "all" else [args.email.strip().lower()]
+    unknown = [c for c in clients if c not in known]
+    if unknown:
+        print(f"error: unknown client(s): {', '.join(unknown)}; onboard first", file=sys.stderr)
+        return EXIT_UNKNOWN
+    instance = get_instance()
+    code = EXIT_OK
+    for client in clients:
+        print(f"{client}: {len(days)} session(s) {days[0]}..{days[-1]}")
+        results = run_timeseries(
+            client, days, instance, tags={"sigmasight/trigger": "cli-backfill"}, log_level=args.log_level,
+            progress=lambda i, n, day, r: print(f"  [{i}/{n}] {day} {'ok' if r.success else 'FAILED'}") if args.verbose else None,
+        )
+        code = max(code, _report_timeseries(results))
+    return code
 
 
 def _report_run(result, key: str) -> int:
@@ -206,7 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("onboard", help="validate and onboard one drop folder")
     p.add_argument("drop_folder", help="e.g. data/imports/john.smith@example.com")
     p.add_argument("--log-level", default="ERROR", help="Dagster console log level (DEBUG shows every event)")
+    p.add_argument("--sessions", type=int, default=30,
+                   help="sessions of snapshots/risk/stress to materialise after onboarding (default 30; 0 = none)")
     p.set_defaults(func=cmd_onboard)
+    p = sub.add_parser("backfill", help="snapshots, risk metrics and stress tests for a date range")
+    p.add_argument("email", help="client email, or 'all' for every client")
+    p.add_argument("--start", required=True, help="YYYY-MM-DD")
+    p.add_argument("--end", help="YYYY-MM-DD (default: --start)")
+    p.add_argument("--log-level", default="ERROR")
+    p.add_argument("--verbose", action="store_true", help="one line per session")
+    p.set_defaults(func=cmd_backfill)
     p = sub.add_parser("status", help="what exists for a client")
     p.add_argument("email")
     p.set_defaults(func=cmd_status)

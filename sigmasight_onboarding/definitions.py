@@ -10,10 +10,11 @@ from sigmasight_onboarding.assets.position_analytics import (
     interest_rate_betas_asset,
     position_greeks,
 )
-from sigmasight_onboarding.jobs import onboard_client_job
+from sigmasight_onboarding.assets.timeseries import portfolio_timeseries
+from sigmasight_onboarding.jobs import onboard_client_job, timeseries_job
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
-from sigmasight_onboarding.sensors import client_drop_sensor
+from sigmasight_onboarding.sensors import client_drop_sensor, onboarding_timeseries_sensor
 
 
 def build_definitions() -> Definitions:
@@ -25,9 +26,10 @@ def build_definitions() -> Definitions:
             factor_exposures,
             interest_rate_betas_asset,
             correlations,
+            portfolio_timeseries,
         ],
-        jobs=[onboard_client_job],
-        sensors=[client_drop_sensor],
+        jobs=[onboard_client_job, timeseries_job],
+        sensors=[client_drop_sensor, onboarding_timeseries_sensor],
         resources={"database": SigmaSightDatabase(), "market_data": MarketDataResource()},
     )
 

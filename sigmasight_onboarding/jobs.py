@@ -1,16 +1,31 @@
-"""Jobs. `onboard_client` materialises every client-partitioned asset of the onboarding graph."""
+"""Jobs.
+
+- `onboard_client`: every client-partitioned asset (groups below) for one client.
+- `backfill_timeseries`: the client × date assets (snapshots, risk, stress) for one partition;
+  backfills are one run per partition (single-run backfills with a dynamic dimension are broken
+  in this Dagster version), in-process so each run stays cheap.
+"""
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.partitions import client_date_partitions, clients_partitions
 
-# Groups whose assets are partitioned by `clients` alone; later capabilities add theirs here.
+# Groups whose assets are partitioned by `clients` alone.
 CLIENT_GROUPS = ("onboarding", "market_data", "analytics")
+TIMESERIES_GROUP = "timeseries"
 
 onboard_client_job = define_asset_job(
     name="onboard_client",
     selection=AssetSelection.groups(*CLIENT_GROUPS),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
-    description="Onboard one client (partition = lower-case email): account, positions and everything downstream.",
+    description="Onboard one client (partition = lower-case email): account, positions, prices and position analytics.",
+)
+
+timeseries_job = define_asset_job(
+    name="backfill_timeseries",
+    selection=AssetSelection.groups(TIMESERIES_GROUP),
+    partitions_def=client_date_partitions,
+    executor_def=in_process_executor,
+    description="Snapshots, risk metrics and stress tests for one (client, NYSE session) partition.",
 )

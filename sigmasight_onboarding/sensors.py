@@ -8,10 +8,21 @@ tick and skipped; the others are still served. Content problems fail the run wit
 
 
 import json
+import os
 import time
 from pathlib import Path
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunStatusSensorContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_status_sensor,
+    sensor,
+)
 
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.drops.reader import (
@@ -21,7 +32,7 @@ from sigmasight_onboarding.drops.reader import (
     check_folder_safety,
     drop_content_hash,
 )
-from sigmasight_onboarding.jobs import onboard_client_job
+from sigmasight_onboarding.jobs import onboard_client_job, timeseries_job
 from sigmasight_onboarding.partitions import clients_partitions
 
 
@@ -99,3 +110,35 @@ def client_drop_sensor(context: SensorEvaluationContext):
         dynamic_partitions_requests=[clients_partitions.build_add_request(new_keys)] if new_keys else [],
         cursor=json.dumps(cursor, sort_keys=True),
     )
+
+
+ONBOARDING_SESSIONS = int(os.environ.get("SIGMASIGHT_ONBOARD_SESSIONS", "30"))
+
+
+def onboarding_session_keys(client_key: str, as_of, sessions: int = ONBOARDING_SESSIONS):
+    """Partition keys of the last `sessions` NYSE sessions up to `as_of` for one client."""
+    from sigmasight_onboarding.calendar import last_sessions
+    from sigmasight_onboarding.partitions import client_date_key
+
+    return [client_date_key(client_key, day) for day in last_sessions(as_of, sessions)]
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[onboard_client_job],
+    request_job=timeseries_job,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="After a successful onboarding, materialises the client's last 30 sessions of snapshots, risk and stress.",
+)
+def onboarding_timeseries_sensor(context: RunStatusSensorContext):
+    from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+
+    run = context.dagster_run
+    client_key = run.tags.get("dagster/partition")
+    if not client_key:
+        return SkipReason("onboarding run without a client partition")
+    as_of = resolve_as_of(get_settings())
+    return [
+        RunRequest(run_key=f"{run.run_id}:{key}", partition_key=key, tags={"sigmasight/trigger": "onboarding"})
+        for key in onboarding_session_keys(client_key, as_of)
+    ]

@@ -362,3 +362,109 @@ class CorrelationClusterPosition(Base):
     symbol: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     portfolio_percentage: Mapped[float] = mapped_column(Float)
+
+
+# --- portfolio time series (client × date partitions) -----------------------------------------
+
+
+class PortfolioSnapshot(Base):
+    """End-of-day state of a portfolio (dollars unless stated). short_value is negative;
+    daily_return = daily_pnl / previous session's gross exposure (decimal); portfolio_delta in
+    share-equivalents, gamma in shares per $1, theta $/calendar day, vega $/vol point."""
+
+    __tablename__ = "portfolio_snapshots"
+    __table_args__ = (UniqueConstraint("portfolio_id", "snapshot_date", name="uq_portfolio_snapshots"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    snapshot_date: Mapped[date] = mapped_column(Date)
+    total_value: Mapped[float] = mapped_column(Float)
+    cash_value: Mapped[float] = mapped_column(Float, default=0.0)
+    long_value: Mapped[float] = mapped_column(Float)
+    short_value: Mapped[float] = mapped_column(Float)
+    gross_exposure: Mapped[float] = mapped_column(Float)
+    net_exposure: Mapped[float] = mapped_column(Float)
+    daily_pnl: Mapped[float | None] = mapped_column(Float, nullable=True)
+    daily_return: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cumulative_pnl: Mapped[float] = mapped_column(Float)
+    portfolio_delta: Mapped[float] = mapped_column(Float)
+    portfolio_gamma: Mapped[float] = mapped_column(Float)
+    portfolio_theta: Mapped[float] = mapped_column(Float)
+    portfolio_vega: Mapped[float] = mapped_column(Float)
+    num_positions: Mapped[int] = mapped_column(Integer)
+    num_long_positions: Mapped[int] = mapped_column(Integer)
+    num_short_positions: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PortfolioRiskMetrics(Base):
+    """Risk of the current positions as of a date. VaR/ES are positive dollar losses; 1-day unless
+    `_10d` (= 1-day × √10). Volatility annualised (decimal); max_drawdown decimal, positive."""
+
+    __tablename__ = "portfolio_risk_metrics"
+    __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_portfolio_risk_metrics"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    calculation_date: Mapped[date] = mapped_column(Date)
+    quality_flag: Mapped[str] = mapped_column(String(32))
+    n_observations: Mapped[int] = mapped_column(Integer)
+    lookback_sessions: Mapped[int] = mapped_column(Integer)
+    gross_exposure: Mapped[float | None] = mapped_column(Float, nullable=True)
+    net_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    var_95_historical: Mapped[float | None] = mapped_column(Float, nullable=True)
+    var_99_historical: Mapped[float | None] = mapped_column(Float, nullable=True)
+    var_95_parametric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    var_99_parametric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    var_95_monte_carlo: Mapped[float | None] = mapped_column(Float, nullable=True)
+    var_99_monte_carlo: Mapped[float | None] = mapped_column(Float, nullable=True)
+    var_95_historical_10d: Mapped[float | None] = mapped_column(Float, nullable=True)
+    var_99_historical_10d: Mapped[float | None] = mapped_column(Float, nullable=True)
+    es_975_historical: Mapped[float | None] = mapped_column(Float, nullable=True)
+    es_975_parametric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    es_975_monte_carlo: Mapped[float | None] = mapped_column(Float, nullable=True)
+    annualised_volatility: Mapped[float | None] = mapped_column(Float, nullable=True)
+    beta_spy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_drawdown: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sharpe_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sortino_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    backtest_exceedances_95: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    backtest_exceedances_99: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    backtest_sessions: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kupiec_p_95: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kupiec_p_99: Mapped[float | None] = mapped_column(Float, nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # contributions, all ES levels
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StressTestScenario(Base):
+    __tablename__ = "stress_test_scenarios"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    category: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))  # 'scenario_file' or 'historical_replay'
+    file_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StressTestResult(Base):
+    """Portfolio P&L (dollars, signed: negative = loss) of one scenario on one date; no caps."""
+
+    __tablename__ = "stress_test_results"
+    __table_args__ = (
+        UniqueConstraint("portfolio_id", "calculation_date", "scenario_id", name="uq_stress_test_results"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("stress_test_scenarios.id"))
+    calculation_date: Mapped[date] = mapped_column(Date)
+    portfolio_pnl: Mapped[float] = mapped_column(Float)
+    pnl_pct_gross: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pnl_pct_net: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gross_exposure: Mapped[float] = mapped_column(Float)
+    net_value: Mapped[float] = mapped_column(Float)
+    position_pnl: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # symbol -> dollars
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -34,8 +34,9 @@ from sigmasight_onboarding.drops.schemas import (
 
 CLIENT_FILE = "client.json"
 PORTFOLIO_FILE = "portfolio.csv"
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-BCRYPT_RE = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
+# \Z, not $: '$' also matches before a trailing newline ('x@example.com\n' is no email).
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
+BCRYPT_RE = re.compile(r"^\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}\Z")
 CLIENT_KEYS_REQUIRED = ("email", "full_name", "portfolio_name")
 CLIENT_KEYS_OPTIONAL = ("password", "password_hash", "portfolio_description", "currency")
 # Active ISO 4217 codes.
