@@ -67,9 +67,12 @@ def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue
     )
 
 
-def backfill_prices(engine, chain, symbols: list[str], sessions: list) -> dict:
-    """Fetch the missing sessions of `symbols` through `chain` and store them; returns a summary."""
-    groups = plan_fetches(engine, symbols, sessions)
+def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: dict | None = None) -> dict:
+    """Fetch the missing sessions of `symbols` through `chain` and store them; returns a summary.
+
+    `cached`: symbol -> cached sessions when the caller already loaded them (saves a query).
+    """
+    groups = plan_fetches(engine, symbols, sessions, cached)
     summary = {"provider_calls": 0, "rows_added": 0, "served": {}, "failures": {}, "gaps_recorded": 0}
     session_set = set(sessions)
     for (start, end), group in sorted(groups.items()):

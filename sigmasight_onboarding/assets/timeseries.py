@@ -36,7 +36,7 @@ from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, 
 from sigmasight_onboarding.assets.market_data import backfill_prices, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions
 from sigmasight_onboarding.db.bulk import replace_rows
-from sigmasight_onboarding.db.market_data import price_matrix
+from sigmasight_onboarding.db.market_data import dates_by_symbol, load_prices, price_matrix
 from sigmasight_onboarding.db.models import (
     PortfolioRiskMetrics,
     PortfolioSnapshot,
@@ -121,8 +121,11 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
         raise Failure(f"{client_key} held no position on {day} (every entry_date is later)", allow_retries=False)
     symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
     sessions = last_sessions(day, HISTORY_SESSIONS)
-    fetched = backfill_prices(engine, market_data.chain(), symbols, sessions)
-    prices = price_matrix(engine, symbols, sessions)
+    long = load_prices(engine, symbols, sessions[0], sessions[-1])
+    fetched = backfill_prices(engine, market_data.chain(), symbols, sessions, cached=dates_by_symbol(long, symbols))
+    if fetched["rows_added"]:
+        long = load_prices(engine, symbols, sessions[0], sessions[-1])
+    prices = price_matrix(engine, symbols, sessions, long=long)
     held = price_symbols(positions)
     missing_today = [s for s in held if not np.isfinite(prices.at[day, s])]
     if missing_today:

@@ -16,20 +16,28 @@ from sigmasight_onboarding.db.models import MarketDataCache, MarketDataGap, utcn
 GAP_RECHECK_SESSIONS = 5
 
 
-def cached_sessions(engine: Engine, symbols: Sequence[str], start: date, end: date) -> dict[str, set[date]]:
-    """Sessions present in the cache or recorded as known gaps, per symbol, within [start, end]."""
+def cached_dates(engine: Engine, symbols: Sequence[str], start: date, end: date) -> dict[str, set[date]]:
+    """Sessions with a cached price, per symbol, within [start, end]."""
     have: dict[str, set[date]] = {s: set() for s in symbols}
     if not symbols:
         return have
     with engine.connect() as conn:
-        for model in (MarketDataCache, MarketDataGap):
-            rows = conn.execute(
-                select(model.symbol, model.date).where(
-                    model.symbol.in_(list(symbols)), model.date >= start, model.date <= end
-                )
+        rows = conn.execute(
+            select(MarketDataCache.symbol, MarketDataCache.date).where(
+                MarketDataCache.symbol.in_(list(symbols)), MarketDataCache.date >= start, MarketDataCache.date <= end
             )
-            for sym, day in rows:
-                have[sym].add(day)
+        )
+        for sym, day in rows:
+            have[sym].add(day)
+    return have
+
+
+def dates_by_symbol(prices: pd.DataFrame, symbols: Sequence[str]) -> dict[str, set[date]]:
+    """The same as `cached_dates`, from an already loaded long price frame (no query)."""
+    have: dict[str, set[date]] = {s: set() for s in symbols}
+    for sym, days in prices.groupby("symbol")["date"]:
+        if sym in have:
+            have[sym] = set(days)
     return have
 
 
@@ -51,20 +59,25 @@ def missing_ranges(sessions: Sequence[date], have: set[date]) -> list[tuple[date
     return runs
 
 
-def plan_fetches(engine: Engine, symbols: Sequence[str], sessions: Sequence[date]) -> dict[tuple[date, date], list[str]]:
+def plan_fetches(
+    engine: Engine, symbols: Sequence[str], sessions: Sequence[date], cached: dict[str, set[date]] | None = None
+) -> dict[tuple[date, date], list[str]]:
     """Group symbols by the (start, end) span of their missing sessions: one provider call per group.
 
-    A symbol with several holes is asked for the span from its first to its last missing
-    session; rows already cached are ignored on insert.
+    Missing = not cached and not a known gap (gaps of the last GAP_RECHECK_SESSIONS sessions are
+    asked for again). A symbol with several holes is asked for the span from its first to its
+    last missing session; rows already cached are ignored on insert. `cached` (from
+    `dates_by_symbol`) saves the cache query when the caller has loaded the prices already.
     """
     if not sessions:
         return {}
-    have = cached_sessions(engine, symbols, sessions[0], sessions[-1])
+    if cached is None:
+        cached = cached_dates(engine, symbols, sessions[0], sessions[-1])
+    gaps = known_gaps(engine, symbols, sessions[0], sessions[-1])
     recent = set(sessions[-GAP_RECHECK_SESSIONS:])
     groups: dict[tuple[date, date], list[str]] = {}
-    gaps = known_gaps(engine, symbols, sessions[0], sessions[-1])
     for sym in symbols:
-        present = have[sym] - (gaps.get(sym, set()) & recent)
+        present = cached.get(sym, set()) | (gaps.get(sym, set()) - recent)
         runs = missing_ranges(sessions, present)
         if runs:
             groups.setdefault((runs[0][0], runs[-1][1]), []).append(sym)
@@ -72,6 +85,7 @@ def plan_fetches(engine: Engine, symbols: Sequence[str], sessions: Sequence[date
 
 
 def known_gaps(engine: Engine, symbols: Sequence[str], start: date, end: date) -> dict[str, set[date]]:
+    """Sessions recorded in market_data_gaps, per symbol, within [start, end]."""
     out: dict[str, set[date]] = {}
     if not symbols:
         return out
@@ -127,11 +141,17 @@ def load_prices(engine: Engine, symbols: Sequence[str], start: date, end: date) 
     return pd.DataFrame(rows, columns=["symbol", "date", "adj_close", "data_source"])
 
 
-def price_matrix(engine: Engine, symbols: Sequence[str], sessions: Sequence[date]) -> pd.DataFrame:
-    """Adjusted closes as a session × symbol matrix (dollars; yields in percent); NaN where missing."""
+def price_matrix(
+    engine: Engine, symbols: Sequence[str], sessions: Sequence[date], long: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Adjusted closes as a session × symbol matrix (dollars; yields in percent); NaN where missing.
+
+    `long`: an already loaded `load_prices` frame covering the sessions (saves the query).
+    """
     if not sessions:
         return pd.DataFrame(columns=list(symbols), dtype=float)
-    long = load_prices(engine, symbols, sessions[0], sessions[-1])
+    if long is None:
+        long = load_prices(engine, symbols, sessions[0], sessions[-1])
     matrix = long.pivot(index="date", columns="symbol", values="adj_close") if len(long) else pd.DataFrame()
     return matrix.reindex(index=pd.Index(list(sessions), name="date"), columns=list(symbols)).astype(float)
 

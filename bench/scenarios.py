@@ -1,0 +1,381 @@
+"""Scenario bodies. Each runs inside a fresh worker process (``bench/worker.py``) whose environment
+(SIGMASIGHT_DATABASE_URL, _IMPORTS_DIR, _STATE_DIR, _BCRYPT_ROUNDS=4, _PROVIDERS=file,
+_MARKET_DATA_FILE) was set by the runner, and returns a JSON-able dict of measurements.
+
+Imports, engine creation and schema migration happen before the clock starts: they are a
+per-process / per-deployment cost, not onboarding latency (import time is reported separately).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+TIMESERIES_JOB = "backfill_timeseries"
+TIMESERIES_GROUP = "timeseries"
+
+
+def _settings_engine():
+    from sigmasight_onboarding.config import Settings
+    from sigmasight_onboarding.db.engine import get_engine
+
+    settings = Settings.from_env()
+    t0 = time.perf_counter()
+    engine = get_engine(settings.database_url)  # migrates a fresh database (untimed)
+    return settings, engine, time.perf_counter() - t0
+
+
+def _run_summary(result, instance) -> dict:
+    """success, checks, materialisations, per-step durations and failures of one in-process run."""
+    checks = result.get_asset_check_evaluations()
+    failed = [
+        {"check": f"{c.asset_key.to_user_string()}:{c.check_name}", "severity": str(getattr(c.severity, "value", c.severity))}
+        for c in checks if not c.passed
+    ]
+    mats = result.get_asset_materialization_events()
+    meta: dict = {}
+    for event in mats:
+        mat = event.event_specific_data.materialization
+        for k in ("rows_added", "provider_calls", "positions", "symbols_requested", "symbols_failed"):
+            if k in mat.metadata:
+                meta[f"{mat.asset_key.to_user_string()}.{k}"] = mat.metadata[k].value
+    steps = {}
+    try:
+        for s in instance.get_run_step_stats(result.run_id):
+            if s.start_time and s.end_time:
+                steps[s.step_key] = round(s.end_time - s.start_time, 3)
+    except Exception as exc:  # pragma: no cover - instance API drift
+        steps["<unavailable>"] = str(exc)
+    failures = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            err = event.step_failure_data.error
+            failures.append(f"{event.step_key}: {(err.message.strip() if err else '')[:400]}")
+    return {
+        "success": bool(result.success),
+        "checks_total": len(checks),
+        "checks_passed": len(checks) - len(failed),
+        "checks_failed": failed,
+        "blocking_failed": [f for f in failed if f["severity"].upper() != "WARN"],
+        "assets_materialised": len({e.asset_key for e in mats}),
+        "metadata": meta,
+        "steps": steps,
+        "failures": failures,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# A. onboarding latency
+# ------------------------------------------------------------------------------------------------
+def onboard(spec: dict) -> dict:
+    """One ``run_onboarding(key, DagsterInstance.ephemeral())`` of the drop ``spec['key']``."""
+    t0 = time.perf_counter()
+    import dagster
+
+    import sigmasight_onboarding.definitions  # noqa: F401  (import cost is not onboarding latency)
+    from sigmasight_onboarding.cli import run_onboarding
+
+    import_s = time.perf_counter() - t0
+    _settings, _engine, migrate_s = _settings_engine()
+    instance = dagster.DagsterInstance.ephemeral()
+    profiler = None
+    if spec.get("profile"):
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=spec.get("profile_interval", 0.005))
+        profiler.start()
+    t1 = time.perf_counter()
+    result = run_onboarding(spec["key"], instance)
+    seconds = time.perf_counter() - t1
+    out = {"seconds": seconds, "import_s": round(import_s, 2), "migrate_s": round(migrate_s, 2)}
+    if profiler is not None:
+        profiler.stop()
+        out["profile"] = save_profile(profiler, Path(spec["profile"]))
+    out.update(_run_summary(result, instance))
+    return out
+
+
+def save_profile(profiler, stem: Path, top: int = 25) -> dict:
+    """HTML + text (call tree) + flat top-N by self time; returns the paths and the flat list."""
+    from pyinstrument.renderers import ConsoleRenderer
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    html = stem.with_suffix(".html")
+    txt = stem.with_suffix(".txt")
+    html.write_text(profiler.output_html())
+    tree = profiler.output_text(unicode=False, color=False)
+    flat = profiler.output(ConsoleRenderer(unicode=False, color=False, flat=True, flat_time="self"))
+    txt.write_text(tree + "\n\n==== flat, by self time ====\n" + flat)
+    flat_lines = [ln for ln in flat.splitlines() if ln.strip() and ln.strip()[0].isdigit()][:top]
+    tree_lines = tree.splitlines()
+    return {"html": str(html), "text": str(txt), "flat_top": flat_lines, "tree_head": tree_lines[:60]}
+
+
+def warm_cache(spec: dict) -> dict:
+    """Fill the price cache for a drop's symbols with the bench loader (see bench/cache_warm.py)."""
+    import pandas as pd
+
+    from bench.cache_warm import warm_cache as _warm
+    from sigmasight_onboarding.assets.market_data import reference_symbols
+    from sigmasight_onboarding.calendar import sessions_between
+    from sigmasight_onboarding.db.market_data import window_start
+    from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+
+    settings, engine, _ = _settings_engine()
+    frame = pd.read_csv(Path(spec["folder"]) / "portfolio.csv", dtype=str, keep_default_na=False)
+    held = set(frame.loc[frame["underlying_symbol"] == "", "symbol"]) | set(frame.loc[frame["underlying_symbol"] != "", "underlying_symbol"])
+    as_of = resolve_as_of(settings)
+    sessions = sessions_between(window_start(as_of, settings.price_lookback_days), as_of)
+    t0 = time.perf_counter()
+    out = _warm(engine, sorted(held | set(reference_symbols())), sessions)
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# C. ingest: validate + store one big drop
+# ------------------------------------------------------------------------------------------------
+def ingest(spec: dict) -> dict:
+    from sigmasight_onboarding.db.onboarding_writer import write_client
+    from sigmasight_onboarding.drops.reader import read_drop
+
+    settings, engine, migrate_s = _settings_engine()
+    folder = Path(spec["folder"])
+    t0 = time.perf_counter()
+    drop = read_drop(folder, settings)
+    t_validate = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    result = write_client(engine, drop, settings, actor="bench")
+    t_write = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    again = write_client(engine, drop, settings, actor="bench")
+    t_rewrite = time.perf_counter() - t2
+    return {
+        "rows": int(len(drop.positions)),
+        "validate_s": t_validate,
+        "write_s": t_write,
+        "seconds": t_validate + t_write,
+        "rewrite_unchanged_s": t_rewrite,
+        "inserted": result.positions_inserted,
+        "rewrite_changed_anything": bool(again.changed_anything),
+        "migrate_s": round(migrate_s, 2),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# M. market-data backfill from the file provider
+# ------------------------------------------------------------------------------------------------
+def market(spec: dict) -> dict:
+    from datetime import timedelta
+
+    from sigmasight_onboarding.assets.market_data import backfill_prices
+    from sigmasight_onboarding.calendar import sessions_between
+    from sigmasight_onboarding.resources.market_data import build_provider_chain
+
+    _settings, engine, _ = _settings_engine()
+    as_of = date.fromisoformat(spec["as_of"])
+    sessions = sessions_between(as_of - timedelta(days=int(spec.get("days", 730))), as_of)
+    symbols = list(spec["symbols"])
+    chain = build_provider_chain()
+    t0 = time.perf_counter()
+    first = backfill_prices(engine, chain, symbols, sessions)
+    t_first = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    second = backfill_prices(engine, chain, symbols, sessions)
+    t_second = time.perf_counter() - t1
+    return {
+        "symbols": len(symbols),
+        "sessions": len(sessions),
+        "seconds": t_first,
+        "rows_added": first["rows_added"],
+        "provider_calls": first["provider_calls"],
+        "failures": len(first["failures"]),
+        "gaps_recorded": first["gaps_recorded"],
+        "second_run_s": t_second,
+        "second_run_provider_calls": second["provider_calls"],
+        "second_run_rows_added": second["rows_added"],
+        "providers": chain.describe(),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# B. engines
+# ------------------------------------------------------------------------------------------------
+def engines(spec: dict) -> dict:
+    from bench.engines import run_engines
+
+    return run_engines(int(spec["positions"]), baseline=spec.get("baseline", True), budget=float(spec.get("budget", 60)))
+
+
+# ------------------------------------------------------------------------------------------------
+# D / E. time series (not written yet by the lead: discovered at run time)
+# ------------------------------------------------------------------------------------------------
+def find_timeseries(defs=None):
+    """(job, how) for the time-series assets, or (None, reason).
+
+    Looks for a job named ``backfill_timeseries``; else builds an in-process job over the assets
+    of group ``timeseries``. TODO(lead API): if the job is named differently or the group is not
+    ``timeseries``, adjust TIMESERIES_JOB / TIMESERIES_GROUP.
+    """
+    from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+    if defs is None:
+        from sigmasight_onboarding.definitions import defs
+    try:
+        return defs.resolve_job_def(TIMESERIES_JOB), f"job {TIMESERIES_JOB}"
+    except Exception:
+        pass
+    graph = defs.resolve_asset_graph()
+    keys = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == TIMESERIES_GROUP]
+    if not keys:
+        return None, f"no job {TIMESERIES_JOB!r} and no asset in group {TIMESERIES_GROUP!r} in definitions"
+    merged = Definitions.merge(
+        defs,
+        Definitions(jobs=[define_asset_job("bench_timeseries", selection=AssetSelection.assets(*keys),
+                                           executor_def=in_process_executor)]),
+    )
+    return merged.resolve_job_def("bench_timeseries"), f"group {TIMESERIES_GROUP} ({len(keys)} assets)"
+
+
+def _partition_key(job, instance, client_key: str, day: str):
+    """MultiPartitionKey({clients, date}); dynamic dimensions get the key registered first.
+
+    TODO(lead API): assumes a 2-D MultiPartitionsDefinition with the dynamic ``clients`` dimension
+    and a date dimension keyed ``YYYY-MM-DD`` (daily time window or dynamic)."""
+    from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
+
+    pdef = job.partitions_def
+    if not isinstance(pdef, MultiPartitionsDefinition):
+        raise TypeError(f"expected multi-partitions (clients × date), got {type(pdef).__name__}")
+    values = {}
+    for dim in pdef.partitions_defs:
+        is_client_dim = isinstance(dim.partitions_def, DynamicPartitionsDefinition) and (
+            dim.partitions_def.name == "clients" or "client" in dim.name)
+        value = client_key if is_client_dim else day
+        if isinstance(dim.partitions_def, DynamicPartitionsDefinition) and not instance.has_dynamic_partition(
+                dim.partitions_def.name, value):
+            instance.add_dynamic_partitions(dim.partitions_def.name, [value])
+        values[dim.name] = value
+    return MultiPartitionKey(values)
+
+
+def _execute_partition(job, instance, key) -> dict:
+    t0 = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance, partition_key=key, raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    out = {"seconds": time.perf_counter() - t0, "success": bool(result.success)}
+    if not result.success:
+        out.update({k: v for k, v in _run_summary(result, instance).items() if k in ("failures", "blocking_failed")})
+    return out
+
+
+def _onboard_for_setup(folder: Path, instance, full_run: bool) -> str:
+    """Create a client for D/E setup: full onboarding run, or the fast path (write_client only)."""
+    from sigmasight_onboarding.config import Settings
+    from sigmasight_onboarding.db.engine import get_engine
+    from sigmasight_onboarding.db.onboarding_writer import write_client
+    from sigmasight_onboarding.drops.reader import read_drop
+
+    settings = Settings.from_env()
+    drop = read_drop(folder, settings)
+    if full_run:
+        from sigmasight_onboarding.cli import run_onboarding
+
+        res = run_onboarding(drop.client.key, instance)
+        if not res.success:
+            raise RuntimeError(f"setup onboarding of {drop.client.key} failed: {_run_summary(res, instance)['failures']}")
+    else:
+        write_client(get_engine(settings.database_url), drop, settings, actor="bench-setup")
+    return drop.client.key
+
+
+def backfill_timeseries(spec: dict) -> dict:
+    """D: one 100-position client, one run per (client, session) partition over ``sessions`` sessions."""
+    import dagster
+
+    from sigmasight_onboarding.calendar import last_sessions
+
+    job, how = find_timeseries()
+    if job is None:
+        return {"available": False, "reason": how}
+    _settings, _engine, _ = _settings_engine()
+    instance = dagster.DagsterInstance.ephemeral()
+    key = _onboard_for_setup(Path(spec["folder"]), instance, full_run=True)  # upstream analytics materialised
+    days = [d.isoformat() for d in last_sessions(date.fromisoformat(spec["as_of"]), int(spec["sessions"]))]
+    budget = float(spec.get("budget", 240))
+    runs, t0 = [], time.perf_counter()
+    for day in days:
+        runs.append(_execute_partition(job, instance, _partition_key(job, instance, key, day)))
+        if time.perf_counter() - t0 > budget:
+            break
+    elapsed = time.perf_counter() - t0
+    done = len(runs)
+    return {
+        "available": True, "how": how, "partitions_planned": len(days), "partitions_run": done,
+        "seconds": elapsed if done == len(days) else elapsed * len(days) / done,
+        "extrapolated": done < len(days), "measured_s": elapsed,
+        "failed_runs": sum(not r["success"] for r in runs),
+        "first_failure": next((r for r in runs if not r["success"]), None),
+    }
+
+
+def daily_refresh(spec: dict) -> dict:
+    """E: ``clients`` clients (30 positions each) set up by the fast path, prices cached once, then
+    the one-date time-series run for every client (one run per (client, date) partition).
+
+    TODO(lead API): if the lead offers a single run over many partitions (BackfillPolicy.single_run
+    or a ranged run), time that instead of one execute_in_process per client."""
+    import dagster
+
+    from sigmasight_onboarding.assets.market_data import backfill_prices, reference_symbols
+    from sigmasight_onboarding.calendar import sessions_between
+    from sigmasight_onboarding.db.market_data import window_start
+    from sigmasight_onboarding.resources.market_data import build_provider_chain
+
+    job, how = find_timeseries()
+    if job is None:
+        return {"available": False, "reason": how}
+    settings, engine, _ = _settings_engine()
+    instance = dagster.DagsterInstance.ephemeral()
+    folders = [Path(f) for f in spec["folders"]]
+    t_setup = time.perf_counter()
+    keys = [_onboard_for_setup(f, instance, full_run=False) for f in folders]
+    as_of = date.fromisoformat(spec["as_of"])
+    sessions = sessions_between(window_start(as_of, settings.price_lookback_days), as_of)
+    backfill_prices(engine, build_provider_chain(), sorted(set(spec["symbols"]) | set(reference_symbols())), sessions)
+    setup_s = time.perf_counter() - t_setup
+    budget = float(spec.get("budget", 300))
+    runs, t0 = [], time.perf_counter()
+    for key in keys:
+        runs.append(_execute_partition(job, instance, _partition_key(job, instance, key, as_of.isoformat())))
+        if time.perf_counter() - t0 > budget:
+            break
+    elapsed = time.perf_counter() - t0
+    done = len(runs)
+    return {
+        "available": True, "how": how, "clients": len(keys), "clients_run": done, "setup_s": setup_s,
+        "seconds": elapsed if done == len(keys) else elapsed * len(keys) / done,
+        "extrapolated": done < len(keys), "measured_s": elapsed,
+        "failed_runs": sum(not r["success"] for r in runs),
+        "first_failure": next((r for r in runs if not r["success"]), None),
+    }
+
+
+def probe_timeseries(spec: dict) -> dict:
+    job, how = find_timeseries()
+    return {"available": job is not None, "reason": how}
+
+
+KINDS = {
+    "onboard": onboard,
+    "warm_cache": warm_cache,
+    "ingest": ingest,
+    "market": market,
+    "engines": engines,
+    "backfill_timeseries": backfill_timeseries,
+    "daily_refresh": daily_refresh,
+    "probe_timeseries": probe_timeseries,
+}

@@ -1,0 +1,151 @@
+"""Snapshots, risk metrics and stress tests per (client, session), on SQLite and PostgreSQL.
+
+References are computed here from the real shipped prices, independently of the engines.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+from sqlalchemy import text
+
+from sigmasight_onboarding.cli import main, run_onboarding, run_timeseries
+from sigmasight_onboarding.config import SHIPPED_MARKET_DATA
+from sigmasight_onboarding.db.engine import get_engine
+from sigmasight_onboarding.scenarios import load_scenarios
+
+from .conftest import copy_demo
+
+JOHN = "john.smith@example.com"
+HF = "demo_hedgefundstyle@sigmasight.com"
+DAY, PREV = date(2026, 8, 3), date(2026, 7, 31)
+
+
+def prices(symbols, start=date(2024, 1, 1), end=DAY) -> pd.DataFrame:
+    frame = pd.read_parquet(SHIPPED_MARKET_DATA, filters=[("symbol", "in", symbols), ("date", ">=", start), ("date", "<=", end)])
+    return frame.pivot(index="date", columns="symbol", values="adj_close").sort_index()
+
+
+def as_json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def rows(url, sql, **params):
+    with get_engine(url).connect() as conn:
+        return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+
+
+@pytest.fixture
+def john(env):
+    copy_demo(env["imports"], JOHN)
+    instance = DagsterInstance.ephemeral()
+    assert run_onboarding(JOHN, instance).success
+    results = run_timeseries(JOHN, [PREV, DAY], instance)
+    assert all(r.success for _d, r in results)
+    return env, instance
+
+
+def john_value(px: pd.DataFrame, day: date) -> float:
+    """Hand valuation of the runbook portfolio: stocks at the close; the SPY 460 call expired on
+    2025-09-19 and is worth its intrinsic value at that day's SPY close (× 200 contracts × 100)."""
+    p = px.loc[day]
+    spy_at_expiry = px.loc[date(2025, 9, 19), "SPY"]
+    return 1000 * p["AAPL"] + 800 * p["MSFT"] + 500 * p["GOOGL"] - 300 * p["TSLA"] + max(spy_at_expiry - 460, 0) * 200 * 100
+
+
+def test_snapshot_matches_hand_valuation(john):
+    env, _ = john
+    px = prices(["AAPL", "MSFT", "GOOGL", "TSLA", "SPY"])
+    snap = rows(env["db_url"], "SELECT * FROM portfolio_snapshots WHERE snapshot_date = :d", d=DAY)[0]
+    assert snap["total_value"] == pytest.approx(john_value(px, DAY), rel=1e-9)
+    assert snap["daily_pnl"] == pytest.approx(john_value(px, DAY) - john_value(px, PREV), rel=1e-9)
+    assert snap["short_value"] == pytest.approx(-300 * px.loc[DAY, "TSLA"], rel=1e-9)
+    assert (snap["num_positions"], snap["num_long_positions"], snap["num_short_positions"]) == (5, 4, 1)
+    assert snap["portfolio_delta"] == pytest.approx(1000 + 800 + 500 - 300)  # expired option: delta 0
+
+
+def test_historical_var_matches_numpy_quantile(john):
+    env, _ = john
+    px = prices(["AAPL", "MSFT", "GOOGL", "TSLA"])
+    shares = pd.Series({"AAPL": 1000, "MSFT": 800, "GOOGL": 500, "TSLA": -300})
+    mv = shares * px.loc[DAY]
+    returns = px.pct_change().dropna().tail(252)
+    pnl = (returns * mv).sum(axis=1).to_numpy()  # today's positions on each historical day
+    risk = rows(env["db_url"], "SELECT * FROM portfolio_risk_metrics WHERE calculation_date = :d", d=DAY)[0]
+    assert risk["quality_flag"] == "ok" and risk["n_observations"] == 252
+    assert risk["var_95_historical"] == pytest.approx(-np.quantile(pnl, 0.05), rel=1e-9)
+    assert risk["var_99_historical"] == pytest.approx(-np.quantile(pnl, 0.01), rel=1e-9)
+    assert risk["var_99_historical_10d"] == pytest.approx(risk["var_99_historical"] * np.sqrt(10), rel=1e-12)
+    cov = returns.cov().to_numpy()
+    sigma = float(np.sqrt(mv.to_numpy() @ cov @ mv.to_numpy()))
+    assert risk["var_99_parametric"] == pytest.approx(2.3263478740408408 * sigma, rel=1e-6)
+    assert risk["var_99_historical"] >= risk["var_95_historical"] >= 0
+    assert risk["es_975_historical"] >= risk["var_95_historical"]
+    parts = as_json(risk["details"])["component_var_99_parametric"]
+    assert sum(parts.values()) == pytest.approx(risk["var_99_parametric"], rel=1e-9)
+
+
+def test_stress_results_for_every_scenario(john):
+    env, _ = john
+    results = rows(env["db_url"], "SELECT scenario_id, portfolio_pnl, gross_exposure FROM stress_test_results WHERE calculation_date = :d", d=DAY)
+    ids = {r["scenario_id"] for r in results}
+    assert {s.id for s in load_scenarios()} <= ids and len(load_scenarios()) == 18
+    assert any(i.startswith("replay_worst_20d") for i in ids)
+    pnl = {r["scenario_id"]: r["portfolio_pnl"] for r in results}
+    assert pnl["market_crash_35"] < pnl["market_down_10"] < 0 < pnl["market_up_10"]
+    # no loss cap: a long-only equity book's loss grows ~linearly with the shock
+    assert pnl["market_crash_35"] < 3 * pnl["market_down_10"]
+
+
+def test_rerun_is_idempotent(john):
+    env, instance = john
+    before = rows(env["db_url"], "SELECT COUNT(*) AS n FROM stress_test_results")[0]["n"]
+    snap_before = rows(env["db_url"], "SELECT total_value FROM portfolio_snapshots ORDER BY snapshot_date")
+    assert all(r.success for _d, r in run_timeseries(JOHN, [DAY], instance))
+    assert rows(env["db_url"], "SELECT COUNT(*) AS n FROM stress_test_results")[0]["n"] == before
+    assert rows(env["db_url"], "SELECT total_value FROM portfolio_snapshots ORDER BY snapshot_date") == snap_before
+
+
+def test_holiday_and_after_data_end_are_rejected(john):
+    env, instance = john
+    (_, holiday), = run_timeseries(JOHN, [date(2025, 12, 25)], instance)
+    (_, future), = run_timeseries(JOHN, [date(2026, 9, 1)], instance)
+    for result, words in ((holiday, "not an NYSE session"), (future, "after the newest session")):
+        assert not result.success
+        messages = [e.step_failure_data.user_failure_data.description for e in result.all_events
+                    if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.user_failure_data]
+        assert any(words in m for m in messages), messages
+    assert rows(env["db_url"], "SELECT COUNT(*) AS n FROM portfolio_snapshots WHERE snapshot_date IN ('2025-12-25', '2026-09-01')")[0]["n"] == 0
+
+
+def test_hedge_fund_onboard_cli_produces_30_sessions(env, capsys):
+    copy_demo(env["imports"], HF)
+    assert main(["onboard", str(env["imports"] / HF)]) == 0
+    out = capsys.readouterr().out
+    assert "30/30 sessions" in out
+    counts = rows(env["db_url"], "SELECT (SELECT COUNT(*) FROM portfolio_snapshots) AS s, (SELECT COUNT(*) FROM portfolio_risk_metrics) AS r, "
+                                 "(SELECT COUNT(*) FROM stress_test_results WHERE calculation_date = '2026-08-03') AS t")[0]
+    assert counts["s"] == 30 and counts["r"] == 30 and counts["t"] >= 18
+    # the options book: a high-beta long under the crash loses at most its value, the book is hedged by puts
+    stress = rows(env["db_url"], "SELECT position_pnl FROM stress_test_results WHERE scenario_id = 'market_crash_35' AND calculation_date = '2026-08-03'")[0]
+    positions = {r["symbol"]: float(r["market_value"]) for r in rows(env["db_url"], "SELECT symbol, market_value FROM positions")}
+    pnl = as_json(stress["position_pnl"])
+    assert pnl["NVDA"] >= -positions["NVDA"] - 1e-6
+    assert pnl["SPY261218P00700000"] > 0
+
+
+def test_backfill_one_date_for_all_clients(env, capsys):
+    copy_demo(env["imports"], JOHN)
+    copy_demo(env["imports"], "demo_individual@sigmasight.com")
+    for key in (JOHN, "demo_individual@sigmasight.com"):
+        assert main(["onboard", str(env["imports"] / key), "--sessions", "0"]) == 0
+    assert main(["backfill", "all", "--start", "2026-06-15"]) == 0
+    snaps = rows(env["db_url"], "SELECT snapshot_date FROM portfolio_snapshots")
+    assert [str(r["snapshot_date"]) for r in snaps] == ["2026-06-15", "2026-06-15"]
+    assert main(["backfill", "nobody@example.com", "--start", "2026-06-15"]) == 4
+    assert main(["backfill", JOHN, "--start", "2025-12-25"]) == 2  # no session in range
