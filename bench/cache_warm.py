@@ -1,74 +1,93 @@
-"""Bench-only fast path that fills ``market_data_cache`` like a cold onboarding run would.
+"""Bench-only fast path that fills ``market_data_cache`` with what a cold onboarding run would store.
 
-Used only when the benchmark must skip a cold run (predicted far beyond its time cap) but still
-needs a warm cache for the warm measurement. The rows are exactly what the pipeline stores: the
-same provider chain (``build_provider_chain``: file provider on the configured Parquet file), the
-same sessions (NYSE sessions of as-of − look-back .. as-of), ``data_source`` = provider name.
-Only the write is different: PostgreSQL ``COPY`` into a temp table + ``INSERT … ON CONFLICT DO
-NOTHING``; SQLite a raw DB-API ``executemany`` of ``INSERT OR IGNORE``.
+Used for setup only — never inside a timed section: to give a warm measurement a warm cache when
+the cold run was skipped (predicted beyond the cold cap), and to set up scenarios D and E.
+
+Rows are those the pipeline's file provider would store for the same symbols and sessions: the
+Parquet file's ``adj_close`` (the real file has no OHLC/volume: NULL, as the provider stores
+them), ``data_source`` = ``'file'``. Read with pyarrow filters; written with PostgreSQL ``COPY``
+(temp table + ``INSERT … ON CONFLICT DO NOTHING``) or a raw SQLite ``executemany`` of
+``INSERT OR IGNORE``.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import time
 from datetime import UTC, datetime
 
 COLUMNS = ("symbol", "date", "open", "high", "low", "close", "adj_close", "volume", "data_source", "fetched_at")
+OPTIONAL = ("open", "high", "low", "close", "volume")
 
 
-def _f(x):
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+def _read(path: str, symbols: list[str], sessions: list) -> dict:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    names = set(ds.dataset(path, format="parquet").schema.names)
+    cols = ["date", "symbol", "adj_close"] + [c for c in OPTIONAL if c in names]
+    table = pq.read_table(path, columns=cols, filters=[("symbol", "in", symbols), ("date", ">=", sessions[0]),
+                                                      ("date", "<=", sessions[-1])])
+    table = table.filter(pc.is_in(table.column("date"), value_set=pa.array(sessions, type=pa.date32())))
+    table = table.filter(pc.and_(pc.is_valid(table.column("adj_close")), pc.greater(table.column("adj_close"), 0)))
+    out = {"symbol": table.column("symbol").to_pylist(), "date": table.column("date").to_pylist(),
+           "adj_close": table.column("adj_close").to_pylist()}
+    n = table.num_rows
+    for c in OPTIONAL:
+        out[c] = table.column(c).to_pylist() if c in cols else [None] * n
+    return out
 
 
-def warm_cache(engine, symbols: list[str], sessions: list) -> dict:
-    from sigmasight_onboarding.resources.market_data import build_provider_chain
+def warm_cache(engine, symbols: list[str], sessions: list, path: str | None = None) -> dict:
+    from sigmasight_onboarding.config import get_settings
 
+    path = path or str(get_settings().market_data_file)
     t0 = time.perf_counter()
-    chain = build_provider_chain()
-    result = chain.daily_prices(sorted(set(symbols)), sessions[0], sessions[-1])
-    prices = result.prices[result.prices["date"].isin(set(sessions))]
-    t_fetch = time.perf_counter() - t0
-    now = datetime.now(UTC).replace(tzinfo=None)
-    cols = ["symbol", "date", "open", "high", "low", "close", "adj_close", "volume", "data_source"]
-    frame = prices[cols]
+    data = _read(path, sorted(set(symbols)), list(sessions))
+    n = len(data["symbol"])
+    t_read = time.perf_counter() - t0
+    now = datetime.now(UTC)
     t1 = time.perf_counter()
     if engine.dialect.name == "postgresql":
         buf = io.StringIO()
-        out = frame.copy()
-        out["fetched_at"] = now.isoformat(sep=" ") + "+00"
-        out.to_csv(buf, index=False, header=False, na_rep="\\N")
+        stamp = now.isoformat(sep=" ")
+
+        def cell(v):
+            return "\\N" if v is None or v != v else repr(float(v))
+
+        for row in zip(data["symbol"], data["date"], data["open"], data["high"], data["low"], data["close"],
+                       data["adj_close"], data["volume"]):
+            s, d, o, h, lo, c, a, v = row
+            buf.write(f"{s}\t{d.isoformat()}\t{cell(o)}\t{cell(h)}\t{cell(lo)}\t{cell(c)}\t{float(a)!r}\t{cell(v)}\tfile\t{stamp}\n")
         buf.seek(0)
         raw = engine.raw_connection()
         try:
             cur = raw.cursor()
             cur.execute("CREATE TEMP TABLE bench_mdc (LIKE market_data_cache INCLUDING DEFAULTS) ON COMMIT DROP")
-            copy_sql = f"COPY bench_mdc ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+            copy_sql = f"COPY bench_mdc ({', '.join(COLUMNS)}) FROM STDIN"
             if hasattr(cur, "copy_expert"):  # psycopg2
                 cur.copy_expert(copy_sql, buf)
             else:  # psycopg 3
                 with cur.copy(copy_sql) as cp:
                     cp.write(buf.getvalue())
-            cur.execute(
-                f"INSERT INTO market_data_cache ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM bench_mdc "
-                "ON CONFLICT (symbol, date) DO NOTHING"
-            )
+            cur.execute(f"INSERT INTO market_data_cache ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} "
+                        "FROM bench_mdc ORDER BY symbol, date ON CONFLICT (symbol, date) DO NOTHING")
             inserted = cur.rowcount
             raw.commit()
         finally:
             raw.close()
     else:
-        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-        rows = [
-            (s, d.isoformat(), _f(o), _f(h), _f(lo), _f(c), float(a), _f(v), src, stamp)
-            for s, d, o, h, lo, c, a, v, src in frame.itertuples(index=False, name=None)
-        ]
+        stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DATETIME format
+        dates = [d.isoformat() for d in data["date"]]
+        rows = zip(data["symbol"], dates, data["open"], data["high"], data["low"], data["close"], data["adj_close"],
+                   data["volume"], ["file"] * n, [stamp] * n)
         raw = engine.raw_connection()
         try:
-            cur = raw.cursor()
             dbapi = raw.driver_connection
             before = dbapi.total_changes
+            cur = dbapi.cursor()
             cur.execute("BEGIN")
             cur.executemany(
                 f"INSERT OR IGNORE INTO market_data_cache ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
@@ -78,5 +97,5 @@ def warm_cache(engine, symbols: list[str], sessions: list) -> dict:
             inserted = dbapi.total_changes - before
         finally:
             raw.close()
-    return {"rows": int(inserted), "symbols": int(frame["symbol"].nunique()), "fetch_s": round(t_fetch, 2),
-            "write_s": round(time.perf_counter() - t1, 2), "failures": len(result.failures)}
+    return {"rows": int(inserted), "rows_read": n, "symbols": len(set(data["symbol"])), "read_s": round(t_read, 2),
+            "write_s": round(time.perf_counter() - t1, 2)}

@@ -32,6 +32,8 @@ import pickle
 import statistics
 import sys
 import time
+import types
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
@@ -94,40 +96,105 @@ def load_matrix(symbols: list[str]) -> pd.DataFrame:
     return m.reindex(columns=symbols).astype(float)
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+@dataclass
+class Impl:
+    """The functions one implementation provides (the current package, or a baseline copy)."""
+
+    name: str
+    compute_risk_metrics: Callable[..., Any]
+    portfolio_snapshot_series: Callable[..., Any]
+    value_positions: Callable[..., Any]
+    load_scenarios: Callable[..., Any]
+    historical_replay_scenarios: Callable[..., Any]
+    run_stress_tests: Callable[..., Any]
 
 
-def run(n_sessions: int, repeat: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+CURRENT = Impl("current", compute_risk_metrics, portfolio_snapshot_series, value_positions, load_scenarios,
+               historical_replay_scenarios, run_stress_tests)
+MODULE_FILES = {  # alias module → file name in --baseline-dir (imports between them are rewritten)
+    "_baseline_scenarios": "scenarios__init__.py",
+    "_baseline_snapshots": "snapshots.py",
+    "_baseline_risk": "risk.py",
+    "_baseline_stress": "stress.py",
+}
+
+
+def load_baseline(directory: Path) -> Impl:
+    """Import earlier versions of the four modules from `directory` (risk.py, stress.py, snapshots.py,
+    scenarios__init__.py — e.g. saved from the previous commit) under private names, wired to each other."""
+    mods: dict[str, types.ModuleType] = {}
+    for alias, fname in MODULE_FILES.items():
+        src = (directory / fname).read_text(encoding="utf-8")
+        src = src.replace("sigmasight_onboarding.analytics.snapshots", "_baseline_snapshots")
+        src = src.replace("from sigmasight_onboarding.scenarios import", "from _baseline_scenarios import")
+        mod = types.ModuleType(alias)
+        mod.__file__ = str(directory / fname)
+        sys.modules[alias] = mod
+        exec(compile(src, str(directory / fname), "exec"), mod.__dict__)
+        mods[alias] = mod
+    from sigmasight_onboarding import scenarios as current_scenarios
+
+    mods["_baseline_scenarios"].DEFAULT_SCENARIO_FILE = current_scenarios.DEFAULT_SCENARIO_FILE
+    return Impl("baseline", mods["_baseline_risk"].compute_risk_metrics, mods["_baseline_snapshots"].portfolio_snapshot_series,
+                mods["_baseline_snapshots"].value_positions, mods["_baseline_scenarios"].load_scenarios,
+                mods["_baseline_stress"].historical_replay_scenarios, mods["_baseline_stress"].run_stress_tests)
+
+
+STEPS = ("risk", "snapshots", "value_positions", "load_scenarios", "replays", "run_stress_tests")
+
+
+def session_steps(impl: Impl, day: date, prev: date, prices: pd.DataFrame, positions: pd.DataFrame, rates: pd.Series,
+                  rate: float, vols: pd.Series, wide: pd.DataFrame, rate_betas: pd.Series) -> dict[str, Callable[[], Any]]:
+    """The per-session calls of assets/timeseries.py as thunks (stress inputs from the same impl's outputs)."""
+    spots = prices.loc[day]
+    cache: dict[str, Any] = {}
+
+    def stress() -> Any:
+        valued = cache["value_positions"]
+        stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
+                                   "expiration_date", "position_type"]]
+        return impl.run_stress_tests(stress_positions, wide, rate_betas, list(cache["load_scenarios"]) + cache["replays"],
+                                     as_of=day, spots=spots, rate=rate, vols=vols)
+
+    return {
+        "risk": lambda: impl.compute_risk_metrics(positions, prices, as_of=day, vols=vols, rate=rate, lookback=RISK_LOOKBACK,
+                                                  backtest_sessions=BACKTEST_SESSIONS, n_paths=MC_PATHS, seed=42),
+        "snapshots": lambda: impl.portfolio_snapshot_series(positions, prices, [prev, day], rates, vols=vols),
+        "value_positions": lambda: impl.value_positions(positions, spots, day, rate, vols=vols),
+        "load_scenarios": impl.load_scenarios,
+        "replays": lambda: impl.historical_replay_scenarios(prices.loc[:day], lookback=RISK_LOOKBACK, window=20),
+        "run_stress_tests": stress,
+    }, cache
+
+
+def run(n_sessions: int, repeat: int, impls: list[Impl]) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, Any]]]:
+    """timings[impl][step] = per-session minimum over `repeat` runs (s); results[impl][day] = outputs.
+
+    The implementations are interleaved call by call, so machine load hits them alike."""
     positions = load_positions()
     held = price_syms(positions)
     symbols = sorted(set(held) | set(REFERENCE_SYMBOLS))
     full = load_matrix(symbols)
     days = list(full.index[-n_sessions:])
     n_opt = int(positions["position_type"].isin(OPTION_TYPES).sum())
-    print(f"book: {len(positions)} positions ({n_opt} options), {len(symbols)} symbols, sessions {days[0]} .. {days[-1]}")
+    print(f"book: {len(positions)} positions ({n_opt} options), {len(symbols)} symbols, "
+          f"{HISTORY_SESSIONS} sessions of prices per date, dates {days[0]} .. {days[-1]}")
 
-    timings: dict[str, list[float]] = {k: [] for k in ("risk", "snapshots", "value_positions", "load_scenarios",
-                                                       "replays", "run_stress_tests", "session_total", "betas_other")}
-    results: dict[str, Any] = {}
+    timings = {impl.name: {k: [] for k in (*STEPS, "session_total")} for impl in impls}
+    timings["betas (other modules)"] = {"betas": []}
+    results: dict[str, dict[str, Any]] = {impl.name: {} for impl in impls}
     for day in days:
         pos_i = full.index.get_loc(day)
         prices = full.iloc[max(0, pos_i + 1 - HISTORY_SESSIONS): pos_i + 1]
         positions_d = positions[positions["entry_date"] <= day]
-        irx = prices["^IRX"]
-        rates = (irx / 100.0).ffill()
+        rates = (prices["^IRX"] / 100.0).ffill()
         rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else 0.0
         opt = positions_d["position_type"].isin(OPTION_TYPES)
         underlyings = sorted(set(positions_d.loc[opt, "underlying_symbol"]))
         vols = realised_volatility(prices.loc[:day, underlyings], window=63) if underlyings else pd.Series(dtype=float)
         prev = full.index[pos_i - 1]
 
-        # betas: other modules, not timed in the session total
+        # betas / rate betas: other modules, reported apart (not in session_total)
         t0 = time.perf_counter()
         returns = simple_returns(prices.loc[:day])
         psyms = price_syms(positions_d)
@@ -135,28 +202,28 @@ def run(n_sessions: int, repeat: int) -> tuple[dict[str, list[float]], dict[str,
         wide = betas_wide(betas).fillna(0.0)
         rate_betas = interest_rate_betas(returns.reindex(columns=psyms), prices.loc[:day, "^TNX"], returns["TLT"],
                                          window=252)["rate_beta"].fillna(0.0)
-        timings["betas_other"].append(time.perf_counter() - t0)
+        timings["betas (other modules)"]["betas"].append(time.perf_counter() - t0)
 
-        t_risk, metrics = timed(lambda: compute_risk_metrics(
-            positions_d, prices, as_of=day, vols=vols, rate=rate, lookback=RISK_LOOKBACK,
-            backtest_sessions=BACKTEST_SESSIONS, n_paths=MC_PATHS, seed=42), repeat)
-        t_snap, snaps = timed(lambda: portfolio_snapshot_series(positions_d, prices, [prev, day], rates, vols=vols), repeat)
-        spots = prices.loc[day]
-        t_val, valued = timed(lambda: value_positions(positions_d, spots, day, rate, vols=vols), repeat)
-        t_load, scenarios = timed(load_scenarios, repeat)
-        t_rep, replays = timed(lambda: historical_replay_scenarios(prices.loc[:day], lookback=RISK_LOOKBACK, window=20), repeat)
-        stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
-                                   "expiration_date", "position_type"]]
-        t_st, stress = timed(lambda: run_stress_tests(stress_positions, wide, rate_betas, list(scenarios) + replays,
-                                                      as_of=day, spots=spots, rate=rate, vols=vols), repeat)
-        for k, v in (("risk", t_risk), ("snapshots", t_snap), ("value_positions", t_val), ("load_scenarios", t_load),
-                     ("replays", t_rep), ("run_stress_tests", t_st)):
-            timings[k].append(v)
-        timings["session_total"].append(t_risk + t_snap + t_val + t_load + t_rep + t_st)
-        results[str(day)] = {
-            "risk": metrics, "snapshots": snaps, "valued": valued, "scenarios": list(scenarios), "replays": replays,
-            "stress_pnl": stress.position_pnl, "stress_returns": stress.position_returns, "stress_summary": stress.summary,
-        }
+        steps = {impl.name: session_steps(impl, day, prev, prices, positions_d, rates, rate, vols, wide, rate_betas) for impl in impls}
+        best = {impl.name: {k: float("inf") for k in STEPS} for impl in impls}
+        for _ in range(repeat):
+            for step in STEPS:
+                for impl in impls:
+                    thunks, cache = steps[impl.name]
+                    t0 = time.perf_counter()
+                    cache[step] = thunks[step]()
+                    best[impl.name][step] = min(best[impl.name][step], time.perf_counter() - t0)
+        for impl in impls:
+            cache = steps[impl.name][1]
+            for step in STEPS:
+                timings[impl.name][step].append(best[impl.name][step])
+            timings[impl.name]["session_total"].append(sum(best[impl.name].values()))
+            stress = cache["run_stress_tests"]
+            results[impl.name][str(day)] = {
+                "risk": cache["risk"], "snapshots": cache["snapshots"], "valued": cache["value_positions"],
+                "scenarios": list(cache["load_scenarios"]), "replays": cache["replays"],
+                "stress_pnl": stress.position_pnl, "stress_returns": stress.position_returns, "stress_summary": stress.summary,
+            }
     return timings, results
 
 
@@ -172,6 +239,15 @@ def _compare(a: Any, b: Any, path: str, scale: float, problems: list[str]) -> No
         frame_b = b.to_frame() if isinstance(b, pd.Series) else b
         for col in frame_a.columns:
             _compare(list(frame_a[col]), list(frame_b[col]), f"{path}[{col}]", scale, problems)
+        return
+    if isinstance(a, np.ndarray):
+        if not isinstance(b, np.ndarray) or a.shape != b.shape:
+            problems.append(f"{path}: array {getattr(a, 'shape', None)} vs {getattr(b, 'shape', None)}")
+        elif a.dtype.kind in "fc":
+            if not np.allclose(a, b, rtol=1e-9, atol=1e-9 * max(scale, 1.0), equal_nan=True):
+                problems.append(f"{path}: arrays differ (max |Δ| {np.nanmax(np.abs(a - b)):.3g})")
+        elif not np.array_equal(a, b):
+            problems.append(f"{path}: arrays differ")
         return
     if isinstance(a, dict):
         if set(a) != set(b):
@@ -202,38 +278,63 @@ def _compare(a: Any, b: Any, path: str, scale: float, problems: list[str]) -> No
         problems.append(f"{path}: {a!r} vs {b!r}")
 
 
+def compare_runs(ref: dict[str, Any], res: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for day, out in res.items():
+        if day not in ref:
+            problems.append(f"{day}: not in the reference run")
+            continue
+        scale = float(out["risk"].get("gross_exposure") or 1.0)
+        _compare(ref[day], out, day, scale, problems)
+    return problems
+
+
+def report_compare(label: str, problems: list[str]) -> None:
+    print(f"results {label}: {'IDENTICAL within rel 1e-9' if not problems else f'{len(problems)} differences'}")
+    for p in problems[:40]:
+        print("  ", p)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=7, help="number of trailing sessions (default 7)")
-    ap.add_argument("--repeat", type=int, default=5, help="timed repetitions per call (median; default 5)")
-    ap.add_argument("--save", type=Path, help="pickle every result to this file")
-    ap.add_argument("--compare", type=Path, help="compare every result with a pickle from --save")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per call; the minimum is kept (default 5)")
+    ap.add_argument("--baseline-dir", type=Path,
+                    help="directory with earlier risk.py, stress.py, snapshots.py, scenarios__init__.py: timed "
+                         "interleaved with the current code and every result compared")
+    ap.add_argument("--save", type=Path, help="pickle the current code's results to this file")
+    ap.add_argument("--compare", type=Path, help="compare the current results with a pickle from --save")
     args = ap.parse_args(argv)
 
-    timings, results = run(args.sessions, args.repeat)
-    print(f"\nmedian over {args.sessions} sessions of the per-call median of {args.repeat} runs (ms):")
-    for k, v in timings.items():
-        note = "   (other modules, not in session_total)" if k == "betas_other" else ""
-        print(f"  {k:<18}{1000 * statistics.median(v):9.2f}   max {1000 * max(v):8.2f}{note}")
+    impls = ([load_baseline(args.baseline_dir)] if args.baseline_dir else []) + [CURRENT]
+    timings, results = run(args.sessions, args.repeat, impls)
+    names = [i.name for i in impls]
+    print(f"\nper call: minimum of {args.repeat} runs; then median [max] over {args.sessions} sessions, ms")
+    print(f"  {'step':<18}" + "".join(f"{n:>22}" for n in names) + ("   speed-up" if len(names) == 2 else ""))
+    for step in (*STEPS, "session_total"):
+        cells = [timings[n][step] for n in names]
+        line = f"  {step:<18}" + "".join(f"{1000 * statistics.median(c):11.2f} [{1000 * max(c):7.2f}]" for c in cells)
+        if len(names) == 2:
+            line += f"   {statistics.median(cells[0]) / statistics.median(cells[1]):7.1f}x"
+        print(line)
+    b = timings["betas (other modules)"]["betas"]
+    print(f"  {'(betas, not ours)':<18}{1000 * statistics.median(b):11.2f} [{1000 * max(b):7.2f}]   not in session_total")
+
+    status = 0
+    if args.baseline_dir:
+        problems = compare_runs(results["baseline"], results["current"])
+        report_compare("current vs baseline", problems)
+        status |= bool(problems)
     if args.save:
         with args.save.open("wb") as fh:
-            pickle.dump(results, fh)
+            pickle.dump(results["current"], fh)
         print(f"results saved to {args.save}")
     if args.compare:
         with args.compare.open("rb") as fh:
-            ref = pickle.load(fh)
-        problems: list[str] = []
-        for day, res in results.items():
-            if day not in ref:
-                problems.append(f"{day}: not in the stored run")
-                continue
-            scale = float(res["risk"].get("gross_exposure") or 1.0)
-            _compare(ref[day], res, day, scale, problems)
-        print(f"compare with {args.compare}: {'IDENTICAL within tolerance' if not problems else f'{len(problems)} differences'}")
-        for p in problems[:40]:
-            print("  ", p)
-        return 1 if problems else 0
-    return 0
+            problems = compare_runs(pickle.load(fh), results["current"])
+        report_compare(f"current vs {args.compare}", problems)
+        status |= bool(problems)
+    return int(status)
 
 
 if __name__ == "__main__":

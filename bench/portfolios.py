@@ -250,6 +250,34 @@ def generate_positions(universe: Universe, n: int, seed: int = 7) -> tuple[pd.Da
     return frame, summary
 
 
+def price_symbols(frame: pd.DataFrame) -> set[str]:
+    """Symbols a drop needs prices for: equities and option underlyings."""
+    opt = frame["underlying_symbol"] != ""
+    return set(frame.loc[~opt, "symbol"]) | set(frame.loc[opt, "underlying_symbol"])
+
+
+def pool_client(universe: Universe, n: int = 30, seed: int = 0, pool_size: int = 300) -> pd.DataFrame:
+    """A small client (scenario E): ~90 % equities drawn from the first ``pool_size`` universe
+    symbols (familiar names first) so many clients share one price backfill, ~10 % options."""
+    base, _ = generate_positions(universe, max(n, 100), seed=seed)
+    equities = base[base["underlying_symbol"] == ""]
+    options = base[base["underlying_symbol"] != ""]
+    rng = np.random.default_rng(seed)
+    pool = _equity_symbols(universe, pool_size, np.random.default_rng(0))
+    n_opt = int(round(n * OPTION_SHARE))
+    picks = list(rng.choice(pool, size=n - n_opt, replace=False))
+    eq = equities.head(n - n_opt).copy()
+    px = universe.prices
+    eq["symbol"] = picks
+    # re-price the entries for the new symbols (same entry dates / quantities' notional scale)
+    prices = [float(px.at[date.fromisoformat(d), s]) for s, d in zip(eq["symbol"], eq["entry_date"])]
+    eq["entry_price"] = [f"{p:.2f}" if p >= 10 else f"{p:.4f}" for p in prices]
+    notionals = np.exp(rng.uniform(np.log(5_000), np.log(250_000), size=len(eq)))
+    signs = np.where(eq["position_type"] == "SHORT", -1, 1)
+    eq["quantity"] = [str(int(sg * max(1, round(nv / p)))) for sg, nv, p in zip(signs, notionals, prices)]
+    return pd.concat([eq, options.head(n_opt)], ignore_index=True)[CSV_HEADER]
+
+
 def bcrypt_hash(password: str = "Bench-Portfolio-Passw0rd!") -> str:
     import bcrypt
 

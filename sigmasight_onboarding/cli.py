@@ -107,7 +107,53 @@ def cmd_onboard(args) -> int:
 
     days = last_sessions(resolve_as_of(settings), args.sessions)
     results = run_timeseries(key, days, instance, tags={"sigmasight/trigger": "cli"}, log_level=args.log_level)
-    return _report_timeseries(results)
+    code = _report_timeseries(results)
+    if code != EXIT_OK:
+        return code
+    verification = run_client_job("verify_client", key, instance, log_level=args.log_level)
+    return _report_verification(verification)
+
+
+def run_client_job(job_name: str, key: str, instance, *, log_level: str = "ERROR", tags: dict | None = None):
+    """One in-process run of a client-partitioned job (verify_client, daily_refresh)."""
+    from sigmasight_onboarding.definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    return job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags or {},
+                                  run_config=run_config)
+
+
+def _report_verification(result) -> int:
+    checks = result.get_asset_check_evaluations()
+    ready = result.success and all(c.passed for c in checks if c.check_name != "live_api")
+    print(f"verification:  {'READY' if ready else 'NOT READY'} ({sum(c.passed for c in checks)}/{len(checks)} checks passed)")
+    for c in checks:
+        if not c.passed or c.check_name == "live_api":
+            print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.check_name}: {c.description or ''}")
+    for event in result.get_asset_materialization_events():
+        meta = event.event_specific_data.materialization.metadata
+        if "report_path" in meta:
+            print(f"report:        {meta['report_path'].value}")
+    return EXIT_OK if ready else EXIT_PIPELINE
+
+
+def failure_reasons(result) -> list[str]:
+    """Human-readable reasons of a failed run: the Failure description or the root exception."""
+    reasons = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data and data.user_failure_data.description:
+            reasons.append(data.user_failure_data.description.strip())
+            continue
+        error = data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None:
+            reasons.append(error.message.strip().splitlines()[0])
+    return reasons
 
 
 def _report_timeseries(results) -> int:
@@ -118,8 +164,7 @@ def _report_timeseries(results) -> int:
     print(f"time series:   {len(results) - len(failed)}/{len(results)} sessions {first}..{last} "
           f"(snapshots, risk metrics, stress tests); checks {passed}/{checks} passed")
     for day, r in failed[:20]:
-        reasons = [e.step_failure_data.error.message.strip().splitlines()[0] for e in r.all_events
-                   if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.error]
+        reasons = failure_reasons(r)
         failed_checks = [c.check_name for c in r.get_asset_check_evaluations() if not c.passed]
         print(f"  FAILED {day}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
     return EXIT_OK if not failed else EXIT_PIPELINE
@@ -194,10 +239,8 @@ def _report_run(result, key: str) -> int:
     for c in checks:
         print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.asset_key.to_user_string()}:{c.check_name}")
     if not result.success:
-        for event in result.all_events:
-            if event.event_type_value == "STEP_FAILURE":
-                err = event.step_failure_data.error
-                print(f"FAILED step {event.step_key}: {err.message.strip() if err else ''}", file=sys.stderr)
+        for reason in failure_reasons(result):
+            print(f"FAILED: {reason}", file=sys.stderr)
         return EXIT_PIPELINE
     return EXIT_OK if not failed else EXIT_PIPELINE
 
@@ -289,6 +332,54 @@ def cmd_prices(args) -> int:
     return EXIT_OK if worst >= 0.95 else EXIT_PIPELINE
 
 
+def cmd_verify(args) -> int:
+    """The verification checks, printed one per line; exit 0 only when every check passes."""
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.db.engine import get_engine
+    from sigmasight_onboarding.db.portfolio_reads import UnknownClient
+    from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+    from sigmasight_onboarding.verification import record_verification, verify_client
+
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    email = args.email.strip().lower()
+    as_of = resolve_as_of(settings)
+    try:
+        checks = verify_client(engine, email, settings, as_of)
+    except UnknownClient as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    passed = record_verification(engine, email, as_of, checks, source="cli")
+    print(f"client {email} as of {as_of}:")
+    for c in checks:
+        print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    print("READY" if passed else "NOT READY")
+    return EXIT_OK if passed else EXIT_PIPELINE
+
+
+def cmd_offboard(args) -> int:
+    """Delete every row of a client (one transaction) and its partition, through the Dagster job."""
+    from sigmasight_onboarding.definitions import defs
+
+    email = args.email.strip().lower()
+    job = defs.resolve_job_def("offboard_client")
+    result = job.execute_in_process(
+        instance=get_instance(), raise_on_error=False, tags={"sigmasight/trigger": "cli"},
+        run_config={"ops": {"offboard_client_op": {"config": {"email": email}}},
+                    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    if not result.success:
+        for reason in failure_reasons(result):
+            print(f"error: {reason}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    deleted = result.output_for_node("offboard_client_op")
+    print(f"offboarded {email}: {sum(deleted.values())} rows deleted")
+    for table, n in sorted(deleted.items()):
+        if n:
+            print(f"  {table:<32} {n}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sigmasight", description="SigmaSight client onboarding (Dagster)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -308,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what exists for a client")
     p.add_argument("email")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("verify", help="run the verification checks; exit 0 only when all pass")
+    p.add_argument("email")
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("offboard", help="delete every row of a client (shared market data stays)")
+    p.add_argument("email")
+    p.set_defaults(func=cmd_offboard)
     p = sub.add_parser("prices", help="price coverage and source per symbol (exit 3 when any is below 95 %)")
     p.add_argument("symbols", nargs="+")
     p.add_argument("--start", help="YYYY-MM-DD (default: as-of minus the look-back)")

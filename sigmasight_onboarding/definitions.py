@@ -11,10 +11,13 @@ from sigmasight_onboarding.assets.position_analytics import (
     position_greeks,
 )
 from sigmasight_onboarding.assets.timeseries import portfolio_timeseries
-from sigmasight_onboarding.jobs import onboard_client_job, timeseries_job
+from sigmasight_onboarding.assets.verification import onboarding_verification
+from sigmasight_onboarding.jobs import daily_refresh_job, onboard_client_job, timeseries_job, verify_client_job
+from sigmasight_onboarding.ops import offboard_client_job
+from sigmasight_onboarding.schedules import daily_refresh_schedule
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
-from sigmasight_onboarding.sensors import client_drop_sensor, onboarding_timeseries_sensor
+from sigmasight_onboarding.sensors import client_drop_sensor, onboarding_timeseries_sensor, verification_sensor
 
 
 def build_definitions() -> Definitions:
@@ -27,9 +30,11 @@ def build_definitions() -> Definitions:
             interest_rate_betas_asset,
             correlations,
             portfolio_timeseries,
+            onboarding_verification,
         ],
-        jobs=[onboard_client_job, timeseries_job],
-        sensors=[client_drop_sensor, onboarding_timeseries_sensor],
+        jobs=[onboard_client_job, timeseries_job, verify_client_job, daily_refresh_job, offboard_client_job],
+        schedules=[daily_refresh_schedule],
+        sensors=[client_drop_sensor, onboarding_timeseries_sensor, verification_sensor],
         resources={"database": SigmaSightDatabase(), "market_data": MarketDataResource()},
     )
 

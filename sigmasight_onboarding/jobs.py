@@ -29,3 +29,21 @@ timeseries_job = define_asset_job(
     executor_def=in_process_executor,
     description="Snapshots, risk metrics and stress tests for one (client, NYSE session) partition.",
 )
+
+VERIFICATION_GROUP = "verification"
+
+verify_client_job = define_asset_job(
+    name="verify_client",
+    selection=AssetSelection.groups(VERIFICATION_GROUP),
+    partitions_def=clients_partitions,
+    executor_def=in_process_executor,
+    description="Verification record and onboarding report of one client (after its time series exist).",
+)
+
+daily_refresh_job = define_asset_job(
+    name="daily_refresh",
+    selection=AssetSelection.groups("market_data", "analytics"),
+    partitions_def=clients_partitions,
+    executor_def=in_process_executor,
+    description="New prices and position analytics of one client for the newest session.",
+)

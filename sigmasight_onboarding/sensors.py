@@ -32,7 +32,7 @@ from sigmasight_onboarding.drops.reader import (
     check_folder_safety,
     drop_content_hash,
 )
-from sigmasight_onboarding.jobs import onboard_client_job, timeseries_job
+from sigmasight_onboarding.jobs import onboard_client_job, timeseries_job, verify_client_job
 from sigmasight_onboarding.partitions import clients_partitions
 
 
@@ -142,3 +142,39 @@ def onboarding_timeseries_sensor(context: RunStatusSensorContext):
         RunRequest(run_key=f"{run.run_id}:{key}", partition_key=key, tags={"sigmasight/trigger": "onboarding"})
         for key in onboarding_session_keys(client_key, as_of)
     ]
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[timeseries_job],
+    request_job=verify_client_job,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Requests the client's verification + report once its last 30 sessions of time series exist.",
+)
+def verification_sensor(context: RunStatusSensorContext):
+    from sqlalchemy import func, select
+
+    from sigmasight_onboarding.calendar import last_sessions
+    from sigmasight_onboarding.db.engine import get_engine
+    from sigmasight_onboarding.db.models import PortfolioSnapshot
+    from sigmasight_onboarding.db.portfolio_reads import UnknownClient, client_portfolio
+    from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+
+    partition = context.dagster_run.tags.get("dagster/partition", "")
+    client_key = context.dagster_run.tags.get("dagster/partition/clients") or partition.split("|")[0]
+    if not client_key:
+        return SkipReason("time-series run without a client")
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    sessions = last_sessions(resolve_as_of(settings), ONBOARDING_SESSIONS)
+    try:
+        portfolio_id = client_portfolio(engine, client_key).portfolio_id
+    except UnknownClient:
+        return SkipReason(f"{client_key} is not in the database")
+    with engine.connect() as conn:
+        have = conn.execute(select(func.count()).select_from(PortfolioSnapshot).where(
+            PortfolioSnapshot.portfolio_id == portfolio_id, PortfolioSnapshot.snapshot_date >= sessions[0],
+            PortfolioSnapshot.snapshot_date <= sessions[-1])).scalar_one()
+    if have < len(sessions):
+        return SkipReason(f"{client_key}: {have}/{len(sessions)} sessions so far")
+    return RunRequest(run_key=f"verify:{client_key}:{sessions[-1]}:{have}", partition_key=client_key)

@@ -275,3 +275,98 @@ def test_compute_risk_metrics_missing_price_flagged(prices):
     m = risk.compute_risk_metrics(positions, px)
     assert m["quality_flag"] == "missing_prices" and m["missing_symbols"] == ["AAPL"]
     assert m["var_99_historical"] is None
+
+
+# ---------------------------------------------------------------- fast paths vs straightforward references
+
+
+def _loop_backtest_reference(x, c, window, test_sessions, min_window):
+    """Per-window loop: VaR_t = −np.quantile(non-NaN x[max(0, t − window) : t], 1 − c) (NaN if empty)."""
+    n = x.size
+    n_test = min(test_sessions, n - min_window)
+    var = []
+    for t in range(n - n_test, n):
+        w = x[max(0, t - window): t]
+        w = w[~np.isnan(w)]
+        var.append(-np.quantile(w, 1.0 - c) if w.size else np.nan)
+    var = np.array(var)
+    pnl = x[n - n_test:]
+    return var, int((pnl < -var).sum())
+
+
+def _real_book_pnl(prices: pd.DataFrame) -> np.ndarray:
+    """Daily dollar P&L of a fixed long/short book under the extract's real returns (≈ 1150 days)."""
+    book = {"AAPL": 200_000.0, "MSFT": 150_000.0, "NVDA": 120_000.0, "TSLA": -80_000.0, "TLT": 100_000.0, "SPY": -50_000.0}
+    px = prices[list(book)]
+    rets = px.to_numpy()[1:] / px.to_numpy()[:-1] - 1.0
+    return rets @ np.array(list(book.values()))
+
+
+@pytest.mark.parametrize("case", ["complete", "nan_gaps", "short_history"])
+def test_var_backtest_fast_path_equals_loop_reference_on_real_data(prices, case):
+    x = _real_book_pnl(prices)
+    window, test_sessions, min_window = 252, 250, 60
+    if case == "nan_gaps":
+        x = x.copy()
+        x[[-400, -300, -299, -120, -5]] = np.nan  # inside look-back windows and on test days
+    elif case == "short_history":
+        x = x[-300:]  # the first test days have fewer than `window` prior days
+    bt = risk.var_backtest(pd.Series(x), confidences=(0.95, 0.99), window=window, test_sessions=test_sessions,
+                           min_window=min_window)
+    for c, lab in ((0.95, "95"), (0.99, "99")):
+        ref_var, ref_k = _loop_backtest_reference(x, c, window, test_sessions, min_window)
+        np.testing.assert_allclose(bt["series"][f"var_{lab}"].to_numpy(), ref_var, rtol=1e-12, atol=0.0)
+        assert bt[f"exceedances_{lab}"] == ref_k
+        lr, p = risk.kupiec_pof(ref_k, bt["n_test"], c)
+        assert bt[f"kupiec_lr_{lab}"] == pytest.approx(lr, rel=1e-12, abs=1e-12)
+        assert bt[f"kupiec_p_{lab}"] == pytest.approx(p, rel=1e-12)
+    if case == "nan_gaps":
+        assert not bool(bt["series"]["exceed_99"].iloc[-5])  # a NaN P&L day is never an exceedance
+        assert np.isfinite(bt["series"]["var_99"]).all()
+
+
+def test_var_backtest_all_nan_window_gives_nan_var():
+    x = np.full(80, np.nan)
+    x[-5:] = [-1.0, 2.0, -3.0, 4.0, -5.0]
+    bt = risk.var_backtest(x, confidences=(0.95,), window=10, test_sessions=20, min_window=5)
+    var = bt["series"]["var_95"].to_numpy()
+    ref, k = _loop_backtest_reference(x, 0.95, 10, 20, 5)
+    np.testing.assert_array_equal(np.isnan(var), np.isnan(ref))
+    np.testing.assert_allclose(var[~np.isnan(var)], ref[~np.isnan(ref)], rtol=1e-12)
+    assert bt["exceedances_95"] == k
+
+
+def test_compute_risk_metrics_fast_pricing_equals_generic_pricer(prices):
+    """The price-only Black–Scholes grid used by default equals going through the full pricer."""
+    from sigmasight_onboarding.analytics.greeks import black_scholes
+
+    positions = pd.DataFrame(
+        [
+            dict(symbol="AAPL", position_type="LONG", quantity=200),
+            dict(symbol="TSLA", position_type="SHORT", quantity=-40),
+            dict(symbol="SPYC", position_type="LC", quantity=2, underlying_symbol="SPY", strike=760.0, expiration_date=date(2026, 12, 18)),
+            dict(symbol="SPYP", position_type="SP", quantity=-3, underlying_symbol="SPY", strike=650.0, expiration_date=date(2026, 8, 4)),
+            dict(symbol="QQQP", position_type="LP", quantity=1, underlying_symbol="QQQ", strike=600.0, expiration_date=date(2027, 1, 15)),
+        ]
+    )
+    fast = risk.compute_risk_metrics(positions, prices, n_paths=10_000, seed=3)
+    generic = risk.compute_risk_metrics(positions, prices, n_paths=10_000, seed=3, pricer=lambda **kw: black_scholes(**kw))
+    assert fast["quality_flag"] == generic["quality_flag"] == "ok"
+    for key, value in generic.items():
+        if isinstance(value, float):
+            assert fast[key] == pytest.approx(value, rel=1e-12, abs=1e-9), key
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, float):
+                    assert fast[key][k] == pytest.approx(v, rel=1e-12, abs=1e-9), (key, k)
+                else:
+                    assert fast[key][k] == v, (key, k)
+        else:
+            assert fast[key] == value, key
+    # the public revaluation agrees with compute_risk_metrics' grid as well
+    rets = pd.DataFrame({"AAPL": [-0.05, 0.02], "TSLA": [0.01, -0.03], "SPY": [-0.04, 0.0], "QQQ": [0.03, -0.2]})
+    spots = prices.iloc[-1]
+    vols = {"SPY": 0.2, "QQQ": 0.25}
+    a = risk.scenario_pnl_full_revaluation(positions, spots, rets, date(2026, 8, 3), 0.04, vols)
+    b = risk.scenario_pnl_full_revaluation(positions, spots, rets, date(2026, 8, 3), 0.04, vols, pricer=lambda **kw: black_scholes(**kw))
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-12, atol=1e-9)

@@ -147,3 +147,49 @@ def test_real_prices_stock_portfolio():
     assert out.loc[last, "cumulative_pnl"] == pytest.approx(
         100 * (prices.loc[last, "AAPL"] - 250) + 50 * (prices.loc[last, "MSFT"] - 480) - 20 * (prices.loc[last, "TSLA"] - 400)
     )
+
+
+def test_price_only_black_scholes_equals_full_pricer():
+    """snapshots.bs_price_only (used on the big revaluation grids) = greeks.black_scholes price, incl. edge cases."""
+    from sigmasight_onboarding.analytics.greeks import black_scholes
+
+    rng = np.random.default_rng(4)
+    spot = 100.0 * np.exp(rng.normal(0.0, 0.2, size=(500, 1)))  # scenarios × 1
+    strike = np.array([[80.0, 100.0, 120.0, 100.0, 100.0, 100.0, 90.0, 110.0]])
+    t = np.array([[0.5, 0.01, 2.0, 0.0, -0.1, 0.3, 0.3, 1.0]])  # expired (0, < 0) → intrinsic
+    vol = np.array([[0.2, 0.5, 0.3, 0.2, 0.2, 0.0, np.nan, 1.5]])  # zero / NaN vol alive → NaN
+    q = np.array([[0.0, 0.01, 0.02, 0.0, 0.0, 0.0, 0.0, 0.03]])
+    is_call = np.array([[True, False, True, False, True, True, False, False]])
+    rate = np.linspace(-0.01, 0.06, 500)[:, None]
+    fast = snapshots.bs_price_only(spot, strike, t, rate, vol, q, is_call)
+    full = black_scholes(spot, strike, t, rate, vol, q, is_call)["price"]
+    assert fast.shape == full.shape == (500, 8)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(full))
+    np.testing.assert_allclose(fast, full, rtol=1e-13, atol=1e-12, equal_nan=True)
+    assert np.isnan(fast[:, 5:7]).all() and np.isfinite(fast[:, [0, 1, 2, 3, 4, 7]]).all()
+    # scalar inputs broadcast like the full pricer
+    assert snapshots.bs_price_only(100.0, 95.0, 0.25, 0.04, 0.3, 0.0, False) == pytest.approx(
+        float(black_scholes(100.0, 95.0, 0.25, 0.04, 0.3, 0.0, False)["price"]), rel=1e-14)
+
+
+def test_value_positions_columns_and_prepared_input_unchanged():
+    positions = pd.DataFrame(
+        [
+            dict(symbol="A", position_type="long ", quantity="10", entry_price=100.0, entry_date=D1),
+            dict(symbol="AC", position_type="LC", quantity=2, entry_price=3.0, entry_date=D1, underlying_symbol="A",
+                 strike="100", expiration_date=D4),
+        ],
+        index=["p1", "p2"],
+    )
+    prepared = snapshots.prepare_positions(positions)
+    assert list(prepared.columns) == list(positions.columns) + ["is_option", "is_call", "multiplier", "price_symbol"]
+    assert prepared["position_type"].tolist() == ["LONG", "LC"] and prepared["quantity"].dtype == float
+    assert prepared["strike"].tolist()[1] == 100.0 and prepared["price_symbol"].tolist() == ["A", "A"]
+    assert positions["position_type"].tolist() == ["long ", "LC"]  # input not modified
+    out = snapshots.value_positions(positions, {"A": 101.0}, D1, 0.04, vols={"A": 0.3})
+    assert list(out.columns) == list(prepared.columns) + ["spot", "time_years", "vol", "unit_price", "market_value",
+                                                        "delta_shares", "dollar_delta", "gamma_shares", "theta", "vega"]
+    again = snapshots.value_positions(out, {"A": 102.0}, D1, 0.04, vols=pd.Series({"A": 0.3}))  # valued table in, same columns out
+    assert list(again.columns) == list(out.columns)
+    assert again.loc["p1", "market_value"] == pytest.approx(1020.0)
+    assert out.loc["p1", "market_value"] == pytest.approx(1010.0)

@@ -195,3 +195,26 @@ def test_historical_replay_worst_window_real_data():
     assert res.summary["portfolio_pnl"].iloc[0] == pytest.approx(10_000.0 * sc.symbol_returns["AAPL"])
     two = stress.historical_replay_scenarios(prices, lookback=252, window=20, n_scenarios=2)
     assert len(two) == 2 and two[1].factor_shocks["Market"] >= two[0].factor_shocks["Market"]
+
+
+def test_loader_cache_returns_independent_copies_and_rereads_changed_file(tmp_path):
+    import os
+
+    a, b = load_scenarios(), load_scenarios()
+    assert a == b and a is not b and a[0] is not b[0]
+    a[0].factor_shocks["Market"] = 0.99  # mutating a result must not leak into later calls
+    a.append(a[0])
+    c = load_scenarios()
+    assert c == b and len(c) == 18 and c[0].factor_shocks != {"Market": 0.99}
+
+    p = tmp_path / "mine.yaml"
+    p.write_text("version: 1\nscenarios:\n  - {id: x, name: X, category: c, shocks: {Market: -0.1}}\n")
+    assert load_scenarios(p)[0].factor_shocks == {"Market": -0.1}
+    st = p.stat()
+    p.write_text("version: 1\nscenarios:\n  - {id: x, name: X, category: c, shocks: {Market: -0.2}}\n")
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a new version even on coarse clocks
+    assert load_scenarios(p)[0].factor_shocks == {"Market": -0.2}
+    p.write_text("version: 1\nscenarios:\n  - {id: x, name: X, category: c, shocks: {Beta: -0.2}}\n")
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000))
+    with pytest.raises(ScenarioFileError):
+        load_scenarios(p)

@@ -75,11 +75,10 @@ FUZZ_EXAMPLES = int(os.environ.get("SIGMASIGHT_FUZZ_EXAMPLES", "0") or 0)
 LONG_FUZZ = FUZZ_EXAMPLES > 0 or os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
            HealthCheck.function_scoped_fixture]
-settings.register_profile("fuzz", max_examples=FUZZ_EXAMPLES or 5000, deadline=None, suppress_health_check=_HEALTH)
 
 
 def fuzz(default: int):
-    """Hypothesis settings: `default` examples, or the long-run budget when asked for."""
+    """Hypothesis settings: `default` examples; SIGMASIGHT_FUZZ_EXAMPLES (or 5000 with HYPOTHESIS_PROFILE=fuzz) when set."""
     return settings(max_examples=(FUZZ_EXAMPLES or 5000) if LONG_FUZZ else default, deadline=None,
                     suppress_health_check=_HEALTH, print_blob=True)
 
@@ -455,38 +454,32 @@ def test_sensor_survives_an_imports_folder_full_of_hostile_drops(env, monkeypatc
 
 # === 4. formula-like and HTML text: stored verbatim, neutralised on export ==========================
 
-FORMULA_CLIENT = {"full_name": '=HYPERLINK("http://evil.example","click")', "portfolio_name": "@SUM(A1)",
-                  "portfolio_description": "-2+3 <script>alert(1)</script>"}
-HTML_NAME = "<script>alert(1)</script>"
-FORMULA_TAGS = ["=SUM(A1)", "+1", "-2", "@x", '=HYPERLINK("http://x")', "<b>bold</b>"]
+FORMULA_CLIENT = {"full_name": '=HYPERLINK("http://evil.example","click")<script>alert(1)</script>',
+                  "portfolio_name": "@SUM(A1)", "portfolio_description": "-2+3 <img src=x onerror=alert(1)>"}
+FORMULA_TAGS = ["=SUM(A1)", "+1", "-2", "@x", '=HYPERLINK("http://x")', "<script>alert(1)</script>"]
 
 
 def test_formula_and_html_text_is_stored_verbatim(env):
-    imports, url = env["imports"], env["db_url"]
-    folders = {"formula@example.com": FORMULA_CLIENT, "html@example.com": {"full_name": HTML_NAME}}
-    for email, overrides in folders.items():
-        folder = imports / email
-        folder.mkdir()
-        (folder / CLIENT).write_bytes(client(email=email, **overrides))
-        rows = [["AAPL", "100", "150.25", "LONG", "2024-01-15", ",".join(FORMULA_TAGS), "", "", ""]]
-        (folder / CSV).write_text(_csv_text(rows))
-    instance = DagsterInstance.ephemeral()
-    for email in folders:
-        assert run_onboarding(email, instance).success, email
+    imports, url, email = env["imports"], env["db_url"], "formula@example.com"
+    folder = imports / email
+    folder.mkdir()
+    (folder / CLIENT).write_bytes(client(email=email, **FORMULA_CLIENT))
+    (folder / CSV).write_text(_csv_text([["AAPL", "100", "150.25", "LONG", "2024-01-15", ",".join(FORMULA_TAGS), "", "", ""]]))
+    assert run_onboarding(email, DagsterInstance.ephemeral()).success
     with get_engine(url).connect() as conn:
-        names = dict(conn.execute(select(User.email, User.full_name)).all())
+        full_name = conn.execute(select(User.full_name).where(User.email == email)).scalar_one()
         portfolio = conn.execute(select(Portfolio.name, Portfolio.description).join(User, User.id == Portfolio.user_id)
-                                 .where(User.email == "formula@example.com")).one()
-        tags = sorted(conn.execute(select(Tag.name).join(User, User.id == Tag.user_id)
-                                   .where(User.email == "formula@example.com")).scalars())
-    assert names["formula@example.com"] == FORMULA_CLIENT["full_name"]
-    assert names["html@example.com"] == HTML_NAME
+                                 .where(User.email == email)).one()
+        tags = sorted(conn.execute(select(Tag.name).join(User, User.id == Tag.user_id).where(User.email == email)).scalars())
+    assert full_name == FORMULA_CLIENT["full_name"]
     assert tuple(portfolio) == (FORMULA_CLIENT["portfolio_name"], FORMULA_CLIENT["portfolio_description"])
     assert tags == sorted(FORMULA_TAGS)
-    exported = list(csv.reader(io.StringIO(to_safe_csv(pd.DataFrame({"tag": tags})))))
-    assert exported[0] == ["tag"]
-    assert sorted(r[0] for r in exported[1:]) == sorted(neutralise_cell(t) for t in tags)
-    assert all(not r[0].startswith(("=", "+", "-", "@")) for r in exported[1:] if r[0] not in ("+1", "-2"))
+    # on the way out (the report's CSV), formulas are neutralised; plain numbers and HTML are left to their writers
+    exported = list(csv.reader(io.StringIO(to_safe_csv(pd.DataFrame({"full_name": [full_name] * len(tags), "tag": tags})))))
+    assert exported[0] == ["full_name", "tag"]
+    assert {r[0] for r in exported[1:]} == {"'" + full_name}
+    assert sorted(r[1] for r in exported[1:]) == sorted(["'=SUM(A1)", "+1", "-2", "'@x", "'=HYPERLINK(\"http://x\")",
+                                                         "<script>alert(1)</script>"])
 
 
 @pytest.mark.parametrize("value, expected", [

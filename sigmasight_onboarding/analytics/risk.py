@@ -21,17 +21,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import special
 
-from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.snapshots import (
     DAYS_PER_YEAR,
     Pricer,
     _lookup,
+    _valuation_arrays,
+    option_prices,
     prepare_positions,
-    price_options,
-    time_to_expiry_years,
-    value_positions,
 )
 
 TRADING_DAYS = 252
@@ -52,6 +51,16 @@ def _check_confidence(confidence: float) -> float:
     if not 0.0 < c < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     return c
+
+
+def _norm_ppf(c: float) -> float:
+    """Φ⁻¹(c): what ``stats.norm.ppf`` evaluates (``special.ndtri``), without the dispatch overhead."""
+    return float(special.ndtri(c))
+
+
+def _norm_pdf(z: float) -> float:
+    """φ(z) as ``stats.norm.pdf`` evaluates it: exp(−z²/2) / √(2π)."""
+    return float(np.exp(-z**2 / 2.0) / np.sqrt(2 * np.pi))
 
 
 def confidence_label(confidence: float) -> str:
@@ -180,25 +189,52 @@ def scenario_pnl_full_revaluation(
     absent = sorted(set(psym) - set(ret_df.columns))
     if absent:
         raise ValueError(f"scenario returns lack symbols {absent}")
-    r = ret_df.reindex(columns=psym).to_numpy(dtype=float)  # n × p
-    valued = value_positions(pos, spots, as_of, rate, vols, dividend_yields, pricer)
-    spot = valued["spot"].to_numpy(float)
-    qty = pos["quantity"].to_numpy(float)
-    is_opt = pos["is_option"].to_numpy(bool)
-    pnl = valued["market_value"].to_numpy(float)[None, :] * r
-    if is_opt.any():
-        opt = pos.loc[is_opt]
-        und = opt["price_symbol"].tolist()
-        t0 = time_to_expiry_years(opt["expiration_date"], as_of)
-        t1 = np.maximum(t0 - horizon_days / DAYS_PER_YEAR, 0.0)
-        v = _lookup(vols, und, "vol")
-        q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)
-        s0 = spot[is_opt]
-        s1 = s0[None, :] * np.maximum(1.0 + r[:, is_opt], 1e-12)
-        shocked = price_options(pricer, s1, opt["strike"].to_numpy(float)[None, :], t1[None, :], rate, v[None, :], q[None, :], opt["is_call"].to_numpy(bool)[None, :])["price"]
-        base = valued["unit_price"].to_numpy(float)[is_opt]
-        pnl[:, is_opt] = (qty[is_opt] * pos["multiplier"].to_numpy(float)[is_opt])[None, :] * (shocked - base[None, :])
-    return pd.DataFrame(pnl, index=ret_df.index, columns=pos.index)
+    if ret_df.columns.is_unique:
+        r = ret_df.to_numpy(dtype=float)[:, ret_df.columns.get_indexer(psym)]  # n × p
+    else:
+        r = ret_df.reindex(columns=psym).to_numpy(dtype=float)  # raises like before
+    valued = _valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)  # value_positions' numbers
+    reval = _Revaluation(pos, valued, rate, dividend_yields, horizon_days, pricer)
+    return pd.DataFrame(reval.pnl(r), index=ret_df.index, columns=pos.index)
+
+
+class _Revaluation:
+    """Per-position constants of `scenario_pnl_full_revaluation`, reusable for many return grids.
+
+    valued: the `snapshots._valuation_arrays` of the (prepared) positions today (spot, unit_price,
+    market_value, time_years, vol). pnl(r) with r scenarios × positions (the return of each
+    position's price symbol) gives the scenarios × positions dollar P&L: stocks mv × r; options
+    quantity × multiplier × [BS(S(1 + r), K, max(T − h/365, 0), rate, σ, q) − today's model price],
+    priced on the (scenarios × options) grid in one call (price only for the default pricer).
+    """
+
+    def __init__(self, pos: pd.DataFrame, valued: Mapping[str, np.ndarray], rate: float, dividend_yields: Any,
+                 horizon_days: float, pricer: Pricer | None):
+        self.mv = np.asarray(valued["market_value"], dtype=float)
+        self.is_opt = pos["is_option"].to_numpy(bool)
+        self.has_options = bool(self.is_opt.any())
+        self.pricer = pricer
+        self.rate = rate
+        if self.has_options:
+            m = self.is_opt
+            und = pos["price_symbol"].to_numpy(dtype=object)[m].tolist()
+            t0 = np.asarray(valued["time_years"], dtype=float)[m]  # (expiry − as_of) days / 365
+            self.t1 = np.maximum(t0 - horizon_days / DAYS_PER_YEAR, 0.0)[None, :]
+            self.v = np.asarray(valued["vol"], dtype=float)[m][None, :]
+            self.q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)[None, :]
+            self.s0 = np.asarray(valued["spot"], dtype=float)[m][None, :]
+            self.k = pos["strike"].to_numpy(dtype=float)[m][None, :]
+            self.call = pos["is_call"].to_numpy(dtype=bool)[m][None, :]
+            self.base = np.asarray(valued["unit_price"], dtype=float)[m][None, :]
+            self.scale = (pos["quantity"].to_numpy(float) * pos["multiplier"].to_numpy(float))[m][None, :]
+
+    def pnl(self, r: np.ndarray) -> np.ndarray:
+        pnl = self.mv[None, :] * r
+        if self.has_options:
+            s1 = self.s0 * np.maximum(1.0 + r[:, self.is_opt], 1e-12)
+            shocked = option_prices(self.pricer, s1, self.k, self.t1, self.rate, self.v, self.q, self.call)
+            pnl[:, self.is_opt] = self.scale * (shocked - self.base)
+        return pnl
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,13 +257,13 @@ def parametric_var(exposures: Any, cov: Any, confidence: float) -> float:
     Zero mean P&L assumed. w = dollar delta per underlying, Σ = daily simple-return covariance.
     """
     c = _check_confidence(confidence)
-    return float(stats.norm.ppf(c) * portfolio_sigma(exposures, cov))
+    return float(_norm_ppf(c) * portfolio_sigma(exposures, cov))
 
 
 def parametric_es(exposures: Any, cov: Any, confidence: float) -> float:
     """Delta-normal 1-day ES (positive dollars): ES_c = σ_p × φ(z_c) / (1 − c), zero mean."""
     c = _check_confidence(confidence)
-    return float(portfolio_sigma(exposures, cov) * stats.norm.pdf(stats.norm.ppf(c)) / (1.0 - c))
+    return float(portfolio_sigma(exposures, cov) * _norm_pdf(_norm_ppf(c)) / (1.0 - c))
 
 
 def euler_contributions(exposures: Any, cov: Any, confidence: float) -> pd.Series | np.ndarray:
@@ -238,7 +274,7 @@ def euler_contributions(exposures: Any, cov: Any, confidence: float) -> pd.Serie
     c = _check_confidence(confidence)
     w, sigma, labels = _align(exposures, cov)
     sp = float(np.sqrt(max(w @ sigma @ w, 0.0)))
-    contrib = np.zeros_like(w) if sp == 0.0 else stats.norm.ppf(c) * w * (sigma @ w) / sp
+    contrib = np.zeros_like(w) if sp == 0.0 else _norm_ppf(c) * w * (sigma @ w) / sp
     return pd.Series(contrib, index=labels, name="component_var") if labels is not None else contrib
 
 
@@ -254,11 +290,20 @@ def cholesky_factor(cov: Any) -> np.ndarray:
         return vecs * np.sqrt(np.clip(vals, 0.0, None))[None, :]
 
 
+_SIM_BLOCK_ROWS = 256
+
+
 def simulate_normal_returns(cov: Any, n_paths: int = 10_000, seed: int | None = 42) -> np.ndarray:
     """n_paths × k draws of daily simple returns ~ N(0, Σ) (seeded, R = Z Lᵀ, Z iid standard normal)."""
     L = cholesky_factor(cov)
     z = np.random.default_rng(seed).standard_normal((int(n_paths), L.shape[0]))
-    return z @ L.T
+    # R = Z Lᵀ in row blocks: each small product runs single-threaded in BLAS (same dot products,
+    # same floats), which avoids thread start-up/contention costing more than the product itself.
+    out = np.empty((z.shape[0], L.shape[0]))
+    lt = L.T
+    for i in range(0, z.shape[0], _SIM_BLOCK_ROWS):
+        np.matmul(z[i: i + _SIM_BLOCK_ROWS], lt, out=out[i: i + _SIM_BLOCK_ROWS])
+    return out
 
 
 def monte_carlo_pnl(
@@ -405,7 +450,7 @@ def kupiec_pof(exceedances: int, n_obs: int, confidence: float) -> tuple[float, 
     ll_null = xlogy(n - x, 1.0 - p) + xlogy(x, p)
     ll_alt = xlogy(n - x, 1.0 - pi) + xlogy(x, pi)
     lr = max(-2.0 * (ll_null - ll_alt), 0.0)
-    return float(lr), float(stats.chi2.sf(lr, df=1))
+    return float(lr), float(special.chdtrc(1, lr))  # = stats.chi2.sf(lr, df=1)
 
 
 def var_backtest(
@@ -427,6 +472,60 @@ def var_backtest(
     """
     labels = pnl.index if isinstance(pnl, pd.Series) else None
     x = np.asarray(pnl, dtype=float).ravel()
+    out, arrays = _var_backtest_arrays(x, confidences, window, test_sessions, min_window)
+    if arrays is None:
+        out["series"] = None
+        return out
+    test_idx, var_by_label = arrays
+    series = pd.DataFrame({"pnl": x[test_idx]}, index=None if labels is None else labels[test_idx])
+    for lab, var_t in var_by_label.items():
+        series[f"var_{lab}"] = var_t
+        series[f"exceed_{lab}"] = x[test_idx] < -var_t
+    out["series"] = series
+    return out
+
+
+def _rolling_nanquantiles(x: np.ndarray, start: int, window: int, probs: Sequence[float]) -> np.ndarray:
+    """len(probs) × (n − start) array: for t = start … n − 1 the numpy 'linear' quantiles of the
+    NaN-free values of x[max(0, t − window) : t] (strictly prior data) — ``numpy.nanquantile`` of
+    each window; NaN for a window without data.
+
+    Fast path: every window that is complete (t ≥ window) and NaN-free is one row of a
+    ``sliding_window_view`` and all of them go through one ``numpy.quantile(axis=-1)`` call (the
+    same order statistics and interpolation as a per-window call, so identical floats); windows
+    that are shorter or contain NaN are done one by one on their non-NaN values.
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    n = x.size
+    probs = [float(p) for p in probs]
+    t = np.arange(int(start), n)
+    out = np.full((len(probs), t.size), np.nan)
+    if t.size == 0 or not probs:
+        return out
+    window = int(window)
+    lo = np.maximum(t - window, 0)
+    nan = np.isnan(x)
+    nan_cum = np.concatenate([[0], np.cumsum(nan)])
+    fast = (t - window >= 0) & (nan_cum[t] - nan_cum[lo] == 0) & (window > 0)
+    if fast.any():
+        rows = sliding_window_view(x, window)[t[fast] - window]  # rows = x[t − window : t]
+        out[:, fast] = np.quantile(rows, probs, axis=-1)
+    for i in np.flatnonzero(~fast):
+        w = x[lo[i]: t[i]]
+        w = w[~np.isnan(w)]
+        if w.size:
+            out[:, i] = np.quantile(w, probs)
+    return out
+
+
+def _var_backtest_arrays(
+    x: np.ndarray,
+    confidences: Sequence[float],
+    window: int,
+    test_sessions: int,
+    min_window: int,
+) -> tuple[dict[str, Any], tuple[np.ndarray, dict[str, np.ndarray]] | None]:
+    """`var_backtest` numbers without the `series` frame: (result dict, (test indexes, {label: VaR_t}))."""
     n = x.size
     n_test = min(int(test_sessions), n - int(min_window))
     out: dict[str, Any] = {"n_test": max(n_test, 0), "window": int(window)}
@@ -435,18 +534,16 @@ def var_backtest(
             lab = confidence_label(c)
             for key in ("exceedances", "expected_exceedances", "exceedance_rate", "kupiec_lr", "kupiec_p"):
                 out[f"{key}_{lab}"] = None
-        out["series"] = None
-        return out
+        return out, None
+    cs = [_check_confidence(c) for c in confidences]
     test_idx = np.arange(n - n_test, n)
-    offsets = np.arange(-window, 0)
-    idx = test_idx[:, None] + offsets[None, :]  # n_test × window, prior days only
-    windows = np.where(idx >= 0, x[np.clip(idx, 0, None)], np.nan)
-    series = pd.DataFrame({"pnl": x[test_idx]}, index=None if labels is None else labels[test_idx])
-    for c in confidences:
-        c = _check_confidence(c)
+    quantiles = _rolling_nanquantiles(x, n - n_test, int(window), [1.0 - c for c in cs])
+    x_test = x[test_idx]
+    var_by_label: dict[str, np.ndarray] = {}
+    for c, qrow in zip(cs, quantiles):
         lab = confidence_label(c)
-        var_t = -np.nanquantile(windows, 1.0 - c, axis=1)
-        exceed = x[test_idx] < -var_t
+        var_t = -qrow
+        exceed = x_test < -var_t
         k = int(exceed.sum())
         lr, pv = kupiec_pof(k, n_test, c)
         out[f"exceedances_{lab}"] = k
@@ -454,10 +551,8 @@ def var_backtest(
         out[f"exceedance_rate_{lab}"] = k / n_test
         out[f"kupiec_lr_{lab}"] = lr
         out[f"kupiec_p_{lab}"] = pv
-        series[f"var_{lab}"] = var_t
-        series[f"exceed_{lab}"] = exceed
-    out["series"] = series
-    return out
+        var_by_label[lab] = var_t
+    return out, (test_idx, var_by_label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,10 +625,14 @@ def compute_risk_metrics(
     hist = px.loc[:as_of_ts]
     pos = prepare_positions(positions)
     if "entry_date" in pos.columns:
-        pos = pos.loc[~(pd.to_datetime(pos["entry_date"]).dt.normalize() > as_of_ts).to_numpy()]
+        held = ~(pd.to_datetime(pos["entry_date"]).dt.normalize() > as_of_ts).to_numpy()
+        if not held.all():
+            pos = pos.loc[held]
     if pos["is_option"].any():
         exp = pd.to_datetime(pos["expiration_date"]).dt.normalize()
-        pos = pos.loc[~(pos["is_option"] & (exp < as_of_ts)).to_numpy()]
+        alive = ~(pos["is_option"] & (exp < as_of_ts)).to_numpy()
+        if not alive.all():
+            pos = pos.loc[alive]
 
     metric_keys: list[str] = []
     for kind in ("historical", "parametric", "monte_carlo"):
@@ -587,18 +686,22 @@ def compute_risk_metrics(
             result["missing_symbols"] = [u for u, v in zip(opt_und, vol_vec) if not np.isfinite(v)]
             return result
 
-    valued = value_positions(pos, spots, as_of_ts, rate, vols, dividend_yields, pricer)
-    mv = valued["market_value"].to_numpy(float)
+    valued = _valuation_arrays(pos, spots, as_of_ts, rate, vols, dividend_yields, pricer)
+    mv = valued["market_value"]
     gross = float(np.abs(mv).sum())
     result["net_value"] = float(mv.sum())
     result["gross_exposure"] = gross
 
-    # returns: backtest history ⊇ VaR look-back
+    # returns: backtest history ⊇ VaR look-back (numpy from here on; columns = symbols + extra)
     n_hist = int(lookback) + int(backtest_sessions)
     extra = [s for s in (benchmark, rf_symbol) if s in hist.columns and s not in symbols]
     window_px = hist[symbols + extra].iloc[-(n_hist + 1):]
-    rets_all = simple_returns(window_px)
-    complete = np.isfinite(rets_all[symbols].to_numpy(float)).all(axis=1)
+    wp = window_px.to_numpy(dtype=float)
+    rets_all = wp[1:] / wp[:-1] - 1.0  # simple daily returns (analytics.returns.simple_returns)
+    col = {c: j for j, c in enumerate(symbols + extra)}
+    k_sym = len(symbols)
+    rets_sym = rets_all[:, :k_sym]
+    complete = np.isfinite(rets_sym).all(axis=1)
     in_lookback = np.zeros(len(rets_all), dtype=bool)
     in_lookback[-int(lookback):] = True
     use = complete & in_lookback
@@ -608,27 +711,31 @@ def compute_risk_metrics(
         result["quality_flag"] = QUALITY_LIMITED if n_obs < min_observations else QUALITY_EMPTY
         return result
 
-    rets = rets_all.loc[complete, symbols]
-    pnl_all = scenario_pnl_full_revaluation(pos, spots, rets, as_of_ts, rate, vols, dividend_yields, pricer=pricer)
+    # full-revaluation P&L of today's positions under each complete historical day
+    rets = rets_sym[complete]  # n_c × symbols
+    sym_idx = np.array([col[s] for s in pos["price_symbol"].tolist()], dtype=np.intp)  # position → symbol column
+    reval = _Revaluation(pos, valued, rate, dividend_yields, 1.0, pricer)
+    pnl_all = reval.pnl(rets[:, sym_idx])  # n_c × positions
     use_c = use[complete]
-    pnl_mat = pnl_all.loc[use_c]
+    pnl_mat = pnl_all[use_c]
     port_pnl = pnl_mat.sum(axis=1)
 
-    # exposures and covariance over the same days
-    exposures = valued.groupby("price_symbol", sort=False)["dollar_delta"].sum().reindex(symbols)
-    cov = rets.loc[use_c].cov(ddof=1)
+    # exposures and covariance over the same days (DataFrame.cov of NaN-free data is numpy.cov)
+    exposures = np.bincount(sym_idx, weights=valued["dollar_delta"], minlength=k_sym)[:k_sym]
+    cov = np.cov(rets[use_c].T, ddof=1).reshape(k_sym, k_sym)
     sig = portfolio_sigma(exposures, cov)
     result["portfolio_sigma_1d"] = sig
-    result["exposures"] = {k: float(v) for k, v in exposures.items()}
+    result["exposures"] = {k: float(v) for k, v in zip(symbols, exposures)}
 
-    opt_mask = pos["is_option"].to_numpy(bool)
-
-    def revalue(r_df: pd.DataFrame) -> np.ndarray:
-        return scenario_pnl_full_revaluation(pos, spots, r_df, as_of_ts, rate, vols, dividend_yields, pricer=pricer).to_numpy()
-
-    mc = monte_carlo_pnl(cov, exposures=None if opt_mask.any() else exposures,
-                         revalue=revalue if opt_mask.any() else None, n_paths=n_paths, seed=seed)
+    if reval.has_options:
+        if n_paths < 10_000:
+            raise ValueError(f"n_paths must be ≥ 10000, got {n_paths}")
+        sims = simulate_normal_returns(cov, n_paths, seed)  # paths × symbols
+        mc = reval.pnl(sims[:, sym_idx]).sum(axis=1)
+    else:
+        mc = monte_carlo_pnl(cov, exposures=exposures, n_paths=n_paths, seed=seed)
     z10 = math.sqrt(10.0)
+    pos_ids = list(pos.index)
     for c in confidences:
         lab = confidence_label(c)
         for kind, var in (
@@ -638,8 +745,8 @@ def compute_risk_metrics(
         ):
             result[f"var_{lab}_{kind}"] = var
             result[f"var_{lab}_{kind}_10d"] = var * z10
-        result[f"component_var_{lab}_parametric"] = {k: float(v) for k, v in euler_contributions(exposures, cov, c).items()}
-        result[f"component_var_{lab}_historical"] = {str(k): float(v) for k, v in historical_var_contributions(pnl_mat, c).items()}
+        result[f"component_var_{lab}_parametric"] = {k: float(v) for k, v in zip(symbols, euler_contributions(exposures, cov, c))}
+        result[f"component_var_{lab}_historical"] = {str(k): float(v) for k, v in zip(pos_ids, historical_var_contributions(pnl_mat, c))}
     for c in es_confidences:
         lab = confidence_label(c)
         result[f"es_{lab}_historical"] = historical_es(port_pnl, c)
@@ -648,20 +755,20 @@ def compute_risk_metrics(
 
     port_ret = port_pnl / gross
     result["annualised_volatility"] = annualised_volatility(port_ret)
-    if benchmark in rets_all.columns:
-        bench = rets_all[benchmark].loc[complete].loc[use_c]
-        result[f"beta_{benchmark}"] = beta(port_ret.to_numpy(), bench.to_numpy())
-    result["max_drawdown"] = max_drawdown(np.concatenate([[1.0], np.cumprod(1.0 + port_ret.to_numpy())]))
-    if rf_symbol in window_px.columns:
-        rf_daily = (window_px[rf_symbol].shift(1) / 100.0 / TRADING_DAYS).iloc[1:].loc[complete].loc[use_c].fillna(0.0)
+    if benchmark in col:
+        bench = rets_all[complete, col[benchmark]][use_c]
+        result[f"beta_{benchmark}"] = beta(port_ret, bench)
+    result["max_drawdown"] = max_drawdown(np.concatenate([[1.0], np.cumprod(1.0 + port_ret)]))
+    if rf_symbol in col:
+        rf_prev = wp[:-1, col[rf_symbol]] / 100.0 / TRADING_DAYS  # ^IRX of the previous session, decimal daily
+        rf_daily = rf_prev[complete][use_c]
+        rf_daily = np.where(np.isnan(rf_daily), 0.0, rf_daily)
     else:
         rf_daily = 0.0
-    result["sharpe_ratio"] = sharpe_ratio(port_ret.to_numpy(), np.asarray(rf_daily))
-    result["sortino_ratio"] = sortino_ratio(port_ret.to_numpy(), np.asarray(rf_daily))
+    result["sharpe_ratio"] = sharpe_ratio(port_ret, np.asarray(rf_daily))
+    result["sortino_ratio"] = sortino_ratio(port_ret, np.asarray(rf_daily))
 
-    bt = var_backtest(pnl_all.sum(axis=1), confidences=confidences, window=int(lookback),
-                      test_sessions=backtest_sessions, min_window=min_observations)
-    bt.pop("series", None)
+    bt, _ = _var_backtest_arrays(pnl_all.sum(axis=1), confidences, int(lookback), backtest_sessions, min_observations)
     result["backtest"] = {k: _none_if_nan(v) for k, v in bt.items()}
     return {k: _none_if_nan(v) for k, v in result.items()}
 

@@ -23,10 +23,12 @@ Pure computation: numpy, pandas for labelled input/output. No Dagster, no databa
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 CONTRACT_MULTIPLIER = 100
 DAYS_PER_YEAR = 365.0
@@ -78,6 +80,71 @@ def price_options(
     return {key: np.asarray(val, dtype=float).reshape(shape) for key, val in out.items()}
 
 
+def _is_default_pricer(pricer: Pricer | None) -> bool:
+    if pricer is None:
+        return True
+    from sigmasight_onboarding.analytics.greeks import black_scholes
+
+    return pricer is black_scholes
+
+
+def bs_price_only(spot: Any, strike: Any, time_years: Any, rate: Any, vol: Any, dividend_yield: Any, is_call: Any) -> np.ndarray:
+    """Black–Scholes–Merton PRICE only ($/share), the exact formula and edge cases of
+    ``greeks.black_scholes(...)["price"]`` (same operations in the same order, so the same floats)
+    without the Greeks: expired (T ≤ 0) → intrinsic, vol ≤ 0 / NaN while alive → NaN.
+
+    Inputs broadcast; per-column constants (strike, T, rate, vol, q) are computed on their own
+    (small) shapes, only the spot-dependent terms on the full grid.
+    """
+    s = np.asarray(spot, dtype=float)
+    k = np.asarray(strike, dtype=float)
+    t = np.asarray(time_years, dtype=float)
+    r = np.asarray(rate, dtype=float)
+    v = np.asarray(vol, dtype=float)
+    q = np.asarray(dividend_yield, dtype=float)
+    c = np.asarray(is_call, dtype=bool)
+    shape = np.broadcast_shapes(s.shape, k.shape, t.shape, r.shape, v.shape, q.shape, c.shape)
+    expired = t <= 0.0
+    live = ~expired & (v > 0.0)
+    t_s = np.where(live, t, 1.0)
+    v_s = np.where(live, v, 0.2)
+    sqrt_t = np.sqrt(t_s)
+    sig_sqrt_t = v_s * sqrt_t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = (np.log(s / k) + (r - q + 0.5 * v_s * v_s) * t_s) / sig_sqrt_t
+    d2 = d1 - sig_sqrt_t
+    df_q = np.exp(-q * t_s)
+    df_r = np.exp(-r * t_s)
+    sign = np.where(c, 1.0, -1.0)  # N(±d): multiplying by ±1 is exact
+    a = s * df_q * ndtr(sign * d1)
+    b = k * df_r * ndtr(sign * d2)
+    price = np.where(c, a - b, b - a)  # call a − b; put K e^{−rT} N(−d2) − S e^{−qT} N(−d1) = b − a
+    if expired.any():
+        intrinsic = np.where(c, np.maximum(s - k, 0.0), np.maximum(k - s, 0.0))
+        price = np.where(expired, intrinsic, price)
+    bad = ~expired & ~live
+    if bad.any():
+        price = np.where(bad, np.nan, price)
+    return np.array(np.broadcast_to(price, shape), dtype=float)
+
+
+def option_prices(
+    pricer: Pricer | None,
+    spot: Any,
+    strike: Any,
+    time_years: Any,
+    rate: Any,
+    vol: Any,
+    dividend_yield: Any,
+    is_call: Any,
+) -> np.ndarray:
+    """Option prices ($/share) on broadcast arrays: `bs_price_only` for the default pricer
+    (``greeks.black_scholes``, no Greeks computed), else ``price_options(pricer, ...)["price"]``."""
+    if _is_default_pricer(pricer):
+        return bs_price_only(spot, strike, time_years, rate, vol, dividend_yield, is_call)
+    return price_options(pricer, spot, strike, time_years, rate, vol, dividend_yield, is_call)["price"]
+
+
 def prepare_positions(positions: pd.DataFrame) -> pd.DataFrame:
     """Validate a positions table and add derived columns.
 
@@ -90,38 +157,78 @@ def prepare_positions(positions: pd.DataFrame) -> pd.DataFrame:
     missing = required - set(positions.columns)
     if missing:
         raise ValueError(f"positions table lacks columns {sorted(missing)}")
-    pos = positions.copy()
-    ptype = pos["position_type"].astype(str).str.upper().str.strip()
-    unknown = ~ptype.isin(STOCK_TYPES + OPTION_TYPES)
+    index = positions.index
+    # plain Python/numpy on the columns (a handful of pandas calls cost more than the work itself)
+    ptype_list = [str(v).upper().strip() for v in positions["position_type"].astype(object).tolist()]
+    ptype = np.array(ptype_list, dtype=object)
+    known = set(STOCK_TYPES + OPTION_TYPES)
+    unknown = np.array([p not in known for p in ptype_list], dtype=bool)
     if unknown.any():
-        raise ValueError(f"unknown position_type for positions {list(pos.index[unknown])}: {sorted(set(ptype[unknown]))}")
-    pos["position_type"] = ptype
-    qty = pd.to_numeric(pos["quantity"], errors="coerce").astype(float)
-    long_type = ptype.isin(LONG_TYPES)
+        raise ValueError(f"unknown position_type for positions {list(index[unknown])}: {sorted(set(ptype[unknown]))}")
+    qty_col = positions["quantity"]
+    qty = (qty_col if qty_col.dtype == np.float64 else pd.to_numeric(qty_col, errors="coerce")).to_numpy(dtype=float, na_value=np.nan)
+    long_type = np.array([p in LONG_TYPES for p in ptype_list], dtype=bool)
     bad_sign = ~np.isfinite(qty) | (long_type & (qty <= 0)) | (~long_type & (qty >= 0))
     if bad_sign.any():
         raise ValueError(
             "quantity must be signed (LONG/LC/LP > 0, SHORT/SC/SP < 0); offending positions: "
-            f"{list(pos.index[bad_sign])}"
+            f"{list(index[bad_sign])}"
         )
-    pos["quantity"] = qty
-    is_option = ptype.isin(OPTION_TYPES).to_numpy()
-    pos["is_option"] = is_option
-    pos["is_call"] = ptype.isin(("LC", "SC")).to_numpy()
-    pos["multiplier"] = np.where(is_option, CONTRACT_MULTIPLIER, 1).astype(float)
+    is_option = np.array([p in OPTION_TYPES for p in ptype_list], dtype=bool)
+    is_call = np.array([p in ("LC", "SC") for p in ptype_list], dtype=bool)
+    strike = None
+    if "strike" in positions.columns:
+        strike_col = positions["strike"]
+        strike = (strike_col if strike_col.dtype == np.float64 else pd.to_numeric(strike_col, errors="coerce")).to_numpy(
+            dtype=float, na_value=np.nan)
     if is_option.any():
         for col in ("underlying_symbol", "strike", "expiration_date"):
-            if col not in pos.columns:
+            if col not in positions.columns:
                 raise ValueError(f"option positions need column {col!r}")
-        opt = pos.loc[is_option]
-        bad = opt["underlying_symbol"].isna() | pd.to_numeric(opt["strike"], errors="coerce").isna() | opt["expiration_date"].isna()
+        bad = (
+            pd.isna(positions["underlying_symbol"].to_numpy(dtype=object)[is_option])
+            | np.isnan(strike[is_option])
+            | pd.isna(positions["expiration_date"].to_numpy(dtype=object)[is_option])
+        )
         if bad.any():
-            raise ValueError(f"option positions missing underlying/strike/expiry: {list(opt.index[bad])}")
-    underlying = pos["underlying_symbol"] if "underlying_symbol" in pos.columns else pd.Series(None, index=pos.index)
-    pos["price_symbol"] = np.where(is_option, underlying.astype(object), pos["symbol"].astype(object))
-    if "strike" in pos.columns:
-        pos["strike"] = pd.to_numeric(pos["strike"], errors="coerce").astype(float)
+            raise ValueError(f"option positions missing underlying/strike/expiry: {list(index[is_option][bad])}")
+    if "underlying_symbol" in positions.columns:
+        underlying = positions["underlying_symbol"].to_numpy(dtype=object)
+    else:
+        underlying = np.full(len(positions), None, dtype=object)
+    price_symbol = np.where(is_option, underlying, positions["symbol"].to_numpy(dtype=object))
+
+    replaced = {"position_type": ptype, "quantity": qty}
+    if strike is not None:
+        replaced["strike"] = strike
+    added = {
+        "is_option": is_option,
+        "is_call": is_call,
+        "multiplier": np.where(is_option, CONTRACT_MULTIPLIER, 1).astype(float),
+        "price_symbol": price_symbol,
+    }
+    if not positions.columns.is_unique or any(c in positions.columns for c in added):
+        pos = positions.copy()
+        for key, arr in {**replaced, **added}.items():
+            pos[key] = arr
+        return pos
+    data = {c: (replaced[c] if c in replaced else positions[c].array) for c in positions.columns}
+    data.update(added)
+    pos = pd.DataFrame(data, index=index, copy=True)
+    pos.columns.name = positions.columns.name
+    if positions.attrs:
+        pos.attrs = copy.deepcopy(positions.attrs)
     return pos
+
+
+def _float_values(spots: Mapping[str, float] | pd.Series, keys: Sequence[str]) -> np.ndarray:
+    """spots[key] per key as floats (NaN where absent) = ``pd.Series(spots, dtype=float).reindex(keys)``;
+    a numeric Series with a unique index is read directly (no new Series, no reindex)."""
+    if isinstance(spots, pd.Series) and spots.dtype.kind in "fiub" and spots.index.is_unique and spots.index.nlevels == 1:
+        idx = spots.index.get_indexer(list(keys))
+        vals = spots.to_numpy(dtype=float)
+        return np.where(idx >= 0, vals[np.maximum(idx, 0)] if vals.size else np.nan, np.nan)
+    return pd.Series(spots, dtype=float).reindex(list(keys)).to_numpy(dtype=float)
 
 
 def _lookup(mapping: Mapping[str, float] | pd.Series | float | None, keys: Sequence[str], what: str, default: float | None = None) -> np.ndarray:
@@ -132,8 +239,7 @@ def _lookup(mapping: Mapping[str, float] | pd.Series | float | None, keys: Seque
         return np.full(len(keys), float(default))
     if np.isscalar(mapping):
         return np.full(len(keys), float(mapping))
-    series = pd.Series(mapping, dtype=float)
-    values = series.reindex(list(keys)).to_numpy(dtype=float)
+    values = _float_values(mapping, keys)
     if default is not None:
         return np.where(np.isnan(values), default, values)
     if np.isnan(values).any():
@@ -172,13 +278,34 @@ def value_positions(
       day), vega ($ per vol point); option Greeks per the pricer's units, stocks have gamma/theta/vega 0.
     """
     pos = positions if "price_symbol" in positions.columns else prepare_positions(positions)
+    cols = _valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)
+    if not pos.index.is_unique or any(c in pos.columns for c in cols):
+        out = pos.copy()
+        for key, arr in cols.items():
+            out[key] = arr
+        return out
+    return pd.concat([pos, pd.DataFrame(cols, index=pos.index)], axis=1)
+
+
+VALUATION_COLUMNS = ("spot", "time_years", "vol", "unit_price", "market_value", "delta_shares", "dollar_delta",
+                     "gamma_shares", "theta", "vega")
+
+
+def _valuation_arrays(
+    pos: pd.DataFrame,
+    spots: Mapping[str, float] | pd.Series,
+    as_of: Any,
+    rate: float,
+    vols: Mapping[str, float] | pd.Series | None = None,
+    dividend_yields: Mapping[str, float] | pd.Series | None = None,
+    pricer: Pricer | None = None,
+) -> dict[str, np.ndarray]:
+    """`value_positions` columns as arrays (pos = a prepared positions table), in column order."""
     n = len(pos)
-    spot = pd.Series(spots, dtype=float).reindex(pos["price_symbol"].tolist()).to_numpy(dtype=float) if n else np.zeros(0)
+    spot = _float_values(spots, pos["price_symbol"].tolist()) if n else np.zeros(0)
     is_opt = pos["is_option"].to_numpy(dtype=bool)
     qty = pos["quantity"].to_numpy(dtype=float)
     mult = pos["multiplier"].to_numpy(dtype=float)
-    out = pos.copy()
-    out["spot"] = spot
     unit = spot.copy()
     delta = np.ones(n)
     gamma = np.zeros(n)
@@ -201,16 +328,18 @@ def value_positions(
         t_years[is_opt] = t
         vol_vec[is_opt] = v
     scale = qty * mult
-    out["time_years"] = t_years
-    out["vol"] = vol_vec
-    out["unit_price"] = unit
-    out["market_value"] = scale * unit
-    out["delta_shares"] = scale * delta
-    out["dollar_delta"] = scale * delta * spot
-    out["gamma_shares"] = scale * gamma
-    out["theta"] = scale * theta
-    out["vega"] = scale * vega
-    return out
+    return {
+        "spot": spot,
+        "time_years": t_years,
+        "vol": vol_vec,
+        "unit_price": unit,
+        "market_value": scale * unit,
+        "delta_shares": scale * delta,
+        "dollar_delta": scale * delta * spot,
+        "gamma_shares": scale * gamma,
+        "theta": scale * theta,
+        "vega": scale * vega,
+    }
 
 
 def portfolio_snapshot_series(
@@ -339,20 +468,25 @@ def portfolio_snapshot_series(
     sym_arr = np.asarray(psym, dtype=object)
     missing_str = [",".join(sorted(set(sym_arr[row]))) for row in missing]  # one join per date
 
+    values = {
+        "total_value": net,
+        "long_value": long_value,
+        "short_value": short_value,
+        "gross_exposure": gross,
+        "net_exposure": net,
+        "daily_pnl": daily_pnl,
+        "daily_return": daily_return,
+        "cumulative_pnl": cumulative,
+        "portfolio_delta": agg(scale * delta),
+        "portfolio_gamma": agg(scale * gamma),
+        "portfolio_theta": agg(scale * theta),
+        "portfolio_vega": agg(scale * vega),
+    }
+    if any_missing.any():  # a date with a missing price: every value column NaN (never a stale price)
+        values = {k: np.where(any_missing, np.nan, v) for k, v in values.items()}
     out = pd.DataFrame(
         {
-            "total_value": net,
-            "long_value": long_value,
-            "short_value": short_value,
-            "gross_exposure": gross,
-            "net_exposure": net,
-            "daily_pnl": daily_pnl,
-            "daily_return": daily_return,
-            "cumulative_pnl": cumulative,
-            "portfolio_delta": agg(scale * delta),
-            "portfolio_gamma": agg(scale * gamma),
-            "portfolio_theta": agg(scale * theta),
-            "portfolio_vega": agg(scale * vega),
+            **values,
             "num_positions": held.sum(axis=1),
             "num_long": (held & (qty > 0)[None, :]).sum(axis=1),
             "num_short": (held & (qty < 0)[None, :]).sum(axis=1),
@@ -360,8 +494,6 @@ def portfolio_snapshot_series(
         },
         index=pd.Index(list(dates), name="date"),
     )
-    value_cols = [c for c in out.columns if c not in ("num_positions", "num_long", "num_short", "missing_prices")]
-    out.loc[any_missing, value_cols] = np.nan
     return out
 
 

@@ -41,7 +41,7 @@ from sigmasight_onboarding.analytics.snapshots import (
     CONTRACT_MULTIPLIER,
     Pricer,
     _lookup,
-    price_options,
+    option_prices,
     time_to_expiry_years,
 )
 from sigmasight_onboarding.scenarios import FACTOR_NAMES, MARKET_FACTOR, Scenario, load_scenarios
@@ -167,7 +167,7 @@ def run_stress_tests(
     sym_list = [str(s) for s in price_sym]
 
     R = scenario_symbol_returns(sym_list, betas, rate_betas, scenarios)
-    r = np.maximum(R.reindex(columns=sym_list).to_numpy(float), -1.0)  # scenarios × positions
+    r = np.maximum(R.to_numpy(float)[:, R.columns.get_indexer(sym_list)], -1.0)  # scenarios × positions (R columns unique)
     pnl = mv[None, :] * r
 
     if is_opt.any():
@@ -187,11 +187,11 @@ def run_stress_tests(
         qty = pd.to_numeric(opt["quantity"]).to_numpy(float)
         vm = np.array([sc.volatility_multiplier for sc in scenarios], dtype=float)
         bp = np.array([sc.rates_bp for sc in scenarios], dtype=float)
-        base = price_options(pricer, s0, k, t, rate, v, q, is_call)["price"]
+        base = option_prices(pricer, s0, k, t, rate, v, q, is_call)  # price only (no Greeks) for the default pricer
         s1 = s0[None, :] * np.maximum(1.0 + r[:, is_opt], 1e-12)
-        shocked = price_options(
+        shocked = option_prices(
             pricer, s1, k[None, :], t[None, :], rate + bp[:, None] / 10_000.0, v[None, :] * vm[:, None], q[None, :], is_call[None, :]
-        )["price"]
+        )
         pnl[:, is_opt] = (qty * CONTRACT_MULTIPLIER)[None, :] * (shocked - base[None, :])
 
     ids = [sc.id for sc in scenarios]

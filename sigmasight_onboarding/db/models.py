@@ -468,3 +468,18 @@ class StressTestResult(Base):
     net_value: Mapped[float] = mapped_column(Float)
     position_pnl: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # symbol -> dollars
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OnboardingVerification(Base):
+    """One run of the end-to-end verification of a client (checks as a JSON list)."""
+
+    __tablename__ = "onboarding_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    client_email: Mapped[str] = mapped_column(String(255))
+    as_of: Mapped[date] = mapped_column(Date)
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str] = mapped_column(String(32))  # 'dagster' or 'cli'
+    passed: Mapped[bool] = mapped_column(Boolean)
+    checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

@@ -16,7 +16,8 @@ Shock conventions
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -131,12 +132,44 @@ def parse_scenarios(document: Mapping[str, Any], source: str = "<document>") -> 
     return out
 
 
+_CACHE_SIZE = 16
+# (resolved path, st_mtime_ns, st_size, st_ino) → parsed scenarios of that exact file version
+_cache: dict[tuple[str, int, int, int], tuple[Scenario, ...]] = {}
+_cache_lock = threading.Lock()
+
+
+def _fresh_copy(sc: Scenario) -> Scenario:
+    """A new Scenario with its own dicts, so a caller mutating one cannot alter the cache."""
+    return replace(sc, factor_shocks=dict(sc.factor_shocks), symbol_returns=dict(sc.symbol_returns))
+
+
 def load_scenarios(path: str | Path | None = None) -> list[Scenario]:
-    """Load and validate a scenario YAML file (default: the packaged ``stress_scenarios.yaml``)."""
+    """Load and validate a scenario YAML file (default: the packaged ``stress_scenarios.yaml``).
+
+    The parsed scenarios are cached per file version — keyed by the resolved path and the file's
+    modification time (ns), size and inode, so an edited or replaced file is re-read — and every call
+    returns a new list of new `Scenario` objects (own dicts): callers may mutate the result freely.
+    Invalid files are never cached (each call raises).
+    """
     p = Path(path) if path is not None else DEFAULT_SCENARIO_FILE
+    try:
+        st = p.stat()
+        key: tuple[str, int, int, int] | None = (str(p.resolve()), st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:
+        key = None  # let open() raise the usual error below
+    if key is not None:
+        cached = _cache.get(key)
+        if cached is not None:
+            return [_fresh_copy(sc) for sc in cached]
     with p.open("r", encoding="utf-8") as fh:
         document = yaml.safe_load(fh)
-    return parse_scenarios(document, source=str(p))
+    scenarios = parse_scenarios(document, source=str(p))
+    if key is not None:
+        with _cache_lock:
+            if len(_cache) >= _CACHE_SIZE:
+                _cache.clear()
+            _cache[key] = tuple(_fresh_copy(sc) for sc in scenarios)
+    return scenarios
 
 
 __all__ = [

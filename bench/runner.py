@@ -1,0 +1,721 @@
+"""``python -m bench``: plan the scenarios, run each in a fresh worker process, report.
+
+See bench/README.md for what each scenario measures. Every measurement runs in its own process
+(``bench.worker``); its peak RSS comes from ``os.wait4`` on that child. Databases: a SQLite file
+or a fresh PostgreSQL database per (scenario, size), created here and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from bench import portfolios as pf
+
+REPO = pf.REPO
+RESULTS = REPO / "bench" / "results"
+TMP = RESULTS / "tmp"  # git-ignored
+PG_ADMIN_URL = os.environ.get("SIGMASIGHT_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+GB = 1024.0  # MB
+
+FULL = {
+    "A": [30, 100, 1_000, 10_000],
+    "B": [10, 100, 1_000, 5_000],
+    "C": 10_000,
+    "M": 500,
+    "D_sessions": 250,
+    "E_clients": 200,
+    "cold_cap_s": 240.0,
+}
+QUICK = {
+    "A": [30, 100],
+    "B": [10, 100, 1_000],
+    "C": 1_000,
+    "M": 100,
+    "D_sessions": 20,
+    "E_clients": 20,
+    "cold_cap_s": 60.0,
+}
+A_TARGETS = {30: 10.0, 10_000: 60.0}  # warm cache, seconds
+B_TARGET_SIZE, B_SPEEDUP, B_ABS = 1_000, 100.0, 1.0
+C_TARGET_PG = 5.0
+D_TARGET, E_TARGET = 60.0, 300.0
+MEM_TARGET_MB = 2 * GB
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    scenario: str
+    db: str
+    size: int | None
+    seconds: float | None
+    rate: str = ""
+    rss_mb: float | None = None
+    target: str = ""
+    met: str = ""
+    note: str = ""
+    series: str = ""  # rows of one series (same scenario+variant+db) get a growth figure
+    extrapolated: bool = False
+    growth: float | None = None
+    plot: bool = False
+
+    def cells(self) -> list[str]:
+        secs = "—" if self.seconds is None else (f"~{self.seconds:,.1f}" if self.extrapolated else _fmt_s(self.seconds))
+        if self.extrapolated and self.seconds is not None:
+            secs += " (extrap.)"
+        return [
+            self.scenario, self.db, "—" if self.size is None else f"{self.size:,}", secs, self.rate or "—",
+            "—" if self.growth is None else f"{self.growth:.2f}",
+            "—" if self.rss_mb is None else f"{self.rss_mb:,.0f}", self.target or "—", self.met or "—", self.note,
+        ]
+
+
+HEADERS = ["scenario", "db", "size", "seconds", "per-unit rate", "growth (t ratio / size ratio)", "peak RSS MB",
+           "target", "met?", "notes"]
+
+
+def _fmt_s(s: float) -> str:
+    if s < 0.01:
+        return f"{s * 1000:.2f} ms"
+    if s < 1:
+        return f"{s:.3f}"
+    return f"{s:,.2f}"
+
+
+def _rate(n: float, seconds: float | None, unit: str) -> str:
+    if not seconds:
+        return ""
+    r = n / seconds
+    return f"{r:,.0f} {unit}/s" if r >= 10 else f"{r:,.2f} {unit}/s"
+
+
+def _met(time_ok: bool | None, rss_mb: float | None) -> str:
+    mem_ok = rss_mb is None or rss_mb <= MEM_TARGET_MB
+    if time_ok is None:
+        return "yes" if mem_ok else "NO (memory)"
+    if time_ok and mem_ok:
+        return "yes"
+    if not time_ok and not mem_ok:
+        return "NO (time, memory)"
+    return "NO (time)" if not time_ok else "NO (memory)"
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+class Databases:
+    """SQLite files under the run folder; PostgreSQL databases created fresh and dropped at the end."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.pg_created: list[str] = []
+        self._admin = None
+        self.pg_error: str | None = None
+
+    def pg_available(self) -> bool:
+        if self._admin is not None:
+            return True
+        if self.pg_error is not None:
+            return False
+        try:
+            from sqlalchemy import create_engine, text
+
+            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            self._admin = admin
+            return True
+        except Exception as exc:
+            self.pg_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            return False
+
+    def fresh(self, db: str, label: str) -> str:
+        if db == "sqlite":
+            path = self.run_dir / "db" / f"{label}.sqlite"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            return f"sqlite:///{path.as_posix()}"
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        name = f"sigmasight_bench_{label.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
+        with self._admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.pg_created.append(name)
+        return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if self._admin is None:
+            return
+        from sqlalchemy import text
+
+        for name in self.pg_created:
+            try:
+                with self._admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except Exception as exc:  # pragma: no cover
+                print(f"  warning: could not drop {name}: {exc}")
+        self.pg_created.clear()
+        self._admin.dispose()
+        self._admin = None
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    result: dict = field(default_factory=dict)
+    error: str = ""
+    rss_mb: float | None = None
+    wall: float = 0.0
+    timed_out: bool = False
+    log: str = ""
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.plan = QUICK if args.quick else FULL
+        if args.cold_cap is not None:
+            self.plan = dict(self.plan, cold_cap_s=args.cold_cap)
+        self.t_start = time.perf_counter()
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.run_dir = TMP / f"run-{stamp}-{os.getpid()}"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.dbs = Databases(self.run_dir)
+        self.rows: list[Row] = []
+        self.details: list[str] = []
+        self.notes: list[str] = []
+        self.profiles: list[dict] = []
+        self.market_file, self.full_dataset = pf.market_data_file()
+        self.universe = None
+        self._n = 0
+
+    # -- process plumbing ------------------------------------------------------------------------
+    def env(self, db_url: str, label: str) -> dict:
+        env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME",)}
+        state = self.run_dir / "state" / label
+        env.update(
+            SIGMASIGHT_DATABASE_URL=db_url,
+            SIGMASIGHT_IMPORTS_DIR=str(self.run_dir / "imports"),
+            SIGMASIGHT_STATE_DIR=str(state),
+            SIGMASIGHT_BCRYPT_ROUNDS="4",
+            SIGMASIGHT_PROVIDERS="file",
+            SIGMASIGHT_MARKET_DATA_FILE=str(self.market_file),
+            SIGMASIGHT_AS_OF=pf.AS_OF.isoformat(),
+            SIGMASIGHT_ENV="development",
+            PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+            PYTHONWARNINGS="ignore",
+        )
+        env.pop("SIGMASIGHT_ALLOW_SYNTHETIC", None)
+        return env
+
+    def spawn(self, kind: str, spec: dict, env: dict, timeout: float, label: str) -> Outcome:
+        self._n += 1
+        base = self.run_dir / "work" / f"{self._n:03d}-{label}"
+        base.parent.mkdir(parents=True, exist_ok=True)
+        spec = dict(spec, kind=kind)
+        spec_path, out_path, log_path = base.with_suffix(".spec.json"), base.with_suffix(".out.json"), base.with_suffix(".log")
+        spec_path.write_text(json.dumps(spec, default=str))
+        t0 = time.perf_counter()
+        with log_path.open("w") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(spec_path), str(out_path)],
+                                    cwd=str(REPO), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            killed = threading.Event()
+
+            def _kill():
+                killed.set()
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # the worker's own process group (started above)
+                except ProcessLookupError:
+                    pass
+
+            timer = threading.Timer(timeout, _kill)
+            timer.start()
+            try:
+                _pid, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                timer.cancel()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        rss = usage.ru_maxrss / 1024.0  # Linux: KiB
+        if killed.is_set():
+            return Outcome(False, error=f"timed out after {timeout:.0f} s (killed)", rss_mb=rss, wall=wall, timed_out=True, log=str(log_path))
+        try:
+            payload = json.loads(out_path.read_text())
+        except Exception:
+            tail = log_path.read_text()[-1500:] if log_path.exists() else ""
+            return Outcome(False, error=f"worker exited {proc.returncode} without a result: {tail.strip()[-400:]}", rss_mb=rss, wall=wall, log=str(log_path))
+        if not payload.get("ok"):
+            return Outcome(False, error=payload.get("error", "?"), rss_mb=rss, wall=wall, log=str(log_path),
+                           result={"traceback": payload.get("traceback", "")})
+        return Outcome(True, result=payload["result"], rss_mb=rss, wall=wall, log=str(log_path))
+
+    def say(self, text: str) -> None:
+        print(f"[{time.perf_counter() - self.t_start:6.0f}s] {text}", flush=True)
+
+    def selected_dbs(self) -> list[str]:
+        wanted = ["sqlite", "postgresql"] if self.args.db == "both" else [self.args.db]
+        out = []
+        for db in wanted:
+            if db == "postgresql" and not self.dbs.pg_available():
+                msg = f"PostgreSQL unavailable ({self.dbs.pg_error}); PostgreSQL rows skipped"
+                if msg not in self.notes:
+                    self.notes.append(msg)
+                    self.say(msg)
+                continue
+            out.append(db)
+        return out
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def load_universe(self):
+        if self.universe is None:
+            t0 = time.perf_counter()
+            self.universe = pf.load_universe()
+            self.say(f"universe: {len(self.universe.symbols):,} symbols with full coverage {pf.WINDOW_START}..{pf.AS_OF} "
+                     f"from {self.market_file.name} ({time.perf_counter() - t0:.1f} s)")
+            if not self.full_dataset:
+                msg = (f"WARNING: the full dataset {pf.FULL_MARKET_FILE} is missing — using the shipped extract "
+                       f"{self.market_file.name} ({len(self.universe.symbols)} symbols); sizes are capped")
+                self.notes.append(msg)
+                self.say(msg)
+        return self.universe
+
+    def cap_size(self, n: int, option_room: bool = True) -> int:
+        avail = len(self.load_universe().symbols)
+        return n if n <= avail / (0.9 if option_room else 1.0) else -1
+
+    def make_drop(self, label: str, n: int, seed: int = 7) -> tuple[Path, str, dict]:
+        frame, info = pf.generate_positions(self.load_universe(), n, seed=seed)
+        email = pf.client_email(label)
+        folder = pf.write_drop(self.run_dir / "imports", email, frame, self._hash())
+        return folder, email, info
+
+    def _hash(self) -> str:
+        if not hasattr(self, "_pw_hash"):
+            self._pw_hash = pf.bcrypt_hash()
+        return self._pw_hash
+
+    # ------------------------------------------------------------------------------------------------
+    # scenarios
+    # ------------------------------------------------------------------------------------------------
+    def scenario_a(self) -> None:
+        sizes = [n for n in self.plan["A"] if self.cap_size(n) > 0]
+        drops = {}
+        for n in sizes:  # cold and warm clients hold the same positions (same seed)
+            drops[n] = (self.make_drop(f"a{n}-cold", n), self.make_drop(f"a{n}-warm", n))
+        for db in self.selected_dbs():
+            prev_cold: tuple[int, float] | None = None
+            for n in sizes:
+                (folder_c, key_c, info), (_folder_w, key_w, _) = drops[n]
+                url = self.dbs.fresh(db, f"a{n}")
+                env = self.env(url, f"a{n}-{db}")
+                mix = f"{info['equities']:,} eq ({info['shorts']:,} short) + {info['options']:,} opt"
+                predicted = prev_cold[1] * n / prev_cold[0] if prev_cold else None
+                cold_cap = self.plan["cold_cap_s"]
+                if predicted is not None and predicted > cold_cap:
+                    self.say(f"A {db} {n:,}: cold run skipped (predicted ~{predicted:,.0f} s > cap {cold_cap:.0f} s); "
+                             "warming the cache with the bench loader")
+                    self.rows.append(Row("A onboard, cold cache", db, n, predicted, _rate(n, predicted, "pos"), None,
+                                         "—", "NO (time)" if n in A_TARGETS and predicted > A_TARGETS[n] else "—",
+                                         f"not run: linear extrapolation from {prev_cold[0]:,} positions "
+                                         f"({prev_cold[1]:.1f} s) exceeds the {cold_cap:.0f} s cap; {mix}",
+                                         series=f"A-cold-{db}", extrapolated=True, plot=True))
+                    w = self.spawn("warm_cache", {"folder": str(folder_c)}, env, 900, f"a{n}-{db}-warmcache")
+                    warm_how = ("cache pre-filled by bench/cache_warm.py "
+                                + (f"({w.result.get('rows', 0):,} rows in {w.result.get('seconds', 0):.0f} s)" if w.ok else f"FAILED: {w.error}"))
+                else:
+                    self.say(f"A {db} {n:,}: cold run ({mix})")
+                    cold = self.spawn("onboard", {"key": key_c}, env, max(600.0, cold_cap * 2.5), f"a{n}-{db}-cold")
+                    self._a_row(cold, "A onboard, cold cache", db, n, None, mix)
+                    if cold.ok:
+                        prev_cold = (n, cold.result["seconds"])
+                    warm_how = "warm = 2nd client holding the same symbols, after the cold run"
+                self.say(f"A {db} {n:,}: warm run")
+                warm = self.spawn("onboard", {"key": key_w}, env, 900, f"a{n}-{db}-warm")
+                self._a_row(warm, "A onboard, warm cache", db, n, A_TARGETS.get(n), warm_how)
+
+    def _a_row(self, out: Outcome, scenario: str, db: str, n: int, target: float | None, note: str) -> None:
+        variant = "cold" if "cold" in scenario else "warm"
+        tgt = (f"≤ {target:.0f} s" if target else "") + (", " if target else "") + "≤ 2 GB"
+        if not out.ok:
+            self.rows.append(Row(scenario, db, n, None, "", out.rss_mb, tgt, "NO (failed)", f"FAILED: {out.error[:300]}",
+                                 series=f"A-{variant}-{db}"))
+            self.say(f"   failed: {out.error[:300]}")
+            return
+        r = out.result
+        s = r["seconds"]
+        ok = r["success"] and not r["blocking_failed"]
+        time_ok = None if target is None else (s <= target and ok)
+        warn = [f["check"].split(":")[-1] for f in r["checks_failed"] if f not in r["blocking_failed"]]
+        status = ("ok" if r["success"] else "RUN FAILED") + f", checks {r['checks_passed']}/{r['checks_total']}"
+        if warn:
+            status += f" ({len(warn)} warn: {', '.join(warn)})"
+        if r["blocking_failed"]:
+            status += " BLOCKING: " + ", ".join(f["check"] for f in r["blocking_failed"])
+        if r["failures"]:
+            status += " — " + "; ".join(r["failures"])[:300]
+        slow = sorted(r["steps"].items(), key=lambda kv: -kv[1] if isinstance(kv[1], (int, float)) else 0)[:2]
+        steps = ", ".join(f"{k} {v:.1f}s" for k, v in slow if isinstance(v, (int, float)))
+        self.rows.append(Row(scenario, db, n, s, _rate(n, s, "pos"), out.rss_mb, tgt, _met(time_ok, out.rss_mb),
+                             f"{status}; slowest: {steps}; {note}", series=f"A-{variant}-{db}", plot=True))
+        self.details.append(f"- **{scenario}, {db}, {n:,} positions** — {s:.2f} s (imports {r['import_s']} s, "
+                            f"migration {r['migrate_s']} s excluded); steps: "
+                            + ", ".join(f"`{k}` {v:.2f} s" for k, v in r["steps"].items() if isinstance(v, (int, float)))
+                            + ("; " + ", ".join(f"{k}={v}" for k, v in r["metadata"].items() if "price_history" in k) if r["metadata"] else ""))
+        self.say(f"   {s:.2f} s, {status[:160]}, RSS {out.rss_mb:,.0f} MB")
+
+    def scenario_b(self) -> None:
+        sizes = [n for n in self.plan["B"] if self.cap_size(n, option_room=False) > 0]
+        for n in sizes:
+            self.say(f"B engines {n:,} positions")
+            env = self.env("sqlite:///:memory:", f"b{n}")
+            out = self.spawn("engines", {"positions": n, "budget": 60}, env, 900, f"b{n}")
+            if not out.ok:
+                self.rows.append(Row("B engines", "—", n, None, "", out.rss_mb, "", "NO (failed)", f"FAILED: {out.error[:300]}"))
+                self.say(f"   failed: {out.error[:300]}")
+                continue
+            r = out.result
+            at_target = n == B_TARGET_SIZE
+            sp = r["speedup_single"]
+            self.rows.append(Row(
+                "B single_factor_betas (vectorised)", "—", n, r["engine_seconds"]["single_factor_betas"],
+                _rate(n, r["engine_seconds"]["single_factor_betas"], "pos"), out.rss_mb,
+                f"≥ {B_SPEEDUP:.0f}× baseline" if at_target else "",
+                _met(sp >= B_SPEEDUP, out.rss_mb) if at_target else _met(None, out.rss_mb),
+                f"speed-up ×{sp:,.0f} vs statsmodels loop; max |Δβ| {r['max_abs_beta_diff']:.1e} over {r['compared_rows']:,} rows",
+                series="B-single", plot=True))
+            total = r["engines_total"]
+            self.rows.append(Row(
+                "B all engines (5, summed)", "—", n, total, _rate(n, total, "pos"), out.rss_mb,
+                f"≤ {B_ABS:.0f} s" if at_target else "", _met(total <= B_ABS, out.rss_mb) if at_target else _met(None, out.rss_mb),
+                ", ".join(f"{k.split('_')[0] if k != 'compute_option_greeks' else 'greeks'} {_fmt_s(v)}" for k, v in r["engine_seconds"].items())
+                + f" ({r['options']} options); ×{r['speedup_all_engines']:,.1f} vs baseline",
+                series="B-all", plot=True))
+            ext = r["baseline_extrapolated"]
+            self.rows.append(Row(
+                "B baseline: statsmodels OLS loop", "—", n, r["baseline_seconds"], _rate(n, r["baseline_seconds"], "pos"),
+                out.rss_mb, "", "",
+                (f"EXTRAPOLATED linearly from {r['baseline_timed_positions']:,} positions timed" if ext
+                 else f"timed on all {n:,} positions") + f"; {7 * n:,} OLS fits",
+                series="B-base", extrapolated=ext, plot=True))
+            self.details.append(f"- **B {n:,} positions**: " + ", ".join(f"`{k}` {_fmt_s(v)}" for k, v in r["engine_seconds"].items())
+                                + f"; baseline {r['baseline_seconds']:.2f} s{' (extrapolated)' if ext else ''}; "
+                                f"speed-up single-factor ×{sp:,.1f}, all engines ×{r['speedup_all_engines']:,.1f}")
+            self.say(f"   single {r['engine_seconds']['single_factor_betas']:.3f} s, all {total:.3f} s, baseline "
+                     f"{r['baseline_seconds']:.2f} s{' (extrap.)' if ext else ''} → ×{sp:,.0f}; RSS {out.rss_mb:,.0f} MB")
+
+    def scenario_c(self) -> None:
+        n = self.plan["C"]
+        if self.cap_size(n) < 0:
+            self.notes.append(f"C skipped: the extract cannot hold {n:,} distinct positions")
+            return
+        folder, _key, info = self.make_drop(f"c{n}", n)
+        for db in self.selected_dbs():
+            self.say(f"C ingest {n:,} positions, {db}")
+            url = self.dbs.fresh(db, f"c{n}")
+            out = self.spawn("ingest", {"folder": str(folder)}, self.env(url, f"c{n}-{db}"), 600, f"c{n}-{db}")
+            if not out.ok:
+                self.rows.append(Row("C ingest total", db, n, None, "", out.rss_mb, "", "NO (failed)", f"FAILED: {out.error[:300]}"))
+                self.say(f"   failed: {out.error[:300]}")
+                continue
+            r = out.result
+            tgt = f"≤ {C_TARGET_PG:.0f} s" if db == "postgresql" else ""
+            self.rows.append(Row("C validate (read_drop)", db, n, r["validate_s"], _rate(n, r["validate_s"], "rows"), out.rss_mb, "", _met(None, out.rss_mb), "pandera schema, every cell"))
+            self.rows.append(Row("C write (write_client)", db, n, r["write_s"], _rate(n, r["write_s"], "rows"), out.rss_mb, "", _met(None, out.rss_mb),
+                                 f"{r['inserted']:,} positions inserted in one transaction"))
+            self.rows.append(Row("C ingest total", db, n, r["seconds"], _rate(n, r["seconds"], "rows"), out.rss_mb,
+                                 (tgt + ", ≤ 2 GB") if tgt else "≤ 2 GB",
+                                 _met(r["seconds"] <= C_TARGET_PG if db == "postgresql" else None, out.rss_mb),
+                                 f"unchanged re-write {r['rewrite_unchanged_s']:.2f} s (changed anything: {r['rewrite_changed_anything']})",
+                                 plot=True, series=f"C-{db}"))
+            self.say(f"   validate {r['validate_s']:.2f} s, write {r['write_s']:.2f} s, re-write {r['rewrite_unchanged_s']:.2f} s, RSS {out.rss_mb:,.0f} MB")
+
+    def scenario_m(self) -> None:
+        uni = self.load_universe()
+        n = min(self.plan["M"], len(uni.symbols))
+        import numpy as np
+
+        rng = np.random.default_rng(500)
+        symbols = sorted(rng.choice(uni.symbols, size=n, replace=False).tolist())
+        for db in self.selected_dbs():
+            self.say(f"M backfill {n} symbols × 730 days, {db}")
+            url = self.dbs.fresh(db, f"m{n}")
+            out = self.spawn("market", {"symbols": symbols, "as_of": pf.AS_OF.isoformat(), "days": 730},
+                             self.env(url, f"m{n}-{db}"), 900, f"m{n}-{db}")
+            if not out.ok:
+                self.rows.append(Row("M backfill (file provider)", db, n, None, "", out.rss_mb, "", "NO (failed)", f"FAILED: {out.error[:300]}"))
+                self.say(f"   failed: {out.error[:300]}")
+                continue
+            r = out.result
+            s = r["seconds"]
+            self.rows.append(Row("M backfill (file provider)", db, n, s,
+                                 f"{n / s:,.1f} sym/s, {r['rows_added'] / s:,.0f} rows/s", out.rss_mb, "≤ 2 GB", _met(None, out.rss_mb),
+                                 f"{r['rows_added']:,} rows over {r['sessions']} sessions, {r['provider_calls']} provider call(s), "
+                                 f"{r['failures']} failures, {r['gaps_recorded']} gaps"))
+            self.rows.append(Row("M no-op re-run", db, n, r["second_run_s"], "", out.rss_mb, "0 provider calls",
+                                 "yes" if r["second_run_provider_calls"] == 0 else "NO",
+                                 f"{r['second_run_provider_calls']} provider calls, {r['second_run_rows_added']} rows added"))
+            self.say(f"   {s:.2f} s ({r['rows_added']:,} rows), no-op {r['second_run_s']:.2f} s with "
+                     f"{r['second_run_provider_calls']} provider calls; RSS {out.rss_mb:,.0f} MB")
+
+    def _timeseries_available(self) -> tuple[bool, str]:
+        if not hasattr(self, "_ts"):
+            out = self.spawn("probe_timeseries", {}, self.env("sqlite:///:memory:", "probe"), 300, "probe-timeseries")
+            self._ts = (out.ok and out.result["available"], out.result.get("reason", "") if out.ok else out.error)
+        return self._ts
+
+    def scenario_d(self) -> None:
+        available, reason = self._timeseries_available()
+        if not available:
+            self.say(f"D backfill: not available yet ({reason})")
+            self.rows.append(Row("D backfill 250 sessions × 1 client", "—", self.plan["D_sessions"], None, "", None,
+                                 f"≤ {D_TARGET:.0f} s", "—", f"not available yet: {reason}"))
+            return
+        folder, _key, _ = self.make_drop("d100", 100)
+        for db in self.selected_dbs():
+            self.say(f"D backfill {self.plan['D_sessions']} sessions, {db}")
+            url = self.dbs.fresh(db, "d100")
+            out = self.spawn("backfill_timeseries", {"folder": str(folder), "as_of": pf.AS_OF.isoformat(),
+                                                     "sessions": self.plan["D_sessions"], "budget": 240},
+                             self.env(url, f"d-{db}"), 900, f"d-{db}")
+            self._ts_row(out, "D backfill (100 positions)", db, self.plan["D_sessions"], D_TARGET, "sessions")
+
+    def scenario_e(self) -> None:
+        available, reason = self._timeseries_available()
+        if not available:
+            self.say(f"E daily refresh: not available yet ({reason})")
+            self.rows.append(Row("E daily refresh 200 clients × 30", "—", self.plan["E_clients"], None, "", None,
+                                 f"≤ {E_TARGET / 60:.0f} min", "—", f"not available yet: {reason}"))
+            return
+        uni = self.load_universe()
+        folders, symbols = [], set()
+        for i in range(self.plan["E_clients"]):
+            frame = pf.pool_client(uni, 30, seed=1000 + i)
+            folders.append(str(pf.write_drop(self.run_dir / "imports", pf.client_email(f"e{i:03d}"), frame, self._hash())))
+            symbols |= pf.price_symbols(frame)
+        for db in self.selected_dbs():
+            self.say(f"E daily refresh {len(folders)} clients, {db}")
+            url = self.dbs.fresh(db, "e")
+            out = self.spawn("daily_refresh", {"folders": folders, "symbols": sorted(symbols), "as_of": pf.AS_OF.isoformat(),
+                                               "budget": 300}, self.env(url, f"e-{db}"), 1200, f"e-{db}")
+            self._ts_row(out, "E daily refresh (30 positions each)", db, len(folders), E_TARGET, "clients")
+
+    def _ts_row(self, out: Outcome, scenario: str, db: str, n: int, target: float, unit: str) -> None:
+        if not out.ok:
+            self.rows.append(Row(scenario, db, n, None, "", out.rss_mb, "", "NO (failed)", f"FAILED: {out.error[:300]}"))
+            return
+        r = out.result
+        if not r.get("available"):
+            self.rows.append(Row(scenario, db, n, None, "", out.rss_mb, "", "—", f"not available yet: {r.get('reason')}"))
+            return
+        s = r["seconds"]
+        note = f"{r['how']}; {r['failed_runs']} failed run(s)"
+        if r.get("extrapolated"):
+            note += f"; EXTRAPOLATED from {r.get('partitions_run', r.get('clients_run'))} runs in {r['measured_s']:.0f} s"
+        if r.get("first_failure"):
+            note += f"; first failure: {str(r['first_failure'])[:200]}"
+        self.rows.append(Row(scenario, db, n, s, _rate(n, s, unit), out.rss_mb, f"≤ {target:.0f} s, ≤ 2 GB",
+                             _met(s <= target and not r["failed_runs"], out.rss_mb), note, extrapolated=bool(r.get("extrapolated"))))
+
+    # -- profile -------------------------------------------------------------------------------------
+    def profile(self) -> None:
+        """pyinstrument profiles of scenario A at the largest size: the warm run (the spec target,
+        cache pre-filled by the bench loader) and the cold run at the largest size that fits the
+        cold cap (1,000 positions in the full plan)."""
+        db = self.selected_dbs()[0]
+        sizes = [n for n in self.plan["A"] if self.cap_size(n) > 0]
+        largest = sizes[-1]
+        cold_n = max(n for n in sizes if n <= 1_000) if any(n <= 1_000 for n in sizes) else sizes[0]
+        for n, variant in ((largest, "warm"), (cold_n, "cold")):
+            folder, key, _ = self.make_drop(f"p{n}-{variant}", n)
+            url = self.dbs.fresh(db, f"p{n}{variant}")
+            env = self.env(url, f"p{n}-{variant}-{db}")
+            if variant == "warm":
+                self.say(f"profile: pre-filling the price cache for {n:,} positions ({db})")
+                w = self.spawn("warm_cache", {"folder": str(folder)}, env, 900, f"p{n}-warmcache")
+                if not w.ok:
+                    self.say(f"   cache warm-up failed: {w.error}")
+            stem = RESULTS / f"profile_A_{variant}_{n}_{db}"
+            self.say(f"profile: A {variant} {n:,} positions ({db}) under pyinstrument")
+            out = self.spawn("onboard", {"key": key, "profile": str(stem), "profile_interval": 0.005}, env, 1800, f"p{n}-{variant}")
+            if not out.ok:
+                self.say(f"   profile run failed: {out.error}")
+                continue
+            prof = out.result["profile"]
+            prof.update(variant=variant, size=n, db=db, seconds=out.result["seconds"], steps=out.result["steps"])
+            self.profiles.append(prof)
+            print(f"\n--- profile: A {variant} cache, {n:,} positions, {db}: {out.result['seconds']:.1f} s under the "
+                  f"profiler ({prof['html']}) ---")
+            print("top functions by self time:")
+            for line in prof["flat_top"][:15]:
+                print("   " + line)
+            print("call tree (head):")
+            for line in prof["tree_head"][8:40]:
+                print("   " + line)
+
+    # -- report --------------------------------------------------------------------------------------
+    def finish_rows(self) -> None:
+        last: dict[str, Row] = {}
+        for row in self.rows:
+            if row.series and row.seconds and row.size:
+                prev = last.get(row.series)
+                if prev is not None and prev.seconds and prev.size and row.size != prev.size:
+                    row.growth = (row.seconds / prev.seconds) / (row.size / prev.size)
+                last[row.series] = row
+
+    def write_report(self, total: float) -> Path:
+        import dagster
+
+        full_run = not self.args.quick and not self.args.only_given and self.args.db == "both"
+        suffix = "" if full_run else ("_quick" if self.args.quick else "_partial")
+        md_path = RESULTS / f"results{suffix}.md"
+        png_path = RESULTS / f"timing{suffix}.png"
+        peak = max((r.rss_mb for r in self.rows if r.rss_mb), default=None)
+        lines = [
+            "# SigmaSight onboarding benchmarks",
+            "",
+            f"Run {datetime.now():%Y-%m-%d %H:%M} — `python -m bench{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` — "
+            f"total {total / 60:.1f} min; peak RSS of any scenario {peak:,.0f} MB." if peak else f"total {total / 60:.1f} min.",
+            "",
+            f"Machine: {os.cpu_count()} CPU(s), {_mem_gb():.0f} GB RAM, {platform.platform()}; Python {platform.python_version()}, "
+            f"Dagster {dagster.__version__}.",
+            f"Market data: `{self.market_file}` ({'full real dataset' if self.full_dataset else 'SHIPPED EXTRACT — full dataset missing'}); "
+            f"as-of {pf.AS_OF}; universe {len(self.universe.symbols) if self.universe else '?'} symbols with full coverage "
+            f"{pf.WINDOW_START}..{pf.AS_OF}.",
+            "",
+            markdown_table(self.rows),
+            "",
+            "Growth = (time ratio) / (size ratio) against the previous size of the same series: 1.0 is linear, "
+            "< 1 sub-linear, > 1 super-linear. `~… (extrap.)` marks figures that were extrapolated, not measured. "
+            "Peak RSS is the worker process's `ru_maxrss` (one fresh process per measurement).",
+            "",
+        ]
+        if self.notes:
+            lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        if self.details:
+            lines += ["## Details", ""] + self.details + [""]
+        if self.profiles:
+            lines += ["## Profiles (pyinstrument)", ""]
+            for p in self.profiles:
+                lines += [f"### A {p['variant']} cache, {p['size']:,} positions, {p['db']} — {p['seconds']:.1f} s under the profiler",
+                          "", f"HTML: `{Path(p['html']).relative_to(REPO)}`, text: `{Path(p['text']).relative_to(REPO)}`", "",
+                          "Top functions by self time:", "", "```"] + p["flat_top"][:20] + ["```", ""]
+        md_path.write_text("\n".join(lines))
+        self.plot(png_path)
+        return md_path
+
+    def plot(self, path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        series: dict[str, list[Row]] = {}
+        for r in self.rows:
+            if r.plot and r.seconds and r.size:
+                series.setdefault(f"{r.scenario} [{r.db}]" if r.db != "—" else r.scenario, []).append(r)
+        if not series:
+            return
+        fig, ax = plt.subplots(figsize=(10, 6.5))
+        for label, rows in series.items():
+            xs = [r.size for r in rows]
+            ys = [r.seconds for r in rows]
+            style = "--" if "cold" in label else ("-." if "baseline" in label else "-")
+            (line,) = ax.plot(xs, ys, style, marker="o", label=label)
+            ext = [(r.size, r.seconds) for r in rows if r.extrapolated]
+            if ext:
+                ax.scatter(*zip(*ext), s=90, facecolors="white", edgecolors=line.get_color(), zorder=5)
+        for y, txt in ((10, "A target 30 pos: 10 s"), (60, "A target 10k pos: 60 s"), (1, "B target: 1 s")):
+            ax.axhline(y, color="grey", lw=0.6, ls=":")
+            ax.text(ax.get_xlim()[0] if False else 10, y * 1.08, txt, fontsize=7, color="grey")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("positions")
+        ax.set_ylabel("seconds")
+        ax.set_title("SigmaSight onboarding benchmarks: time vs positions (hollow = extrapolated)")
+        ax.grid(True, which="both", lw=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+        fig.tight_layout()
+        fig.savefig(path, dpi=130)
+        plt.close(fig)
+
+
+def _mem_gb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    except (ValueError, OSError):  # pragma: no cover
+        return float("nan")
+
+
+SCENARIOS = ("A", "B", "C", "M", "D", "E")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smaller sizes (smoke run, ~2-3 min)")
+    p.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS))
+    p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--profile", action="store_true",
+                   help="pyinstrument profile of scenario A at the largest size (+ a cold run); "
+                        "alone it runs only the profile, add --only to run scenarios too")
+    p.add_argument("--cold-cap", type=float, default=None,
+                   help="skip (and extrapolate) a cold onboarding run predicted longer than this many seconds")
+    args = p.parse_args(argv)
+    args.only_given = bool(args.only) or args.profile
+    if args.only:
+        chosen = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+        bad = [s for s in chosen if s not in SCENARIOS]
+        if bad:
+            p.error(f"unknown scenario(s) {bad}; choose from {','.join(SCENARIOS)}")
+        args.scenarios = chosen
+    else:
+        args.scenarios = [] if args.profile else list(SCENARIOS)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    bench = Bench(args)
+    order = [s for s in ("B", "M", "C", "D", "E", "A") if s in args.scenarios]  # cheap first, A (longest) last
+    bench.say(f"plan: {'quick' if args.quick else 'full'}; scenarios {','.join(order) or '-'}"
+              f"{' + profile' if args.profile else ''}; db {args.db}; work dir {bench.run_dir.relative_to(REPO)}")
+    bench.load_universe()
+    try:
+        for s in order:
+            getattr(bench, f"scenario_{s.lower()}")()
+        if args.profile:
+            bench.profile()
+    except KeyboardInterrupt:
+        bench.notes.append("interrupted: partial results")
+        print("interrupted — writing partial results")
+    finally:
+        bench.dbs.drop_all()
+    total = time.perf_counter() - bench.t_start
+    bench.finish_rows()
+    print()
+    print(markdown_table(bench.rows))
+    for n in bench.notes:
+        print(f"note: {n}")
+    path = bench.write_report(total)
+    peak = max((r.rss_mb for r in bench.rows if r.rss_mb), default=0)
+    print(f"\ntotal runtime {total:,.0f} s ({total / 60:.1f} min); peak RSS of any scenario {peak:,.0f} MB")
+    print(f"written: {path.relative_to(REPO)} and {path.with_name(path.name.replace('results', 'timing')).with_suffix('.png').relative_to(REPO)}")
+    return 0

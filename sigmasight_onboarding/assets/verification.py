@@ -1,0 +1,98 @@
+"""Group `verification`: is the client ready? One check per item of the runbook's checklist.
+
+`onboarding_verification` runs after the time-series partitions of the client exist (the CLI
+runs it last; in the daemon the `verification_sensor` requests it when the 30th session lands).
+"""
+
+import os
+import warnings
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    asset,
+)
+
+from sigmasight_onboarding.config import get_settings
+from sigmasight_onboarding.db.onboarding_writer import read_active_positions
+from sigmasight_onboarding.db.portfolio_reads import client_portfolio
+from sigmasight_onboarding.drops.problems import DropValidationError
+from sigmasight_onboarding.drops.reader import find_drop_folder, read_drop
+from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.resources.database import SigmaSightDatabase
+from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.resources.sigmasight_api import check_live_api
+from sigmasight_onboarding.verification import record_verification, verify_client
+
+GROUP = "verification"
+CHECK_NAMES = ("positions_match_csv", "engines_ran", "price_coverage", "snapshots_30_sessions", "risk_metrics", "stress_scenarios")
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    _all_dates = MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
+
+
+@asset(
+    partitions_def=clients_partitions,
+    group_name=GROUP,
+    deps=["portfolio_positions", "price_history", "position_greeks", "factor_exposures", "interest_rate_betas", "correlations",
+          AssetDep("portfolio_snapshots", partition_mapping=_all_dates),
+          AssetDep("portfolio_risk_metrics", partition_mapping=_all_dates),
+          AssetDep("stress_test_results", partition_mapping=_all_dates)],
+    kinds={"sql"},
+    check_specs=[AssetCheckSpec(name, asset="onboarding_verification", description=desc) for name, desc in (
+        ("positions_match_csv", "Positions in the DB equal the CSV (count, symbols, quantities, prices, types, tags)."),
+        ("engines_ran", "Every engine produced rows for the as-of date."),
+        ("price_coverage", "Held symbols have prices on ≥ 95 % of the last 90 sessions."),
+        ("snapshots_30_sessions", "Snapshots exist for each of the last 30 sessions."),
+        ("risk_metrics", "Risk metrics for the as-of date are present and finite."),
+        ("stress_scenarios", "Every stress scenario has a finite result for the as-of date."),
+    )] + [AssetCheckSpec("live_api", asset="onboarding_verification",
+                         description="Optional (SIGMASIGHT_API_URL): login and portfolio endpoints answer in < 500 ms.")],
+    description="End-to-end verification record of the client (the runbook's manual checklist).",
+)
+def onboarding_verification(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+    settings = get_settings()
+    engine = database.engine()
+    email = context.partition_key
+    as_of = market_data.as_of()
+    checks = verify_client(engine, email, settings, as_of)
+    passed = record_verification(engine, email, as_of, checks, source="dagster")
+    results = [AssetCheckResult(check_name=c.name, passed=c.passed, description=c.detail, metadata={"detail": c.detail}) for c in checks]
+    results.append(_live_api_result(engine, email, settings))
+    return MaterializeResult(
+        metadata={
+            "as_of": as_of.isoformat(),
+            "ready": passed,
+            "checks": MetadataValue.md("\n".join(f"- {'✅' if c.passed else '❌'} **{c.name}** — {c.detail}" for c in checks)),
+        },
+        check_results=results,
+    )
+
+
+def _live_api_result(engine, email, settings) -> AssetCheckResult:
+    api_url = os.environ.get("SIGMASIGHT_API_URL")
+    if not api_url:
+        return AssetCheckResult(check_name="live_api", passed=True, severity=AssetCheckSeverity.WARN,
+                                description="skipped: SIGMASIGHT_API_URL is not set", metadata={"skipped": True})
+    client = client_portfolio(engine, email)
+    symbols = [p["symbol"] for p in read_active_positions(engine, client.portfolio_id)]
+    password = None
+    try:  # the password lives only in this run's memory, read from the drop; never stored or logged
+        drop = read_drop(find_drop_folder(settings.imports_dir, email), settings)
+        password = drop.client.password.value if drop.client.password is not None else None
+    except DropValidationError:
+        pass
+    api_checks = check_live_api(api_url, email, password, str(client.portfolio_id), symbols)
+    failed = [c for c in api_checks if not c.passed]
+    return AssetCheckResult(
+        check_name="live_api", passed=not failed, severity=AssetCheckSeverity.WARN,
+        description="; ".join(f"{c.name}: {c.detail}" for c in (failed or api_checks))[:1000],
+        metadata={c.name: c.detail for c in api_checks},
+    )

@@ -1,0 +1,148 @@
+"""End-to-end verification of an onboarded client (the runbook's manual checklist, automated).
+
+`verify_client` is used by the `onboarding_verification` asset and by `sigmasight verify`; each
+check names every missing piece. It reads only; `record_verification` stores the outcome.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from sqlalchemy import Engine, func, insert, select
+
+from sigmasight_onboarding.calendar import last_sessions
+from sigmasight_onboarding.config import Settings
+from sigmasight_onboarding.db.models import (
+    CorrelationCalculation,
+    FactorExposure,
+    MarketDataCache,
+    OnboardingVerification,
+    PortfolioRiskMetrics,
+    PortfolioSnapshot,
+    PositionFactorExposure,
+    PositionGreeks,
+    PositionInterestRateBeta,
+    StressTestResult,
+    utcnow,
+)
+from sigmasight_onboarding.db.onboarding_writer import read_active_positions, reconcile_with_drop
+from sigmasight_onboarding.db.portfolio_reads import UnknownClient, client_portfolio
+from sigmasight_onboarding.drops.problems import DropValidationError
+from sigmasight_onboarding.drops.reader import find_drop_folder, read_drop
+from sigmasight_onboarding.scenarios import load_scenarios
+
+COVERAGE_SESSIONS = 90
+MIN_COVERAGE = 0.95
+SNAPSHOT_SESSIONS = 30
+RISK_FIELDS = ("var_95_historical", "var_99_historical", "var_95_parametric", "var_99_parametric",
+               "var_95_monte_carlo", "var_99_monte_carlo", "es_975_historical", "annualised_volatility")
+
+
+@dataclass(frozen=True)
+class VerificationCheck:
+    name: str
+    passed: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _count(conn, model, *where) -> int:
+    return conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def verify_client(engine: Engine, email: str, settings: Settings, as_of: date) -> list[VerificationCheck]:
+    """Every verification check for `email` as of `as_of` (raises UnknownClient when absent)."""
+    client = client_portfolio(engine, email)
+    pid = client.portfolio_id
+    stored = read_active_positions(engine, pid)
+    checks: list[VerificationCheck] = []
+
+    # 1. positions in the DB equal the CSV
+    try:
+        drop = read_drop(find_drop_folder(settings.imports_dir, email), settings)
+        diffs = reconcile_with_drop(stored, drop)
+        checks.append(VerificationCheck("positions_match_csv", not diffs,
+                                        f"{len(stored)} positions equal the CSV" if not diffs else "; ".join(diffs[:20])))
+    except DropValidationError as err:
+        checks.append(VerificationCheck("positions_match_csv", False, f"drop cannot be read: {err.problems[0]}"))
+
+    held = sorted({p["underlying_symbol"] if p["position_type"].value in ("LC", "LP", "SC", "SP") else p["symbol"] for p in stored})
+    n_options = sum(p["position_type"].value in ("LC", "LP", "SC", "SP") for p in stored)
+    with engine.connect() as conn:
+        # 2. every engine produced rows for the as-of date
+        pieces = {
+            "position_greeks": _count(conn, PositionGreeks, PositionGreeks.portfolio_id == pid, PositionGreeks.calculation_date == as_of),
+            "position_factor_exposures": _count(conn, PositionFactorExposure, PositionFactorExposure.portfolio_id == pid,
+                                                PositionFactorExposure.calculation_date == as_of),
+            "factor_exposures": _count(conn, FactorExposure, FactorExposure.portfolio_id == pid, FactorExposure.calculation_date == as_of),
+            "position_interest_rate_betas": _count(conn, PositionInterestRateBeta, PositionInterestRateBeta.portfolio_id == pid,
+                                                   PositionInterestRateBeta.calculation_date == as_of),
+            "correlation_calculations": _count(conn, CorrelationCalculation, CorrelationCalculation.portfolio_id == pid,
+                                               CorrelationCalculation.calculation_date == as_of),
+            "portfolio_snapshots": _count(conn, PortfolioSnapshot, PortfolioSnapshot.portfolio_id == pid, PortfolioSnapshot.snapshot_date == as_of),
+            "portfolio_risk_metrics": _count(conn, PortfolioRiskMetrics, PortfolioRiskMetrics.portfolio_id == pid,
+                                             PortfolioRiskMetrics.calculation_date == as_of),
+            "stress_test_results": _count(conn, StressTestResult, StressTestResult.portfolio_id == pid, StressTestResult.calculation_date == as_of),
+        }
+        missing = [name for name, n in pieces.items() if n == 0 and not (name == "position_greeks" and n_options == 0)]
+        checks.append(VerificationCheck("engines_ran", not missing,
+                                        f"all engines have rows for {as_of}" if not missing else f"no rows for {as_of} in: " + ", ".join(missing)))
+
+        # 3. price coverage over the last 90 sessions
+        window = last_sessions(as_of, COVERAGE_SESSIONS)
+        have = dict(conn.execute(
+            select(MarketDataCache.symbol, func.count()).where(
+                MarketDataCache.symbol.in_(held), MarketDataCache.date >= window[0], MarketDataCache.date <= window[-1]
+            ).group_by(MarketDataCache.symbol)).all())
+        low = {s: have.get(s, 0) / len(window) for s in held if have.get(s, 0) / len(window) < MIN_COVERAGE}
+        checks.append(VerificationCheck("price_coverage", not low,
+                                        f"{len(held)} symbols ≥ {MIN_COVERAGE:.0%} over {len(window)} sessions" if not low else
+                                        "below 95 %: " + ", ".join(f"{s} {v:.0%}" for s, v in sorted(low.items()))))
+
+        # 4. 30 sessions of snapshots
+        sessions = last_sessions(as_of, SNAPSHOT_SESSIONS)
+        present = set(conn.execute(select(PortfolioSnapshot.snapshot_date).where(
+            PortfolioSnapshot.portfolio_id == pid, PortfolioSnapshot.snapshot_date >= sessions[0],
+            PortfolioSnapshot.snapshot_date <= sessions[-1])).scalars())
+        absent = [d for d in sessions if d not in present]
+        checks.append(VerificationCheck("snapshots_30_sessions", not absent,
+                                        f"{len(sessions)} sessions {sessions[0]}..{sessions[-1]}" if not absent else
+                                        f"{len(absent)} missing: " + ", ".join(map(str, absent[:10])) + ("…" if len(absent) > 10 else "")))
+
+        # 5. risk metrics present and finite
+        risk = conn.execute(select(PortfolioRiskMetrics).where(
+            PortfolioRiskMetrics.portfolio_id == pid, PortfolioRiskMetrics.calculation_date == as_of)).mappings().first()
+        if risk is None:
+            checks.append(VerificationCheck("risk_metrics", False, f"no risk metrics for {as_of}"))
+        else:
+            bad = [f for f in RISK_FIELDS if risk[f] is None or not math.isfinite(risk[f])]
+            ok = risk["quality_flag"] == "ok" and not bad
+            checks.append(VerificationCheck("risk_metrics", ok, f"VaR99 (historical) {risk['var_99_historical']:,.0f} USD" if ok else
+                                            f"quality {risk['quality_flag']}; not finite: {', '.join(bad) or 'none'}"))
+
+        # 6. every stress scenario present and finite
+        results = dict(conn.execute(select(StressTestResult.scenario_id, StressTestResult.portfolio_pnl).where(
+            StressTestResult.portfolio_id == pid, StressTestResult.calculation_date == as_of)).all())
+    expected = [s.id for s in load_scenarios()]
+    lacking = [s for s in expected if s not in results or not math.isfinite(results[s])]
+    checks.append(VerificationCheck("stress_scenarios", not lacking,
+                                    f"{len(results)} scenario results" if not lacking else "missing or not finite: " + ", ".join(lacking)))
+    return checks
+
+
+def record_verification(engine: Engine, email: str, as_of: date, checks: list[VerificationCheck], source: str) -> bool:
+    """Store one verification record; returns whether every check passed."""
+    client = client_portfolio(engine, email)
+    passed = all(c.passed for c in checks)
+    with engine.begin() as conn:
+        conn.execute(insert(OnboardingVerification), [{
+            "portfolio_id": client.portfolio_id, "client_email": email, "as_of": as_of, "verified_at": utcnow(),
+            "source": source, "passed": passed, "checks": [c.as_dict() for c in checks]}])
+    return passed
+
+
+__all__ = ["VerificationCheck", "verify_client", "record_verification", "UnknownClient"]

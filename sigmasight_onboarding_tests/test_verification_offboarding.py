@@ -1,0 +1,238 @@
+"""Verification, offboarding/rollback, re-execution from failure, schedules, Dagster storage on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from dagster import (
+    DagsterInstance,
+    ReexecutionOptions,
+    build_schedule_context,
+    execute_job,
+    instance_for_test,
+    reconstructable,
+)
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from sigmasight_onboarding.cli import main, run_onboarding
+from sigmasight_onboarding.db.engine import get_engine
+from sigmasight_onboarding.db.models import Base, MarketDataCache, OnboardingAuditLog
+from sigmasight_onboarding.definitions import defs
+from sigmasight_onboarding.resources.sigmasight_api import check_live_api
+from sigmasight_onboarding.schedules import daily_refresh_schedule
+
+from .conftest import PG_ADMIN_URL, REPO, copy_demo
+
+JOHN = "john.smith@example.com"
+SHARED = {"market_data_cache", "market_data_gaps", "factor_definitions", "stress_test_scenarios", "onboarding_audit_log"}
+
+
+def onboard_job():
+    return defs.resolve_job_def("onboard_client")
+
+
+def client_rows(url: str, email: str) -> dict[str, int]:
+    """Rows of every client table that belong to `email` (via user/portfolio/position ids)."""
+    engine = get_engine(url)
+    counts = {}
+    with engine.connect() as conn:
+        user_ids = [r[0] for r in conn.execute(text("SELECT id FROM users WHERE email = :e"), {"e": email})]
+        counts["users"] = len(user_ids)
+        for table in Base.metadata.sorted_tables:
+            if table.name in SHARED or table.name == "users":
+                continue
+            total = conn.execute(select(func.count()).select_from(table)).scalar_one()
+            counts[table.name] = total
+    return counts
+
+
+def test_onboard_verify_offboard_and_onboard_again(env, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    copy_demo(env["imports"], JOHN)
+    assert main(["onboard", str(env["imports"] / JOHN)]) == 0
+    out = capsys.readouterr().out
+    assert "READY" in out and "30/30 sessions" in out
+    assert main(["verify", JOHN]) == 0
+    out = capsys.readouterr().out
+    assert out.count("[PASS]") == 6 and "READY" in out
+    instance = DagsterInstance.get()
+    assert instance.has_dynamic_partition("clients", JOHN)
+    with get_engine(env["db_url"]).connect() as conn:
+        prices_before = conn.execute(select(func.count()).select_from(MarketDataCache)).scalar_one()
+
+    assert main(["offboard", JOHN]) == 0
+    assert all(n == 0 for n in client_rows(env["db_url"], JOHN).values()), client_rows(env["db_url"], JOHN)
+    assert not DagsterInstance.get().has_dynamic_partition("clients", JOHN)
+    with get_engine(env["db_url"]).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(MarketDataCache)).scalar_one() == prices_before
+        actions = [r.action for r in conn.execute(select(OnboardingAuditLog.action))]
+    assert "offboard" in actions
+
+    capsys.readouterr()
+    assert main(["offboard", JOHN]) == 4  # unknown now: says so, changes nothing
+    assert "nothing changed" in capsys.readouterr().err
+    assert main(["onboard", str(env["imports"] / JOHN), "--sessions", "0"]) == 0
+    assert client_rows(env["db_url"], JOHN)["positions"] == 5
+
+
+def test_verify_names_every_missing_piece(env, capsys):
+    copy_demo(env["imports"], JOHN)
+    assert main(["onboard", str(env["imports"] / JOHN), "--sessions", "0"]) == 0
+    capsys.readouterr()
+    assert main(["verify", JOHN]) == 3
+    out = capsys.readouterr().out
+    assert "[PASS] positions_match_csv" in out and "[PASS] price_coverage" in out
+    assert "[FAIL] engines_ran: no rows for 2026-08-03 in: portfolio_snapshots, portfolio_risk_metrics, stress_test_results" in out
+    assert "[FAIL] snapshots_30_sessions: 30 missing" in out
+    assert "NOT READY" in out
+    # a changed CSV is caught
+    csv = env["imports"] / JOHN / "portfolio.csv"
+    csv.write_text(csv.read_text().replace("MSFT,800", "MSFT,801"))
+    assert main(["verify", JOHN]) == 3
+    assert "MSFT: quantity" in capsys.readouterr().out
+    assert main(["verify", "nobody@example.com"]) == 4
+
+
+def test_reexecute_from_failure_leaves_no_duplicates(env, tmp_path):
+    """A run that fails half-way (a real DB error in `correlations`) is re-executed from failure."""
+    copy_demo(env["imports"], JOHN)
+    engine = get_engine(env["db_url"])
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        if postgres:
+            conn.execute(text("CREATE OR REPLACE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON correlation_calculations FOR EACH ROW EXECUTE FUNCTION refuse()"))
+        else:
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON correlation_calculations BEGIN SELECT RAISE(ABORT, 'injected'); END"))
+    (tmp_path / "dh").mkdir()
+    with instance_for_test(temp_dir=str(tmp_path / "dh")) as instance:
+        instance.add_dynamic_partitions("clients", [JOHN])
+        first = execute_job(reconstructable(onboard_job), instance, tags={"dagster/partition": JOHN}, raise_on_error=False)
+        assert not first.success
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse" + (" ON correlation_calculations" if postgres else "")))
+        before = {t: n for t, n in client_rows(env["db_url"], JOHN).items()}
+        assert before["positions"] == 5 and before["correlation_calculations"] == 0
+        options = ReexecutionOptions.from_failure(first.run_id, instance)
+        second = execute_job(reconstructable(onboard_job), instance, reexecution_options=options, raise_on_error=False,
+                             tags={"dagster/partition": JOHN})
+        from sigmasight_onboarding.cli import failure_reasons
+
+        assert second.success, failure_reasons(second)
+        steps = {e.step_key for e in second.all_events if e.event_type_value == "STEP_SUCCESS"}
+        assert "correlations" in steps and "client_onboarding" not in steps  # only what failed (and after)
+    after = client_rows(env["db_url"], JOHN)
+    assert after["correlation_calculations"] == 1
+    assert {k: v for k, v in after.items() if k != "correlation_calculations" and not k.startswith(("pairwise", "correlation_cl"))} == \
+        {k: v for k, v in before.items() if k != "correlation_calculations" and not k.startswith(("pairwise", "correlation_cl"))}
+
+
+def test_daily_refresh_schedule_requests_every_client(monkeypatch):
+    monkeypatch.delenv("SIGMASIGHT_AS_OF", raising=False)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("clients", [JOHN, "demo_hnw@sigmasight.com"])
+        context = build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 18, 30))
+        requests = daily_refresh_schedule(context)
+    jobs = sorted((r.job_name, str(r.partition_key)) for r in requests)
+    assert jobs == [
+        ("backfill_timeseries", f"{JOHN}|2026-08-03"),
+        ("backfill_timeseries", "demo_hnw@sigmasight.com|2026-08-03"),
+        ("daily_refresh", JOHN),
+        ("daily_refresh", "demo_hnw@sigmasight.com"),
+    ]
+    assert daily_refresh_schedule.execution_timezone == "America/New_York"
+
+
+class _FakeApi(BaseHTTPRequestHandler):
+    portfolio_id = ""
+    symbols: list[str] = []
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _send(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/api/v1/auth/login" and body == {"email": JOHN, "password": "secure_client_password_123"}:
+            self._send(200, {"access_token": "jwt-token", "token_type": "bearer"})
+        else:
+            self._send(401, {"detail": "bad credentials"})
+
+    def do_GET(self):
+        if self.headers.get("Authorization") != "Bearer jwt-token":
+            return self._send(401, {"detail": "unauthorised"})
+        if self.path == f"/api/v1/data/portfolio/{self.portfolio_id}/complete":
+            return self._send(200, {"positions": [{"symbol": s} for s in self.symbols]})
+        if self.path == f"/api/v1/analytics/portfolio/{self.portfolio_id}/overview":
+            return self._send(200, {"overview": "ok"})
+        self._send(404, {})
+
+
+def test_live_api_check_against_local_server():
+    _FakeApi.portfolio_id, _FakeApi.symbols = "pid-1", ["AAPL", "TSLA"]
+    server = HTTPServer(("127.0.0.1", 0), _FakeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        ok = check_live_api(url, JOHN, "secure_client_password_123", "pid-1", ["AAPL", "TSLA"])
+        assert [(c.name, c.passed) for c in ok] == [("api_login", True), ("api_portfolio_complete", True), ("api_analytics_overview", True)]
+        missing = check_live_api(url, JOHN, "secure_client_password_123", "pid-1", ["AAPL", "NVDA"])
+        assert not missing[1].passed and "NVDA" in missing[1].detail
+        wrong = check_live_api(url, JOHN, "wrong", "pid-1", ["AAPL"])
+        assert [(c.name, c.passed) for c in wrong] == [("api_login", False)]
+    finally:
+        server.shutdown()
+    down = check_live_api("http://127.0.0.1:9", JOHN, "x", "pid-1", ["AAPL"], timeout=1.0)
+    assert not down[0].passed and down[0].name == "api_reachable"
+    assert "secure_client_password_123" not in str(ok + missing + wrong + down)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_dagster_storage_on_postgresql(env, monkeypatch, tmp_path):
+    """The shipped deploy/dagster-postgres.yaml, with settings from the environment, runs the demo graph."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"dagster_storage_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover
+        if __import__("os").environ.get("CI"):
+            pytest.fail(f"PostgreSQL needed in CI: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    url = make_url(PG_ADMIN_URL)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    dagster_url = url.set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    try:
+        copy_demo(env["imports"], JOHN)
+        with DagsterInstance.get() as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            result = run_onboarding(JOHN, instance)
+            assert result.success
+            assert instance.get_run_by_id(result.run_id).is_success
+            assert instance.has_dynamic_partition("clients", JOHN)
+        with create_engine(url.set(database=name)).connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM runs")).scalar_one() >= 1
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
