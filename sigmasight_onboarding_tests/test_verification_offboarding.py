@@ -142,12 +142,12 @@ def test_daily_refresh_schedule_requests_every_client(monkeypatch):
         context = build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 18, 30))
         requests = daily_refresh_schedule(context)
     jobs = sorted((r.job_name, str(r.partition_key)) for r in requests)
-    assert jobs == [
+    assert jobs == sorted([
         ("backfill_timeseries", f"{JOHN}|2026-08-03"),
         ("backfill_timeseries", "demo_hnw@sigmasight.com|2026-08-03"),
         ("daily_refresh", JOHN),
         ("daily_refresh", "demo_hnw@sigmasight.com"),
-    ]
+    ])
     assert daily_refresh_schedule.execution_timezone == "America/New_York"
 
 

@@ -276,7 +276,7 @@ def _read_client(folder: Path, settings: Settings, problems: list[DropProblem], 
     if has_pw:
         if any(_is_control(ch) for ch in password):
             problems.append(DropProblem(file=f, column="password", value="<redacted>",
-                                        rule="must not contain control characters (a NUL byte would truncate it in bcrypt)"))
+                                        rule="must not contain control characters (they cannot be typed at login)"))
         if len(password.encode()) > 72:
             problems.append(DropProblem(file=f, column="password", value="<redacted>",
                                         rule="is longer than 72 bytes, the bcrypt limit"))
