@@ -124,8 +124,8 @@ def run_engines(n: int, baseline: bool = True, budget: float = BASELINE_BUDGET_S
         base = statsmodels_loop_baseline(rets, etf)
         t_base, extrapolated, timed_on = time.perf_counter() - t0, False, n
     else:
-        # time a bigger subset (≈ half the budget) and extrapolate linearly
-        sub = max(probe, min(n, int(n * (budget / 2) / predicted)))
+        # time a bigger subset (≈ a quarter of the budget) and extrapolate linearly
+        sub = max(probe, min(n, int(n * (budget / 4) / predicted)))
         t0 = time.perf_counter()
         base = statsmodels_loop_baseline(rets[symbols[:sub]], etf)
         t_sub = time.perf_counter() - t0

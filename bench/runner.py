@@ -36,7 +36,9 @@ FULL = {
     "M": 500,
     "D_sessions": 250,
     "E_clients": 200,
-    "cold_cap_s": 240.0,
+    "D_budget_s": 30.0,
+    "E_budget_s": 30.0,
+    "cold_cap_s": 60.0,
 }
 QUICK = {
     "A": [30, 100],
@@ -45,7 +47,9 @@ QUICK = {
     "M": 100,
     "D_sessions": 20,
     "E_clients": 20,
-    "cold_cap_s": 60.0,
+    "D_budget_s": 8.0,
+    "E_budget_s": 8.0,
+    "cold_cap_s": 30.0,
 }
 A_TARGETS = {30: 10.0, 10_000: 60.0}  # warm cache, seconds
 B_TARGET_SIZE, B_SPEEDUP, B_ABS = 1_000, 100.0, 1.0
@@ -178,6 +182,55 @@ class Databases:
         self._admin = None
 
 
+class Zygote:
+    """The pre-imported forking worker (``python -m bench.worker --zygote``), restarted if it dies."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log = self.log_path.open("a")
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.worker", "--zygote"], cwd=str(REPO), env=self.env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
+        ready = self.proc.stdout.readline()
+        if not ready or not json.loads(ready).get("ready"):
+            raise RuntimeError(f"bench zygote did not start (see {self.log_path})")
+
+    def run(self, spec: str, out: str, log: str, env: dict, timeout: float, kill) -> tuple[int | None, int]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        self.proc.stdin.write(json.dumps({"spec": spec, "out": out, "log": log, "env": env}) + "\n")
+        self.proc.stdin.flush()
+        started = self.proc.stdout.readline()
+        if not started:
+            self.proc = None
+            return None, 0
+        pid = json.loads(started)["pid"]
+        timer = threading.Timer(timeout, kill, args=(pid,))
+        timer.start()
+        try:
+            ended = self.proc.stdout.readline()
+        finally:
+            timer.cancel()
+        if not ended:
+            self.proc = None
+            return None, 0
+        msg = json.loads(ended)
+        return msg["status"], msg["maxrss_kb"]
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
 @dataclass
 class Outcome:
     ok: bool
@@ -207,6 +260,7 @@ class Bench:
         self.market_file, self.full_dataset = pf.market_data_file()
         self.universe = None
         self._n = 0
+        self.zygote = None if args.no_fork else Zygote(self.env("sqlite:///:memory:", "zygote"), self.run_dir / "zygote.log")
 
     # -- process plumbing ------------------------------------------------------------------------
     def env(self, db_url: str, label: str) -> dict:
@@ -228,6 +282,8 @@ class Bench:
         return env
 
     def spawn(self, kind: str, spec: dict, env: dict, timeout: float, label: str) -> Outcome:
+        """Run one scenario in a fresh process (forked from the zygote, or a new interpreter with
+        --no-fork); kill it after ``timeout`` s; its peak RSS comes from wait4 on that child."""
         self._n += 1
         base = self.run_dir / "work" / f"{self._n:03d}-{label}"
         base.parent.mkdir(parents=True, exist_ok=True)
@@ -235,34 +291,47 @@ class Bench:
         spec_path, out_path, log_path = base.with_suffix(".spec.json"), base.with_suffix(".out.json"), base.with_suffix(".log")
         spec_path.write_text(json.dumps(spec, default=str))
         t0 = time.perf_counter()
-        with log_path.open("w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(spec_path), str(out_path)],
-                                    cwd=str(REPO), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            killed = threading.Event()
+        killed = threading.Event()
 
-            def _kill():
-                killed.set()
+        def _kill(pid: int) -> None:
+            killed.set()
+            for fn, target in ((os.killpg, pid), (os.kill, pid)):  # our own child (own session)
                 try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the worker's own process group (started above)
-                except ProcessLookupError:
-                    pass
+                    fn(target, signal.SIGKILL)
+                    break
+                except (ProcessLookupError, PermissionError):
+                    continue
 
-            timer = threading.Timer(timeout, _kill)
-            timer.start()
+        if self.zygote is not None and self.zygote.proc is None:
             try:
-                _pid, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                timer.cancel()
-            proc.returncode = os.waitstatus_to_exitcode(status)
+                self.zygote.start()
+            except Exception as exc:
+                self.notes.append(f"forking worker unavailable ({exc}); scenarios ran as new interpreters")
+                self.zygote = None
+        if self.zygote is not None:
+            status, maxrss_kb = self.zygote.run(str(spec_path), str(out_path), str(log_path), env, timeout, _kill)
+        else:
+            with log_path.open("w") as log:
+                proc = subprocess.Popen([sys.executable, "-m", "bench.worker", str(spec_path), str(out_path)],
+                                        cwd=str(REPO), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                timer = threading.Timer(timeout, _kill, args=(proc.pid,))
+                timer.start()
+                try:
+                    _pid, status, usage = os.wait4(proc.pid, 0)
+                finally:
+                    timer.cancel()
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                maxrss_kb = usage.ru_maxrss
         wall = time.perf_counter() - t0
-        rss = usage.ru_maxrss / 1024.0  # Linux: KiB
+        rss = maxrss_kb / 1024.0  # Linux: KiB
+        code = os.waitstatus_to_exitcode(status) if status is not None else None
         if killed.is_set():
             return Outcome(False, error=f"timed out after {timeout:.0f} s (killed)", rss_mb=rss, wall=wall, timed_out=True, log=str(log_path))
         try:
             payload = json.loads(out_path.read_text())
         except Exception:
             tail = log_path.read_text()[-1500:] if log_path.exists() else ""
-            return Outcome(False, error=f"worker exited {proc.returncode} without a result: {tail.strip()[-400:]}", rss_mb=rss, wall=wall, log=str(log_path))
+            return Outcome(False, error=f"worker exited {code} without a result: {tail.strip()[-400:]}", rss_mb=rss, wall=wall, log=str(log_path))
         if not payload.get("ok"):
             return Outcome(False, error=payload.get("error", "?"), rss_mb=rss, wall=wall, log=str(log_path),
                            result={"traceback": payload.get("traceback", "")})
@@ -494,7 +563,7 @@ class Bench:
             self.say(f"D backfill {self.plan['D_sessions']} sessions, {db}")
             url = self.dbs.fresh(db, "d100")
             out = self.spawn("backfill_timeseries", {"folder": str(folder), "as_of": pf.AS_OF.isoformat(),
-                                                     "sessions": self.plan["D_sessions"], "budget": 240},
+                                                     "sessions": self.plan["D_sessions"], "budget": self.plan["D_budget_s"]},
                              self.env(url, f"d-{db}"), 900, f"d-{db}")
             self._ts_row(out, "D backfill (100 positions)", db, self.plan["D_sessions"], D_TARGET, "sessions")
 
@@ -515,7 +584,7 @@ class Bench:
             self.say(f"E daily refresh {len(folders)} clients, {db}")
             url = self.dbs.fresh(db, "e")
             out = self.spawn("daily_refresh", {"folders": folders, "symbols": sorted(symbols), "as_of": pf.AS_OF.isoformat(),
-                                               "budget": 300}, self.env(url, f"e-{db}"), 1200, f"e-{db}")
+                                               "budget": self.plan["E_budget_s"]}, self.env(url, f"e-{db}"), 1200, f"e-{db}")
             self._ts_row(out, "E daily refresh (30 positions each)", db, len(folders), E_TARGET, "clients")
 
     def _ts_row(self, out: Outcome, scenario: str, db: str, n: int, target: float, unit: str) -> None:
@@ -676,6 +745,8 @@ def parse_args(argv=None):
     p.add_argument("--profile", action="store_true",
                    help="pyinstrument profile of scenario A at the largest size (+ a cold run); "
                         "alone it runs only the profile, add --only to run scenarios too")
+    p.add_argument("--no-fork", action="store_true",
+                   help="start every scenario as a new interpreter instead of forking a pre-imported worker")
     p.add_argument("--cold-cap", type=float, default=None,
                    help="skip (and extrapolate) a cold onboarding run predicted longer than this many seconds")
     args = p.parse_args(argv)
@@ -707,6 +778,8 @@ def main(argv=None) -> int:
         bench.notes.append("interrupted: partial results")
         print("interrupted — writing partial results")
     finally:
+        if bench.zygote is not None:
+            bench.zygote.close()
         bench.dbs.drop_all()
     total = time.perf_counter() - bench.t_start
     bench.finish_rows()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+from html import escape as html_escape
 import io
 import os
 import re
@@ -88,7 +89,7 @@ def test_full_report_has_every_section_and_seven_charts(onboarded):
     html = report.html
     for sid, title in SECTIONS:
         assert f'<section id="{sid}"' in html, sid
-        assert title in html
+        assert html_escape(title) in html
     assert html.count(IMG) == 7
     assert all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in _pngs(html))
     assert all(report.charts[k] for k in CHART_KEYS)

@@ -9,7 +9,13 @@ Conventions
 * Historical quantiles use numpy's default 'linear' method (type 7), so
   historical_var(pnl, c) == −numpy.quantile(pnl, 1 − c).
 * Options are repriced with Black–Scholes (``analytics.greeks.black_scholes``, imported lazily, or a
-  `pricer` with the same signature); time in calendar days / 365.
+  `pricer` with the same signature); time in calendar days / 365. On the large revaluation grids
+  (historical days / Monte Carlo paths × options) the default pricer runs as
+  ``analytics.snapshots.bs_price_only`` — the same price formula without the Greeks.
+
+Performance: compute_risk_metrics prepares and values the positions once, builds the historical
+and Monte Carlo P&L on numpy arrays with one price-only Black–Scholes call per grid, and the
+back-test's rolling VaR is one vectorised quantile over a sliding-window view (NaN windows apart).
 
 Pure computation: numpy/scipy, pandas for labelled input/output. No Dagster, no database.
 """

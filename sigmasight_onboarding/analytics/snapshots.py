@@ -16,9 +16,11 @@ expiration_date      options only: date
 Market value (dollars, signed): stocks quantity × price; options quantity × 100 × Black–Scholes price.
 Options are priced with ``analytics.greeks.black_scholes`` (imported lazily) unless a ``pricer`` with
 the same signature is passed: time to expiry = calendar days / 365 (Act/365F); rate and vol are
-annualised decimals; expired → intrinsic value with zero Greeks.
+annualised decimals; expired → intrinsic value with zero Greeks. Where only prices are needed on a
+large grid (scenario revaluation), ``option_prices`` uses ``bs_price_only`` — the same Black–Scholes
+price formula without the Greeks — for the default pricer.
 
-Pure computation: numpy, pandas for labelled input/output. No Dagster, no database.
+Pure computation: numpy (scipy.special.ndtr), pandas for labelled input/output. No Dagster, no database.
 """
 
 from __future__ import annotations
@@ -501,7 +503,9 @@ __all__ = [
     "CONTRACT_MULTIPLIER",
     "OPTION_TYPES",
     "STOCK_TYPES",
+    "bs_price_only",
     "get_pricer",
+    "option_prices",
     "portfolio_snapshot_series",
     "prepare_positions",
     "price_options",
