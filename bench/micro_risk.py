@@ -17,12 +17,20 @@ Per session, exactly the calls ``assets/timeseries.py`` makes:
 
 Usage::
 
-    .venv/bin/python -m bench.micro_risk                     # timings
-    .venv/bin/python -m bench.micro_risk --save /tmp/a.pkl   # also store every result
-    .venv/bin/python -m bench.micro_risk --compare /tmp/a.pkl  # check results equal a stored run
+    .venv/bin/python -m bench.micro_risk                            # timings of the current code
+    .venv/bin/python -m bench.micro_risk --baseline-dir DIR         # before/after, interleaved
+    .venv/bin/python -m bench.micro_risk --save /tmp/a.pkl          # store every result
+    .venv/bin/python -m bench.micro_risk --compare /tmp/a.pkl       # check results equal a stored run
 
-``--compare`` checks every number of every result against the stored run with rel 1e-9
-(abs 1e-9 × the book's gross exposure for dollar amounts near zero) and exact equality otherwise.
+``--baseline-dir DIR``: DIR holds earlier versions of ``analytics/risk.py``, ``analytics/stress.py``,
+``analytics/snapshots.py`` and ``scenarios/__init__.py`` (saved as ``scenarios__init__.py``), e.g.
+``git show <rev>:sigmasight_onboarding/analytics/risk.py > DIR/risk.py``. They are imported under
+private names and timed call by call alternately with the current code (so machine load hits both
+alike), and every result of the two is compared.
+
+Each call is repeated ``--repeat`` times and its minimum kept (the least disturbed run); the table
+shows the median and maximum of those minima over the sessions. Comparisons check every number with
+rel 1e-9 (abs 1e-9 × the book's gross exposure near zero) and everything else exactly.
 """
 
 from __future__ import annotations
@@ -62,6 +70,8 @@ BACKTEST_SESSIONS = 250
 HISTORY_SESSIONS = RISK_LOOKBACK + BACKTEST_SESSIONS + 5
 MC_PATHS = 10_000
 OPTION_TYPES = ("LC", "LP", "SC", "SP")
+TARGET_RISK_MS = 60.0  # compute_risk_metrics, 30 positions with 8 options
+TARGET_SESSION_MS = 100.0  # everything of one (client, session) in session_total
 
 
 def load_positions() -> pd.DataFrame:
@@ -319,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     b = timings["betas (other modules)"]["betas"]
     print(f"  {'(betas, not ours)':<18}{1000 * statistics.median(b):11.2f} [{1000 * max(b):7.2f}]   not in session_total")
+
+    risk_ms = 1000 * statistics.median(timings["current"]["risk"])
+    total_ms = 1000 * statistics.median(timings["current"]["session_total"])
+    print(f"targets: compute_risk_metrics {risk_ms:.1f} ms (≤ {TARGET_RISK_MS:.0f}: {'met' if risk_ms <= TARGET_RISK_MS else 'MISSED'}), "
+          f"per-session analytics {total_ms:.1f} ms (≤ {TARGET_SESSION_MS:.0f}: {'met' if total_ms <= TARGET_SESSION_MS else 'MISSED'})")
 
     status = 0
     if args.baseline_dir:

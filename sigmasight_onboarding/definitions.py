@@ -11,7 +11,7 @@ from sigmasight_onboarding.assets.position_analytics import (
     position_greeks,
 )
 from sigmasight_onboarding.assets.timeseries import portfolio_timeseries
-from sigmasight_onboarding.assets.verification import onboarding_verification
+from sigmasight_onboarding.assets.verification import onboarding_report, onboarding_verification
 from sigmasight_onboarding.jobs import daily_refresh_job, onboard_client_job, timeseries_job, verify_client_job
 from sigmasight_onboarding.ops import offboard_client_job
 from sigmasight_onboarding.schedules import daily_refresh_schedule
@@ -31,6 +31,7 @@ def build_definitions() -> Definitions:
             correlations,
             portfolio_timeseries,
             onboarding_verification,
+            onboarding_report,
         ],
         jobs=[onboard_client_job, timeseries_job, verify_client_job, daily_refresh_job, offboard_client_job],
         schedules=[daily_refresh_schedule],

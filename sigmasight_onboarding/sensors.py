@@ -144,37 +144,36 @@ def onboarding_timeseries_sensor(context: RunStatusSensorContext):
     ]
 
 
-@run_status_sensor(
-    run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[timeseries_job],
-    request_job=verify_client_job,
+@sensor(
+    job=verify_client_job,
+    minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Requests the client's verification + report once its last 30 sessions of time series exist.",
+    description="Requests a client's verification + report once its last 30 sessions of time series exist "
+                "(and again whenever they are recomputed).",
 )
-def verification_sensor(context: RunStatusSensorContext):
+def verification_sensor(context: SensorEvaluationContext):
     from sqlalchemy import func, select
 
     from sigmasight_onboarding.calendar import last_sessions
     from sigmasight_onboarding.db.engine import get_engine
-    from sigmasight_onboarding.db.models import PortfolioSnapshot
-    from sigmasight_onboarding.db.portfolio_reads import UnknownClient, client_portfolio
+    from sigmasight_onboarding.db.models import Portfolio, PortfolioSnapshot, User
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
-    partition = context.dagster_run.tags.get("dagster/partition", "")
-    client_key = context.dagster_run.tags.get("dagster/partition/clients") or partition.split("|")[0]
-    if not client_key:
-        return SkipReason("time-series run without a client")
     settings = get_settings()
     engine = get_engine(settings.database_url)
     sessions = last_sessions(resolve_as_of(settings), ONBOARDING_SESSIONS)
-    try:
-        portfolio_id = client_portfolio(engine, client_key).portfolio_id
-    except UnknownClient:
-        return SkipReason(f"{client_key} is not in the database")
-    with engine.connect() as conn:
-        have = conn.execute(select(func.count()).select_from(PortfolioSnapshot).where(
-            PortfolioSnapshot.portfolio_id == portfolio_id, PortfolioSnapshot.snapshot_date >= sessions[0],
-            PortfolioSnapshot.snapshot_date <= sessions[-1])).scalar_one()
-    if have < len(sessions):
-        return SkipReason(f"{client_key}: {have}/{len(sessions)} sessions so far")
-    return RunRequest(run_key=f"verify:{client_key}:{sessions[-1]}:{have}", partition_key=client_key)
+    clients = set(context.instance.get_dynamic_partitions(clients_partitions.name))
+    with engine.connect() as conn:  # one query for every client: sessions present and newest write
+        rows = conn.execute(
+            select(User.email, func.count(), func.max(PortfolioSnapshot.created_at))
+            .join(Portfolio, Portfolio.user_id == User.id)
+            .join(PortfolioSnapshot, PortfolioSnapshot.portfolio_id == Portfolio.id)
+            .where(PortfolioSnapshot.snapshot_date >= sessions[0], PortfolioSnapshot.snapshot_date <= sessions[-1])
+            .group_by(User.email)
+        ).all()
+    requests = [
+        RunRequest(run_key=f"verify:{email}:{sessions[-1]}:{newest.isoformat() if newest else ''}", partition_key=email)
+        for email, have, newest in rows
+        if email in clients and have >= len(sessions)
+    ]
+    return requests or SkipReason(f"no client with all {len(sessions)} sessions up to {sessions[-1]} yet")

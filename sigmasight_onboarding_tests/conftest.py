@@ -135,13 +135,16 @@ def table_snapshot(url: str) -> dict[str, list[tuple]]:
     return out
 
 
+ACCOUNT_TABLES = ("users", "portfolios", "positions", "tags", "position_tags")
+
+
 def client_tables(url: str) -> dict[str, int]:
+    """Row counts of the account tables (users, portfolios, positions, tags, position_tags)."""
     from sqlalchemy import func, select
 
     engine = db_engine.get_engine(url)
     with engine.connect() as conn:
         return {
-            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in Base.metadata.sorted_tables
-            if t.name not in {"onboarding_audit_log", "market_data_cache"}
+            name: conn.execute(select(func.count()).select_from(Base.metadata.tables[name])).scalar_one()
+            for name in ACCOUNT_TABLES
         }

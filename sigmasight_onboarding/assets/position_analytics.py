@@ -415,7 +415,7 @@ def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, m
     iu = np.triu_indices(len(included), k=1)
     c, n, p = corr.to_numpy()[iu], counts.to_numpy()[iu], pvals.to_numpy()[iu]
     ok = np.isfinite(c) & np.isfinite(p)
-    calc_id = uuid.uuid4()
+    calc_id = uuid.uuid5(market.client.portfolio_id, f"correlations:{market.as_of.isoformat()}")  # stable per date
     pos_id = dict(zip(equities["symbol"], equities.index))
     gross = float(np.nansum(np.abs(mv.to_numpy())))
     calc = {
@@ -434,7 +434,7 @@ def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, m
     ]
     cluster_rows, member_rows = [], []
     for cl in clusters:
-        cid = uuid.uuid4()
+        cid = uuid.uuid5(calc_id, f"cluster:{cl['cluster_id']}")
         total = float(sum(abs(mv[s]) for s in cl["symbols"]))
         cluster_rows.append({"id": cid, "correlation_calculation_id": calc_id, "cluster_number": cl["cluster_id"],
                              "nickname": cl["nickname"], "avg_correlation": float(cl["avg_correlation"]),

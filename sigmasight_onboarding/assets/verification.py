@@ -96,3 +96,26 @@ def _live_api_result(engine, email, settings) -> AssetCheckResult:
         description="; ".join(f"{c.name}: {c.detail}" for c in (failed or api_checks))[:1000],
         metadata={c.name: c.detail for c in api_checks},
     )
+
+
+@asset(
+    partitions_def=clients_partitions,
+    group_name=GROUP,
+    deps=["onboarding_verification"],
+    kinds={"html"},
+    description="Self-contained HTML report (holdings, exposures, factors, correlations, P&L, VaR, stress, data "
+                "quality) with the answers to the runbook's four chat verification questions.",
+)
+def onboarding_report(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+    from sigmasight_onboarding.report import build_report, write_report
+
+    settings = get_settings()
+    report = build_report(database.engine(), context.partition_key, market_data.as_of())
+    path = write_report(report, settings.reports_dir, context.partition_key)
+    for warning in report.warnings:
+        context.log.warning(warning)
+    return MaterializeResult(metadata={
+        "report_path": MetadataValue.path(str(path)),
+        "report": MetadataValue.md(report.markdown),
+        "warnings": MetadataValue.md("\n".join(f"- {w}" for w in report.warnings) or "none"),
+    })

@@ -42,13 +42,14 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 
 
 def md(value: Any) -> str:
-    """Markdown-safe inline text: HTML-escaped, Markdown punctuation backslash-escaped, one line."""
+    """Markdown-safe inline text on one line: `<`, `>`, `&` HTML-escaped (no raw HTML reaches the
+    renderer) and the characters that start emphasis, code, links, tables or headings backslash-escaped."""
     text = " ".join(str("" if value is None else value).split())
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def usd(x: Any, decimals: int = 0) -> str:
@@ -371,7 +372,24 @@ def _var(d: ReportData, a: Analysis, charts: dict) -> str:
         caption += f" Delta-approximation VaR: 95 % {usd(q95)}, 99 % {usd(q99)}."
     fig = _figure(charts.get("var"), "Historical P&L distribution with VaR lines", caption,
                   f"Histogram not drawn: {a.var_note or 'no exposures stored'}.")
-    return _section("var", f'<div class="grid-chart">{fig}<div>{table}{bt}</div></div>')
+    return _section("var", f'<div class="grid-chart">{fig}<div>{table}{bt}{_contributors(r)}</div></div>')
+
+
+def _contributors(r: dict) -> str:
+    """Largest Euler contributions to the parametric VaR 99 % (details JSON), and the biggest hedges."""
+    details = r.get("details") if isinstance(r.get("details"), dict) else {}
+    comp = {k: v for k, v in (details.get("component_var_99_parametric") or {}).items() if v is not None}
+    total = r.get("var_99_parametric")
+    if not comp or not total:
+        return ""
+    ranked = sorted(comp.items(), key=lambda kv: -kv[1])
+    top = ranked[:5]
+    hedges = [kv for kv in ranked[::-1] if kv[1] < 0][:3]
+    rows = [[f"<b>{esc(k)}</b>", esc(usd(v)), esc(pct(v / total))] for k, v in top]
+    rows += [[f"<b>{esc(k)}</b> <span class='small'>hedge</span>", esc(usd(v)), esc(pct(v / total))] for k, v in hedges]
+    return ("<h3>VaR 99 % contributions (parametric, Euler)</h3>"
+            + _table([("Underlying", False), ("Contribution", True), ("Share", True)], rows)
+            + '<p class="small">Contributions sum to the parametric VaR; negative = the position reduces the risk.</p>')
 
 
 def _stress(d: ReportData, charts: dict) -> str:
