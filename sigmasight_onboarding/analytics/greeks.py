@@ -136,6 +136,46 @@ def black_scholes(
     return out
 
 
+def black_scholes_price(spot: Any, strike: Any, time_years: Any, rate: Any, vol: Any, dividend_yield: Any, is_call: Any) -> np.ndarray:
+    """Black–Scholes–Merton PRICE only ($/share), the exact formula and edge cases of
+    ``black_scholes(...)["price"]`` (same operations in the same order, so the same floats)
+    without the Greeks: expired (T ≤ 0) → intrinsic, vol ≤ 0 / NaN while alive → NaN.
+
+    Inputs broadcast; per-column constants (strike, T, rate, vol, q) are computed on their own
+    (small) shapes, only the spot-dependent terms on the full grid.
+    """
+    s = np.asarray(spot, dtype=float)
+    k = np.asarray(strike, dtype=float)
+    t = np.asarray(time_years, dtype=float)
+    r = np.asarray(rate, dtype=float)
+    v = np.asarray(vol, dtype=float)
+    q = np.asarray(dividend_yield, dtype=float)
+    c = np.asarray(is_call, dtype=bool)
+    shape = np.broadcast_shapes(s.shape, k.shape, t.shape, r.shape, v.shape, q.shape, c.shape)
+    expired = t <= 0.0
+    live = ~expired & (v > 0.0)
+    t_s = np.where(live, t, 1.0)
+    v_s = np.where(live, v, 0.2)
+    sqrt_t = np.sqrt(t_s)
+    sig_sqrt_t = v_s * sqrt_t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = (np.log(s / k) + (r - q + 0.5 * v_s * v_s) * t_s) / sig_sqrt_t
+    d2 = d1 - sig_sqrt_t
+    df_q = np.exp(-q * t_s)
+    df_r = np.exp(-r * t_s)
+    sign = np.where(c, 1.0, -1.0)  # N(±d): multiplying by ±1 is exact
+    a = s * df_q * ndtr(sign * d1)
+    b = k * df_r * ndtr(sign * d2)
+    price = np.where(c, a - b, b - a)  # call a − b; put K e^{−rT} N(−d2) − S e^{−qT} N(−d1) = b − a
+    if expired.any():
+        intrinsic = np.where(c, np.maximum(s - k, 0.0), np.maximum(k - s, 0.0))
+        price = np.where(expired, intrinsic, price)
+    bad = ~expired & ~live
+    if bad.any():
+        price = np.where(bad, np.nan, price)
+    return np.array(np.broadcast_to(price, shape), dtype=float)
+
+
 def no_arbitrage_bounds(spot, strike, time_years, rate, dividend_yield, is_call) -> tuple[np.ndarray, np.ndarray]:
     """European price bounds (dollars per share): call ∈ (max(Se^{−qT} − Ke^{−rT}, 0), Se^{−qT}),
     put ∈ (max(Ke^{−rT} − Se^{−qT}, 0), Ke^{−rT})."""

@@ -37,6 +37,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
 from sigmasight_onboarding.analytics.snapshots import (
     CONTRACT_MULTIPLIER,
     Pricer,
@@ -46,15 +47,7 @@ from sigmasight_onboarding.analytics.snapshots import (
 )
 from sigmasight_onboarding.scenarios import FACTOR_NAMES, MARKET_FACTOR, Scenario, load_scenarios
 
-FACTOR_PROXIES: dict[str, str] = {
-    "Market": "SPY",
-    "Value": "VTV",
-    "Growth": "VUG",
-    "Momentum": "MTUM",
-    "Quality": "QUAL",
-    "Size": "IWM",
-    "Low Volatility": "USMV",
-}
+FACTOR_PROXIES: dict[str, str] = FACTOR_ETFS  # factor name -> ETF proxy (one definition, in factors.py)
 RATES_PROXY = "^TNX"
 
 
