@@ -17,7 +17,7 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import special, sparse, stats
 from scipy.sparse.csgraph import connected_components
 
 
@@ -43,35 +43,50 @@ def correlation_matrix(
     data = log_returns.iloc[-window:] if window else log_returns
     x = data.to_numpy(dtype=float)
     m = np.isfinite(x)
-    mf = m.astype(float)
-    col_mean = np.where(m, x, 0.0).sum(axis=0) / np.maximum(m.sum(axis=0), 1)
-    xc = np.where(m, x - col_mean, 0.0)
+    t_len = x.shape[0]
+    if m.all():  # complete data (the usual case): one Gram matrix, n is the same for every pair
+        xc = x - x.mean(axis=0)
+        sxy = xc.T @ xc
+        var = np.diag(sxy).copy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = sxy / np.sqrt(np.outer(var, var))
+        del sxy
+        n = np.full(r.shape, t_len, dtype=np.int64)
+        var_ok = var > 0
+        valid = (t_len >= min_overlap) & var_ok[:, None] & var_ok[None, :] & np.isfinite(r)
+        own_variance = var
+    else:
+        mf = m.astype(float)
+        col_mean = np.where(m, x, 0.0).sum(axis=0) / np.maximum(m.sum(axis=0), 1)
+        xc = np.where(m, x - col_mean, 0.0)
+        n = mf.T @ mf
+        sx = xc.T @ mf  # sx[i, j] = Σ x_i over dates where j (and i) present
+        sxx = (xc * xc).T @ mf
+        sxy = xc.T @ xc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cov = sxy - sx * sx.T / n
+            var_i = sxx - sx * sx / n
+            var_j = var_i.T
+            r = cov / np.sqrt(var_i * var_j)
+        valid = (n >= min_overlap) & (var_i > 0) & (var_j > 0) & np.isfinite(r)
+        own_variance = np.diag(var_i)
+        n = n.astype(np.int64)
+    np.clip(r, -1.0, 1.0, out=r)
+    r[~valid] = np.nan
+    diag_ok = (np.diag(n) >= min_overlap) & (own_variance > 0)
+    np.fill_diagonal(r, np.where(diag_ok, 1.0, np.nan))
 
-    n = mf.T @ mf
-    sx = xc.T @ mf  # sx[i, j] = Σ x_i over dates where j (and i) present
-    sxx = (xc * xc).T @ mf
-    sxy = xc.T @ xc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cov = sxy - sx * sx.T / n
-        var_i = sxx - sx * sx / n
-        var_j = var_i.T
-        r = cov / np.sqrt(var_i * var_j)
-    r = np.clip(r, -1.0, 1.0)
-    valid = (n >= min_overlap) & (var_i > 0) & (var_j > 0) & np.isfinite(r)
-    r = np.where(valid, r, np.nan)
-    diag = np.diag(n) >= min_overlap
-    np.fill_diagonal(r, np.where(diag & (np.diag(var_i) > 0), 1.0, np.nan))
-
+    # Two-sided p-value of H0: ρ = 0, p = I_{1−r²}((n − 2)/2, 1/2) — the regularised incomplete beta
+    # form of 2·(1 − F_t,n−2(|t|)) with t = r·sqrt((n − 2)/(1 − r²)), as in scipy.stats.pearsonr.
     dof = n - 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        tstat = r * np.sqrt(dof / (1.0 - r * r))
-    p = 2.0 * stats.t.sf(np.abs(tstat), np.where(dof > 0, dof, np.nan))
+        p = special.betainc(np.where(dof > 0, dof, np.nan) / 2.0, 0.5, np.clip(1.0 - r * r, 0.0, 1.0))
     p = np.where(np.isfinite(r), np.where(np.abs(r) >= 1.0, 0.0, p), np.nan)
 
     cols = data.columns
     return (
         pd.DataFrame(r, index=cols, columns=cols),
-        pd.DataFrame(n.astype(int), index=cols, columns=cols),
+        pd.DataFrame(n, index=cols, columns=cols),
         pd.DataFrame(p, index=cols, columns=cols),
     )
 

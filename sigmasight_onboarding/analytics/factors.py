@@ -91,10 +91,7 @@ def masked_ols(x: np.ndarray, y: np.ndarray, min_obs: int, add_intercept: bool =
 
     eligible = np.flatnonzero(n_obs >= max(min_obs, p + 1))
     if eligible.size:
-        patterns, inverse = np.unique(mask[:, eligible].T, axis=0, return_inverse=True)
-        inverse = np.asarray(inverse).ravel()
-        for g, rows in enumerate(patterns):  # one group per distinct availability mask, not per position
-            cols = eligible[inverse == g]
+        for rows, cols in _mask_groups(mask, eligible):  # one group per distinct availability mask, not per position
             xg = design[rows]
             yg = y[rows][:, cols]
             b, _, rank, _ = np.linalg.lstsq(xg, yg, rcond=None)
@@ -121,6 +118,21 @@ def masked_ols(x: np.ndarray, y: np.ndarray, min_obs: int, add_intercept: bool =
     with np.errstate(divide="ignore", invalid="ignore"):
         tstat = coef / se
     return {"coef": coef, "se": se, "t": tstat, "r2": r2, "resid_std": resid_std, "n_obs": n_obs, "degenerate": degenerate}
+
+
+def _mask_groups(mask: np.ndarray, columns: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Group `columns` of the T × N boolean `mask` by identical availability: [(row mask, columns)].
+
+    Hashes each column's packed bits (O(N·T)); the usual complete-data case is one group.
+    """
+    sub = mask[:, columns]
+    if sub.all(axis=1).sum() == sub.shape[0] or (sub == sub[:, :1]).all():
+        return [(sub[:, 0].copy(), columns)]
+    packed = np.packbits(sub.T, axis=1)
+    groups: dict[bytes, list[int]] = {}
+    for j, key in enumerate(packed):
+        groups.setdefault(key.tobytes(), []).append(j)
+    return [(sub[:, idx[0]].copy(), columns[np.asarray(idx)]) for idx in groups.values()]
 
 
 def quality_flags(n_obs: np.ndarray, window: int, min_obs: int, degenerate: np.ndarray | None = None) -> np.ndarray:
