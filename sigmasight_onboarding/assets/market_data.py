@@ -17,6 +17,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     Backoff,
+    Failure,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
@@ -156,7 +157,10 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     symbols = sorted(set(held) | set(reference_symbols()))
     as_of = market_data.as_of()
     sessions = sessions_between(window_start(as_of, settings.price_lookback_days), as_of)
-    chain = market_data.chain()
+    try:
+        chain = market_data.chain()
+    except ValueError as exc:  # provider configuration (e.g. synthetic in production): a retry cannot help
+        raise Failure(description=str(exc), allow_retries=False) from None
     context.log.info(f"as of {as_of}: {len(symbols)} symbols over {len(sessions)} sessions via {' -> '.join(chain.describe())}")
 
     summary = backfill_prices(engine, chain, symbols, sessions)

@@ -75,6 +75,12 @@ def _clean(value):
     return value if np.isfinite(value) else None
 
 
+def _nullable(values: pd.Series) -> pd.Series:
+    """Plain floats with None for non-finite values (NaN/inf are never stored)."""
+    arr = values.to_numpy(dtype=float)
+    return pd.Series([float(v) if np.isfinite(v) else None for v in arr], index=values.index, dtype=object)
+
+
 def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: pd.DataFrame) -> AssetCheckResult:
     try:
         schema.validate(frame, lazy=True)
@@ -274,19 +280,27 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
     expo = _exposures(engine, market)
     factor_ids = _factor_ids(engine)
     rows, portfolio_rows = [], []
+    positions = expo[["price_symbol", "exposure"]].rename_axis("position_id").reset_index()
+    now = utcnow()
     for model, betas in (("single", single), ("multivariate", multi)):
-        by_symbol = betas.set_index(["symbol", "factor"])
-        for pid, pos in expo.iterrows():
-            for factor in FACTOR_ETFS:
-                b = by_symbol.loc[(pos["price_symbol"], factor)]
-                beta = _clean(b["beta"])
-                rows.append({
-                    "position_id": pid, "portfolio_id": market.client.portfolio_id, "factor_id": factor_ids[factor],
-                    "calculation_date": market.as_of, "model": model, "exposure_value": beta,
-                    "t_stat": _clean(b["t_stat"]), "r_squared": _clean(b["r2"]), "n_obs": int(b["n_obs"]),
-                    "quality_flag": b["quality_flag"], "extreme_beta": bool(b["extreme_beta"]),
-                    "exposure_dollars": _clean(pos["exposure"] * beta) if beta is not None else None, "created_at": utcnow(),
-                })
+        # one row per position × factor: a merge on the symbol the position's risk is measured on
+        merged = positions.merge(betas, left_on="price_symbol", right_on="symbol", how="inner")
+        frame = pd.DataFrame({
+            "position_id": merged["position_id"],
+            "portfolio_id": market.client.portfolio_id,
+            "factor_id": merged["factor"].map(factor_ids),
+            "calculation_date": market.as_of,
+            "model": model,
+            "exposure_value": _nullable(merged["beta"]),
+            "t_stat": _nullable(merged["t_stat"]),
+            "r_squared": _nullable(merged["r2"]),
+            "n_obs": merged["n_obs"].astype(int),
+            "quality_flag": merged["quality_flag"],
+            "extreme_beta": merged["extreme_beta"].astype(bool),
+            "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
+            "created_at": now,
+        })
+        rows += frame.to_dict("records")
         port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), betas, option_delta_dollars=expo["exposure"].where(expo["is_option"]),
                                          beta_symbol=expo["price_symbol"])
         for factor, p in port.iterrows():
@@ -349,19 +363,23 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
     returns = simple_returns(market.prices)
     betas = interest_rate_betas(returns.reindex(columns=price_syms), market.prices["^TNX"], returns["TLT"], window=FACTOR_WINDOW)
     expo = _exposures(engine, market)
-    rows = []
-    for pid, pos in expo.iterrows():
-        b = betas.loc[pos["price_symbol"]]
-        rb = _clean(b["rate_beta"])
-        exposure = _clean(pos["exposure"])
-        rows.append({
-            "position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
-            "rate_beta": rb, "r_squared": _clean(b["r2"]), "t_stat": _clean(b["t_stat"]), "n_obs": int(b["n_obs"]),
-            "quality_flag": b["quality_flag"], "tlt_beta": _clean(b["tlt_beta"]), "tlt_r_squared": _clean(b["tlt_r2"]),
-            "exposure_dollars": exposure,
-            "pnl_up_100bp": _clean(exposure * rb * 100) if rb is not None and exposure is not None else None,
-            "created_at": utcnow(),
-        })
+    b = betas.reindex(expo["price_symbol"].to_numpy())  # the underlying's betas for options
+    frame = pd.DataFrame({
+        "position_id": expo.index,
+        "portfolio_id": market.client.portfolio_id,
+        "calculation_date": market.as_of,
+        "rate_beta": _nullable(b["rate_beta"]).to_numpy(),
+        "r_squared": _nullable(b["r2"]).to_numpy(),
+        "t_stat": _nullable(b["t_stat"]).to_numpy(),
+        "n_obs": b["n_obs"].fillna(0).astype(int).to_numpy(),
+        "quality_flag": b["quality_flag"].fillna("insufficient_history").to_numpy(),
+        "tlt_beta": _nullable(b["tlt_beta"]).to_numpy(),
+        "tlt_r_squared": _nullable(b["tlt_r2"]).to_numpy(),
+        "exposure_dollars": _nullable(expo["exposure"]).to_numpy(),
+        "pnl_up_100bp": _nullable(expo["exposure"] * b["rate_beta"].to_numpy() * 100).to_numpy(),
+        "created_at": utcnow(),
+    })
+    rows = frame.to_dict("records")
     t = PositionInterestRateBeta.__table__
     with engine.begin() as conn:
         replace_rows(conn, t, and_(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of), rows)
