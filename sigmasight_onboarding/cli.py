@@ -85,6 +85,13 @@ def cmd_onboard(args) -> int:
         )
         return EXIT_USAGE
     try:
+        from sigmasight_onboarding.resources.market_data import build_provider_chain
+
+        build_provider_chain(settings)  # e.g. synthetic prices in production: refuse before anything is written
+    except ValueError as exc:
+        print(f"error: {exc}; nothing was written", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         drop = read_drop(folder, settings)
     except DropValidationError as err:
         _print_problems(err)

@@ -197,9 +197,6 @@ def test_backfill_survives_a_flaky_provider_with_truthful_labels(fmp_env, rate, 
               f"re-run: 0 provider calls")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: when FMP serves a symbol with missing sessions, backfill_prices records them as known "
-    "gaps 'no provider had this session: fmp,file' without asking the file provider, which has them"))
 def test_sessions_missing_from_a_served_symbol_are_asked_of_the_next_provider(fmp_env):
     """FMP answers 200 with every other session missing (valid JSON): the symbol must still end up
     complete (the file has every session), and no session the file has may be called a gap."""

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 from dagster import DagsterInstance
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from sigmasight_onboarding.assets.market_data import backfill_prices
@@ -280,12 +280,20 @@ def test_production_refuses_synthetic_prices_with_a_clear_error(env, monkeypatch
     monkeypatch.setenv("SIGMASIGHT_ALLOW_SYNTHETIC", "1")
     folder = write_drop(env["imports"], "prod.synth@example.com", "AAPL,10,150,LONG,2024-01-15,Core,,,\n",
                         {"password": "Str0ng!Passphrase-x"})
-    assert main(["onboard", str(folder), "--sessions", "0"]) == 3
+    assert main(["onboard", str(folder), "--sessions", "0"]) == 2
     err = capsys.readouterr().err
-    assert "FAILED: synthetic prices are refused in production (unset SIGMASIGHT_ALLOW_SYNTHETIC)" in err
-    assert "max_retries" not in err  # a configuration error is not retried
+    assert "synthetic prices are refused in production (unset SIGMASIGHT_ALLOW_SYNTHETIC); nothing was written" in err
+    # the same refusal inside the Dagster run (sensor/UI path): before anything is written, not retried
+    from dagster import DagsterInstance
+
+    from sigmasight_onboarding.cli import failure_reasons, run_onboarding
+
+    result = run_onboarding("prod.synth@example.com", DagsterInstance.ephemeral())
+    assert not result.success
+    assert any("configuration refused, nothing was written" in r for r in failure_reasons(result))
     with get_engine(env["db_url"]).connect() as conn:
         assert conn.execute(select(MarketDataCache.id).where(MarketDataCache.data_source == "synthetic")).first() is None
+        assert conn.execute(text("SELECT COUNT(*) FROM users")).scalar_one() == 0
     # and the chain itself refuses, whatever asks for it
     from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 

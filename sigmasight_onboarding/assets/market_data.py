@@ -32,6 +32,7 @@ from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.market_data import (
+    cached_dates,
     coverage,
     jump_flags,
     plan_fetches,
@@ -84,14 +85,48 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
         for source, n in prices.groupby("data_source")["symbol"].nunique().items():
             summary["served"][source] = summary["served"].get(source, 0) + int(n)
         summary["failures"].update(result.failures)
-        # sessions in the asked span that no provider had: remember them as known gaps
+        # sessions a provider left out of a symbol it served: ask the later providers for just those,
+        # then remember what nobody had as known gaps (rows keep their own truthful data_source)
         span = [d for d in sessions if start <= d <= end]
         got = prices.groupby("symbol")["date"].agg(set).to_dict()
-        gaps = {s: [d for d in span if d not in got.get(s, set())] for s in group if s not in result.failures}
-        gaps = {s: days for s, days in gaps.items() if days}
-        if gaps:
-            summary["gaps_recorded"] += record_gaps(engine, gaps, "no provider had this session: " + ",".join(chain.describe()))
+        holes = {s: [d for d in span if d not in got.get(s, set())] for s in group if s not in result.failures}
+        holes = {s: days for s, days in holes.items() if days}
+        if holes:
+            have = cached_dates(engine, list(holes), start, end)
+            holes = {s: [d for d in days if d not in have[s]] for s, days in holes.items()}
+            holes = {s: days for s, days in holes.items() if days}
+        if holes:
+            served_by = prices.drop_duplicates("symbol").set_index("symbol")["data_source"].to_dict()
+            holes, asked = _fill_holes(engine, chain, holes, served_by, summary)
+            if holes:
+                summary["gaps_recorded"] += record_gaps(engine, holes, "no provider had this session: " + ",".join(asked))
     return summary
+
+
+def _fill_holes(engine, chain, holes: dict, served_by: dict, summary: dict) -> tuple[dict, list[str]]:
+    """Ask the providers after the one that served a symbol for its missing sessions only.
+
+    Returns (sessions still missing per symbol, names of the providers that were asked).
+    """
+    providers = list(getattr(chain, "providers", ()))
+    names = [p.name for p in providers]
+    asked: list[str] = sorted(set(served_by.values()), key=lambda n: names.index(n) if n in names else -1)
+    for i, provider in enumerate(providers):
+        ask = [s for s, days in holes.items() if days and served_by.get(s) in names and names.index(served_by[s]) < i]
+        if not ask:
+            continue
+        wanted = {(s, d) for s in ask for d in holes[s]}
+        lo = min(min(holes[s]) for s in ask)
+        hi = max(max(holes[s]) for s in ask)
+        result = provider.daily_prices(ask, lo, hi)
+        summary["provider_calls"] += 1
+        asked.append(provider.name)
+        rows = result.prices[[(s, d) in wanted for s, d in zip(result.prices["symbol"], result.prices["date"])]]
+        summary["rows_added"] += store_prices(engine, rows)
+        filled = set(zip(rows["symbol"], rows["date"]))
+        holes = {s: [d for d in days if (s, d) not in filled] for s, days in holes.items()}
+        holes = {s: days for s, days in holes.items() if days}
+    return holes, asked
 
 
 def enrich_equity_positions(engine, positions, last_prices) -> int:

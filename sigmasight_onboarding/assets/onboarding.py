@@ -38,6 +38,7 @@ from sigmasight_onboarding.drops.reader import entry_notional, find_drop_folder,
 from sigmasight_onboarding.drops.schemas import StoredPositionsSchema
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
+from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 
 GROUP = "onboarding"
 MAX_PROBLEM_ROWS = 500
@@ -93,12 +94,17 @@ def problems_table(problems) -> MetadataValue:
     partitions_def=clients_partitions,
     can_subset=False,
 )
-def client_onboarding(context: AssetExecutionContext, database: SigmaSightDatabase):
+def client_onboarding(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     """Validate the client's drop, then create or reconcile account + positions in one transaction."""
     settings = get_settings()
     key = context.partition_key
     engine = database.engine()
     actor = f"dagster run {context.run_id[:8]}"
+    try:  # configuration that would stop the run later (e.g. synthetic prices in production): refuse before writing
+        market_data.chain()
+    except ValueError as exc:
+        audit(engine, key, "onboard", "rejected", {"configuration": str(exc)}, actor)
+        raise Failure(description=f"configuration refused, nothing was written: {exc}", allow_retries=False) from None
     try:
         folder = find_drop_folder(settings.imports_dir, key)
         drop = read_drop(folder, settings)
