@@ -218,10 +218,12 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     last_prices = matrix.ffill().iloc[-1].to_dict() if len(matrix) else {}
     enriched = enrich_equity_positions(engine, positions, last_prices)
 
+    # the table lists every symbol short of full coverage (at most 500 rows; big books stay readable)
+    incomplete = [s for s in symbols if full[s] < 1.0 or s in summary["failures"]]
     coverage_records = [
         {"symbol": s, "held": s in held, "coverage_last_90": round(float(cov[s]), 4), "window_coverage": round(float(full[s]), 4),
          "failure": summary["failures"].get(s, "")}
-        for s in symbols
+        for s in (incomplete if len(symbols) > 100 else symbols)[:500]
     ]
     return MaterializeResult(
         metadata={
@@ -235,6 +237,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
             "failures": _table([{"symbol": s, "reason": r} for s, r in sorted(summary["failures"].items())],
                                [("symbol", "string"), ("reason", "string")]),
             "known_gaps_recorded": summary["gaps_recorded"],
+            "symbols_fully_covered": len(symbols) - len(incomplete),
             "coverage": _table(coverage_records, [("symbol", "string"), ("held", "bool"), ("coverage_last_90", "float"),
                                                   ("window_coverage", "float"), ("failure", "string")]),
             "providers": " -> ".join(chain.describe()),
