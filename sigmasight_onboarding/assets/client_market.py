@@ -22,6 +22,7 @@ from sigmasight_onboarding.db.portfolio_reads import (
     is_option_type,
     price_symbols,
 )
+from sigmasight_onboarding.price_cache import recall_prices
 
 _CACHE: "OrderedDict[tuple, ClientMarket]" = OrderedDict()
 _CACHE_SIZE = 4
@@ -58,7 +59,9 @@ def load_client_market(engine, client_key: str, as_of: date, run_id: str, rate_f
     positions["price_symbol"] = positions["underlying_symbol"].where(positions["is_option"], positions["symbol"])
     symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
     sessions = sessions_between(window_start(as_of, settings.price_lookback_days), as_of)
-    prices = price_matrix(engine, symbols, sessions)
+    prices = recall_prices(run_id, engine, client_key, as_of, sessions, symbols)
+    if prices is None:
+        prices = price_matrix(engine, symbols, sessions)
     last = prices.ffill().iloc[-1] if len(prices) else pd.Series(dtype=float)
     positions["spot"] = positions["price_symbol"].map(last.to_dict()).astype(float)
     notes = []

@@ -33,6 +33,8 @@ from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.market_data import (
     cached_dates,
+    dates_by_symbol,
+    load_prices,
     coverage,
     jump_flags,
     plan_fetches,
@@ -44,6 +46,7 @@ from sigmasight_onboarding.db.market_data import (
 from sigmasight_onboarding.db.models import Position, utcnow
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
 from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.price_cache import remember_prices
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 
@@ -198,8 +201,12 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         raise Failure(description=str(exc), allow_retries=False) from None
     context.log.info(f"as of {as_of}: {len(symbols)} symbols over {len(sessions)} sessions via {' -> '.join(chain.describe())}")
 
-    summary = backfill_prices(engine, chain, symbols, sessions)
-    matrix = price_matrix(engine, symbols, sessions)
+    long = load_prices(engine, symbols, sessions[0], sessions[-1])  # read the window once per run
+    summary = backfill_prices(engine, chain, symbols, sessions, cached=dates_by_symbol(long, symbols))
+    if summary["rows_added"]:
+        long = load_prices(engine, symbols, sessions[0], sessions[-1])
+    matrix = price_matrix(engine, symbols, sessions, long=long)
+    remember_prices(context.run_id, engine, context.partition_key, as_of, sessions, matrix)
     cov = coverage(matrix, COVERAGE_SESSIONS)
     low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
     values = matrix.to_numpy(dtype=float)
@@ -211,7 +218,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     for sym, reason in summary["failures"].items():
         context.log.warning(f"no prices for {sym}: {reason}")
 
-    sources = engine_sources(engine, symbols, sessions)
+    sources = {src: int(n) for src, n in long.groupby("data_source")["symbol"].nunique().items()}
     if "synthetic" in sources:
         context.log.warning(f"SYNTHETIC prices in use for {sources['synthetic']} symbol(s): not real market data")
 
@@ -264,18 +271,3 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
             ),
         ],
     )
-
-
-def engine_sources(engine, symbols, sessions) -> dict[str, int]:
-    """Number of symbols per data_source in the window (to surface synthetic data loudly)."""
-    from sqlalchemy import distinct, func, select
-
-    from sigmasight_onboarding.db.models import MarketDataCache
-
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(MarketDataCache.data_source, func.count(distinct(MarketDataCache.symbol)))
-            .where(MarketDataCache.symbol.in_(symbols), MarketDataCache.date >= sessions[0], MarketDataCache.date <= sessions[-1])
-            .group_by(MarketDataCache.data_source)
-        ).all()
-    return {src: int(n) for src, n in rows}

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, bindparam, select, text
 
 from sigmasight_onboarding.db.bulk import bulk_insert_ignore, insert_ignore_conflicts
 from sigmasight_onboarding.db.models import MarketDataCache, MarketDataGap, utcnow
@@ -144,12 +144,21 @@ def load_prices(engine: Engine, symbols: Sequence[str], start: date, end: date) 
     """Long frame (symbol, date, adj_close, data_source) of cached prices in [start, end]."""
     if not symbols:
         return pd.DataFrame(columns=["symbol", "date", "adj_close", "data_source"])
+    # A textual query returns raw driver values (no per-row type processing: millions of rows on
+    # big books); SQLite's ISO date strings are converted once, column-wise.
+    query = text(
+        "SELECT symbol, date, adj_close, data_source FROM market_data_cache "
+        "WHERE symbol IN :symbols AND date >= :start AND date <= :end"
+    ).bindparams(bindparam("symbols", expanding=True))
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(MarketDataCache.symbol, MarketDataCache.date, MarketDataCache.adj_close, MarketDataCache.data_source)
-            .where(and_(MarketDataCache.symbol.in_(list(symbols)), MarketDataCache.date >= start, MarketDataCache.date <= end))
-        ).all()
-    return pd.DataFrame(rows, columns=["symbol", "date", "adj_close", "data_source"])
+        sqlite = conn.dialect.name == "sqlite"
+        params = {"symbols": list(symbols), "start": start.isoformat() if sqlite else start, "end": end.isoformat() if sqlite else end}
+        rows = conn.execute(query, params).all()
+    frame = pd.DataFrame(rows, columns=["symbol", "date", "adj_close", "data_source"])
+    if sqlite and len(frame):
+        days = {text_day: date.fromisoformat(text_day) for text_day in frame["date"].unique()}  # ~500 distinct
+        frame["date"] = frame["date"].map(days)
+    return frame
 
 
 def price_matrix(
