@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -36,12 +36,12 @@ FULL = {
     "M": 500,
     "D_sessions": 250,
     "E_clients": 200,
-    "D_budget_s": 30.0,
-    "E_budget_s": 30.0,
+    "D_budget_s": 20.0,
+    "E_budget_s": 20.0,
     "cold_cap_s": 60.0,
 }
 QUICK = {
-    "A": [30, 100],
+    "A": [30, 100, 1_000],
     "B": [10, 100, 1_000],
     "C": 1_000,
     "M": 100,
@@ -74,19 +74,21 @@ class Row:
     extrapolated: bool = False
     growth: float | None = None
     plot: bool = False
+    cpu: float | None = None  # CPU seconds of the worker process in the timed section (DB server excluded)
 
     def cells(self) -> list[str]:
         secs = "—" if self.seconds is None else (f"~{self.seconds:,.1f}" if self.extrapolated else _fmt_s(self.seconds))
         if self.extrapolated and self.seconds is not None:
             secs += " (extrap.)"
         return [
-            self.scenario, self.db, "—" if self.size is None else f"{self.size:,}", secs, self.rate or "—",
+            self.scenario, self.db, "—" if self.size is None else f"{self.size:,}", secs,
+            "—" if self.cpu is None else _fmt_s(self.cpu), self.rate or "—",
             "—" if self.growth is None else f"{self.growth:.2f}",
             "—" if self.rss_mb is None else f"{self.rss_mb:,.0f}", self.target or "—", self.met or "—", self.note,
         ]
 
 
-HEADERS = ["scenario", "db", "size", "seconds", "per-unit rate", "growth (t ratio / size ratio)", "peak RSS MB",
+HEADERS = ["scenario", "db", "size", "seconds", "CPU s", "per-unit rate", "growth (t ratio / size ratio)", "peak RSS MB",
            "target", "met?", "notes"]
 
 
@@ -167,6 +169,9 @@ class Databases:
         return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.run_dir / "db", ignore_errors=True)  # SQLite files (GBs at 10,000 positions)
         if self._admin is None:
             return
         from sqlalchemy import text
@@ -212,6 +217,9 @@ class Zygote:
         timer.start()
         try:
             ended = self.proc.stdout.readline()
+        except BaseException:  # interrupted: do not leave the scenario process running
+            kill(pid)
+            raise
         finally:
             timer.cancel()
         if not ended:
@@ -252,14 +260,17 @@ class Bench:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.run_dir = TMP / f"run-{stamp}-{os.getpid()}"
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        _prune_old_runs(keep=self.run_dir)
         self.dbs = Databases(self.run_dir)
         self.rows: list[Row] = []
         self.details: list[str] = []
         self.notes: list[str] = []
         self.profiles: list[dict] = []
+        self.pending_cold: list[dict] = []
         self.market_file, self.full_dataset = pf.market_data_file()
         self.universe = None
         self._n = 0
+        self.loads: list[float] = [os.getloadavg()[0]]
         self.zygote = None if args.no_fork else Zygote(self.env("sqlite:///:memory:", "zygote"), self.run_dir / "zygote.log")
 
     # -- process plumbing ------------------------------------------------------------------------
@@ -285,6 +296,7 @@ class Bench:
         """Run one scenario in a fresh process (forked from the zygote, or a new interpreter with
         --no-fork); kill it after ``timeout`` s; its peak RSS comes from wait4 on that child."""
         self._n += 1
+        self.loads.append(os.getloadavg()[0])
         base = self.run_dir / "work" / f"{self._n:03d}-{label}"
         base.parent.mkdir(parents=True, exist_ok=True)
         spec = dict(spec, kind=kind)
@@ -318,6 +330,9 @@ class Bench:
                 timer.start()
                 try:
                     _pid, status, usage = os.wait4(proc.pid, 0)
+                except BaseException:
+                    _kill(proc.pid)
+                    raise
                 finally:
                     timer.cancel()
                 proc.returncode = os.waitstatus_to_exitcode(status)
@@ -368,8 +383,10 @@ class Bench:
         return self.universe
 
     def cap_size(self, n: int, option_room: bool = True) -> int:
+        """n when the universe can hold n distinct positions (options may fill up to 25 % of a
+        book when equities run out; engines need n distinct symbols), else -1."""
         avail = len(self.load_universe().symbols)
-        return n if n <= avail / (0.9 if option_room else 1.0) else -1
+        return n if n <= (avail / 0.75 if option_room else avail) else -1
 
     def make_drop(self, label: str, n: int, seed: int = 7) -> tuple[Path, str, dict]:
         frame, info = pf.generate_positions(self.load_universe(), n, seed=seed)
@@ -386,40 +403,82 @@ class Bench:
     # scenarios
     # ------------------------------------------------------------------------------------------------
     def scenario_a(self) -> None:
+        """Per size and database: a fresh database; the cold run (client X, empty price cache), then
+        the warm run (client Y holding the same positions, so every price is cached).
+
+        A cold run predicted above the cold cap is not run: the cache is filled by the bench loader
+        instead and the cold time is ESTIMATED (marked) as
+            warm(n) + [cold(m) − warm(m)] × symbols(n) / symbols(m)
+        from the largest measured size m (the cold/warm difference is the price backfill, which
+        scales with the number of symbols to fetch)."""
         sizes = [n for n in self.plan["A"] if self.cap_size(n) > 0]
+        if len(sizes) < len(self.plan["A"]):
+            self.notes.append(f"A sizes {[n for n in self.plan['A'] if n not in sizes]} skipped: the universe "
+                              f"({len(self.universe.symbols)} symbols) cannot hold that many distinct positions")
         drops = {}
         for n in sizes:  # cold and warm clients hold the same positions (same seed)
             drops[n] = (self.make_drop(f"a{n}-cold", n), self.make_drop(f"a{n}-warm", n))
+        cold_cap = self.plan["cold_cap_s"]
         for db in self.selected_dbs():
-            prev_cold: tuple[int, float] | None = None
+            ref: dict | None = None  # largest size with both cold and warm measured
             for n in sizes:
                 (folder_c, key_c, info), (_folder_w, key_w, _) = drops[n]
+                syms = len(set(info["price_symbols"]) | set(pf.REFERENCE_SYMBOLS))
                 url = self.dbs.fresh(db, f"a{n}")
                 env = self.env(url, f"a{n}-{db}")
                 mix = f"{info['equities']:,} eq ({info['shorts']:,} short) + {info['options']:,} opt"
-                predicted = prev_cold[1] * n / prev_cold[0] if prev_cold else None
-                cold_cap = self.plan["cold_cap_s"]
+                predicted = None
+                if ref is not None:  # upper bound before the warm run: warm scaled linearly too
+                    predicted = (ref["cold"] - ref["warm"]) * syms / ref["syms"] + ref["warm"] * n / ref["n"]
+                cold = None
                 if predicted is not None and predicted > cold_cap:
                     self.say(f"A {db} {n:,}: cold run skipped (predicted ~{predicted:,.0f} s > cap {cold_cap:.0f} s); "
-                             "warming the cache with the bench loader")
-                    self.rows.append(Row("A onboard, cold cache", db, n, predicted, _rate(n, predicted, "pos"), None,
-                                         "—", "NO (time)" if n in A_TARGETS and predicted > A_TARGETS[n] else "—",
-                                         f"not run: linear extrapolation from {prev_cold[0]:,} positions "
-                                         f"({prev_cold[1]:.1f} s) exceeds the {cold_cap:.0f} s cap; {mix}",
-                                         series=f"A-cold-{db}", extrapolated=True, plot=True))
+                             "filling the price cache with the bench loader")
                     w = self.spawn("warm_cache", {"folder": str(folder_c)}, env, 900, f"a{n}-{db}-warmcache")
                     warm_how = ("cache pre-filled by bench/cache_warm.py "
-                                + (f"({w.result.get('rows', 0):,} rows in {w.result.get('seconds', 0):.0f} s)" if w.ok else f"FAILED: {w.error}"))
+                                + (f"({w.result.get('rows', 0):,} rows, {w.result.get('seconds', 0):.0f} s)" if w.ok else f"FAILED: {w.error}"))
                 else:
-                    self.say(f"A {db} {n:,}: cold run ({mix})")
-                    cold = self.spawn("onboard", {"key": key_c}, env, max(600.0, cold_cap * 2.5), f"a{n}-{db}-cold")
+                    self.say(f"A {db} {n:,}: cold run ({mix}; {syms:,} symbols to fetch)")
+                    cold = self.spawn("onboard", {"key": key_c}, env, max(600.0, cold_cap * 3), f"a{n}-{db}-cold")
                     self._a_row(cold, "A onboard, cold cache", db, n, None, mix)
-                    if cold.ok:
-                        prev_cold = (n, cold.result["seconds"])
                     warm_how = "warm = 2nd client holding the same symbols, after the cold run"
                 self.say(f"A {db} {n:,}: warm run")
                 warm = self.spawn("onboard", {"key": key_w}, env, 900, f"a{n}-{db}-warm")
+                if cold is None:
+                    warm_s = warm.result["seconds"] if warm.ok else ref["warm"] * n / ref["n"]
+                    est = (ref["cold"] - ref["warm"]) * syms / ref["syms"] + warm_s
+                    row = Row(
+                        "A onboard, cold cache", db, n, est, _rate(n, est, "pos"), None, "≤ 2 GB", "—",
+                        f"NOT RUN (predicted > {cold_cap:.0f} s cap and no time left in the run's budget): estimate = "
+                        f"warm {warm_s:.1f} s + price backfill of {syms:,} symbols at the {ref['n']:,}-position rate "
+                        f"({ref['cold'] - ref['warm']:.1f} s for {ref['syms']:,}); {mix}",
+                        series=f"A-cold-{db}", extrapolated=True, plot=True)
+                    self.rows.append(row)
+                    self.pending_cold.append({"row": row, "db": db, "n": n, "key": key_c, "estimate": est, "mix": mix})
                 self._a_row(warm, "A onboard, warm cache", db, n, A_TARGETS.get(n), warm_how)
+                if cold is not None and cold.ok and warm.ok:
+                    ref = {"n": n, "syms": syms, "cold": cold.result["seconds"], "warm": warm.result["seconds"]}
+
+    def deferred_cold_runs(self) -> None:
+        """Cold runs skipped by the cap, run at the end (fresh database each) while the run's time
+        budget allows: elapsed + 1.3 × estimate ≤ --budget-min. A measured run replaces the estimate."""
+        budget = self.args.budget_min if self.args.budget_min is not None else (2.5 if self.args.quick else 13.5)
+        deadline = budget * 60.0
+        for job in sorted(self.pending_cold, key=lambda j: j["estimate"]):
+            elapsed = time.perf_counter() - self.t_start
+            if elapsed + 1.3 * job["estimate"] > deadline:
+                self.say(f"A {job['db']} {job['n']:,}: cold run stays estimated (~{job['estimate']:.0f} s; "
+                         f"{elapsed / 60:.1f} of {budget:.1f} min used)")
+                continue
+            db, n = job["db"], job["n"]
+            self.say(f"A {db} {n:,}: deferred cold run on a fresh database (estimate ~{job['estimate']:.0f} s)")
+            url = self.dbs.fresh(db, f"a{n}cold")
+            out = self.spawn("onboard", {"key": job["key"]}, self.env(url, f"a{n}cold-{db}"), 1200, f"a{n}-{db}-cold-deferred")
+            idx = self.rows.index(job["row"])
+            before = len(self.rows)
+            self._a_row(out, "A onboard, cold cache", db, n, None, job["mix"] + "; run at the end of the benchmark on a fresh database")
+            if len(self.rows) > before:
+                self.rows[idx] = self.rows.pop()
 
     def _a_row(self, out: Outcome, scenario: str, db: str, n: int, target: float | None, note: str) -> None:
         variant = "cold" if "cold" in scenario else "warm"
@@ -444,7 +503,8 @@ class Bench:
         slow = sorted(r["steps"].items(), key=lambda kv: -kv[1] if isinstance(kv[1], (int, float)) else 0)[:2]
         steps = ", ".join(f"{k} {v:.1f}s" for k, v in slow if isinstance(v, (int, float)))
         self.rows.append(Row(scenario, db, n, s, _rate(n, s, "pos"), out.rss_mb, tgt, _met(time_ok, out.rss_mb),
-                             f"{status}; slowest: {steps}; {note}", series=f"A-{variant}-{db}", plot=True))
+                             f"{status}; slowest: {steps}; {note}", series=f"A-{variant}-{db}", plot=True,
+                             cpu=r.get("cpu_s")))
         self.details.append(f"- **{scenario}, {db}, {n:,} positions** — {s:.2f} s (imports {r['import_s']} s, "
                             f"migration {r['migrate_s']} s excluded); steps: "
                             + ", ".join(f"`{k}` {v:.2f} s" for k, v in r["steps"].items() if isinstance(v, (int, float)))
@@ -453,6 +513,9 @@ class Bench:
 
     def scenario_b(self) -> None:
         sizes = [n for n in self.plan["B"] if self.cap_size(n, option_room=False) > 0]
+        if len(sizes) < len(self.plan["B"]):
+            self.notes.append(f"B sizes {[n for n in self.plan['B'] if n not in sizes]} skipped: the universe "
+                              f"has only {len(self.universe.symbols)} symbols")
         for n in sizes:
             self.say(f"B engines {n:,} positions")
             env = self.env("sqlite:///:memory:", f"b{n}")
@@ -468,23 +531,24 @@ class Bench:
                 "B single_factor_betas (vectorised)", "—", n, r["engine_seconds"]["single_factor_betas"],
                 _rate(n, r["engine_seconds"]["single_factor_betas"], "pos"), out.rss_mb,
                 f"≥ {B_SPEEDUP:.0f}× baseline" if at_target else "",
-                _met(sp >= B_SPEEDUP, out.rss_mb) if at_target else _met(None, out.rss_mb),
-                f"speed-up ×{sp:,.0f} vs statsmodels loop; max |Δβ| {r['max_abs_beta_diff']:.1e} over {r['compared_rows']:,} rows",
-                series="B-single", plot=True))
+                (_met(None, out.rss_mb) if sp >= B_SPEEDUP else f"NO (×{sp:,.0f} < ×{B_SPEEDUP:.0f})") if at_target else _met(None, out.rss_mb),
+                f"speed-up ×{sp:,.0f} vs statsmodels loop (CPU-time ratio ×{r['speedup_single_cpu']:,.0f}); "
+                f"max |Δβ| {r['max_abs_beta_diff']:.1e} over {r['compared_rows']:,} rows",
+                series="B-single", plot=True, cpu=r["engine_cpu_seconds"]["single_factor_betas"]))
             total = r["engines_total"]
             self.rows.append(Row(
                 "B all engines (5, summed)", "—", n, total, _rate(n, total, "pos"), out.rss_mb,
                 f"≤ {B_ABS:.0f} s" if at_target else "", _met(total <= B_ABS, out.rss_mb) if at_target else _met(None, out.rss_mb),
                 ", ".join(f"{k.split('_')[0] if k != 'compute_option_greeks' else 'greeks'} {_fmt_s(v)}" for k, v in r["engine_seconds"].items())
                 + f" ({r['options']} options); ×{r['speedup_all_engines']:,.1f} vs baseline",
-                series="B-all", plot=True))
+                series="B-all", plot=True, cpu=r["engines_total_cpu"]))
             ext = r["baseline_extrapolated"]
             self.rows.append(Row(
                 "B baseline: statsmodels OLS loop", "—", n, r["baseline_seconds"], _rate(n, r["baseline_seconds"], "pos"),
                 out.rss_mb, "", "",
                 (f"EXTRAPOLATED linearly from {r['baseline_timed_positions']:,} positions timed" if ext
                  else f"timed on all {n:,} positions") + f"; {7 * n:,} OLS fits",
-                series="B-base", extrapolated=ext, plot=True))
+                series="B-base", extrapolated=ext, plot=True, cpu=r["baseline_cpu_seconds"]))
             self.details.append(f"- **B {n:,} positions**: " + ", ".join(f"`{k}` {_fmt_s(v)}" for k, v in r["engine_seconds"].items())
                                 + f"; baseline {r['baseline_seconds']:.2f} s{' (extrapolated)' if ext else ''}; "
                                 f"speed-up single-factor ×{sp:,.1f}, all engines ×{r['speedup_all_engines']:,.1f}")
@@ -494,7 +558,7 @@ class Bench:
     def scenario_c(self) -> None:
         n = self.plan["C"]
         if self.cap_size(n) < 0:
-            self.notes.append(f"C skipped: the extract cannot hold {n:,} distinct positions")
+            self.notes.append(f"C skipped: the universe ({len(self.universe.symbols)} symbols) cannot hold {n:,} distinct positions")
             return
         folder, _key, info = self.make_drop(f"c{n}", n)
         for db in self.selected_dbs():
@@ -507,14 +571,14 @@ class Bench:
                 continue
             r = out.result
             tgt = f"≤ {C_TARGET_PG:.0f} s" if db == "postgresql" else ""
-            self.rows.append(Row("C validate (read_drop)", db, n, r["validate_s"], _rate(n, r["validate_s"], "rows"), out.rss_mb, "", _met(None, out.rss_mb), "pandera schema, every cell"))
+            self.rows.append(Row("C validate (read_drop)", db, n, r["validate_s"], _rate(n, r["validate_s"], "rows"), out.rss_mb, "", _met(None, out.rss_mb), "pandera schema, every cell", cpu=r["validate_cpu_s"]))
             self.rows.append(Row("C write (write_client)", db, n, r["write_s"], _rate(n, r["write_s"], "rows"), out.rss_mb, "", _met(None, out.rss_mb),
-                                 f"{r['inserted']:,} positions inserted in one transaction"))
+                                 f"{r['inserted']:,} positions inserted in one transaction", cpu=r["write_cpu_s"]))
             self.rows.append(Row("C ingest total", db, n, r["seconds"], _rate(n, r["seconds"], "rows"), out.rss_mb,
                                  (tgt + ", ≤ 2 GB") if tgt else "≤ 2 GB",
                                  _met(r["seconds"] <= C_TARGET_PG if db == "postgresql" else None, out.rss_mb),
                                  f"unchanged re-write {r['rewrite_unchanged_s']:.2f} s (changed anything: {r['rewrite_changed_anything']})",
-                                 plot=True, series=f"C-{db}"))
+                                 plot=True, series=f"C-{db}", cpu=r["validate_cpu_s"] + r["write_cpu_s"]))
             self.say(f"   validate {r['validate_s']:.2f} s, write {r['write_s']:.2f} s, re-write {r['rewrite_unchanged_s']:.2f} s, RSS {out.rss_mb:,.0f} MB")
 
     def scenario_m(self) -> None:
@@ -538,7 +602,7 @@ class Bench:
             self.rows.append(Row("M backfill (file provider)", db, n, s,
                                  f"{n / s:,.1f} sym/s, {r['rows_added'] / s:,.0f} rows/s", out.rss_mb, "≤ 2 GB", _met(None, out.rss_mb),
                                  f"{r['rows_added']:,} rows over {r['sessions']} sessions, {r['provider_calls']} provider call(s), "
-                                 f"{r['failures']} failures, {r['gaps_recorded']} gaps"))
+                                 f"{r['failures']} failures, {r['gaps_recorded']} gaps", cpu=r["cpu_s"]))
             self.rows.append(Row("M no-op re-run", db, n, r["second_run_s"], "", out.rss_mb, "0 provider calls",
                                  "yes" if r["second_run_provider_calls"] == 0 else "NO",
                                  f"{r['second_run_provider_calls']} provider calls, {r['second_run_rows_added']} rows added"))
@@ -596,13 +660,22 @@ class Bench:
             self.rows.append(Row(scenario, db, n, None, "", out.rss_mb, "", "—", f"not available yet: {r.get('reason')}"))
             return
         s = r["seconds"]
-        note = f"{r['how']}; {r['failed_runs']} failed run(s)"
+        note = f"{r['how']}; {r['done']}/{r['planned']} runs measured in {r['measured_s']:.1f} s"
+        if r.get("first_run_s") is not None:
+            note += f" (first {r['first_run_s']:.2f} s"
+            note += f", then {r['later_mean_s']:.2f} s/run)" if r.get("later_mean_s") is not None else ")"
         if r.get("extrapolated"):
-            note += f"; EXTRAPOLATED from {r.get('partitions_run', r.get('clients_run'))} runs in {r['measured_s']:.0f} s"
+            note += f"; EXTRAPOLATED to {r['planned']}: first + {r['planned'] - 1} × mean(later)"
+        if r.get("setup_s") is not None:
+            note += f"; setup {r['setup_s']:.0f} s untimed"
+        note += f"; {r['failed_runs']} failed run(s)"
         if r.get("first_failure"):
             note += f"; first failure: {str(r['first_failure'])[:200]}"
         self.rows.append(Row(scenario, db, n, s, _rate(n, s, unit), out.rss_mb, f"≤ {target:.0f} s, ≤ 2 GB",
-                             _met(s <= target and not r["failed_runs"], out.rss_mb), note, extrapolated=bool(r.get("extrapolated"))))
+                             _met(s <= target and not r["failed_runs"], out.rss_mb), note,
+                             extrapolated=bool(r.get("extrapolated")),
+                             cpu=(r["cpu_s"] * s / r["measured_s"]) if r.get("measured_s") else None))
+        self.say(f"   {s:.1f} s{' (extrapolated)' if r.get('extrapolated') else ''}; {note[:200]}")
 
     # -- profile -------------------------------------------------------------------------------------
     def profile(self) -> None:
@@ -630,6 +703,11 @@ class Bench:
                 continue
             prof = out.result["profile"]
             prof.update(variant=variant, size=n, db=db, seconds=out.result["seconds"], steps=out.result["steps"])
+            self.rows.append(Row(f"A onboard, {variant} cache, UNDER PROFILER", db, n, out.result["seconds"],
+                                 _rate(n, out.result["seconds"], "pos"), out.rss_mb, "", "—",
+                                 f"pyinstrument 5 ms sampling; {Path(prof['html']).name}; steps: "
+                                 + ", ".join(f"{k} {v:.1f}s" for k, v in out.result["steps"].items() if isinstance(v, (int, float))),
+                                 cpu=out.result.get("cpu_s")))
             self.profiles.append(prof)
             print(f"\n--- profile: A {variant} cache, {n:,} positions, {db}: {out.result['seconds']:.1f} s under the "
                   f"profiler ({prof['html']}) ---")
@@ -654,7 +732,7 @@ class Bench:
         import dagster
 
         full_run = not self.args.quick and not self.args.only_given and self.args.db == "both"
-        suffix = "" if full_run else ("_quick" if self.args.quick else "_partial")
+        suffix = "" if full_run else ("_quick" if self.args.quick else ("_profile" if not self.args.scenarios else "_partial"))
         md_path = RESULTS / f"results{suffix}.md"
         png_path = RESULTS / f"timing{suffix}.png"
         peak = max((r.rss_mb for r in self.rows if r.rss_mb), default=None)
@@ -665,7 +743,9 @@ class Bench:
             f"total {total / 60:.1f} min; peak RSS of any scenario {peak:,.0f} MB." if peak else f"total {total / 60:.1f} min.",
             "",
             f"Machine: {os.cpu_count()} CPU(s), {_mem_gb():.0f} GB RAM, {platform.platform()}; Python {platform.python_version()}, "
-            f"Dagster {dagster.__version__}.",
+            f"Dagster {dagster.__version__}. 1-minute load average seen when scenarios started: "
+            f"{min(self.loads):.1f} – {max(self.loads):.1f} (median {sorted(self.loads)[len(self.loads) // 2]:.1f}) on "
+            f"{os.cpu_count()} CPUs{' — the machine was shared with other work, so wall times are inflated; CPU s is the worker process CPU time of the timed section (excludes the PostgreSQL server)' if max(self.loads) > (os.cpu_count() or 1) else ''}.",
             f"Market data: `{self.market_file}` ({'full real dataset' if self.full_dataset else 'SHIPPED EXTRACT — full dataset missing'}); "
             f"as-of {pf.AS_OF}; universe {len(self.universe.symbols) if self.universe else '?'} symbols with full coverage "
             f"{pf.WINDOW_START}..{pf.AS_OF}.",
@@ -688,43 +768,88 @@ class Bench:
                           "", f"HTML: `{Path(p['html']).relative_to(REPO)}`, text: `{Path(p['text']).relative_to(REPO)}`", "",
                           "Top functions by self time:", "", "```"] + p["flat_top"][:20] + ["```", ""]
         md_path.write_text("\n".join(lines))
+        if full_run:
+            update_readme("\n".join(lines))
+        md_path.with_suffix(".json").write_text(json.dumps({"rows": [asdict(r) for r in self.rows], "notes": self.notes,
+                                                            "total_s": total, "loads": self.loads}, indent=1, default=str))
         self.plot(png_path)
         return md_path
 
     def plot(self, path: Path) -> None:
-        import matplotlib
+        plot_rows([asdict(r) for r in self.rows], path)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        series: dict[str, list[Row]] = {}
-        for r in self.rows:
-            if r.plot and r.seconds and r.size:
-                series.setdefault(f"{r.scenario} [{r.db}]" if r.db != "—" else r.scenario, []).append(r)
-        if not series:
-            return
-        fig, ax = plt.subplots(figsize=(10, 6.5))
-        for label, rows in series.items():
-            xs = [r.size for r in rows]
-            ys = [r.seconds for r in rows]
-            style = "--" if "cold" in label else ("-." if "baseline" in label else "-")
-            (line,) = ax.plot(xs, ys, style, marker="o", label=label)
-            ext = [(r.size, r.seconds) for r in rows if r.extrapolated]
+def plot_rows(rows: list[dict], path: Path) -> None:
+    """Log-log time vs positions: onboarding (A) and ingest (C) left, engines (B) right.
+    Hollow markers = extrapolated/estimated points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = {"onboarding (A) and ingest (C)": ("A", "C"), "analytics engines (B)": ("B",)}
+    targets = {"A": [(10, "A: 30 pos warm ≤ 10 s"), (60, "A: 10k pos warm ≤ 60 s")], "B": [(1, "B: 1,000 pos ≤ 1 s")]}
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    for ax, (title, prefixes) in zip(axes, panels.items()):
+        series: dict[str, list[dict]] = {}
+        for r in rows:
+            if r["plot"] and r["seconds"] and r["size"] and r["scenario"][0] in prefixes:
+                label = f"{r['scenario']} [{r['db']}]" if r["db"] != "—" else r["scenario"]
+                series.setdefault(label, []).append(r)
+        for label, rs in series.items():
+            xs, ys = [r["size"] for r in rs], [r["seconds"] for r in rs]
+            style = "--" if ("cold" in label or "baseline" in label) else "-"
+            marker = "s" if "postgresql" in label else "o"
+            (line,) = ax.plot(xs, ys, style, marker=marker, label=label)
+            ext = [(r["size"], r["seconds"]) for r in rs if r["extrapolated"]]
             if ext:
-                ax.scatter(*zip(*ext), s=90, facecolors="white", edgecolors=line.get_color(), zorder=5)
-        for y, txt in ((10, "A target 30 pos: 10 s"), (60, "A target 10k pos: 60 s"), (1, "B target: 1 s")):
-            ax.axhline(y, color="grey", lw=0.6, ls=":")
-            ax.text(ax.get_xlim()[0] if False else 10, y * 1.08, txt, fontsize=7, color="grey")
+                ax.scatter(*zip(*ext), s=110, facecolors="white", edgecolors=line.get_color(), zorder=5, marker=marker)
+        for p in prefixes:
+            for y, txt in targets.get(p, []):
+                ax.axhline(y, color="grey", lw=0.7, ls=":")
+                ax.text(0.01, y * 1.07, txt, fontsize=7, color="grey", transform=ax.get_yaxis_transform())
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("positions")
-        ax.set_ylabel("seconds")
-        ax.set_title("SigmaSight onboarding benchmarks: time vs positions (hollow = extrapolated)")
+        ax.set_ylabel("seconds (wall)")
+        ax.set_title(title)
         ax.grid(True, which="both", lw=0.3)
-        ax.legend(fontsize=7, loc="upper left")
-        fig.tight_layout()
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
+        if series:
+            ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle("SigmaSight onboarding benchmarks — time vs positions (log-log; hollow = extrapolated/estimated)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _prune_old_runs(keep: Path, runs_kept: int = 5) -> None:
+    """Scratch space: drop SQLite files left by interrupted runs and all but the newest run folders."""
+    import shutil
+
+    runs = sorted((p for p in TMP.glob("run-*") if p.is_dir() and p != keep), key=lambda p: p.stat().st_mtime)
+    for old in runs:
+        shutil.rmtree(old / "db", ignore_errors=True)
+    for old in runs[: max(0, len(runs) - (runs_kept - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+README = REPO / "bench" / "README.md"
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(results_md: str) -> None:
+    """Copy a full run's results.md into bench/README.md between the results markers."""
+    if not README.exists():
+        return
+    text = README.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    body = results_md.replace("# SigmaSight onboarding benchmarks", "").strip()
+    body = body.replace("\n## ", "\n### ")  # nest under the README's section
+    head, rest = text.split(README_START, 1)
+    _old, tail = rest.split(README_END, 1)
+    README.write_text(f"{head}{README_START}\n_Copied from `bench/results/results.md` by the last full run._\n\n"
+                      f"{body}\n{README_END}{tail}")
 
 
 def _mem_gb() -> float:
@@ -745,6 +870,9 @@ def parse_args(argv=None):
     p.add_argument("--profile", action="store_true",
                    help="pyinstrument profile of scenario A at the largest size (+ a cold run); "
                         "alone it runs only the profile, add --only to run scenarios too")
+    p.add_argument("--budget-min", type=float, default=None,
+                   help="cold runs skipped by --cold-cap are run at the end while the total stays within this many "
+                        "minutes (default 13.5, quick 2.5; 0 disables)")
     p.add_argument("--no-fork", action="store_true",
                    help="start every scenario as a new interpreter instead of forking a pre-imported worker")
     p.add_argument("--cold-cap", type=float, default=None,
@@ -762,8 +890,15 @@ def parse_args(argv=None):
     return args
 
 
+def _terminate(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)  # clean up (scenario process, PostgreSQL databases) on kill
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, _terminate)
     bench = Bench(args)
     order = [s for s in ("B", "M", "C", "D", "E", "A") if s in args.scenarios]  # cheap first, A (longest) last
     bench.say(f"plan: {'quick' if args.quick else 'full'}; scenarios {','.join(order) or '-'}"
@@ -772,6 +907,7 @@ def main(argv=None) -> int:
     try:
         for s in order:
             getattr(bench, f"scenario_{s.lower()}")()
+        bench.deferred_cold_runs()
         if args.profile:
             bench.profile()
     except KeyboardInterrupt:
@@ -789,6 +925,7 @@ def main(argv=None) -> int:
         print(f"note: {n}")
     path = bench.write_report(total)
     peak = max((r.rss_mb for r in bench.rows if r.rss_mb), default=0)
-    print(f"\ntotal runtime {total:,.0f} s ({total / 60:.1f} min); peak RSS of any scenario {peak:,.0f} MB")
+    print(f"\ntotal runtime {total:,.0f} s ({total / 60:.1f} min); peak RSS of any scenario {peak:,.0f} MB; "
+          f"1-min load average {min(bench.loads):.1f}-{max(bench.loads):.1f} on {os.cpu_count()} CPUs")
     print(f"written: {path.relative_to(REPO)} and {path.with_name(path.name.replace('results', 'timing')).with_suffix('.png').relative_to(REPO)}")
     return 0

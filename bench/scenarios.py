@@ -85,10 +85,10 @@ def onboard(spec: dict) -> dict:
 
         profiler = Profiler(interval=spec.get("profile_interval", 0.005))
         profiler.start()
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     result = run_onboarding(spec["key"], instance)
-    seconds = time.perf_counter() - t1
-    out = {"seconds": seconds, "import_s": round(import_s, 2), "migrate_s": round(migrate_s, 2)}
+    seconds, cpu = time.perf_counter() - t1, time.process_time() - c1
+    out = {"seconds": seconds, "cpu_s": cpu, "import_s": round(import_s, 2), "migrate_s": round(migrate_s, 2)}
     if profiler is not None:
         profiler.stop()
         out["profile"] = save_profile(profiler, Path(spec["profile"]))
@@ -150,12 +150,12 @@ def ingest(spec: dict) -> dict:
 
     settings, engine, migrate_s = _settings_engine()
     folder = Path(spec["folder"])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     drop = read_drop(folder, settings)
-    t_validate = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    t_validate, c_validate = time.perf_counter() - t0, time.process_time() - c0
+    t1, c1 = time.perf_counter(), time.process_time()
     result = write_client(engine, drop, settings, actor="bench")
-    t_write = time.perf_counter() - t1
+    t_write, c_write = time.perf_counter() - t1, time.process_time() - c1
     t2 = time.perf_counter()
     again = write_client(engine, drop, settings, actor="bench")
     t_rewrite = time.perf_counter() - t2
@@ -163,6 +163,8 @@ def ingest(spec: dict) -> dict:
         "rows": int(len(drop.positions)),
         "validate_s": t_validate,
         "write_s": t_write,
+        "validate_cpu_s": c_validate,
+        "write_cpu_s": c_write,
         "seconds": t_validate + t_write,
         "rewrite_unchanged_s": t_rewrite,
         "inserted": result.positions_inserted,
@@ -186,9 +188,9 @@ def market(spec: dict) -> dict:
     sessions = sessions_between(as_of - timedelta(days=int(spec.get("days", 730))), as_of)
     symbols = list(spec["symbols"])
     chain = build_provider_chain()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     first = backfill_prices(engine, chain, symbols, sessions)
-    t_first = time.perf_counter() - t0
+    t_first, c_first = time.perf_counter() - t0, time.process_time() - c0
     t1 = time.perf_counter()
     second = backfill_prices(engine, chain, symbols, sessions)
     t_second = time.perf_counter() - t1
@@ -196,6 +198,7 @@ def market(spec: dict) -> dict:
         "symbols": len(symbols),
         "sessions": len(sessions),
         "seconds": t_first,
+        "cpu_s": c_first,
         "rows_added": first["rows_added"],
         "provider_calls": first["provider_calls"],
         "failures": len(first["failures"]),
@@ -300,14 +303,28 @@ def _setup_client(folder: Path, instance, full_run: bool) -> str:
     return drop.client.key
 
 
-def _timeboxed(items: list, run_one, budget: float) -> tuple[list, float]:
-    """Run ``run_one(item)`` in order until done or ``budget`` seconds have passed."""
-    runs, t0 = [], time.perf_counter()
+def _timeboxed(items: list, run_one, budget: float) -> dict:
+    """Run ``run_one(item)`` in order until done or ``budget`` seconds have passed (at least 3 runs
+    when there are that many). When stopped early, the total is estimated as
+    first run + (N − 1) × mean(later runs): the first run carries one-off costs (fetching older
+    history, warming per-process caches), the rest are independent partitions of the same shape."""
+    runs, t0, c0 = [], time.perf_counter(), time.process_time()
     for item in items:
         runs.append(run_one(item))
-        if time.perf_counter() - t0 > budget:
+        if time.perf_counter() - t0 > budget and len(runs) >= min(3, len(items)):
             break
-    return runs, time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    n, done = len(items), len(runs)
+    if done == n:
+        seconds = elapsed
+    else:
+        per = [r["seconds"] for r in runs]
+        seconds = per[0] + (n - 1) * (sum(per[1:]) / len(per[1:]))
+    return {"runs": runs, "measured_s": elapsed, "cpu_s": cpu, "seconds": seconds, "done": done,
+            "extrapolated": done < n, "first_run_s": runs[0]["seconds"] if runs else None,
+            "later_mean_s": (sum(r["seconds"] for r in runs[1:]) / (done - 1)) if done > 1 else None,
+            "failed_runs": sum(not r["success"] for r in runs),
+            "first_failure": next((r for r in runs if not r["success"]), None)}
 
 
 def backfill_timeseries(spec: dict) -> dict:
@@ -333,17 +350,11 @@ def backfill_timeseries(spec: dict) -> dict:
     _warm(engine, sorted(_drop_symbols(folder) | set(reference_symbols())), _window(settings))
     key = _setup_client(folder, instance, full_run=True)  # onboarding incl. analytics (upstream of the time series)
     days = [d.isoformat() for d in last_sessions(as_of, int(spec["sessions"]))]
-    runs, elapsed = _timeboxed(days, lambda d: _execute_partition(job, instance, _partition_key(job, instance, key, d)),
-                               float(spec.get("budget", 60)))
-    done = len(runs)
-    return {
-        "available": True, "how": how, "partitions_planned": len(days), "partitions_run": done,
-        "seconds": elapsed if done == len(days) else elapsed * len(days) / done,
-        "extrapolated": done < len(days), "measured_s": elapsed,
-        "per_run_s": [round(r["seconds"], 3) for r in runs[:5]],
-        "failed_runs": sum(not r["success"] for r in runs),
-        "first_failure": next((r for r in runs if not r["success"]), None),
-    }
+    box = _timeboxed(days, lambda d: _execute_partition(job, instance, _partition_key(job, instance, key, d)),
+                     float(spec.get("budget", 60)))
+    runs = box.pop("runs")
+    return dict(box, available=True, how=how, planned=len(days), unit="sessions",
+                per_run_s=[round(r["seconds"], 3) for r in runs[:6]])
 
 
 def daily_refresh(spec: dict) -> dict:
@@ -399,17 +410,12 @@ def daily_refresh(spec: dict) -> dict:
             out["timeseries_failure"] = t.get("failures")
         return out
 
-    runs, elapsed = _timeboxed(keys, one, float(spec.get("budget", 60)))
-    done = len(runs)
-    return {
-        "available": True, "how": how + (" + job daily_refresh" if refresh is not None else ""),
-        "clients": len(keys), "clients_run": done, "setup_s": setup_s,
-        "seconds": elapsed if done == len(keys) else elapsed * len(keys) / done,
-        "extrapolated": done < len(keys), "measured_s": elapsed,
-        "per_client_s": [round(r["seconds"], 3) for r in runs[:5]],
-        "failed_runs": sum(not r["success"] for r in runs),
-        "first_failure": next((r for r in runs if not r["success"]), None),
-    }
+    box = _timeboxed(keys, one, float(spec.get("budget", 60)))
+    runs = box.pop("runs")
+    return dict(box, available=True, how=how + (" + job daily_refresh" if refresh is not None else ""),
+                planned=len(keys), unit="clients", setup_s=setup_s,
+                per_run_s=[round(r["seconds"], 3) for r in runs[:6]],
+                refresh_s=[round(r.get("refresh_s", 0), 3) for r in runs[:6]])
 
 
 def probe_timeseries(spec: dict) -> dict:
