@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import QuantLib as ql
 
 from sigmasight_onboarding.analytics import snapshots
 
-MARKET = Path(__file__).resolve().parents[1] / "data" / "market" / "daily_adj_close_extract.parquet"
+from .references import MARKET, ql_european
+
 D1, D2, D3, D4 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)
 
 
 def ql_price_delta(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0):
-    """Independent Black–Scholes reference (QuantLib analytic European engine, Act/365F, continuous)."""
-    today = ql.Date(as_of.day, as_of.month, as_of.year)
-    ql.Settings.instance().evaluationDate = today
-    dc = ql.Actual365Fixed()
-    payoff = ql.PlainVanillaPayoff(ql.Option.Call if is_call else ql.Option.Put, float(strike))
-    option = ql.VanillaOption(payoff, ql.EuropeanExercise(ql.Date(expiry.day, expiry.month, expiry.year)))
-    process = ql.BlackScholesMertonProcess(
-        ql.QuoteHandle(ql.SimpleQuote(float(spot))),
-        ql.YieldTermStructureHandle(ql.FlatForward(today, q, dc)),
-        ql.YieldTermStructureHandle(ql.FlatForward(today, rate, dc)),
-        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, dc)),
-    )
-    option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
-    return option.NPV(), option.delta()
+    """Independent Black–Scholes reference (QuantLib, see references.ql_european)."""
+    return ql_european(spot, strike, as_of, expiry, rate, vol, is_call, q)
 
 
 def _stock_case():

@@ -1,0 +1,35 @@
+"""Independent references shared by the analytics tests (test-only: QuantLib, real prices)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import QuantLib as ql
+
+MARKET = Path(__file__).resolve().parents[1] / "data" / "market" / "daily_adj_close_extract.parquet"
+
+
+def real_price_matrix(symbols=None) -> pd.DataFrame:
+    """Real adjusted closes of the shipped extract as a date × symbol matrix."""
+    filters = [("symbol", "in", list(symbols))] if symbols is not None else None
+    df = pd.read_parquet(MARKET, filters=filters)
+    return df.pivot(index="date", columns="symbol", values="adj_close").sort_index()
+
+
+def ql_european(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0) -> tuple[float, float]:
+    """(price, delta) from QuantLib's analytic European engine (Act/365F, flat continuous curves)."""
+    today = ql.Date(as_of.day, as_of.month, as_of.year)
+    ql.Settings.instance().evaluationDate = today
+    dc = ql.Actual365Fixed()
+    payoff = ql.PlainVanillaPayoff(ql.Option.Call if is_call else ql.Option.Put, float(strike))
+    option = ql.VanillaOption(payoff, ql.EuropeanExercise(ql.Date(expiry.day, expiry.month, expiry.year)))
+    process = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(ql.SimpleQuote(float(spot))),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, q, dc)),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, rate, dc)),
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, dc)),
+    )
+    option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
+    return option.NPV(), option.delta()
