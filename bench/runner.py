@@ -781,7 +781,9 @@ class Bench:
 
 def plot_rows(rows: list[dict], path: Path) -> None:
     """Log-log time vs positions: onboarding (A) and ingest (C) left, engines (B) right.
-    Hollow markers = extrapolated/estimated points."""
+    Hollow markers = extrapolated/estimated points. Nothing is written without plottable rows."""
+    if not any(r["plot"] and r["seconds"] and r["size"] for r in rows):
+        return
     import matplotlib
 
     matplotlib.use("Agg")

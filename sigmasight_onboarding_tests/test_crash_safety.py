@@ -6,7 +6,8 @@ observably in progress and then kills the process with SIGKILL — no mock, no h
 
 * PostgreSQL: the child's connections carry a unique `application_name` (libpq's PGAPPNAME), so
   `pg_stat_activity` shows exactly its statements: the kill comes while its current statement is
-  `INSERT INTO positions …` (a) or `INSERT INTO market_data_cache …` (b).
+  `INSERT INTO positions …` (a) or one of the price write's statements (COPY into the load table or
+  `INSERT INTO market_data_cache …`) (b).
 * SQLite (WAL, BEGIN IMMEDIATE): a probe connection tries `BEGIN IMMEDIATE` with no busy wait;
   "database is locked" means a write transaction is open. (a) is the first write transaction of
   the child (the client write); (b) is the first one after the new positions became visible
@@ -313,7 +314,9 @@ def sqlite_active_positions(path: str) -> int:
 # still inside the same transaction: a kill there must roll the positions back too).
 POSITIONS_WINDOW = ("INSERT INTO positions", "UPDATE positions", "INSERT INTO tags", "INSERT INTO position_tags",
                     "DELETE FROM position_tags")
-PRICES_WINDOW = ("INSERT INTO market_data_cache",)
+# The price write is one transaction: COPY into a temporary table, then INSERT … ON CONFLICT.
+PRICES_WINDOW = ("INSERT INTO market_data_cache", 'INSERT INTO "market_data_cache"', "COPY tmp_market_data_cache_load",
+                 "TRUNCATE tmp_market_data_cache_load", "CREATE TEMP TABLE IF NOT EXISTS tmp_market_data_cache_load")
 # SQLite: the engine opens even read transactions with BEGIN IMMEDIATE, so short reads hold the
 # write lock for a millisecond or so; only a lock held this long is a write transaction at work.
 SUSTAINED_LOCK = {"positions": 0.02, "prices": 0.05}
