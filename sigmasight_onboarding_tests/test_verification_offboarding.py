@@ -14,6 +14,7 @@ from dagster import (
     DagsterInstance,
     ReexecutionOptions,
     build_schedule_context,
+    build_sensor_context,
     execute_job,
     instance_for_test,
     reconstructable,
@@ -27,6 +28,7 @@ from sigmasight_onboarding.db.models import Base, MarketDataCache, OnboardingAud
 from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.resources.sigmasight_api import check_live_api
 from sigmasight_onboarding.schedules import daily_refresh_schedule
+from sigmasight_onboarding.sensors import verification_sensor
 
 from .conftest import PG_ADMIN_URL, REPO, copy_demo
 
@@ -65,6 +67,9 @@ def test_onboard_verify_offboard_and_onboard_again(env, monkeypatch, tmp_path, c
     assert out.count("[PASS]") == 6 and "READY" in out
     instance = DagsterInstance.get()
     assert instance.has_dynamic_partition("clients", JOHN)
+    # the daemon path: once the 30 sessions exist, the verification sensor asks for verify_client
+    requests = verification_sensor(build_sensor_context(instance=instance, definitions=defs))
+    assert [(r.partition_key, r.run_key.startswith(f"verify:{JOHN}:2026-08-03:")) for r in requests] == [(JOHN, True)]
     with get_engine(env["db_url"]).connect() as conn:
         prices_before = conn.execute(select(func.count()).select_from(MarketDataCache)).scalar_one()
 
@@ -86,6 +91,10 @@ def test_onboard_verify_offboard_and_onboard_again(env, monkeypatch, tmp_path, c
 def test_verify_names_every_missing_piece(env, capsys):
     copy_demo(env["imports"], JOHN)
     assert main(["onboard", str(env["imports"] / JOHN), "--sessions", "0"]) == 0
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("clients", [JOHN])
+    skipped = verification_sensor(build_sensor_context(instance=instance, definitions=defs))
+    assert "no client with all 30 sessions" in skipped.skip_message  # nothing to verify yet
     capsys.readouterr()
     assert main(["verify", JOHN]) == 3
     out = capsys.readouterr().out
