@@ -203,7 +203,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
 
     long = load_prices(engine, symbols, sessions[0], sessions[-1])  # read the window once per run
     summary = backfill_prices(engine, chain, symbols, sessions, cached=dates_by_symbol(long, symbols))
-    if summary["rows_added"]:
+    if summary["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
         long = load_prices(engine, symbols, sessions[0], sessions[-1])
     matrix = price_matrix(engine, symbols, sessions, long=long)
     remember_prices(context.run_id, engine, context.partition_key, as_of, sessions, matrix)

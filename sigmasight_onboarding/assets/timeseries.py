@@ -123,7 +123,7 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     sessions = last_sessions(day, HISTORY_SESSIONS)
     long = load_prices(engine, symbols, sessions[0], sessions[-1])
     fetched = backfill_prices(engine, market_data.chain(), symbols, sessions, cached=dates_by_symbol(long, symbols))
-    if fetched["rows_added"]:
+    if fetched["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
         long = load_prices(engine, symbols, sessions[0], sessions[-1])
     prices = price_matrix(engine, symbols, sessions, long=long)
     held = price_symbols(positions)
