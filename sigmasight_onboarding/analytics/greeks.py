@@ -60,6 +60,24 @@ def _bs_price_only(spot, strike, t, rate, vol, q, is_call):
     return np.where(is_call, call, put), spot * df_q * _npdf(d1) * sqrt_t
 
 
+def _bs_terms(s, k, t, r, v, q):
+    """Shared Black–Scholes terms: (expired, live, T, σ, √T, σ√T, d1, d2, e^{−qT}, e^{−rT}).
+
+    Where an option is not live (expired, or σ ≤ 0 / NaN) safe placeholders T = 1, σ = 0.2 keep
+    the arithmetic warning-free; callers overwrite those entries (intrinsic value or NaN).
+    """
+    expired = t <= 0.0
+    live = ~expired & (v > 0.0)
+    t_s = np.where(live, t, 1.0)
+    v_s = np.where(live, v, 0.2)
+    sqrt_t = np.sqrt(t_s)
+    sig_sqrt_t = v_s * sqrt_t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d1 = (np.log(s / k) + (r - q + 0.5 * v_s * v_s) * t_s) / sig_sqrt_t
+    d2 = d1 - sig_sqrt_t
+    return expired, live, t_s, v_s, sqrt_t, sig_sqrt_t, d1, d2, np.exp(-q * t_s), np.exp(-r * t_s)
+
+
 def black_scholes(
     spot: Any,
     strike: Any,
@@ -91,19 +109,7 @@ def black_scholes(
     c = np.asarray(is_call, dtype=bool)
     s, k, t, r, v, q, c = np.broadcast_arrays(s, k, t, r, v, q, c)
 
-    expired = t <= 0.0
-    live = ~expired & (v > 0.0)
-    # Safe placeholders where not live so no warnings are raised; overwritten below.
-    t_s = np.where(live, t, 1.0)
-    v_s = np.where(live, v, 0.2)
-
-    sqrt_t = np.sqrt(t_s)
-    sig_sqrt_t = v_s * sqrt_t
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = (np.log(s / k) + (r - q + 0.5 * v_s * v_s) * t_s) / sig_sqrt_t
-    d2 = d1 - sig_sqrt_t
-    df_q = np.exp(-q * t_s)
-    df_r = np.exp(-r * t_s)
+    expired, live, t_s, v_s, sqrt_t, sig_sqrt_t, d1, d2, df_q, df_r = _bs_terms(s, k, t, r, v, q)
     pdf_d1 = _npdf(d1)
     n_d1, n_d2 = ndtr(d1), ndtr(d2)
     n_md1, n_md2 = ndtr(-d1), ndtr(-d2)
@@ -152,17 +158,7 @@ def black_scholes_price(spot: Any, strike: Any, time_years: Any, rate: Any, vol:
     q = np.asarray(dividend_yield, dtype=float)
     c = np.asarray(is_call, dtype=bool)
     shape = np.broadcast_shapes(s.shape, k.shape, t.shape, r.shape, v.shape, q.shape, c.shape)
-    expired = t <= 0.0
-    live = ~expired & (v > 0.0)
-    t_s = np.where(live, t, 1.0)
-    v_s = np.where(live, v, 0.2)
-    sqrt_t = np.sqrt(t_s)
-    sig_sqrt_t = v_s * sqrt_t
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = (np.log(s / k) + (r - q + 0.5 * v_s * v_s) * t_s) / sig_sqrt_t
-    d2 = d1 - sig_sqrt_t
-    df_q = np.exp(-q * t_s)
-    df_r = np.exp(-r * t_s)
+    expired, live, _t_s, _v_s, _sqrt_t, _sig_sqrt_t, d1, d2, df_q, df_r = _bs_terms(s, k, t, r, v, q)
     sign = np.where(c, 1.0, -1.0)  # N(±d): multiplying by ±1 is exact
     a = s * df_q * ndtr(sign * d1)
     b = k * df_r * ndtr(sign * d2)

@@ -8,7 +8,7 @@ Conventions
 * Confidence c in (0, 1), e.g. 0.99. 1-day horizon unless stated; h-day VaR = 1-day VaR × √h.
 * Historical quantiles use numpy's default 'linear' method (type 7), so
   historical_var(pnl, c) == −numpy.quantile(pnl, 1 − c).
-* Options are repriced with Black–Scholes (``analytics.greeks.black_scholes``, imported lazily, or a
+* Options are repriced with Black–Scholes (``analytics.greeks.black_scholes``, or a
   `pricer` with the same signature); time in calendar days / 365. On the large revaluation grids
   (historical days / Monte Carlo paths × options) the default pricer runs as
   ``analytics.snapshots.bs_price_only`` — the same price formula without the Greeks.

@@ -14,7 +14,7 @@ expiration_date      options only: date
 ===================  =========================================================================
 
 Market value (dollars, signed): stocks quantity × price; options quantity × 100 × Black–Scholes price.
-Options are priced with ``analytics.greeks.black_scholes`` (imported lazily) unless a ``pricer`` with
+Options are priced with ``analytics.greeks.black_scholes`` unless a ``pricer`` with
 the same signature is passed: time to expiry = calendar days / 365 (Act/365F); rate and vol are
 annualised decimals; expired → intrinsic value with zero Greeks. Where only prices are needed on a
 large grid (scenario revaluation), ``option_prices`` uses ``bs_price_only`` — the same Black–Scholes
@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sigmasight_onboarding.analytics.greeks import black_scholes
 from sigmasight_onboarding.analytics.greeks import black_scholes_price as bs_price_only
 
 CONTRACT_MULTIPLIER = 100
@@ -43,12 +44,8 @@ Pricer = Callable[..., Mapping[str, np.ndarray]]
 
 
 def get_pricer(pricer: Pricer | None = None) -> Pricer:
-    """Return `pricer`, or ``analytics.greeks.black_scholes`` (imported lazily) when None."""
-    if pricer is not None:
-        return pricer
-    from sigmasight_onboarding.analytics.greeks import black_scholes
-
-    return black_scholes
+    """Return `pricer`, or ``analytics.greeks.black_scholes`` when None."""
+    return black_scholes if pricer is None else pricer
 
 
 def price_options(
@@ -84,11 +81,7 @@ def price_options(
 
 
 def _is_default_pricer(pricer: Pricer | None) -> bool:
-    if pricer is None:
-        return True
-    from sigmasight_onboarding.analytics.greeks import black_scholes
-
-    return pricer is black_scholes
+    return pricer is None or pricer is black_scholes
 
 
 def option_prices(
