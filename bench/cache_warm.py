@@ -57,12 +57,12 @@ def warm_cache(engine, symbols: list[str], sessions: list, path: str | None = No
         raw = engine.raw_connection()
         try:
             cur = raw.cursor()
-            cur.execute("SELECT EXISTS (SELECT 1 FROM market_data_cache)")
+            cur.execute("SELECT EXISTS (SELECT 1 FROM onb_prices)")
             empty = not cur.fetchone()[0]
             # empty cache (fresh benchmark database): COPY straight in; else via a temp table + ON CONFLICT
             target = "market_data_cache" if empty else "bench_mdc"
             if not empty:
-                cur.execute("CREATE TEMP TABLE bench_mdc (LIKE market_data_cache INCLUDING DEFAULTS) ON COMMIT DROP")
+                cur.execute("CREATE TEMP TABLE bench_mdc (LIKE onb_prices INCLUDING DEFAULTS) ON COMMIT DROP")
             copy_sql = f"COPY {target} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
             if hasattr(cur, "copy_expert"):  # psycopg2
                 cur.copy_expert(copy_sql, buf)
@@ -71,15 +71,15 @@ def warm_cache(engine, symbols: list[str], sessions: list, path: str | None = No
                     cp.write(buf.getvalue())
             timings["copy_s"] = round(time.perf_counter() - t1, 2)
             if empty:
-                cur.execute("SELECT count(*) FROM market_data_cache")
+                cur.execute("SELECT count(*) FROM onb_prices")
                 count = cur.fetchone()[0]
             else:
-                cur.execute(f"INSERT INTO market_data_cache ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} "
+                cur.execute(f"INSERT INTO onb_prices ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} "
                             "FROM bench_mdc ORDER BY symbol, date ON CONFLICT (symbol, date) DO NOTHING")
                 count = cur.rowcount
             inserted = count
             raw.commit()
-            cur.execute("ANALYZE market_data_cache")  # what autovacuum does soon after a bulk load
+            cur.execute("ANALYZE onb_prices")  # what autovacuum does soon after a bulk load
             raw.commit()
         finally:
             raw.close()
@@ -98,7 +98,7 @@ def warm_cache(engine, symbols: list[str], sessions: list, path: str | None = No
             cur.execute("PRAGMA synchronous=OFF")
             cur.execute("BEGIN")
             cur.executemany(
-                f"INSERT OR IGNORE INTO market_data_cache ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                f"INSERT OR IGNORE INTO onb_prices ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                 rows,
             )
             cur.execute("COMMIT")

@@ -53,7 +53,7 @@ def postgres_database():
 
 
 # Reference data seeded by the migrations: kept between tests.
-SEEDED_TABLES = {"factor_definitions"}
+SEEDED_TABLES = {"onb_factor_definitions", "factor_definitions"}
 
 
 def truncate_all(url: str) -> None:

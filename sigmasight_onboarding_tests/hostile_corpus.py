@@ -549,8 +549,8 @@ def build_corpus() -> list[HostileCase]:
     for col in ("symbol", "quantity", "tags", "entry_date", "strike_price"):
         add("oversize", f"{col} over the field limit", portfolio_csv=portfolio(row(**{col: "9" * (MAX_FIELD + 1)})),
             expected=e(CSV, f"longer than {MAX_FIELD} characters", 2, col))
-    add("oversize", "tag over 100 characters", portfolio_csv=portfolio(row(tags="ok," + "t" * 101)),
-        expected=e(CSV, "at most 100", 2, "tags"))
+    add("oversize", "tag over 50 characters (tags.name is VARCHAR(50))", portfolio_csv=portfolio(row(tags="ok," + "t" * 51)),
+        expected=e(CSV, "at most 50", 2, "tags"))
     add("oversize", "field beyond the csv module limit", portfolio_csv=portfolio(row(tags="x" * 140_000)),
         expected=e(CSV, "not a readable CSV", 2))
     add("oversize", "unbalanced quote swallowing the file", portfolio_csv=(HEADER + '\nAAPL,100,150,LONG,2024-01-15,"Core,,,\n'
@@ -704,9 +704,9 @@ def build_corpus() -> list[HostileCase]:
         row("=EVIL"), row("IBM", entry_date="2999-01-01")),
         expected=(e(CSV, "plain number", 3, "quantity"), e(CSV, "sign", 4, "quantity"), e(CSV, "greater than 0", 5, "entry_price"),
                   e(CSV, "ticker", 6, "symbol"), e(CSV, "future", 7, "entry_date")))
-    add("combined", "every cell of one row bad", portfolio_csv=portfolio(row("A B", "1e3", "-1", "BUY", "2024-02-30", "t" * 101)),
+    add("combined", "every cell of one row bad", portfolio_csv=portfolio(row("A B", "1e3", "-1", "BUY", "2024-02-30", "t" * 51)),
         expected=(e(CSV, "ticker", 2, "symbol"), e(CSV, "plain number", 2, "quantity"), e(CSV, "greater than 0", 2, "entry_price"),
-                  e(CSV, "must be one of", 2, "position_type"), e(CSV, "YYYY-MM-DD", 2, "entry_date"), e(CSV, "at most 100", 2, "tags")))
+                  e(CSV, "must be one of", 2, "position_type"), e(CSV, "YYYY-MM-DD", 2, "entry_date"), e(CSV, "at most 50", 2, "tags")))
     add("combined", "four client.json problems", client_json=client(email="bad", full_name=..., currency="XYZ", admin=True),
         expected=(e(CLIENT, "not a valid email", None, "email"), e(CLIENT, "required", None, "full_name"),
                   e(CLIENT, "ISO 4217", None, "currency"), e(CLIENT, "unknown key", None, "admin")))

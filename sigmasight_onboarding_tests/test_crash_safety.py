@@ -7,7 +7,7 @@ observably in progress and then kills the process with SIGKILL — no mock, no h
 * PostgreSQL: the child's connections carry a unique `application_name` (libpq's PGAPPNAME), so
   `pg_stat_activity` shows exactly its statements: the kill comes while its current statement is
   `INSERT INTO positions …` (a) or one of the price write's statements (COPY into the load table or
-  `INSERT INTO market_data_cache …`) (b).
+  `INSERT INTO onb_prices …`) (b).
 * SQLite (WAL, BEGIN IMMEDIATE): a probe connection tries `BEGIN IMMEDIATE` with no busy wait;
   "database is locked" means a write transaction is open. (a) is the first write transaction of
   the child (the client write); (b) is the first one after the new positions became visible
@@ -230,7 +230,7 @@ def reference(tmp_path_factory) -> dict:
         with get_engine(url).connect() as conn:
             per_symbol = dict(conn.execute(select(MarketDataCache.symbol, func.count()).group_by(MarketDataCache.symbol)).all())
         counts = table_counts(url)
-    written = {t for t, n in counts.items() if n != empty_counts[t] and t != "onboarding_audit_log"}
+    written = {t for t, n in counts.items() if n != empty_counts[t] and t != "onb_audit_log"}
     return {"previous": previous, "new": projection(url), "counts": counts, "written_tables": written,
             "prices_per_symbol": per_symbol, "n_active": active_positions(url)}
 
@@ -315,7 +315,7 @@ def sqlite_active_positions(path: str) -> int:
 POSITIONS_WINDOW = ("INSERT INTO positions", "UPDATE positions", "INSERT INTO tags", "INSERT INTO position_tags",
                     "DELETE FROM position_tags")
 # The price write is one transaction: COPY into a temporary table, then INSERT … ON CONFLICT.
-PRICES_WINDOW = ("INSERT INTO market_data_cache", 'INSERT INTO "market_data_cache"', "COPY tmp_market_data_cache_load",
+PRICES_WINDOW = ("INSERT INTO onb_prices", 'INSERT INTO "onb_prices"', "COPY tmp_onb_prices_load",
                  "TRUNCATE tmp_market_data_cache_load", "CREATE TEMP TABLE IF NOT EXISTS tmp_market_data_cache_load")
 # SQLite: the engine opens even read transactions with BEGIN IMMEDIATE, so short reads hold the
 # write lock for a millisecond or so; only a lock held this long is a write transaction at work.
@@ -461,7 +461,7 @@ def _assert_no_duplicate_natural_keys(url: str) -> None:
         "positions": "portfolio_id, symbol",
         "tags": "user_id, name",
         "position_tags": "position_id, tag_id",
-        "market_data_cache": "symbol, date",
+        "onb_prices": "symbol, date",
     }
     with get_engine(url).connect() as conn:
         for table, cols in checks.items():

@@ -93,7 +93,7 @@ CSV_CASES = {
     "conflicting duplicate": (GOOD + "AAPL,200,150.25,LONG,2024-01-15,,,,\n", 2, "symbol", "conflicting"),
     "wrong field count": ("AAPL,10,150,LONG,2024-01-15,,,\n", 2, None, "fields"),
     "bad strike": ("SPY250919C00460000,2,7,LC,2024-01-10,,SPY,abc,2025-09-19\n", 2, "strike_price", "number > 0"),
-    "long tag": ("AAPL,10,150,LONG,2024-01-15," + "x" * 101 + ",,,\n", 2, "tags", "at most 100"),
+    "long tag": ("AAPL,10,150,LONG,2024-01-15," + "x" * 51 + ",,,\n", 2, "tags", "at most 50"),
 }
 
 

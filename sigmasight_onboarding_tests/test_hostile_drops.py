@@ -369,7 +369,7 @@ DB_SAMPLE = _db_sample()
 
 def _without_audit(url: str) -> dict:
     snapshot = table_snapshot(url)
-    snapshot.pop("onboarding_audit_log")
+    snapshot.pop("onb_audit_log")
     return snapshot
 
 

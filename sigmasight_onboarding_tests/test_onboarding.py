@@ -85,10 +85,10 @@ def test_rerun_changes_no_row(env):
     before = table_snapshot(env["db_url"])
     assert onboard(JOHN, instance).success
     after = table_snapshot(env["db_url"])
-    audit_before, audit_after = before.pop("onboarding_audit_log"), after.pop("onboarding_audit_log")
+    audit_before, audit_after = before.pop("onb_audit_log"), after.pop("onb_audit_log")
     assert len(audit_after) == len(audit_before) + 1  # the re-run is audited
     # account and price rows are untouched; analytics rows are recomputed in place: same count
-    untouched = ("users", "portfolios", "positions", "tags", "position_tags", "market_data_cache", "market_data_gaps")
+    untouched = ("users", "portfolios", "positions", "tags", "position_tags", "onb_prices", "onb_price_gaps")
     assert {t: before[t] for t in untouched} == {t: after[t] for t in untouched}
     assert {t: len(rows) for t, rows in before.items()} == {t: len(rows) for t, rows in after.items()}
 
@@ -140,8 +140,8 @@ def test_bad_drop_fails_run_and_writes_nothing(env):
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
     assert [c.check_name for c in failed] == ["drop_passes_schema"]
     after = table_snapshot(env["db_url"])
-    audit_rows = after.pop("onboarding_audit_log")
-    before.pop("onboarding_audit_log")
+    audit_rows = after.pop("onb_audit_log")
+    before.pop("onb_audit_log")
     assert before == after
     assert any("rejected" in str(row) for row in audit_rows)
     assert result.get_asset_materialization_events() == []

@@ -27,9 +27,9 @@ from .conftest import copy_demo, write_drop
 HF = "demo_hedgefundstyle@sigmasight.com"
 AS_OF = date(2026, 8, 3)
 ANALYTICS_TABLES = [
-    "position_greeks", "factor_definitions", "position_factor_exposures", "factor_exposures",
-    "position_interest_rate_betas", "correlation_calculations", "pairwise_correlations",
-    "correlation_clusters", "correlation_cluster_positions",
+    "onb_position_greeks", "onb_factor_definitions", "onb_position_factor_exposures", "onb_factor_exposures",
+    "onb_position_interest_rate_betas", "onb_correlation_calculations", "onb_pairwise_correlations",
+    "onb_correlation_clusters", "onb_correlation_cluster_positions",
 ]
 
 
@@ -57,18 +57,18 @@ def test_hedge_fund_fills_all_nine_tables_and_rerun_is_stable(onboarded):
     assert all(c.passed for c in result.get_asset_check_evaluations())
     first = counts(env["db_url"])
     assert all(n > 0 for n in first.values()), first
-    assert first["position_greeks"] == 8  # the 8 options
-    assert first["position_factor_exposures"] == 30 * 7 * 2  # every position × 7 factors × 2 models
-    assert first["factor_exposures"] == 7 * 2
-    assert first["position_interest_rate_betas"] == 30
+    assert first["onb_position_greeks"] == 8  # the 8 options
+    assert first["onb_position_factor_exposures"] == 30 * 7 * 2  # every position × 7 factors × 2 models
+    assert first["onb_factor_exposures"] == 7 * 2
+    assert first["onb_position_interest_rate_betas"] == 30
     with get_engine(env["db_url"]).connect() as conn:
         options = conn.execute(text("SELECT symbol, last_price, market_value FROM positions WHERE position_type IN ('LC','LP','SC','SP')")).all()
-        values_before = conn.execute(text("SELECT position_id, delta, unit_price FROM position_greeks ORDER BY position_id")).all()
+        values_before = conn.execute(text("SELECT position_id, delta, unit_price FROM onb_position_greeks ORDER BY position_id")).all()
     assert len(options) == 8 and all(o.last_price is not None and o.market_value is not None for o in options)
     assert run_onboarding(HF, instance).success
     assert counts(env["db_url"]) == first
     with get_engine(env["db_url"]).connect() as conn:
-        values_after = conn.execute(text("SELECT position_id, delta, unit_price FROM position_greeks ORDER BY position_id")).all()
+        values_after = conn.execute(text("SELECT position_id, delta, unit_price FROM onb_position_greeks ORDER BY position_id")).all()
     assert values_after == values_before
 
 
@@ -76,7 +76,7 @@ def test_stored_greeks_match_closed_form(onboarded):
     env, _, _ = onboarded
     with get_engine(env["db_url"]).connect() as conn:
         rows = conn.execute(text(
-            "SELECT p.symbol, p.strike_price, p.expiration_date, p.position_type, p.quantity, g.* FROM position_greeks g "
+            "SELECT p.symbol, p.strike_price, p.expiration_date, p.position_type, p.quantity, g.* FROM onb_position_greeks g "
             "JOIN positions p ON p.id = g.position_id")).mappings().all()
     spot_truth = real_prices(["SPY", "NVDA", "AAPL", "QQQ", "IWM", "TSLA", "META", "AMZN", "^IRX"]).loc[AS_OF]
     for r in rows:
@@ -105,8 +105,8 @@ def test_stored_single_factor_beta_matches_statsmodels(onboarded):
     returns = window.pct_change().dropna().tail(252)
     with get_engine(env["db_url"]).connect() as conn:
         stored = dict(conn.execute(text(
-            "SELECT p.symbol || '/' || f.name, e.exposure_value FROM position_factor_exposures e "
-            "JOIN positions p ON p.id = e.position_id JOIN factor_definitions f ON f.id = e.factor_id "
+            "SELECT p.symbol || '/' || f.name, e.exposure_value FROM onb_position_factor_exposures e "
+            "JOIN positions p ON p.id = e.position_id JOIN onb_factor_definitions f ON f.id = e.factor_id "
             "WHERE e.model = 'single' AND p.symbol IN ('NVDA', 'TSLA')")).all())
     for sym in ("NVDA", "TSLA"):
         for factor, etf in (("Market", "SPY"), ("Value", "VTV")):
@@ -126,10 +126,10 @@ def test_limited_history_is_flagged_not_invented(env, monkeypatch, tmp_path):
     assert result.success
     with get_engine(env["db_url"]).connect() as conn:
         flags = dict(conn.execute(text(
-            "SELECT p.symbol, e.quality_flag FROM position_factor_exposures e JOIN positions p ON p.id = e.position_id "
+            "SELECT p.symbol, e.quality_flag FROM onb_position_factor_exposures e JOIN positions p ON p.id = e.position_id "
             "WHERE e.model = 'multivariate'")).all())
         n_obs = conn.execute(text(
-            "SELECT DISTINCT e.n_obs FROM position_factor_exposures e JOIN positions p ON p.id = e.position_id WHERE p.symbol = 'PLTR'")).scalars().all()
+            "SELECT DISTINCT e.n_obs FROM onb_position_factor_exposures e JOIN positions p ON p.id = e.position_id WHERE p.symbol = 'PLTR'")).scalars().all()
     assert flags == {"PLTR": "limited_history", "AAPL": "full_history"}
     assert n_obs == [int(((frame["symbol"] == "PLTR") & ~late).sum()) - 1]
 
@@ -140,10 +140,10 @@ def test_other_clients_rows_untouched(env):
     instance = DagsterInstance.ephemeral()
     assert run_onboarding("demo_individual@sigmasight.com", instance).success
     with get_engine(env["db_url"]).connect() as conn:
-        before = conn.execute(text("SELECT * FROM position_factor_exposures ORDER BY id")).all()
+        before = conn.execute(text("SELECT * FROM onb_position_factor_exposures ORDER BY id")).all()
     assert run_onboarding(HF, instance).success
     with get_engine(env["db_url"]).connect() as conn:
         individual_after = conn.execute(text(
-            "SELECT e.* FROM position_factor_exposures e JOIN portfolios p ON p.id = e.portfolio_id "
+            "SELECT e.* FROM onb_position_factor_exposures e JOIN portfolios p ON p.id = e.portfolio_id "
             "JOIN users u ON u.id = p.user_id WHERE u.email = 'demo_individual@sigmasight.com' ORDER BY e.id")).all()
     assert individual_after == before

@@ -61,7 +61,7 @@ def john_value(px: pd.DataFrame, day: date) -> float:
 def test_snapshot_matches_hand_valuation(john):
     env, _ = john
     px = prices(["AAPL", "MSFT", "GOOGL", "TSLA", "SPY"])
-    snap = rows(env["db_url"], "SELECT * FROM portfolio_snapshots WHERE snapshot_date = :d", d=DAY)[0]
+    snap = rows(env["db_url"], "SELECT * FROM onb_portfolio_snapshots WHERE snapshot_date = :d", d=DAY)[0]
     assert snap["total_value"] == pytest.approx(john_value(px, DAY), rel=1e-9)
     assert snap["daily_pnl"] == pytest.approx(john_value(px, DAY) - john_value(px, PREV), rel=1e-9)
     assert snap["short_value"] == pytest.approx(-300 * px.loc[DAY, "TSLA"], rel=1e-9)
@@ -76,7 +76,7 @@ def test_historical_var_matches_numpy_quantile(john):
     mv = shares * px.loc[DAY]
     returns = px.pct_change().dropna().tail(252)
     pnl = (returns * mv).sum(axis=1).to_numpy()  # today's positions on each historical day
-    risk = rows(env["db_url"], "SELECT * FROM portfolio_risk_metrics WHERE calculation_date = :d", d=DAY)[0]
+    risk = rows(env["db_url"], "SELECT * FROM onb_portfolio_risk_metrics WHERE calculation_date = :d", d=DAY)[0]
     assert risk["quality_flag"] == "ok" and risk["n_observations"] == 252
     assert risk["var_95_historical"] == pytest.approx(-np.quantile(pnl, 0.05), rel=1e-9)
     assert risk["var_99_historical"] == pytest.approx(-np.quantile(pnl, 0.01), rel=1e-9)
@@ -92,7 +92,7 @@ def test_historical_var_matches_numpy_quantile(john):
 
 def test_stress_results_for_every_scenario(john):
     env, _ = john
-    results = rows(env["db_url"], "SELECT scenario_id, portfolio_pnl, gross_exposure FROM stress_test_results WHERE calculation_date = :d", d=DAY)
+    results = rows(env["db_url"], "SELECT scenario_id, portfolio_pnl, gross_exposure FROM onb_stress_test_results WHERE calculation_date = :d", d=DAY)
     ids = {r["scenario_id"] for r in results}
     assert {s.id for s in load_scenarios()} <= ids and len(load_scenarios()) == 18
     assert any(i.startswith("replay_worst_20d") for i in ids)
@@ -104,11 +104,11 @@ def test_stress_results_for_every_scenario(john):
 
 def test_rerun_is_idempotent(john):
     env, instance = john
-    before = rows(env["db_url"], "SELECT COUNT(*) AS n FROM stress_test_results")[0]["n"]
-    snap_before = rows(env["db_url"], "SELECT total_value FROM portfolio_snapshots ORDER BY snapshot_date")
+    before = rows(env["db_url"], "SELECT COUNT(*) AS n FROM onb_stress_test_results")[0]["n"]
+    snap_before = rows(env["db_url"], "SELECT total_value FROM onb_portfolio_snapshots ORDER BY snapshot_date")
     assert all(r.success for _d, r in run_timeseries(JOHN, [DAY], instance))
-    assert rows(env["db_url"], "SELECT COUNT(*) AS n FROM stress_test_results")[0]["n"] == before
-    assert rows(env["db_url"], "SELECT total_value FROM portfolio_snapshots ORDER BY snapshot_date") == snap_before
+    assert rows(env["db_url"], "SELECT COUNT(*) AS n FROM onb_stress_test_results")[0]["n"] == before
+    assert rows(env["db_url"], "SELECT total_value FROM onb_portfolio_snapshots ORDER BY snapshot_date") == snap_before
 
 
 def test_holiday_and_after_data_end_are_rejected(john):
@@ -120,7 +120,7 @@ def test_holiday_and_after_data_end_are_rejected(john):
         messages = [e.step_failure_data.user_failure_data.description for e in result.all_events
                     if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.user_failure_data]
         assert any(words in m for m in messages), messages
-    assert rows(env["db_url"], "SELECT COUNT(*) AS n FROM portfolio_snapshots WHERE snapshot_date IN ('2025-12-25', '2026-09-01')")[0]["n"] == 0
+    assert rows(env["db_url"], "SELECT COUNT(*) AS n FROM onb_portfolio_snapshots WHERE snapshot_date IN ('2025-12-25', '2026-09-01')")[0]["n"] == 0
 
 
 def test_hedge_fund_onboard_cli_produces_30_sessions(env, capsys):
@@ -128,11 +128,11 @@ def test_hedge_fund_onboard_cli_produces_30_sessions(env, capsys):
     assert main(["onboard", str(env["imports"] / HF)]) == 0
     out = capsys.readouterr().out
     assert "30/30 sessions" in out
-    counts = rows(env["db_url"], "SELECT (SELECT COUNT(*) FROM portfolio_snapshots) AS s, (SELECT COUNT(*) FROM portfolio_risk_metrics) AS r, "
-                                 "(SELECT COUNT(*) FROM stress_test_results WHERE calculation_date = '2026-08-03') AS t")[0]
+    counts = rows(env["db_url"], "SELECT (SELECT COUNT(*) FROM onb_portfolio_snapshots) AS s, (SELECT COUNT(*) FROM onb_portfolio_risk_metrics) AS r, "
+                                 "(SELECT COUNT(*) FROM onb_stress_test_results WHERE calculation_date = '2026-08-03') AS t")[0]
     assert counts["s"] == 30 and counts["r"] == 30 and counts["t"] >= 18
     # the options book: a high-beta long under the crash loses at most its value, the book is hedged by puts
-    stress = rows(env["db_url"], "SELECT position_pnl FROM stress_test_results WHERE scenario_id = 'market_crash_35' AND calculation_date = '2026-08-03'")[0]
+    stress = rows(env["db_url"], "SELECT position_pnl FROM onb_stress_test_results WHERE scenario_id = 'market_crash_35' AND calculation_date = '2026-08-03'")[0]
     positions = {r["symbol"]: float(r["market_value"]) for r in rows(env["db_url"], "SELECT symbol, market_value FROM positions")}
     pnl = as_json(stress["position_pnl"])
     assert pnl["NVDA"] >= -positions["NVDA"] - 1e-6
@@ -145,7 +145,7 @@ def test_backfill_one_date_for_all_clients(env, capsys):
     for key in (JOHN, "demo_individual@sigmasight.com"):
         assert main(["onboard", str(env["imports"] / key), "--sessions", "0"]) == 0
     assert main(["backfill", "all", "--start", "2026-06-15"]) == 0
-    snaps = rows(env["db_url"], "SELECT snapshot_date FROM portfolio_snapshots")
+    snaps = rows(env["db_url"], "SELECT snapshot_date FROM onb_portfolio_snapshots")
     assert [str(r["snapshot_date"]) for r in snaps] == ["2026-06-15", "2026-06-15"]
     assert main(["backfill", "nobody@example.com", "--start", "2026-06-15"]) == 4
     assert main(["backfill", JOHN, "--start", "2025-12-25"]) == 2  # no session in range

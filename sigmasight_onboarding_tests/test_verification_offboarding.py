@@ -33,7 +33,7 @@ from sigmasight_onboarding.sensors import verification_sensor
 from .conftest import PG_ADMIN_URL, REPO, copy_demo
 
 JOHN = "john.smith@example.com"
-SHARED = {"market_data_cache", "market_data_gaps", "factor_definitions", "stress_test_scenarios", "onboarding_audit_log"}
+SHARED = {"onb_prices", "onb_price_gaps", "onb_factor_definitions", "onb_stress_test_scenarios", "onb_audit_log"}
 
 
 def onboard_job():
@@ -118,18 +118,18 @@ def test_reexecute_from_failure_leaves_no_duplicates(env, tmp_path):
     with engine.begin() as conn:
         if postgres:
             conn.execute(text("CREATE OR REPLACE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql"))
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON correlation_calculations FOR EACH ROW EXECUTE FUNCTION refuse()"))
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON onb_correlation_calculations FOR EACH ROW EXECUTE FUNCTION refuse()"))
         else:
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON correlation_calculations BEGIN SELECT RAISE(ABORT, 'injected'); END"))
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON onb_correlation_calculations BEGIN SELECT RAISE(ABORT, 'injected'); END"))
     (tmp_path / "dh").mkdir()
     with instance_for_test(temp_dir=str(tmp_path / "dh")) as instance:
         instance.add_dynamic_partitions("clients", [JOHN])
         first = execute_job(reconstructable(onboard_job), instance, tags={"dagster/partition": JOHN}, raise_on_error=False)
         assert not first.success
         with engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse" + (" ON correlation_calculations" if postgres else "")))
+            conn.execute(text("DROP TRIGGER refuse" + (" ON onb_correlation_calculations" if postgres else "")))
         before = {t: n for t, n in client_rows(env["db_url"], JOHN).items()}
-        assert before["positions"] == 5 and before["correlation_calculations"] == 0
+        assert before["positions"] == 5 and before["onb_correlation_calculations"] == 0
         options = ReexecutionOptions.from_failure(first.run_id, instance)
         second = execute_job(reconstructable(onboard_job), instance, reexecution_options=options, raise_on_error=False,
                              tags={"dagster/partition": JOHN})
@@ -139,9 +139,9 @@ def test_reexecute_from_failure_leaves_no_duplicates(env, tmp_path):
         steps = {e.step_key for e in second.all_events if e.event_type_value == "STEP_SUCCESS"}
         assert "correlations" in steps and "client_onboarding" not in steps  # only what failed (and after)
     after = client_rows(env["db_url"], JOHN)
-    assert after["correlation_calculations"] == 1
-    assert {k: v for k, v in after.items() if k != "correlation_calculations" and not k.startswith(("pairwise", "correlation_cl"))} == \
-        {k: v for k, v in before.items() if k != "correlation_calculations" and not k.startswith(("pairwise", "correlation_cl"))}
+    assert after["onb_correlation_calculations"] == 1
+    assert {k: v for k, v in after.items() if k != "onb_correlation_calculations" and not k.startswith(("onb_pairwise", "onb_correlation_cl"))} == \
+        {k: v for k, v in before.items() if k != "onb_correlation_calculations" and not k.startswith(("onb_pairwise", "onb_correlation_cl"))}
 
 
 def test_daily_refresh_schedule_requests_every_client(monkeypatch):

@@ -9,12 +9,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+
+from sigmasight_onboarding.db.contract import create_contract_schema
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant 64-bit key: serialises concurrent migrators on one PostgreSQL database.
 _PG_MIGRATION_LOCK_KEY = 7_301_948_113
+
+#: Our Alembic version table; the backend's migrations keep theirs in `alembic_version`.
+VERSION_TABLE = "onb_alembic_version"
 
 _engines: dict[str, Engine] = {}
 _migrated: set[str] = set()
@@ -69,13 +74,33 @@ def get_engine(url: str, migrate_schema: bool = True) -> Engine:
     return engine
 
 
+def _revision(conn) -> str | None:
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _revision(conn)
+
+
+class PreContractDatabaseError(RuntimeError):
+    """A database written by a version of this project from before the backend contract."""
+
+
+def _refuse_pre_contract_database(conn) -> None:
+    if not inspect(conn).has_table("alembic_version"):
+        return
+    versions = [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    if any(v.startswith("000") for v in versions):
+        raise PreContractDatabaseError(
+            "this database was created by sigmasight-onboarding before it adopted the SigmaSight "
+            "backend's schema (tables such as market_data_cache have another shape); point "
+            "SIGMASIGHT_DATABASE_URL at a new database (or delete the local SQLite file) and onboard again")
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade the database to the newest migration; a no-op when it is already there.
+    """Create the backend's contract tables if absent, then upgrade our own tables to the newest
+    migration (version table `onb_alembic_version`); a no-op when both are there.
 
     On PostgreSQL an advisory lock makes concurrent first uses (many processes) safe.
     """
@@ -86,7 +111,10 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK_KEY})
-        if MigrationContext.configure(conn).get_current_revision() != head:
+        if _revision(conn) != head:
+            _refuse_pre_contract_database(conn)
+            # Shape b creates the backend's tables; shape a (its migrations ran first) has them.
+            create_contract_schema(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 

@@ -147,7 +147,7 @@ def load_prices(engine: Engine, symbols: Sequence[str], start: date, end: date) 
     # A textual query returns raw driver values (no per-row type processing: millions of rows on
     # big books); SQLite's ISO date strings are converted once, column-wise.
     query = text(
-        "SELECT symbol, date, adj_close, data_source FROM market_data_cache "
+        "SELECT symbol, date, adj_close, data_source FROM onb_prices "
         "WHERE symbol IN :symbols AND date >= :start AND date <= :end"
     ).bindparams(bindparam("symbols", expanding=True))
     with engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models. Table and column names follow the SigmaSight backend.
+"""SQLAlchemy 2 typed models of our own tables (`onb_*`); the backend's tables are in `contract.py`.
 
 Money columns are dollars (Numeric); quantities are shares or option contracts (one contract =
 100 shares); quantities are negative for SHORT, SC and SP positions.
@@ -31,107 +31,25 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class PositionType(str, enum.Enum):
-    LONG = "LONG"  # long stock / ETF
-    SHORT = "SHORT"  # short stock / ETF
-    LC = "LC"  # long call
-    LP = "LP"  # long put
-    SC = "SC"  # short call
-    SP = "SP"  # short put
-
-    @property
-    def is_option(self) -> bool:
-        return self in (PositionType.LC, PositionType.LP, PositionType.SC, PositionType.SP)
-
-    @property
-    def is_short(self) -> bool:
-        return self in (PositionType.SHORT, PositionType.SC, PositionType.SP)
-
-    @property
-    def is_call(self) -> bool:
-        return self in (PositionType.LC, PositionType.SC)
-
-
-class User(Base):
-    __tablename__ = "users"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    email: Mapped[str] = mapped_column(String(255), unique=True, index=True)
-    full_name: Mapped[str] = mapped_column(String(255))
-    hashed_password: Mapped[str] = mapped_column(String(255))
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class Portfolio(Base):
-    __tablename__ = "portfolios"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
-    name: Mapped[str] = mapped_column(String(255))
-    description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-class Position(Base):
-    __tablename__ = "positions"
-    __table_args__ = (UniqueConstraint("portfolio_id", "symbol", name="uq_positions_portfolio_symbol"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    symbol: Mapped[str] = mapped_column(String(64))
-    position_type: Mapped[PositionType] = mapped_column(Enum(PositionType, name="positiontype"))
-    quantity: Mapped[Decimal] = mapped_column(Numeric(16, 4))
-    entry_price: Mapped[Decimal] = mapped_column(Numeric(12, 4))
-    entry_date: Mapped[date] = mapped_column(Date)
-    exit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)
-    exit_date: Mapped[date | None] = mapped_column(Date, nullable=True)
-    underlying_symbol: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    strike_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)
-    expiration_date: Mapped[date | None] = mapped_column(Date, nullable=True)
-    last_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)
-    market_value: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
-    unrealized_pnl: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-class Tag(Base):
-    __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_tags_user_name"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class PositionTag(Base):
-    __tablename__ = "position_tags"
-
-    position_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("positions.id", ondelete="CASCADE"), primary_key=True
-    )
-    tag_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+# The backend's tables (users … position_tags and the analytics tables it serves) are the
+# contract: `db/contract.py`. Everything below is ours, prefixed `onb_`.
+from sigmasight_onboarding.db.base import Base, utcnow  # noqa: E402
+from sigmasight_onboarding.db.contract import (  # noqa: E402,F401  (re-exported)
+    OPTION_TYPES,
+    Portfolio,
+    Position,
+    PositionTag,
+    PositionType,
+    Tag,
+    TagType,
+    User,
+)
 
 
 class OnboardingAuditLog(Base):
     """Who/what/when/outcome of every onboarding attempt. `details` never holds a password."""
 
-    __tablename__ = "onboarding_audit_log"
+    __tablename__ = "onb_audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
@@ -149,8 +67,8 @@ class MarketDataCache(Base):
     from: 'fmp', 'polygon', 'file' or 'synthetic'.
     """
 
-    __tablename__ = "market_data_cache"
-    __table_args__ = (UniqueConstraint("symbol", "date", name="uq_market_data_symbol_date"),)
+    __tablename__ = "onb_prices"
+    __table_args__ = (UniqueConstraint("symbol", "date", name="uq_onb_market_data_symbol_date"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     symbol: Mapped[str] = mapped_column(String(64))
@@ -165,7 +83,7 @@ class MarketDataCache(Base):
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-Index("ix_market_data_date", MarketDataCache.date)
+Index("ix_onb_market_data_date", MarketDataCache.date)
 
 
 class MarketDataGap(Base):
@@ -174,8 +92,8 @@ class MarketDataGap(Base):
     Remembered so a second run does not ask again; `reason` says which providers were asked.
     """
 
-    __tablename__ = "market_data_gaps"
-    __table_args__ = (UniqueConstraint("symbol", "date", name="uq_market_data_gaps_symbol_date"),)
+    __tablename__ = "onb_price_gaps"
+    __table_args__ = (UniqueConstraint("symbol", "date", name="uq_onb_market_data_gaps_symbol_date"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     symbol: Mapped[str] = mapped_column(String(64))
@@ -196,8 +114,8 @@ class PositionGreeks(Base):
     (dollar P&L from gamma for a 1 % underlying move).
     """
 
-    __tablename__ = "position_greeks"
-    __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_position_greeks_position_date"),)
+    __tablename__ = "onb_position_greeks"
+    __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_onb_position_greeks_position_date"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
@@ -228,7 +146,7 @@ class PositionGreeks(Base):
 
 
 class FactorDefinition(Base):
-    __tablename__ = "factor_definitions"
+    __tablename__ = "onb_factor_definitions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -242,15 +160,15 @@ class PositionFactorExposure(Base):
     """Beta of one position to one factor. model: 'single' (univariate OLS on the ETF) or
     'multivariate' (joint: SPY + style spreads over SPY). Options carry their underlying's beta."""
 
-    __tablename__ = "position_factor_exposures"
+    __tablename__ = "onb_position_factor_exposures"
     __table_args__ = (
-        UniqueConstraint("position_id", "factor_id", "calculation_date", "model", name="uq_position_factor_exposures"),
+        UniqueConstraint("position_id", "factor_id", "calculation_date", "model", name="uq_onb_position_factor_exposures"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
     portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id"))
+    factor_id: Mapped[int] = mapped_column(ForeignKey("onb_factor_definitions.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
     model: Mapped[str] = mapped_column(String(16))
     exposure_value: Mapped[float | None] = mapped_column(Float, nullable=True)  # beta; NULL when not estimable
@@ -266,14 +184,14 @@ class PositionFactorExposure(Base):
 class FactorExposure(Base):
     """Portfolio exposure to one factor: dollars (Σ exposure × beta) and betas vs gross and net."""
 
-    __tablename__ = "factor_exposures"
+    __tablename__ = "onb_factor_exposures"
     __table_args__ = (
-        UniqueConstraint("portfolio_id", "factor_id", "calculation_date", "model", name="uq_factor_exposures"),
+        UniqueConstraint("portfolio_id", "factor_id", "calculation_date", "model", name="uq_onb_factor_exposures"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id"))
+    factor_id: Mapped[int] = mapped_column(ForeignKey("onb_factor_definitions.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
     model: Mapped[str] = mapped_column(String(16))
     exposure_value: Mapped[float] = mapped_column(Float)  # beta relative to gross exposure
@@ -286,8 +204,8 @@ class FactorExposure(Base):
 class PositionInterestRateBeta(Base):
     """Sensitivity to the 10-year yield: rate_beta = decimal return per +1 bp of ^TNX."""
 
-    __tablename__ = "position_interest_rate_betas"
-    __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_position_ir_betas"),)
+    __tablename__ = "onb_position_interest_rate_betas"
+    __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_onb_position_ir_betas"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
@@ -306,8 +224,8 @@ class PositionInterestRateBeta(Base):
 
 
 class CorrelationCalculation(Base):
-    __tablename__ = "correlation_calculations"
-    __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_correlation_calculations"),)
+    __tablename__ = "onb_correlation_calculations"
+    __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_onb_correlation_calculations"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
@@ -326,11 +244,11 @@ class CorrelationCalculation(Base):
 class PairwiseCorrelation(Base):
     """One pair (symbol_1 < symbol_2) of the filtered set: Pearson ρ of log returns and its p-value."""
 
-    __tablename__ = "pairwise_correlations"
+    __tablename__ = "onb_pairwise_correlations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     correlation_calculation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("correlation_calculations.id", ondelete="CASCADE"), index=True
+        ForeignKey("onb_correlation_calculations.id", ondelete="CASCADE"), index=True
     )
     symbol_1: Mapped[str] = mapped_column(String(64))
     symbol_2: Mapped[str] = mapped_column(String(64))
@@ -340,11 +258,11 @@ class PairwiseCorrelation(Base):
 
 
 class CorrelationCluster(Base):
-    __tablename__ = "correlation_clusters"
+    __tablename__ = "onb_correlation_clusters"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     correlation_calculation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("correlation_calculations.id", ondelete="CASCADE"), index=True
+        ForeignKey("onb_correlation_calculations.id", ondelete="CASCADE"), index=True
     )
     cluster_number: Mapped[int] = mapped_column(Integer)
     nickname: Mapped[str] = mapped_column(String(255))
@@ -354,10 +272,10 @@ class CorrelationCluster(Base):
 
 
 class CorrelationClusterPosition(Base):
-    __tablename__ = "correlation_cluster_positions"
+    __tablename__ = "onb_correlation_cluster_positions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    cluster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("correlation_clusters.id", ondelete="CASCADE"), index=True)
+    cluster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("onb_correlation_clusters.id", ondelete="CASCADE"), index=True)
     position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"))
     symbol: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
@@ -372,8 +290,8 @@ class PortfolioSnapshot(Base):
     daily_return = daily_pnl / previous session's gross exposure (decimal); portfolio_delta in
     share-equivalents, gamma in shares per $1, theta $/calendar day, vega $/vol point."""
 
-    __tablename__ = "portfolio_snapshots"
-    __table_args__ = (UniqueConstraint("portfolio_id", "snapshot_date", name="uq_portfolio_snapshots"),)
+    __tablename__ = "onb_portfolio_snapshots"
+    __table_args__ = (UniqueConstraint("portfolio_id", "snapshot_date", name="uq_onb_portfolio_snapshots"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
@@ -401,8 +319,8 @@ class PortfolioRiskMetrics(Base):
     """Risk of the current positions as of a date. VaR/ES are positive dollar losses; 1-day unless
     `_10d` (= 1-day × √10). Volatility annualised (decimal); max_drawdown decimal, positive."""
 
-    __tablename__ = "portfolio_risk_metrics"
-    __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_portfolio_risk_metrics"),)
+    __tablename__ = "onb_portfolio_risk_metrics"
+    __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_onb_portfolio_risk_metrics"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
@@ -438,7 +356,7 @@ class PortfolioRiskMetrics(Base):
 
 
 class StressTestScenario(Base):
-    __tablename__ = "stress_test_scenarios"
+    __tablename__ = "onb_stress_test_scenarios"
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
@@ -452,14 +370,14 @@ class StressTestScenario(Base):
 class StressTestResult(Base):
     """Portfolio P&L (dollars, signed: negative = loss) of one scenario on one date; no caps."""
 
-    __tablename__ = "stress_test_results"
+    __tablename__ = "onb_stress_test_results"
     __table_args__ = (
-        UniqueConstraint("portfolio_id", "calculation_date", "scenario_id", name="uq_stress_test_results"),
+        UniqueConstraint("portfolio_id", "calculation_date", "scenario_id", name="uq_onb_stress_test_results"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    scenario_id: Mapped[str] = mapped_column(ForeignKey("stress_test_scenarios.id"))
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("onb_stress_test_scenarios.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
     portfolio_pnl: Mapped[float] = mapped_column(Float)
     pnl_pct_gross: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -473,7 +391,7 @@ class StressTestResult(Base):
 class OnboardingVerification(Base):
     """One run of the end-to-end verification of a client (checks as a JSON list)."""
 
-    __tablename__ = "onboarding_verifications"
+    __tablename__ = "onb_verifications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)

@@ -31,7 +31,10 @@ OPTION_TYPES = ("LC", "LP", "SC", "SP")
 SHORT_TYPES = ("SHORT", "SC", "SP")
 OPTION_FIELDS = ("underlying_symbol", "strike_price", "expiration_date")
 
-SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-/^]{0,20}$|^\^[A-Z0-9]{1,10}$")
+# At most 20 characters: `positions.symbol` is VARCHAR(20) in the backend's schema.
+SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-/^]{0,19}$|^\^[A-Z0-9]{1,10}$")
+# `positions.underlying_symbol` is VARCHAR(10) in the backend's schema.
+MAX_UNDERLYING_CHARS = 10
 # ASCII digits only: `\d` would also match full-width (１０) and other Unicode digits, which
 # Decimal() silently accepts.
 NUMBER_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
@@ -43,7 +46,7 @@ MIN_ENTRY_DATE = date(1970, 1, 1)
 MAX_QUANTITY = Decimal("999999999999")  # Numeric(16, 4)
 MAX_PRICE = Decimal("99999999")  # Numeric(12, 4)
 MAX_DECIMALS = 4
-MAX_TAG_CHARS = 100
+MAX_TAG_CHARS = 50  # tags.name is VARCHAR(50) in the backend's schema
 
 
 def parse_decimal(text: str) -> Decimal | None:
@@ -172,9 +175,9 @@ class PortfolioCsvSchema(pa.DataFrameModel):
     def _tag_length(cls, s: Series[str]) -> Series[bool]:
         return _tags_short_enough(s)
 
-    @pa.check("underlying_symbol", name="must be blank or a ticker")
+    @pa.check("underlying_symbol", name=f"must be blank or a ticker of at most {MAX_UNDERLYING_CHARS} characters")
     def _underlying_format(cls, s: Series[str]) -> Series[bool]:
-        return s.map(lambda t: t == "" or bool(SYMBOL_RE.match(t)))
+        return s.map(lambda t: t == "" or (bool(SYMBOL_RE.match(t)) and len(t) <= MAX_UNDERLYING_CHARS))
 
     @pa.check("strike_price", name="must be blank or a number > 0")
     def _strike_format(cls, s: Series[str]) -> Series[bool]:

@@ -1,4 +1,4 @@
-"""market_data_cache: daily prices shared by all clients
+"""onb_prices: daily prices shared by all clients
 
 Revision ID: 0002_market_data_cache
 Revises: 0001_foundation
@@ -15,7 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "market_data_cache",
+        "onb_prices",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("symbol", sa.String(64), nullable=False),
         sa.Column("date", sa.Date(), nullable=False),
@@ -27,10 +27,10 @@ def upgrade() -> None:
         sa.Column("volume", sa.Float(), nullable=True),
         sa.Column("data_source", sa.String(16), nullable=False),
         sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("symbol", "date", name="uq_market_data_symbol_date"),
+        sa.UniqueConstraint("symbol", "date", name="uq_onb_market_data_symbol_date"),
     )
-    op.create_index("ix_market_data_date", "market_data_cache", ["date"])
+    op.create_index("ix_onb_market_data_date", "onb_prices", ["date"])
 
 
 def downgrade() -> None:
-    op.drop_table("market_data_cache")
+    op.drop_table("onb_prices")

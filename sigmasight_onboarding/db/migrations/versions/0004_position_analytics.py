@@ -25,7 +25,7 @@ FACTORS = [
 
 def upgrade() -> None:
     op.create_table(
-        "position_greeks",
+        "onb_position_greeks",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column('position_id', sa.Uuid(), sa.ForeignKey("positions.id", ondelete="CASCADE"), nullable=False),
         sa.Column('portfolio_id', sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
@@ -52,12 +52,12 @@ def upgrade() -> None:
         sa.Column('delta_dollars', sa.Float(), nullable=False),
         sa.Column('gamma_dollars', sa.Float(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('position_id', 'calculation_date', name="uq_position_greeks_position_date"),
+        sa.UniqueConstraint('position_id', 'calculation_date', name="uq_onb_position_greeks_position_date"),
     )
-    op.create_index("ix_position_greeks_position_id", "position_greeks", ["position_id"])
-    op.create_index("ix_position_greeks_portfolio_id", "position_greeks", ["portfolio_id"])
+    op.create_index("ix_onb_position_greeks_position_id", "onb_position_greeks", ["position_id"])
+    op.create_index("ix_onb_position_greeks_portfolio_id", "onb_position_greeks", ["portfolio_id"])
     op.create_table(
-        "factor_definitions",
+        "onb_factor_definitions",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column('name', sa.String(64), nullable=False, unique=True),
         sa.Column('etf_proxy', sa.String(16), nullable=False),
@@ -67,11 +67,11 @@ def upgrade() -> None:
         sa.UniqueConstraint('name', name="None"),
     )
     op.create_table(
-        "position_factor_exposures",
+        "onb_position_factor_exposures",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column('position_id', sa.Uuid(), sa.ForeignKey("positions.id", ondelete="CASCADE"), nullable=False),
         sa.Column('portfolio_id', sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
-        sa.Column('factor_id', sa.Integer(), sa.ForeignKey("factor_definitions.id"), nullable=False),
+        sa.Column('factor_id', sa.Integer(), sa.ForeignKey("onb_factor_definitions.id"), nullable=False),
         sa.Column('calculation_date', sa.Date(), nullable=False),
         sa.Column('model', sa.String(16), nullable=False),
         sa.Column('exposure_value', sa.Float(), nullable=True),
@@ -82,15 +82,15 @@ def upgrade() -> None:
         sa.Column('extreme_beta', sa.Boolean(), nullable=False),
         sa.Column('exposure_dollars', sa.Float(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('position_id', 'factor_id', 'calculation_date', 'model', name="uq_position_factor_exposures"),
+        sa.UniqueConstraint('position_id', 'factor_id', 'calculation_date', 'model', name="uq_onb_position_factor_exposures"),
     )
-    op.create_index("ix_position_factor_exposures_position_id", "position_factor_exposures", ["position_id"])
-    op.create_index("ix_position_factor_exposures_portfolio_id", "position_factor_exposures", ["portfolio_id"])
+    op.create_index("ix_onb_position_factor_exposures_position_id", "onb_position_factor_exposures", ["position_id"])
+    op.create_index("ix_onb_position_factor_exposures_portfolio_id", "onb_position_factor_exposures", ["portfolio_id"])
     op.create_table(
-        "factor_exposures",
+        "onb_factor_exposures",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column('portfolio_id', sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
-        sa.Column('factor_id', sa.Integer(), sa.ForeignKey("factor_definitions.id"), nullable=False),
+        sa.Column('factor_id', sa.Integer(), sa.ForeignKey("onb_factor_definitions.id"), nullable=False),
         sa.Column('calculation_date', sa.Date(), nullable=False),
         sa.Column('model', sa.String(16), nullable=False),
         sa.Column('exposure_value', sa.Float(), nullable=False),
@@ -98,11 +98,11 @@ def upgrade() -> None:
         sa.Column('beta_gross', sa.Float(), nullable=False),
         sa.Column('beta_net', sa.Float(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('portfolio_id', 'factor_id', 'calculation_date', 'model', name="uq_factor_exposures"),
+        sa.UniqueConstraint('portfolio_id', 'factor_id', 'calculation_date', 'model', name="uq_onb_factor_exposures"),
     )
-    op.create_index("ix_factor_exposures_portfolio_id", "factor_exposures", ["portfolio_id"])
+    op.create_index("ix_onb_factor_exposures_portfolio_id", "onb_factor_exposures", ["portfolio_id"])
     op.create_table(
-        "position_interest_rate_betas",
+        "onb_position_interest_rate_betas",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column('position_id', sa.Uuid(), sa.ForeignKey("positions.id", ondelete="CASCADE"), nullable=False),
         sa.Column('portfolio_id', sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
@@ -117,12 +117,12 @@ def upgrade() -> None:
         sa.Column('exposure_dollars', sa.Float(), nullable=True),
         sa.Column('pnl_up_100bp', sa.Float(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('position_id', 'calculation_date', name="uq_position_ir_betas"),
+        sa.UniqueConstraint('position_id', 'calculation_date', name="uq_onb_position_ir_betas"),
     )
-    op.create_index("ix_position_interest_rate_betas_position_id", "position_interest_rate_betas", ["position_id"])
-    op.create_index("ix_position_interest_rate_betas_portfolio_id", "position_interest_rate_betas", ["portfolio_id"])
+    op.create_index("ix_onb_position_interest_rate_betas_position_id", "onb_position_interest_rate_betas", ["position_id"])
+    op.create_index("ix_onb_position_interest_rate_betas_portfolio_id", "onb_position_interest_rate_betas", ["portfolio_id"])
     op.create_table(
-        "correlation_calculations",
+        "onb_correlation_calculations",
         sa.Column('id', sa.Uuid(), primary_key=True),
         sa.Column('portfolio_id', sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
         sa.Column('calculation_date', sa.Date(), nullable=False),
@@ -135,48 +135,48 @@ def upgrade() -> None:
         sa.Column('positions_excluded', sa.Integer(), nullable=False),
         sa.Column('excluded', sa.JSON(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('portfolio_id', 'calculation_date', name="uq_correlation_calculations"),
+        sa.UniqueConstraint('portfolio_id', 'calculation_date', name="uq_onb_correlation_calculations"),
     )
-    op.create_index("ix_correlation_calculations_portfolio_id", "correlation_calculations", ["portfolio_id"])
+    op.create_index("ix_onb_correlation_calculations_portfolio_id", "onb_correlation_calculations", ["portfolio_id"])
     op.create_table(
-        "pairwise_correlations",
+        "onb_pairwise_correlations",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column('correlation_calculation_id', sa.Uuid(), sa.ForeignKey("correlation_calculations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column('correlation_calculation_id', sa.Uuid(), sa.ForeignKey("onb_correlation_calculations.id", ondelete="CASCADE"), nullable=False),
         sa.Column('symbol_1', sa.String(64), nullable=False),
         sa.Column('symbol_2', sa.String(64), nullable=False),
         sa.Column('correlation_value', sa.Float(), nullable=False),
         sa.Column('data_points', sa.Integer(), nullable=False),
         sa.Column('p_value', sa.Float(), nullable=False),
     )
-    op.create_index("ix_pairwise_correlations_correlation_calculation_id", "pairwise_correlations", ["correlation_calculation_id"])
+    op.create_index("ix_onb_pairwise_correlations_correlation_calculation_id", "onb_pairwise_correlations", ["correlation_calculation_id"])
     op.create_table(
-        "correlation_clusters",
+        "onb_correlation_clusters",
         sa.Column('id', sa.Uuid(), primary_key=True),
-        sa.Column('correlation_calculation_id', sa.Uuid(), sa.ForeignKey("correlation_calculations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column('correlation_calculation_id', sa.Uuid(), sa.ForeignKey("onb_correlation_calculations.id", ondelete="CASCADE"), nullable=False),
         sa.Column('cluster_number', sa.Integer(), nullable=False),
         sa.Column('nickname', sa.String(255), nullable=False),
         sa.Column('avg_correlation', sa.Float(), nullable=False),
         sa.Column('total_value', sa.Float(), nullable=False),
         sa.Column('portfolio_percentage', sa.Float(), nullable=False),
     )
-    op.create_index("ix_correlation_clusters_correlation_calculation_id", "correlation_clusters", ["correlation_calculation_id"])
+    op.create_index("ix_onb_correlation_clusters_correlation_calculation_id", "onb_correlation_clusters", ["correlation_calculation_id"])
     op.create_table(
-        "correlation_cluster_positions",
+        "onb_correlation_cluster_positions",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column('cluster_id', sa.Uuid(), sa.ForeignKey("correlation_clusters.id", ondelete="CASCADE"), nullable=False),
+        sa.Column('cluster_id', sa.Uuid(), sa.ForeignKey("onb_correlation_clusters.id", ondelete="CASCADE"), nullable=False),
         sa.Column('position_id', sa.Uuid(), sa.ForeignKey("positions.id", ondelete="CASCADE"), nullable=False),
         sa.Column('symbol', sa.String(64), nullable=False),
         sa.Column('value', sa.Float(), nullable=False),
         sa.Column('portfolio_percentage', sa.Float(), nullable=False),
     )
-    op.create_index("ix_correlation_cluster_positions_cluster_id", "correlation_cluster_positions", ["cluster_id"])
-    factor_definitions = sa.table(
-        "factor_definitions",
+    op.create_index("ix_onb_correlation_cluster_positions_cluster_id", "onb_correlation_cluster_positions", ["cluster_id"])
+    onb_factor_definitions = sa.table(
+        "onb_factor_definitions",
         sa.column("id", sa.Integer()), sa.column("name", sa.String()), sa.column("etf_proxy", sa.String()),
         sa.column("factor_type", sa.String()), sa.column("description", sa.Text()), sa.column("display_order", sa.Integer()),
     )
     op.bulk_insert(
-        factor_definitions,
+        onb_factor_definitions,
         [
             {"id": i, "name": n, "etf_proxy": e, "factor_type": t, "description": d, "display_order": i}
             for i, n, e, t, d in FACTORS
@@ -186,14 +186,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "correlation_cluster_positions",
-        "correlation_clusters",
-        "pairwise_correlations",
-        "correlation_calculations",
-        "position_interest_rate_betas",
-        "factor_exposures",
-        "position_factor_exposures",
-        "factor_definitions",
-        "position_greeks",
+        "onb_correlation_cluster_positions",
+        "onb_correlation_clusters",
+        "onb_pairwise_correlations",
+        "onb_correlation_calculations",
+        "onb_position_interest_rate_betas",
+        "onb_factor_exposures",
+        "onb_position_factor_exposures",
+        "onb_factor_definitions",
+        "onb_position_greeks",
     ):
         op.drop_table(table)

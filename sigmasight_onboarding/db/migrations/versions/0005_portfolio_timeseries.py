@@ -15,7 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "portfolio_snapshots",
+        "onb_portfolio_snapshots",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column('portfolio_id', sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
         sa.Column('snapshot_date', sa.Date(), nullable=False),
@@ -36,11 +36,11 @@ def upgrade() -> None:
         sa.Column('num_long_positions', sa.Integer(), nullable=False),
         sa.Column('num_short_positions', sa.Integer(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('portfolio_id', 'snapshot_date', name="uq_portfolio_snapshots"),
+        sa.UniqueConstraint('portfolio_id', 'snapshot_date', name="uq_onb_portfolio_snapshots"),
     )
-    op.create_index("ix_portfolio_snapshots_portfolio_id", "portfolio_snapshots", ["portfolio_id"])
+    op.create_index("ix_onb_portfolio_snapshots_portfolio_id", "onb_portfolio_snapshots", ["portfolio_id"])
     op.create_table(
-        "portfolio_risk_metrics",
+        "onb_portfolio_risk_metrics",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column('portfolio_id', sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
         sa.Column('calculation_date', sa.Date(), nullable=False),
@@ -72,11 +72,11 @@ def upgrade() -> None:
         sa.Column('kupiec_p_99', sa.Float(), nullable=True),
         sa.Column('details', sa.JSON(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('portfolio_id', 'calculation_date', name="uq_portfolio_risk_metrics"),
+        sa.UniqueConstraint('portfolio_id', 'calculation_date', name="uq_onb_portfolio_risk_metrics"),
     )
-    op.create_index("ix_portfolio_risk_metrics_portfolio_id", "portfolio_risk_metrics", ["portfolio_id"])
+    op.create_index("ix_onb_portfolio_risk_metrics_portfolio_id", "onb_portfolio_risk_metrics", ["portfolio_id"])
     op.create_table(
-        "stress_test_scenarios",
+        "onb_stress_test_scenarios",
         sa.Column('id', sa.String(128), primary_key=True),
         sa.Column('name', sa.String(255), nullable=False),
         sa.Column('category', sa.String(64), nullable=False),
@@ -86,10 +86,10 @@ def upgrade() -> None:
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
-        "stress_test_results",
+        "onb_stress_test_results",
         sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column('portfolio_id', sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
-        sa.Column('scenario_id', sa.String(128), sa.ForeignKey("stress_test_scenarios.id"), nullable=False),
+        sa.Column('scenario_id', sa.String(128), sa.ForeignKey("onb_stress_test_scenarios.id"), nullable=False),
         sa.Column('calculation_date', sa.Date(), nullable=False),
         sa.Column('portfolio_pnl', sa.Float(), nullable=False),
         sa.Column('pnl_pct_gross', sa.Float(), nullable=True),
@@ -98,11 +98,11 @@ def upgrade() -> None:
         sa.Column('net_value', sa.Float(), nullable=False),
         sa.Column('position_pnl', sa.JSON(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint('portfolio_id', 'calculation_date', 'scenario_id', name="uq_stress_test_results"),
+        sa.UniqueConstraint('portfolio_id', 'calculation_date', 'scenario_id', name="uq_onb_stress_test_results"),
     )
-    op.create_index("ix_stress_test_results_portfolio_id", "stress_test_results", ["portfolio_id"])
+    op.create_index("ix_onb_stress_test_results_portfolio_id", "onb_stress_test_results", ["portfolio_id"])
 
 
 def downgrade() -> None:
-    for table in ("stress_test_results", "stress_test_scenarios", "portfolio_risk_metrics", "portfolio_snapshots"):
+    for table in ("onb_stress_test_results", "onb_stress_test_scenarios", "onb_portfolio_risk_metrics", "onb_portfolio_snapshots"):
         op.drop_table(table)

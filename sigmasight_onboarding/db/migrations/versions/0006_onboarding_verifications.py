@@ -1,4 +1,4 @@
-"""onboarding_verifications: stored results of the end-to-end verification
+"""onb_verifications: stored results of the end-to-end verification
 
 Revision ID: 0006_onboarding_verifications
 Revises: 0005_portfolio_timeseries
@@ -15,7 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "onboarding_verifications",
+        "onb_verifications",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("portfolio_id", sa.Uuid(), sa.ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False),
         sa.Column("client_email", sa.String(255), nullable=False),
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column("passed", sa.Boolean(), nullable=False),
         sa.Column("checks", sa.JSON(), nullable=False),
     )
-    op.create_index("ix_onboarding_verifications_portfolio_id", "onboarding_verifications", ["portfolio_id"])
+    op.create_index("ix_onb_verifications_portfolio_id", "onb_verifications", ["portfolio_id"])
 
 
 def downgrade() -> None:
-    op.drop_table("onboarding_verifications")
+    op.drop_table("onb_verifications")
