@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from sigmasight_onboarding.assets.backend import sigmasight_backend_tables
 from sigmasight_onboarding.assets.market_data import price_history
 from sigmasight_onboarding.assets.onboarding import client_onboarding
 from sigmasight_onboarding.assets.position_analytics import (
@@ -30,6 +31,7 @@ def build_definitions() -> Definitions:
             interest_rate_betas_asset,
             correlations,
             portfolio_timeseries,
+            sigmasight_backend_tables,
             onboarding_verification,
             onboarding_report,
         ],

@@ -26,7 +26,7 @@ from sigmasight_onboarding.cli import main, run_onboarding
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import Base, MarketDataCache, OnboardingAuditLog
 from sigmasight_onboarding.definitions import defs
-from sigmasight_onboarding.resources.sigmasight_api import check_live_api
+from sigmasight_onboarding.resources.sigmasight_api import BACKEND_ROUTES, check_live_api
 from sigmasight_onboarding.schedules import daily_refresh_schedule
 from sigmasight_onboarding.sensors import verification_sensor
 
@@ -187,8 +187,10 @@ class _FakeApi(BaseHTTPRequestHandler):
             return self._send(401, {"detail": "unauthorised"})
         if self.path == f"/api/v1/data/portfolio/{self.portfolio_id}/complete":
             return self._send(200, {"positions": [{"symbol": s} for s in self.symbols]})
-        if self.path == f"/api/v1/analytics/portfolio/{self.portfolio_id}/overview":
-            return self._send(200, {"overview": "ok"})
+        if self.path == f"/api/v1/analytics/portfolio/{self.portfolio_id}/stress-test":
+            return self._send(200, {"available": False, "metadata": {"reason": "no_results"}})
+        if self.portfolio_id in self.path or self.path.startswith("/api/v1/data/"):
+            return self._send(200, {"data": "ok"})
         self._send(404, {})
 
 
@@ -199,9 +201,13 @@ def test_live_api_check_against_local_server():
     url = f"http://127.0.0.1:{server.server_port}"
     try:
         ok = check_live_api(url, JOHN, "secure_client_password_123", "pid-1", ["AAPL", "TSLA"])
-        assert [(c.name, c.passed) for c in ok] == [("api_login", True), ("api_portfolio_complete", True), ("api_analytics_overview", True)]
+        # every backend route is called; "available: false" fails the route that said it
+        assert [c.name for c in ok] == ["api_login", *BACKEND_ROUTES]
+        assert [c.name for c in ok if not c.passed] == ["analytics_stress_test"]
+        assert "available: false" in next(c.detail for c in ok if c.name == "analytics_stress_test")
         missing = check_live_api(url, JOHN, "secure_client_password_123", "pid-1", ["AAPL", "NVDA"])
-        assert not missing[1].passed and "NVDA" in missing[1].detail
+        complete = next(c for c in missing if c.name == "data_portfolio_complete")
+        assert not complete.passed and "NVDA" in complete.detail
         wrong = check_live_api(url, JOHN, "wrong", "pid-1", ["AAPL"])
         assert [(c.name, c.passed) for c in wrong] == [("api_login", False)]
     finally:

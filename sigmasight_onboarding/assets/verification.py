@@ -6,6 +6,7 @@ runs it last; in the daemon the `verification_sensor` requests it when the 30th 
 
 import os
 import warnings
+from datetime import date
 
 from dagster import (
     AssetCheckResult,
@@ -41,7 +42,8 @@ with warnings.catch_warnings():
 @asset(
     partitions_def=clients_partitions,
     group_name=GROUP,
-    deps=["portfolio_positions", "price_history", "position_greeks", "factor_exposures", "interest_rate_betas", "correlations",
+    deps=["sigmasight_backend_tables", "portfolio_positions", "price_history", "position_greeks", "factor_exposures",
+          "interest_rate_betas", "correlations",
           AssetDep("portfolio_snapshots", partition_mapping=_all_dates),
           AssetDep("portfolio_risk_metrics", partition_mapping=_all_dates),
           AssetDep("stress_test_results", partition_mapping=_all_dates)],
@@ -65,7 +67,7 @@ def onboarding_verification(context: AssetExecutionContext, database: SigmaSight
     checks = verify_client(engine, email, settings, as_of)
     passed = record_verification(engine, email, as_of, checks, source="dagster")
     results = [AssetCheckResult(check_name=c.name, passed=c.passed, description=c.detail, metadata={"detail": c.detail}) for c in checks]
-    results.append(_live_api_result(engine, email, settings))
+    results.append(_live_api_result(engine, email, settings, as_of))
     return MaterializeResult(
         metadata={
             "as_of": as_of.isoformat(),
@@ -76,7 +78,7 @@ def onboarding_verification(context: AssetExecutionContext, database: SigmaSight
     )
 
 
-def _live_api_result(engine, email, settings) -> AssetCheckResult:
+def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult:
     api_url = os.environ.get("SIGMASIGHT_API_URL")
     if not api_url:
         return AssetCheckResult(check_name="live_api", passed=True, severity=AssetCheckSeverity.WARN,
@@ -89,7 +91,9 @@ def _live_api_result(engine, email, settings) -> AssetCheckResult:
         password = drop.client.password.value if drop.client.password is not None else None
     except DropValidationError:
         pass
-    api_checks = check_live_api(api_url, email, password, str(client.portfolio_id), symbols)
+    # price history back to the as-of session (the backend counts calendar days from its today)
+    lookback = max(150, (date.today() - as_of).days + 30)
+    api_checks = check_live_api(api_url, email, password, str(client.portfolio_id), symbols, lookback_days=lookback)
     failed = [c for c in api_checks if not c.passed]
     return AssetCheckResult(
         check_name="live_api", passed=not failed, severity=AssetCheckSeverity.WARN,

@@ -29,6 +29,7 @@ from sigmasight_onboarding.db.models import (
     User,
 )
 from sigmasight_onboarding.db.onboarding_writer import client_lock, write_audit
+from sigmasight_onboarding.db.publish import delete_client_rows
 
 PORTFOLIO_TABLES = (
     PositionGreeks, PositionFactorExposure, FactorExposure, PositionInterestRateBeta, PortfolioSnapshot,
@@ -57,6 +58,8 @@ def offboard_client(engine: Engine, email: str, actor: str | None = None) -> dic
         def run(name, stmt):
             deleted[name] = deleted.get(name, 0) + (conn.execute(stmt).rowcount or 0)
 
+        for name, n in delete_client_rows(conn, portfolio_ids).items():  # the backend's analytics tables
+            deleted["backend." + name] = n
         run("correlation_cluster_positions", delete(CorrelationClusterPosition).where(CorrelationClusterPosition.cluster_id.in_(cluster_ids)))
         run("correlation_clusters", delete(CorrelationCluster).where(CorrelationCluster.correlation_calculation_id.in_(calc_ids)))
         run("pairwise_correlations", delete(PairwiseCorrelation).where(PairwiseCorrelation.correlation_calculation_id.in_(calc_ids)))
