@@ -33,7 +33,9 @@ from sigmasight_onboarding.sensors import verification_sensor
 from .conftest import PG_ADMIN_URL, REPO, copy_demo
 
 JOHN = "john.smith@example.com"
-SHARED = {"onb_prices", "onb_price_gaps", "onb_factor_definitions", "onb_stress_test_scenarios", "onb_audit_log"}
+# shared by all clients (ours and the backend's reference tables): kept by offboarding
+SHARED = {"onb_prices", "onb_price_gaps", "onb_factor_definitions", "onb_stress_test_scenarios", "onb_audit_log",
+          "market_data_cache", "factor_definitions", "stress_test_scenarios"}
 
 
 def onboard_job():
