@@ -7,8 +7,9 @@ never duplicates a row).
 
 Conventions applied (the backend's, see README "SigmaSight backend contract"):
 - `market_data_cache`: ONE row per symbol (held symbols, option underlyings, the backend's
-  factor ETFs), the as-of session's close. The backend's portfolio overview joins positions to
-  this table on the symbol alone, so history there would multiply its figures.
+  factor ETFs), the as-of session's close, `data_source` "sigmasight-onboarding:<provider>".
+  The backend's portfolio overview joins positions to this table on the symbol alone, so
+  history there would multiply its figures: our older rows are removed (others' are kept).
 - `positions.last_price` per share (options: our model price per share), `market_value` with
   the 100-share contract multiplier, `unrealized_pnl` against the entry price, `realized_pnl` 0.
 - `position_greeks`: one row per option position, Greeks per share of underlying (as the backend
@@ -120,6 +121,28 @@ def delete_client_rows(conn: Connection, portfolio_ids: Iterable[Any]) -> dict[s
     return deleted
 
 
+def _upsert_current_prices(conn: Connection, latest: dict[str, Any], now: datetime) -> None:
+    """One current `market_data_cache` row per symbol: upsert the newest session's close and
+    drop the older rows WE wrote for those symbols (rows another writer, e.g. the backend's own
+    batch, stored are left alone). Upsert, not delete + insert, so concurrent publications of
+    clients holding the same symbol never collide on (symbol, date)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    values = [{"id": uuid.uuid4(), "symbol": s, "date": r.date, "close": _dec(r.adj_close, 4),
+               "data_source": f"{DATA_SOURCE_PREFIX}:{r.data_source}"[:50], "created_at": now, "updated_at": now}
+              for s, r in sorted(latest.items())]
+    stmt = dialect_insert(ss.MarketDataCache)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["symbol", "date"],
+        set_={"close": stmt.excluded.close, "data_source": stmt.excluded.data_source, "updated_at": stmt.excluded.updated_at}),
+        values)
+    for symbol, r in sorted(latest.items()):
+        conn.execute(delete(ss.MarketDataCache).where(
+            ss.MarketDataCache.symbol == symbol, ss.MarketDataCache.date != r.date,
+            ss.MarketDataCache.data_source.like(f"{DATA_SOURCE_PREFIX}:%")))
+
+
 def _latest(conn: Connection, column, *where) -> date | None:
     return conn.execute(select(func.max(column)).where(*where)).scalar_one_or_none()
 
@@ -152,11 +175,7 @@ def publish_client(engine: Engine, portfolio_id: Any, as_of: date) -> PublishRes
         for r in price_rows:
             latest.setdefault(r.symbol, r)
         if latest:
-            conn.execute(delete(ss.MarketDataCache).where(ss.MarketDataCache.symbol.in_(list(latest))))
-            conn.execute(insert(ss.MarketDataCache), [
-                {"id": uuid.uuid4(), "symbol": s, "date": r.date, "close": _dec(r.adj_close, 4),
-                 "data_source": f"{DATA_SOURCE_PREFIX}:{r.data_source}"[:50], "created_at": now, "updated_at": now}
-                for s, r in sorted(latest.items())])
+            _upsert_current_prices(conn, latest, now)
         rows["market_data_cache"] = len(latest)
 
         # -- positions: marks ------------------------------------------------------------------
