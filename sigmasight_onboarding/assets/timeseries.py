@@ -31,6 +31,7 @@ from dagster import (
     multi_asset,
 )
 from sqlalchemy import and_
+from threadpoolctl import threadpool_limits
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, betas_wide, multivariate_betas
 from sigmasight_onboarding.analytics.greeks import realised_volatility
@@ -121,8 +122,9 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     by_client = partition_days(context.partition_keys)
     ranges = {client: f"{days[0]}..{days[-1]} ({len(days)})" for client, days in by_client.items()}
     context.log.info(f"time series for {', '.join(f'{c} {r}' for c, r in ranges.items())}")
-    results = {client: compute_client_range(engine, market_data, client, days, selected)
-               for client, days in by_client.items()}
+    with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads only contend here
+        results = {client: compute_client_range(engine, market_data, client, days, selected)
+                   for client, days in by_client.items()}
     for client, res in results.items():
         write_client_range(engine, res)
     yield from _outputs(results, selected)
