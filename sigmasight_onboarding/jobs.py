@@ -17,6 +17,7 @@ TIMESERIES_GROUP = "timeseries"
 
 onboard_client_job = define_asset_job(
     name="onboard_client",
+    tags={"sigmasight/kind": "onboarding"},
     selection=AssetSelection.groups(*CLIENT_GROUPS),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
@@ -25,6 +26,7 @@ onboard_client_job = define_asset_job(
 
 timeseries_job = define_asset_job(
     name="backfill_timeseries",
+    tags={"sigmasight/kind": "timeseries"},
     selection=AssetSelection.groups(TIMESERIES_GROUP),
     partitions_def=client_date_partitions,
     executor_def=in_process_executor,
@@ -35,6 +37,7 @@ VERIFICATION_GROUP = "verification"
 
 verify_client_job = define_asset_job(
     name="verify_client",
+    tags={"sigmasight/kind": "verification"},
     selection=AssetSelection.groups(VERIFICATION_GROUP),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
@@ -43,6 +46,7 @@ verify_client_job = define_asset_job(
 
 daily_refresh_job = define_asset_job(
     name="daily_refresh",
+    tags={"sigmasight/kind": "daily-refresh"},
     selection=AssetSelection.groups("market_data", "analytics"),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
