@@ -43,36 +43,12 @@ def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: s
     )
 
 
-def session_blocks(days) -> list[list]:
-    """Split sorted sessions into runs of consecutive date partitions (one range run each)."""
-    from sigmasight_onboarding.partitions import date_partitions
-
-    keys = date_partitions.get_partition_keys()
-    index = {k: i for i, k in enumerate(keys)}
-    blocks: list[list] = []
-    for day in sorted(set(days)):
-        i = index.get(day.isoformat())
-        if i is None:
-            from sigmasight_onboarding.calendar import is_session
-
-            why = "not an NYSE session (exchange holiday)" if not is_session(day) else \
-                f"outside the date partitions ({keys[0]} .. {keys[-1]}: after the newest session of the market data)"
-            raise ValueError(f"{day} is {why}")
-        if blocks and index[blocks[-1][-1].isoformat()] == i - 1:
-            blocks[-1].append(day)
-        else:
-            blocks.append([day])
-    return blocks
-
-
 def run_timeseries(key: str, days, instance, *, tags: dict | None = None, log_level: str = "ERROR", progress=None):
     """`backfill_timeseries` for one client over `days` as range runs: ONE in-process run per block
     of consecutive sessions (Dagster records every partition key). Returns [(block days, result)].
     Raises ValueError when a day is not a date partition (holiday, after the data)."""
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
     from sigmasight_onboarding.definitions import defs
-    from sigmasight_onboarding.partitions import CLIENTS_PARTITION, client_date_key
+    from sigmasight_onboarding.partitions import CLIENTS_PARTITION, range_run_tags, session_blocks
 
     blocks = session_blocks(days)
     if not instance.has_dynamic_partition(CLIENTS_PARTITION, key):
@@ -81,9 +57,7 @@ def run_timeseries(key: str, days, instance, *, tags: dict | None = None, log_le
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     results = []
     for i, block in enumerate(blocks, 1):
-        run_tags = {**(tags or {}), "sigmasight/client": key, "sigmasight/range": f"{block[0]}..{block[-1]}",
-                    ASSET_PARTITION_RANGE_START_TAG: str(client_date_key(key, block[0])),
-                    ASSET_PARTITION_RANGE_END_TAG: str(client_date_key(key, block[-1]))}
+        run_tags = {**(tags or {}), **range_run_tags(key, block)}
         result = job.execute_in_process(instance=instance, raise_on_error=False, tags=run_tags, run_config=run_config)
         results.append((block, result))
         if progress:

@@ -61,3 +61,36 @@ def client_date_key(client: str, day) -> MultiPartitionKey:
 def is_date_partition(day: date) -> bool:
     """True when `day` is one of the date partitions (an NYSE session inside the axis)."""
     return date_partitions.has_partition_key(day.isoformat())
+
+
+def session_blocks(days) -> list[list[date]]:
+    """Split sessions into blocks of consecutive date partitions (one range run each), oldest first.
+
+    Raises ValueError naming the reason when a day is not a date partition.
+    """
+    keys = date_partitions.get_partition_keys()
+    index = {k: i for i, k in enumerate(keys)}
+    blocks: list[list[date]] = []
+    for day in sorted(set(days)):
+        i = index.get(day.isoformat())
+        if i is None:
+            from sigmasight_onboarding.calendar import is_session
+
+            why = ("not an NYSE session (exchange holiday)" if not is_session(day) else
+                   f"outside the date partitions ({keys[0]} .. {keys[-1]}: after the newest session of the market data)")
+            raise ValueError(f"{day} is {why}")
+        if blocks and index[blocks[-1][-1].isoformat()] == i - 1:
+            blocks[-1].append(day)
+        else:
+            blocks.append([day])
+    return blocks
+
+
+def range_run_tags(client: str, block: list[date]) -> dict[str, str]:
+    """Tags that make one `backfill_timeseries` run cover `client` × the sessions of `block`
+    (Dagster's asset-partition range tags), plus readable `sigmasight/client` and `sigmasight/range`."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    return {"sigmasight/client": client, "sigmasight/range": f"{block[0]}..{block[-1]} ({len(block)} sessions)",
+            ASSET_PARTITION_RANGE_START_TAG: str(client_date_key(client, block[0])),
+            ASSET_PARTITION_RANGE_END_TAG: str(client_date_key(client, block[-1]))}
