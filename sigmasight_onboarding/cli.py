@@ -176,7 +176,7 @@ def _report_timeseries(results) -> int:
           f"(snapshots, risk metrics, stress tests); checks {passed}/{checks} passed")
     for days, r in failed[:20]:
         reasons = failure_reasons(r)
-        failed_checks = [f"{c.check_name}: {c.metadata['problems'].value}" if "problems" in c.metadata else c.check_name
+        failed_checks = [f"{c.check_name} {c.partition or ''}: {c.metadata['problem'].value}" if "problem" in c.metadata else c.check_name
                          for c in r.get_asset_check_evaluations() if not c.passed]
         print(f"  FAILED {days[0]}..{days[-1]}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
     return EXIT_OK if not failed else EXIT_PIPELINE

@@ -173,6 +173,8 @@ def test_session_alone_equals_session_inside_a_range(env):
     assert result.success and block == days
     materialized = {e.partition for e in result.get_asset_materialization_events()}
     assert len(materialized) == 12  # Dagster recorded every (client, date) key of the range run
+    evaluations = result.get_asset_check_evaluations()  # and one check result per partition and check
+    assert len(evaluations) == 36 and {e.partition for e in evaluations} == materialized and all(e.passed for e in evaluations)
     in_range = _timeseries_rows(env["db_url"])
     assert len([k for k in in_range if k[0] == "onb_portfolio_risk_metrics"]) == 12
     with get_engine(env["db_url"]).begin() as conn:

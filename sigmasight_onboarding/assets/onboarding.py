@@ -55,6 +55,21 @@ def problems_table(problems) -> MetadataValue:
     return MetadataValue.table(records, schema=schema)
 
 
+def _forget_rejected_client(context, engine, key: str) -> None:
+    """A rejected drop of a client that was never onboarded leaves no `clients` partition behind
+    (the audit row and this failed run keep the record); an onboarded client keeps its partition."""
+    from sigmasight_onboarding.db.portfolio_reads import UnknownClient, client_portfolio
+
+    try:
+        client_portfolio(engine, key)
+        return
+    except UnknownClient:
+        pass
+    if context.instance.has_dynamic_partition(clients_partitions.name, key):
+        context.instance.delete_dynamic_partition(clients_partitions.name, key)
+        context.log.info(f"rejected drop {key!r}: its clients partition was removed (audit row kept)")
+
+
 @multi_asset(
     specs=[
         AssetSpec(
@@ -120,6 +135,7 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
             severity=AssetCheckSeverity.ERROR,
             metadata={"problem_count": len(err.problems), "problems": problems_table(err.problems)},
         )
+        _forget_rejected_client(context, engine, key)
         raise Failure(
             description=f"drop {key!r} rejected, nothing was written:\n{err}",
             metadata={"problem_count": len(err.problems), "problems": problems_table(err.problems)},
