@@ -87,20 +87,17 @@ def _forget_rejected_client(context, engine, key: str) -> None:
         ),
     ],
     check_specs=[
-        AssetCheckSpec(
-            "drop_passes_schema",
+        AssetCheckSpec("drop_passes_schema", partitions_def=clients_partitions,
             asset="client_account",
             blocking=True,
             description="client.json and portfolio.csv pass the pandera schemas (every problem listed).",
         ),
-        AssetCheckSpec(
-            "stored_positions_schema",
+        AssetCheckSpec("stored_positions_schema", partitions_def=clients_partitions,
             asset="portfolio_positions",
             blocking=True,
             description="The stored active positions pass the StoredPositionsSchema pandera model.",
         ),
-        AssetCheckSpec(
-            "db_matches_csv",
+        AssetCheckSpec("db_matches_csv", partitions_def=clients_partitions,
             asset="portfolio_positions",
             blocking=True,
             description="Active positions in the database equal the CSV (symbols, quantities, prices, types, tags).",

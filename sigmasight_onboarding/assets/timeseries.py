@@ -66,9 +66,6 @@ BACKTEST_SESSIONS = 250
 HISTORY_SESSIONS = RISK_LOOKBACK + BACKTEST_SESSIONS + 5
 MC_PATHS = 10_000
 
-# per-partition checks (AssetCheckSpec.partitions_def) are a preview API in this Dagster version
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
-
 with warnings.catch_warnings():  # beta API, but the documented way to map client × date -> client
     warnings.simplefilter("ignore")
     _by_client = MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
