@@ -1,4 +1,4 @@
-"""Bench-only fast path that fills ``market_data_cache`` with what a cold onboarding run would store.
+"""Bench-only fast path that fills ``onb_prices`` with what a cold onboarding run would store.
 
 Used for setup only — never inside a timed section: to give a warm measurement a warm cache when
 the cold run was skipped (predicted beyond the cold cap), and to set up scenarios D and E.
@@ -60,7 +60,7 @@ def warm_cache(engine, symbols: list[str], sessions: list, path: str | None = No
             cur.execute("SELECT EXISTS (SELECT 1 FROM onb_prices)")
             empty = not cur.fetchone()[0]
             # empty cache (fresh benchmark database): COPY straight in; else via a temp table + ON CONFLICT
-            target = "market_data_cache" if empty else "bench_mdc"
+            target = "onb_prices" if empty else "bench_mdc"
             if not empty:
                 cur.execute("CREATE TEMP TABLE bench_mdc (LIKE onb_prices INCLUDING DEFAULTS) ON COMMIT DROP")
             copy_sql = f"COPY {target} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)"

@@ -328,15 +328,16 @@ def _timeboxed(items: list, run_one, budget: float) -> dict:
 
 
 def backfill_timeseries(spec: dict) -> dict:
-    """D: one 100-position client (onboarded in setup, cache pre-filled), then one
-    ``backfill_timeseries`` run per (client, session) partition for the last ``sessions`` sessions up
-    to the as-of date — what ``sigmasight backfill`` / ``cli.run_timeseries`` do. Time-boxed: after
-    ``budget`` seconds the remaining partitions are extrapolated linearly (runs are independent)."""
+    """D: one 100-position client (onboarded in setup, cache pre-filled), then the last ``sessions``
+    sessions up to the as-of date as ONE range run of ``backfill_timeseries`` (what
+    ``sigmasight backfill`` / ``cli.run_timeseries`` do; the same single-run range an asset backfill
+    launches). Measured, never extrapolated."""
     import dagster
 
     from bench.cache_warm import warm_cache as _warm
     from sigmasight_onboarding.assets.market_data import reference_symbols
     from sigmasight_onboarding.calendar import last_sessions
+    from sigmasight_onboarding.cli import run_timeseries
 
     job, how = find_timeseries()
     if job is None:
@@ -349,12 +350,16 @@ def backfill_timeseries(spec: dict) -> dict:
     # look-back needs is fetched by the time-series run itself (inside the timed section).
     _warm(engine, sorted(_drop_symbols(folder) | set(reference_symbols())), _window(settings))
     key = _setup_client(folder, instance, full_run=True)  # onboarding incl. analytics (upstream of the time series)
-    days = [d.isoformat() for d in last_sessions(as_of, int(spec["sessions"]))]
-    box = _timeboxed(days, lambda d: _execute_partition(job, instance, _partition_key(job, instance, key, d)),
-                     float(spec.get("budget", 60)))
-    runs = box.pop("runs")
-    return dict(box, available=True, how=how, planned=len(days), unit="sessions",
-                per_run_s=[round(r["seconds"], 3) for r in runs[:6]])
+    days = last_sessions(as_of, int(spec["sessions"]))
+    t0, c0 = time.perf_counter(), time.process_time()
+    results = run_timeseries(key, days, instance)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    failed = [r for _b, r in results if not r.success]
+    return {"available": True, "how": how + f", {len(results)} range run(s)", "planned": len(days), "unit": "sessions",
+            "seconds": elapsed, "measured_s": elapsed, "cpu_s": cpu, "done": len(days), "extrapolated": False,
+            "first_run_s": elapsed, "later_mean_s": None, "failed_runs": len(failed),
+            "first_failure": _run_summary(failed[0], instance) if failed else None,
+            "per_run_s": [round(elapsed, 3)]}
 
 
 def daily_refresh(spec: dict) -> dict:

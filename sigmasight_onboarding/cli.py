@@ -44,23 +44,24 @@ def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: s
 
 
 def run_timeseries(key: str, days, instance, *, tags: dict | None = None, log_level: str = "ERROR", progress=None):
-    """One in-process run of `backfill_timeseries` per (client, session); returns [(day, result)]."""
+    """`backfill_timeseries` for one client over `days` as range runs: ONE in-process run per block
+    of consecutive sessions (Dagster records every partition key). Returns [(block days, result)].
+    Raises ValueError when a day is not a date partition (holiday, after the data)."""
     from sigmasight_onboarding.definitions import defs
-    from sigmasight_onboarding.partitions import CLIENTS_PARTITION, client_date_key
+    from sigmasight_onboarding.partitions import CLIENTS_PARTITION, range_run_tags, session_blocks
 
+    blocks = session_blocks(days)
     if not instance.has_dynamic_partition(CLIENTS_PARTITION, key):
         instance.add_dynamic_partitions(CLIENTS_PARTITION, [key])
     job = defs.resolve_job_def("backfill_timeseries")
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     results = []
-    for i, day in enumerate(days, 1):
-        result = job.execute_in_process(
-            instance=instance, partition_key=client_date_key(key, day), raise_on_error=False,
-            tags=tags or {}, run_config=run_config,
-        )
-        results.append((day, result))
+    for i, block in enumerate(blocks, 1):
+        run_tags = {**(tags or {}), **range_run_tags(key, block)}
+        result = job.execute_in_process(instance=instance, raise_on_error=False, tags=run_tags, run_config=run_config)
+        results.append((block, result))
         if progress:
-            progress(i, len(days), day, result)
+            progress(i, len(blocks), block, result)
     return results
 
 
@@ -164,21 +165,25 @@ def failure_reasons(result) -> list[str]:
 
 
 def _report_timeseries(results) -> int:
-    failed = [(day, r) for day, r in results if not r.success or any(not c.passed for c in r.get_asset_check_evaluations())]
+    """results: [(block of sessions, run result)] from `run_timeseries`."""
+    failed = [(days, r) for days, r in results if not r.success or any(not c.passed for c in r.get_asset_check_evaluations())]
     checks = sum(len(r.get_asset_check_evaluations()) for _d, r in results)
     passed = sum(c.passed for _d, r in results for c in r.get_asset_check_evaluations())
-    first, last = results[0][0], results[-1][0]
-    print(f"time series:   {len(results) - len(failed)}/{len(results)} sessions {first}..{last} "
+    total = sum(len(days) for days, _r in results)
+    bad = sum(len(days) for days, _r in failed)
+    first, last = results[0][0][0], results[-1][0][-1]
+    print(f"time series:   {total - bad}/{total} sessions {first}..{last} in {len(results)} run(s) "
           f"(snapshots, risk metrics, stress tests); checks {passed}/{checks} passed")
-    for day, r in failed[:20]:
+    for days, r in failed[:20]:
         reasons = failure_reasons(r)
-        failed_checks = [c.check_name for c in r.get_asset_check_evaluations() if not c.passed]
-        print(f"  FAILED {day}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
+        failed_checks = [f"{c.check_name} {c.partition or ''}: {c.metadata['problem'].value}" if "problem" in c.metadata else c.check_name
+                         for c in r.get_asset_check_evaluations() if not c.passed]
+        print(f"  FAILED {days[0]}..{days[-1]}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
     return EXIT_OK if not failed else EXIT_PIPELINE
 
 
 def cmd_backfill(args) -> int:
-    """Snapshots, risk and stress for a date range, one client or all, one run per session."""
+    """Snapshots, risk and stress for a date range, one client or all: one range run per client."""
     from datetime import date
 
     from sigmasight_onboarding.calendar import sessions_between
@@ -197,7 +202,9 @@ def cmd_backfill(args) -> int:
     if end > data_end:
         print(f"note: market data ends {data_end}; dates after it are skipped")
         end = data_end
-    days = sessions_between(start, end)
+    from sigmasight_onboarding.partitions import is_date_partition
+
+    days = [d for d in sessions_between(start, end) if is_date_partition(d)]
     if not days:
         print(f"error: no NYSE session between {start} and {end}", file=sys.stderr)
         return EXIT_USAGE
@@ -216,7 +223,7 @@ def cmd_backfill(args) -> int:
         print(f"{client}: {len(days)} session(s) {days[0]}..{days[-1]}")
         results = run_timeseries(
             client, days, instance, tags={"sigmasight/trigger": "cli-backfill"}, log_level=args.log_level,
-            progress=lambda i, n, day, r: print(f"  [{i}/{n}] {day} {'ok' if r.success else 'FAILED'}") if args.verbose else None,
+            progress=lambda i, n, block, r: print(f"  [{i}/{n}] {block[0]}..{block[-1]} {'ok' if r.success else 'FAILED'}") if args.verbose else None,
         )
         code = max(code, _report_timeseries(results))
     return code
@@ -401,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, help="YYYY-MM-DD")
     p.add_argument("--end", help="YYYY-MM-DD (default: --start)")
     p.add_argument("--log-level", default="ERROR")
-    p.add_argument("--verbose", action="store_true", help="one line per session")
+    p.add_argument("--verbose", action="store_true", help="one line per run")
     p.set_defaults(func=cmd_backfill)
     p = sub.add_parser("status", help="what exists for a client")
     p.add_argument("email")

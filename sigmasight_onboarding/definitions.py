@@ -1,6 +1,6 @@
 """The Dagster code location: assets, checks, jobs, sensors and resources."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from sigmasight_onboarding.assets.backend import sigmasight_backend_tables
 from sigmasight_onboarding.assets.market_data import price_history
@@ -39,6 +39,9 @@ def build_definitions() -> Definitions:
         schedules=[daily_refresh_schedule],
         sensors=[client_drop_sensor, onboarding_timeseries_sensor, verification_sensor],
         resources={"database": SigmaSightDatabase(), "market_data": MarketDataResource()},
+        # UI materialisations and asset backfills run every step in the run's own process: one
+        # process per run instead of one per step (a client's range is one run, see timeseries).
+        executor=in_process_executor,
     )
 
 

@@ -1,9 +1,10 @@
 """Jobs.
 
 - `onboard_client`: every client-partitioned asset (groups below) for one client.
-- `backfill_timeseries`: the client × date assets (snapshots, risk, stress) for one partition;
-  backfills are one run per partition (single-run backfills with a dynamic dimension are broken
-  in this Dagster version), in-process so each run stays cheap.
+- `backfill_timeseries`: the client × date assets (snapshots, risk, stress) for one partition or,
+  launched with the `dagster/asset_partition_range_start`/`_end` tags (CLI, sensors, schedule), a
+  client × session range as one run. UI backfills should be *asset* backfills (Assets →
+  Materialize): the assets' `BackfillPolicy.single_run` makes each client's range one run.
 """
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
@@ -16,6 +17,7 @@ TIMESERIES_GROUP = "timeseries"
 
 onboard_client_job = define_asset_job(
     name="onboard_client",
+    tags={"sigmasight/kind": "onboarding"},
     selection=AssetSelection.groups(*CLIENT_GROUPS),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
@@ -24,16 +26,18 @@ onboard_client_job = define_asset_job(
 
 timeseries_job = define_asset_job(
     name="backfill_timeseries",
+    tags={"sigmasight/kind": "timeseries"},
     selection=AssetSelection.groups(TIMESERIES_GROUP),
     partitions_def=client_date_partitions,
     executor_def=in_process_executor,
-    description="Snapshots, risk metrics and stress tests for one (client, NYSE session) partition.",
+    description="Snapshots, risk metrics and stress tests for one (client, NYSE session) partition or a range of them.",
 )
 
 VERIFICATION_GROUP = "verification"
 
 verify_client_job = define_asset_job(
     name="verify_client",
+    tags={"sigmasight/kind": "verification"},
     selection=AssetSelection.groups(VERIFICATION_GROUP),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
@@ -42,6 +46,7 @@ verify_client_job = define_asset_job(
 
 daily_refresh_job = define_asset_job(
     name="daily_refresh",
+    tags={"sigmasight/kind": "daily-refresh"},
     selection=AssetSelection.groups("market_data", "analytics"),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,

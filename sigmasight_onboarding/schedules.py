@@ -1,15 +1,18 @@
 """`daily_refresh_schedule`: after the US close on weekdays, refresh every client.
 
-For each client it requests `daily_refresh` (prices + position analytics) and the newest
-session's `backfill_timeseries` partition. The newest session is the as-of date (the newest
-session the configured market data covers), so with the offline file provider it is idempotent.
+For each client it requests `daily_refresh` (prices + position analytics, partition = client).
+The new session's snapshots/risk/stress follow from `onboarding_timeseries_sensor`, which requests
+a client's missing sessions only once no run of that client is in flight and only up to the as-of
+of its newest price refresh — so prices and analytics always run before the new session's time
+series. The newest session is the as-of date (the newest session the configured market data
+covers), so with the offline file provider it is idempotent.
 """
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
 from sigmasight_onboarding.config import get_settings
-from sigmasight_onboarding.jobs import daily_refresh_job, timeseries_job
-from sigmasight_onboarding.partitions import CLIENTS_PARTITION, client_date_key
+from sigmasight_onboarding.jobs import daily_refresh_job
+from sigmasight_onboarding.partitions import CLIENTS_PARTITION
 
 
 @schedule(
@@ -17,7 +20,8 @@ from sigmasight_onboarding.partitions import CLIENTS_PARTITION, client_date_key
     execution_timezone="America/New_York",
     job=daily_refresh_job,
     default_status=DefaultScheduleStatus.STOPPED,
-    description="Weekdays 18:30 New York: prices, analytics and the new session's snapshots/risk/stress for every client.",
+    description="Weekdays 18:30 New York: prices and analytics for every client (then onboarding_timeseries_sensor "
+                "adds the new session's snapshots/risk/stress).",
 )
 def daily_refresh_schedule(context: ScheduleEvaluationContext):
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
@@ -27,9 +31,9 @@ def daily_refresh_schedule(context: ScheduleEvaluationContext):
         return SkipReason("no clients onboarded yet")
     as_of = resolve_as_of(get_settings(), today=context.scheduled_execution_time.date())
     stamp = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    requests = []
-    for client in clients:
-        requests.append(RunRequest(run_key=f"refresh:{stamp}:{client}", partition_key=client, job_name=daily_refresh_job.name))
-        requests.append(RunRequest(run_key=f"timeseries:{stamp}:{client}", partition_key=client_date_key(client, as_of),
-                                   job_name=timeseries_job.name))
-    return requests
+    return [
+        RunRequest(run_key=f"refresh:{stamp}:{client}", partition_key=client,
+                   tags={"sigmasight/client": client, "sigmasight/trigger": "daily_refresh_schedule",
+                         "sigmasight/as_of": as_of.isoformat()})
+        for client in clients
+    ]

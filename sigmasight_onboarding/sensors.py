@@ -13,14 +13,11 @@ import time
 from pathlib import Path
 
 from dagster import (
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
-    RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    run_status_sensor,
     sensor,
 )
 
@@ -94,7 +91,7 @@ def client_drop_sensor(context: SensorEvaluationContext):
             RunRequest(
                 run_key=f"{key}:{content_hash[:16]}",
                 partition_key=key,
-                tags={"sigmasight/drop_hash": content_hash, "sigmasight/trigger": "client_drop_sensor"},
+                tags={"sigmasight/drop_hash": content_hash, "sigmasight/trigger": "client_drop_sensor", "sigmasight/client": key},
             )
         )
         cursor[key] = content_hash
@@ -113,6 +110,8 @@ def client_drop_sensor(context: SensorEvaluationContext):
 
 
 ONBOARDING_SESSIONS = int(os.environ.get("SIGMASIGHT_ONBOARD_SESSIONS", "30"))
+TIMESERIES_ASSETS = ("portfolio_snapshots", "portfolio_risk_metrics", "stress_test_results")
+ANALYTICS_ASSETS = ("position_greeks", "factor_exposures", "interest_rate_betas", "correlations")
 
 
 def onboarding_session_keys(client_key: str, as_of, sessions: int = ONBOARDING_SESSIONS):
@@ -123,25 +122,93 @@ def onboarding_session_keys(client_key: str, as_of, sessions: int = ONBOARDING_S
     return [client_date_key(client_key, day) for day in last_sessions(as_of, sessions)]
 
 
-@run_status_sensor(
-    run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[onboard_client_job],
-    request_job=timeseries_job,
-    default_status=DefaultSensorStatus.STOPPED,
-    description="After a successful onboarding, materialises the client's last 30 sessions of snapshots, risk and stress.",
-)
-def onboarding_timeseries_sensor(context: RunStatusSensorContext):
+def clients_in_flight(instance) -> set[str]:
+    """Clients with a queued or running run (any job): automation waits until they are done."""
+    from dagster import RunsFilter
+    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
+
+    busy = set()
+    for run in instance.get_runs(filters=RunsFilter(statuses=NOT_FINISHED_STATUSES)):
+        client = run.tags.get("sigmasight/client") or run.tags.get("dagster/partition", "").split("|")[0]
+        if client:
+            busy.add(client)
+    return busy
+
+
+def _price_history_as_of(instance, client: str):
+    """(as-of date, storage id) of the client's newest `price_history` materialisation, or (None, None)."""
+    from datetime import date
+
+    from dagster import AssetKey, AssetRecordsFilter
+
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("price_history"), asset_partitions=[client]), limit=1).records
+    if not records:
+        return None, None
+    meta = records[0].event_log_entry.asset_materialization.metadata
+    value = meta.get("as_of")
+    return (date.fromisoformat(value.value) if value is not None else None), records[0].storage_id
+
+
+def missing_timeseries_requests(instance, sessions: int = ONBOARDING_SESSIONS) -> tuple[list[RunRequest], list[str]]:
+    """What should exist versus what does: for every onboarded client (its analytics materialised)
+    that has no run in flight, the sessions among its last `sessions` (up to the as-of date, and
+    never past the as-of of its newest price refresh) whose snapshot/risk/stress partitions are not
+    materialised — one range RunRequest per block of consecutive sessions. Returns (requests, notes)."""
+    from dagster import AssetKey
+
+    from sigmasight_onboarding.calendar import last_sessions
+    from sigmasight_onboarding.partitions import is_date_partition, range_run_tags, session_blocks
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
-    run = context.dagster_run
-    client_key = run.tags.get("dagster/partition")
-    if not client_key:
-        return SkipReason("onboarding run without a client partition")
-    as_of = resolve_as_of(get_settings())
-    return [
-        RunRequest(run_key=f"{run.run_id}:{key}", partition_key=key, tags={"sigmasight/trigger": "onboarding"})
-        for key in onboarding_session_keys(client_key, as_of)
-    ]
+    clients = sorted(instance.get_dynamic_partitions(clients_partitions.name))
+    if not clients:
+        return [], ["no clients yet"]
+    onboarded = set(clients)
+    for asset in ANALYTICS_ASSETS:
+        onboarded &= instance.get_materialized_partitions(AssetKey(asset))
+    have = None
+    for asset in TIMESERIES_ASSETS:
+        done = instance.get_materialized_partitions(AssetKey(asset))
+        have = done if have is None else have & done
+    busy = clients_in_flight(instance)
+    expected = [d for d in last_sessions(resolve_as_of(get_settings()), sessions) if is_date_partition(d)]
+    requests, notes = [], []
+    for client in clients:
+        if client not in onboarded:
+            notes.append(f"{client}: not onboarded yet")
+            continue
+        missing = [d for d in expected if f"{client}|{d.isoformat()}" not in have]
+        if not missing:
+            continue
+        if client in busy:
+            notes.append(f"{client}: a run is in flight")
+            continue
+        refreshed, storage_id = _price_history_as_of(instance, client)
+        due = [d for d in missing if refreshed is not None and d <= refreshed]
+        if len(due) < len(missing):
+            notes.append(f"{client}: {len(missing) - len(due)} session(s) wait for a price refresh")
+        for block in session_blocks(due):
+            requests.append(RunRequest(
+                run_key=f"timeseries:{client}:{block[0]}:{block[-1]}:{storage_id}",
+                tags={**range_run_tags(client, block), "sigmasight/trigger": "onboarding_timeseries_sensor"}))
+    return requests, notes
+
+
+@sensor(
+    job=timeseries_job,
+    minimum_interval_seconds=15,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Level-triggered: every onboarded client that lacks any of its last 30 sessions of snapshots, "
+                "risk and stress gets them, as one range run per client (whenever it is switched on).",
+)
+def onboarding_timeseries_sensor(context: SensorEvaluationContext):
+    requests, notes = missing_timeseries_requests(context.instance)
+    for note in notes[:20]:
+        context.log.info(note)
+    if requests:
+        return requests
+    return SkipReason("every onboarded client has its last sessions" + (f"; waiting: {'; '.join(notes[:5])}" if notes else ""))
 
 
 @sensor(
@@ -171,9 +238,11 @@ def verification_sensor(context: SensorEvaluationContext):
             .where(PortfolioSnapshot.snapshot_date >= sessions[0], PortfolioSnapshot.snapshot_date <= sessions[-1])
             .group_by(User.email)
         ).all()
+    busy = clients_in_flight(context.instance)
     requests = [
-        RunRequest(run_key=f"verify:{email}:{sessions[-1]}:{newest.isoformat() if newest else ''}", partition_key=email)
+        RunRequest(run_key=f"verify:{email}:{sessions[-1]}:{newest.isoformat() if newest else ''}", partition_key=email,
+                   tags={"sigmasight/client": email, "sigmasight/trigger": "verification_sensor"})
         for email, have, newest in rows
-        if email in clients and have >= len(sessions)
+        if email in clients and have >= len(sessions) and email not in busy
     ]
     return requests or SkipReason(f"no client with all {len(sessions)} sessions up to {sessions[-1]} yet")

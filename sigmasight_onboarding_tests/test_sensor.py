@@ -79,4 +79,13 @@ def test_bad_drops_beside_good_ones(env, tmp_path_factory):
     apply(instance, result)
     outcomes = {key: run_onboarding(key, instance).success for key in keys}
     assert outcomes == {"broken@example.com": False, JOHN: True}
+    # the rejected drop leaves no partition behind (the audit row keeps the record); the good one stays
+    assert not instance.has_dynamic_partition("clients", "broken@example.com")
+    assert instance.has_dynamic_partition("clients", JOHN)
+    from sqlalchemy import text
+
+    from sigmasight_onboarding.db.engine import get_engine
+    with get_engine(env["db_url"]).connect() as conn:
+        outcome = conn.execute(text("SELECT outcome FROM onb_audit_log WHERE client_email = 'broken@example.com'")).scalars().all()
+    assert outcome == ["rejected"]
     assert client_tables(env["db_url"])["users"] == 1

@@ -112,15 +112,82 @@ def test_rerun_is_idempotent(john):
 
 
 def test_holiday_and_after_data_end_are_rejected(john):
+    """Neither is a date partition (sessions-only axis ending at the data); the CLI and the asset
+    both refuse them with the reason and nothing is written."""
+    from dagster import Failure
+
+    from sigmasight_onboarding.assets.timeseries import compute_client_range
+    from sigmasight_onboarding.partitions import date_partitions
+    from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+
     env, instance = john
-    (_, holiday), = run_timeseries(JOHN, [date(2025, 12, 25)], instance)
-    (_, future), = run_timeseries(JOHN, [date(2026, 9, 1)], instance)
-    for result, words in ((holiday, "not an NYSE session"), (future, "after the newest session")):
-        assert not result.success
-        messages = [e.step_failure_data.user_failure_data.description for e in result.all_events
-                    if e.event_type_value == "STEP_FAILURE" and e.step_failure_data.user_failure_data]
-        assert any(words in m for m in messages), messages
+    assert not date_partitions.has_partition_key("2025-12-25") and not date_partitions.has_partition_key("2026-09-01")
+    assert date_partitions.get_last_partition_key() == DAY.isoformat()
+    for day, words in ((date(2025, 12, 25), "not an NYSE session"), (date(2026, 9, 1), "after the newest session")):
+        with pytest.raises(ValueError, match=words):
+            run_timeseries(JOHN, [day], instance)
+        with pytest.raises(Failure, match=words):
+            compute_client_range(get_engine(env["db_url"]), MarketDataResource(), JOHN, [day], {"portfolio_snapshots"})
     assert rows(env["db_url"], "SELECT COUNT(*) AS n FROM onb_portfolio_snapshots WHERE snapshot_date IN ('2025-12-25', '2026-09-01')")[0]["n"] == 0
+
+
+def _timeseries_rows(url):
+    out = {}
+    for table, day_col, key in (("onb_portfolio_snapshots", "snapshot_date", ()), ("onb_portfolio_risk_metrics", "calculation_date", ()),
+                                ("onb_stress_test_results", "calculation_date", ("scenario_id",))):
+        for r in rows(url, f"SELECT * FROM {table}"):
+            r.pop("id", None)
+            r.pop("created_at", None)
+            out[(table, str(r[day_col]), *(r[k] for k in key))] = r
+    return out
+
+
+def _assert_same(a, b, path=""):
+    """Equal up to 1e-9 relative (floats), recursively through JSON details."""
+    if isinstance(a, str) and a[:1] in "{[":
+        a, b = as_json(a), as_json(b)
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            _assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert b == pytest.approx(a, rel=1e-9, abs=1e-9), path
+    else:
+        assert a == b, path
+
+
+def test_session_alone_equals_session_inside_a_range(env):
+    """Real prices, an options book: 12 sessions as ONE range run give the same rows (≤ 1e-9) as
+    each session run alone — risk (historical, parametric, seeded Monte Carlo), backtest, stress."""
+    from sigmasight_onboarding.calendar import last_sessions
+
+    copy_demo(env["imports"], HF)
+    instance = DagsterInstance.ephemeral()
+    assert run_onboarding(HF, instance).success
+    days = last_sessions(DAY, 12)
+    (block, result), = run_timeseries(HF, days, instance)
+    assert result.success and block == days
+    materialized = {e.partition for e in result.get_asset_materialization_events()}
+    assert len(materialized) == 12  # Dagster recorded every (client, date) key of the range run
+    evaluations = result.get_asset_check_evaluations()  # and one check result per partition and check
+    assert len(evaluations) == 36 and {e.partition for e in evaluations} == materialized and all(e.passed for e in evaluations)
+    in_range = _timeseries_rows(env["db_url"])
+    assert len([k for k in in_range if k[0] == "onb_portfolio_risk_metrics"]) == 12
+    with get_engine(env["db_url"]).begin() as conn:
+        for table in ("onb_portfolio_snapshots", "onb_portfolio_risk_metrics", "onb_stress_test_results"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    for day in (days[0], days[5], days[-1]):
+        (_, alone), = run_timeseries(HF, [day], instance)
+        assert alone.success
+    single = _timeseries_rows(env["db_url"])
+    assert {k[1] for k in single} == {str(days[0]), str(days[5]), str(days[-1])}
+    for key, row in single.items():
+        _assert_same(row, in_range[key], str(key))
+    assert any(r["quality_flag"] == "ok" and r["var_99_monte_carlo"] for k, r in single.items() if k[0] == "onb_portfolio_risk_metrics")
 
 
 def test_hedge_fund_onboard_cli_produces_30_sessions(env, capsys):

@@ -147,17 +147,18 @@ def test_reexecute_from_failure_leaves_no_duplicates(env, tmp_path):
 
 
 def test_daily_refresh_schedule_requests_every_client(monkeypatch):
+    """Prices + analytics per client only; the new session's time series follows from the
+    level-triggered onboarding_timeseries_sensor (test_automation runs the schedule through the
+    scheduler daemon)."""
     monkeypatch.delenv("SIGMASIGHT_AS_OF", raising=False)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("clients", [JOHN, "demo_hnw@sigmasight.com"])
         context = build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 18, 30))
         requests = daily_refresh_schedule(context)
-    jobs = sorted((r.job_name, str(r.partition_key)) for r in requests)
+    jobs = sorted((r.job_name or daily_refresh_schedule.job_name, str(r.partition_key), r.tags["sigmasight/as_of"]) for r in requests)
     assert jobs == sorted([
-        ("backfill_timeseries", f"{JOHN}|2026-08-03"),
-        ("backfill_timeseries", "demo_hnw@sigmasight.com|2026-08-03"),
-        ("daily_refresh", JOHN),
-        ("daily_refresh", "demo_hnw@sigmasight.com"),
+        ("daily_refresh", JOHN, "2026-08-03"),
+        ("daily_refresh", "demo_hnw@sigmasight.com", "2026-08-03"),
     ])
     assert daily_refresh_schedule.execution_timezone == "America/New_York"
 

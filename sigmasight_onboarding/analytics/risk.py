@@ -296,20 +296,32 @@ def cholesky_factor(cov: Any) -> np.ndarray:
         return vecs * np.sqrt(np.clip(vals, 0.0, None))[None, :]
 
 
-_SIM_BLOCK_ROWS = 256
+_DRAWS: dict[tuple, np.ndarray] = {}
+
+
+def standard_normal_draws(n_paths: int, k: int, seed: int | None) -> np.ndarray:
+    """n_paths × k iid N(0, 1) draws of ``default_rng(seed)`` — cached per (n_paths, k, seed), read-only.
+
+    A seeded session's draws depend only on (n_paths, k, seed), so the sessions of a range run share
+    them and get exactly the numbers they would get alone.
+    """
+    if seed is None:
+        return np.random.default_rng().standard_normal((int(n_paths), int(k)))
+    key = (int(n_paths), int(k), int(seed))
+    z = _DRAWS.get(key)
+    if z is None:
+        if len(_DRAWS) >= 8:
+            _DRAWS.pop(next(iter(_DRAWS)))
+        z = np.random.default_rng(seed).standard_normal(key[:2])
+        z.setflags(write=False)
+        _DRAWS[key] = z
+    return z
 
 
 def simulate_normal_returns(cov: Any, n_paths: int = 10_000, seed: int | None = 42) -> np.ndarray:
     """n_paths × k draws of daily simple returns ~ N(0, Σ) (seeded, R = Z Lᵀ, Z iid standard normal)."""
     L = cholesky_factor(cov)
-    z = np.random.default_rng(seed).standard_normal((int(n_paths), L.shape[0]))
-    # R = Z Lᵀ in row blocks: each small product runs single-threaded in BLAS (same dot products,
-    # same floats), which avoids thread start-up/contention costing more than the product itself.
-    out = np.empty((z.shape[0], L.shape[0]))
-    lt = L.T
-    for i in range(0, z.shape[0], _SIM_BLOCK_ROWS):
-        np.matmul(z[i: i + _SIM_BLOCK_ROWS], lt, out=out[i: i + _SIM_BLOCK_ROWS])
-    return out
+    return standard_normal_draws(n_paths, L.shape[0], seed) @ L.T
 
 
 def monte_carlo_pnl(

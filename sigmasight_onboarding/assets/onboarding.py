@@ -55,6 +55,21 @@ def problems_table(problems) -> MetadataValue:
     return MetadataValue.table(records, schema=schema)
 
 
+def _forget_rejected_client(context, engine, key: str) -> None:
+    """A rejected drop of a client that was never onboarded leaves no `clients` partition behind
+    (the audit row and this failed run keep the record); an onboarded client keeps its partition."""
+    from sigmasight_onboarding.db.portfolio_reads import UnknownClient, client_portfolio
+
+    try:
+        client_portfolio(engine, key)
+        return
+    except UnknownClient:
+        pass
+    if context.instance.has_dynamic_partition(clients_partitions.name, key):
+        context.instance.delete_dynamic_partition(clients_partitions.name, key)
+        context.log.info(f"rejected drop {key!r}: its clients partition was removed (audit row kept)")
+
+
 @multi_asset(
     specs=[
         AssetSpec(
@@ -72,20 +87,17 @@ def problems_table(problems) -> MetadataValue:
         ),
     ],
     check_specs=[
-        AssetCheckSpec(
-            "drop_passes_schema",
+        AssetCheckSpec("drop_passes_schema", partitions_def=clients_partitions,
             asset="client_account",
             blocking=True,
             description="client.json and portfolio.csv pass the pandera schemas (every problem listed).",
         ),
-        AssetCheckSpec(
-            "stored_positions_schema",
+        AssetCheckSpec("stored_positions_schema", partitions_def=clients_partitions,
             asset="portfolio_positions",
             blocking=True,
             description="The stored active positions pass the StoredPositionsSchema pandera model.",
         ),
-        AssetCheckSpec(
-            "db_matches_csv",
+        AssetCheckSpec("db_matches_csv", partitions_def=clients_partitions,
             asset="portfolio_positions",
             blocking=True,
             description="Active positions in the database equal the CSV (symbols, quantities, prices, types, tags).",
@@ -120,6 +132,7 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
             severity=AssetCheckSeverity.ERROR,
             metadata={"problem_count": len(err.problems), "problems": problems_table(err.problems)},
         )
+        _forget_rejected_client(context, engine, key)
         raise Failure(
             description=f"drop {key!r} rejected, nothing was written:\n{err}",
             metadata={"problem_count": len(err.problems), "problems": problems_table(err.problems)},

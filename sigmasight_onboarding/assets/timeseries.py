@@ -1,9 +1,14 @@
 """Group `timeseries`: per client and NYSE session — snapshots, risk metrics, stress tests.
 
-One step computes the three assets of a (client, date) partition from the same loaded prices
-(each can also be materialised alone). Everything is point-in-time: prices up to the date,
-betas estimated on the 252 sessions before it, options revalued with Black–Scholes on that date.
-A date that is not an NYSE session, or after the market data ends, is rejected with the reason.
+One step computes the three assets of every (client, date) partition of its run from the same
+loaded prices (each asset can also be materialised alone). A run is one partition or — asset
+backfills, `sigmasight backfill`, the onboarding's last N sessions — a client × date range as ONE
+run (`BackfillPolicy.single_run`): one price read per client, one bulk write per table.
+Everything is point-in-time: each session sees exactly the HISTORY_SESSIONS-session price window
+ending on it (prices up to the date, betas on the 252 sessions before it, options revalued with
+Black–Scholes on that date, Monte Carlo seed 42), so a session's numbers are identical whether it
+ran alone or inside a range. A date that is not an NYSE session, or after the market data ends,
+is rejected with the reason (neither is a date partition any more).
 """
 
 import os
@@ -13,7 +18,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckResult,
+    AssetKey,
+    BackfillPolicy,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
@@ -25,6 +33,7 @@ from dagster import (
     multi_asset,
 )
 from sqlalchemy import and_
+from threadpoolctl import threadpool_limits
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, betas_wide, multivariate_betas
 from sigmasight_onboarding.analytics.greeks import realised_volatility
@@ -34,7 +43,7 @@ from sigmasight_onboarding.analytics.risk import compute_risk_metrics
 from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, value_positions
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.assets.market_data import backfill_prices, reference_symbols
-from sigmasight_onboarding.calendar import is_session, last_sessions
+from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
 from sigmasight_onboarding.db.bulk import replace_rows
 from sigmasight_onboarding.db.market_data import dates_by_symbol, load_prices, price_matrix
 from sigmasight_onboarding.db.models import (
@@ -45,7 +54,7 @@ from sigmasight_onboarding.db.models import (
     utcnow,
 )
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
-from sigmasight_onboarding.partitions import client_date_partitions
+from sigmasight_onboarding.partitions import client_date_key, client_date_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.scenarios import load_scenarios
@@ -95,67 +104,203 @@ def scenario_definition(s) -> dict:
                   description="P&L of the 18 SigmaSight scenarios plus historical replays, from the multivariate betas."),
     ],
     check_specs=[
-        AssetCheckSpec("snapshot_valid", asset="portfolio_snapshots", blocking=True,
-                       description="Every value finite; long − |short| = net; gross = long + |short|."),
-        AssetCheckSpec("risk_metrics_consistent", asset="portfolio_risk_metrics", blocking=True,
-                       description="Finite; VaR99 ≥ VaR95 ≥ 0; ES97.5 ≥ VaR95; Euler contributions sum to the total."),
-        AssetCheckSpec("stress_results_complete", asset="stress_test_results", blocking=True,
-                       description="A finite result for every scenario of the scenario file and the replays."),
+        AssetCheckSpec("snapshot_valid", partitions_def=client_date_partitions, asset="portfolio_snapshots", blocking=True,
+                       description="Every value finite; long − |short| = net; gross = long + |short| (every session of the run)."),
+        AssetCheckSpec("risk_metrics_consistent", partitions_def=client_date_partitions, asset="portfolio_risk_metrics", blocking=True,
+                       description="Finite; VaR99 ≥ VaR95 ≥ 0; ES97.5 ≥ VaR95; Euler contributions sum to the total (every session)."),
+        AssetCheckSpec("stress_results_complete", partitions_def=client_date_partitions, asset="stress_test_results", blocking=True,
+                       description="A finite result for every scenario of the scenario file and the replays (every session)."),
     ],
     partitions_def=client_date_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     can_subset=True,
 )
 def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    keys = context.partition_key.keys_by_dimension
-    client_key, day = keys["clients"], date.fromisoformat(keys["date"])
+    """Every (client, session) partition of the run — one session, or a whole range as ONE run
+    (asset backfills use `BackfillPolicy.single_run`): one price read per client, one bulk write
+    per table, each session computed from exactly the price window it would see alone."""
     engine = database.engine()
+    selected = set(context.selected_output_names)
+    by_client = partition_days(context.partition_keys)
+    ranges = {client: f"{days[0]}..{days[-1]} ({len(days)})" for client, days in by_client.items()}
+    context.log.info(f"time series for {', '.join(f'{c} {r}' for c, r in ranges.items())}")
+    with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads only contend here
+        results = {client: compute_client_range(engine, market_data, client, days, selected)
+                   for client, days in by_client.items()}
+    for client, res in results.items():
+        write_client_range(engine, res)
+    yield from _outputs(results, selected)
+
+
+def partition_days(partition_keys) -> dict[str, list[date]]:
+    """{client: sorted session dates} of a run's `clients|date` partition keys."""
+    out: dict[str, set] = {}
+    for key in partition_keys:
+        if hasattr(key, "keys_by_dimension"):
+            client, day = key.keys_by_dimension["clients"], key.keys_by_dimension["date"]
+        else:
+            client, day = str(key).rsplit("|", 1)
+        out.setdefault(client, set()).add(date.fromisoformat(day))
+    return {client: sorted(days) for client, days in sorted(out.items())}
+
+
+class ClientRange:
+    """What one client's range run computed: records per table, check problems per session."""
+
+    def __init__(self, client, days):
+        self.client, self.days = client, days
+        self.snapshots: list[dict] = []
+        self.risk: list[dict] = []
+        self.stress: list[dict] = []
+        self.scenarios: dict[str, dict] = {}
+        self.problems: dict[str, dict[date, str]] = {"snapshot_valid": {}, "risk_metrics_consistent": {},
+                                                    "stress_results_complete": {}}
+        self.notes: list[str] = []
+        self.expected_scenarios: dict[date, int] = {}
+
+
+def compute_client_range(engine, market_data, client_key: str, days: list[date], selected) -> ClientRange:
+    """Snapshots / risk / stress records of one client for `days` (NYSE sessions), not written.
+
+    One read of the price window [HISTORY_SESSIONS before days[0], days[-1]]; each session then
+    gets exactly the HISTORY_SESSIONS × symbols frame a single-session run would read, so its
+    numbers do not depend on the range (MC seed 42 per session). Raises Failure with every bad
+    session (holiday, after the data, no position held, missing price) before anything is written.
+    """
     data_end = market_data.as_of()
-    if not is_session(day):
-        raise Failure(f"{day} is not an NYSE session (exchange holiday): nothing to compute", allow_retries=False)
-    if day > data_end:
-        raise Failure(f"{day} is after the newest session of the market data ({data_end}): no prices yet", allow_retries=False)
+    bad = [f"{d}: not an NYSE session (exchange holiday)" for d in days if not is_session(d)]
+    bad += [f"{d}: after the newest session of the market data ({data_end}), no prices yet" for d in days if d > data_end]
+    if bad:
+        raise Failure(f"{client_key}: nothing to compute for " + "; ".join(bad), allow_retries=False)
     client = client_portfolio(engine, client_key)
-    positions = active_positions_frame(engine, client.portfolio_id)
-    positions = positions[positions["entry_date"] <= day]
-    if positions.empty:
-        raise Failure(f"{client_key} held no position on {day} (every entry_date is later)", allow_retries=False)
-    symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
-    sessions = last_sessions(day, HISTORY_SESSIONS)
+    all_positions = active_positions_frame(engine, client.portfolio_id)
+    empty = [d for d in days if not (all_positions["entry_date"] <= d).any()]
+    if empty:
+        raise Failure(f"{client_key} held no position on {', '.join(map(str, empty[:10]))}"
+                      f"{' …' if len(empty) > 10 else ''} (every entry_date is later)", allow_retries=False)
+    symbols = sorted(set(price_symbols(all_positions)) | set(reference_symbols()))
+    first_window = last_sessions(days[0], HISTORY_SESSIONS)
+    sessions = sessions_between(first_window[0], days[-1])
     long = load_prices(engine, symbols, sessions[0], sessions[-1])
     fetched = backfill_prices(engine, market_data.chain(), symbols, sessions, cached=dates_by_symbol(long, symbols))
     if fetched["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
         long = load_prices(engine, symbols, sessions[0], sessions[-1])
-    prices = price_matrix(engine, symbols, sessions, long=long)
-    held = price_symbols(positions)
-    missing_today = [s for s in held if not np.isfinite(prices.at[day, s])]
-    if missing_today:
-        raise Failure(f"no price on {day} for {', '.join(missing_today)}; refusing to value with stale prices",
+    matrix = price_matrix(engine, symbols, sessions, long=long)
+    position = {s: i for i, s in enumerate(sessions)}
+    held_by_day = {d: all_positions[all_positions["entry_date"] <= d] for d in days}
+    missing = {}
+    for d in days:
+        held = price_symbols(held_by_day[d])
+        absent = [s for s in held if not np.isfinite(matrix.at[d, s])]
+        if absent:
+            missing[d] = absent
+    if missing:
+        raise Failure("refusing to value with stale prices: " + "; ".join(f"no price on {d} for {', '.join(s)}" for d, s in missing.items()),
                       metadata={"failures": MetadataValue.json(fetched["failures"])})
+    out = ClientRange(client, days)
+    scenarios = load_scenarios()
+    for day in days:
+        positions = held_by_day[day]
+        day_symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
+        i = position[day]
+        prices = matrix.iloc[i - HISTORY_SESSIONS + 1: i + 1][day_symbols]  # = a single-session run's frame
+        irx = prices["^IRX"]
+        rates = (irx / 100.0).ffill()
+        rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else 0.0
+        underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
+        vols = realised_volatility(prices.loc[:day, underlyings], window=63) if underlyings else pd.Series(dtype=float)
+        if "portfolio_snapshots" in selected:
+            _snapshot_record(out, client, positions, prices, day, rates, vols)
+        if "portfolio_risk_metrics" in selected:
+            _risk_record(out, client, positions, prices, day, rate, vols)
+        if "stress_test_results" in selected:
+            _stress_records(out, client, positions, prices, day, rate, vols, scenarios)
+    return out
 
-    irx = prices["^IRX"]
-    rates = (irx / 100.0).ffill()
-    rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else 0.0
-    underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
-    vols = realised_volatility(prices.loc[:day, underlyings], window=63) if underlyings else pd.Series(dtype=float)
-    selected = context.selected_output_names
+
+def write_client_range(engine, res: ClientRange) -> None:
+    """One transaction per table: replace the client's rows of the run's sessions (idempotent)."""
+    pid, days = res.client.portfolio_id, res.days
+    if res.snapshots:
+        t = PortfolioSnapshot.__table__
+        with engine.begin() as conn:
+            replace_rows(conn, t, and_(t.c.portfolio_id == pid, t.c.snapshot_date.in_(days)), res.snapshots)
+    if res.risk:
+        t = PortfolioRiskMetrics.__table__
+        with engine.begin() as conn:
+            replace_rows(conn, t, and_(t.c.portfolio_id == pid, t.c.calculation_date.in_(days)), res.risk)
+    if res.stress:
+        st, rt = StressTestScenario.__table__, StressTestResult.__table__
+        now = utcnow()
+        scenario_rows = list(res.scenarios.values())
+        with engine.begin() as conn:
+            existing = {r[0] for r in conn.execute(st.select().with_only_columns(st.c.id).where(st.c.id.in_([s["id"] for s in scenario_rows])))}
+            new = [s for s in scenario_rows if s["id"] not in existing]
+            if new:
+                conn.execute(st.insert(), new)
+            for s in scenario_rows:
+                if s["id"] in existing:
+                    conn.execute(st.update().where(st.c.id == s["id"]).values(name=s["name"], category=s["category"],
+                                                                             definition=s["definition"], updated_at=now))
+            replace_rows(conn, rt, and_(rt.c.portfolio_id == pid, rt.c.calculation_date.in_(days)), res.stress)
+
+
+def _outputs(results: dict[str, ClientRange], selected):
+    """One Output per asset (Dagster records every partition key of the run) and one result per check."""
+    runs = list(results.values())
+    span = "; ".join(f"{c} {r.days[0]}..{r.days[-1]}" for c, r in results.items())
+    n_sessions = sum(len(r.days) for r in runs)
+
+    def check(asset, name, extra):
+        """One evaluation per (client, session) partition, so the UI shows each session's result."""
+        for c, r in results.items():
+            for d in r.days:
+                problem = r.problems[name].get(d)
+                yield AssetCheckEvaluation(asset_key=AssetKey(asset), check_name=name, passed=problem is None,
+                                           blocking=True, partition=str(client_date_key(c, d)),
+                                           metadata={"problem": problem or "none", "range": span, **extra})
 
     if "portfolio_snapshots" in selected:
-        yield from _snapshots(engine, client, positions, prices, day, rates, vols)
+        last = runs[-1].snapshots[-1] if runs and runs[-1].snapshots else {}
+        notes = [n for r in runs for n in r.notes]
+        yield Output(None, output_name="portfolio_snapshots", metadata={
+            "range": span, "sessions": n_sessions, "date": str(last.get("snapshot_date")),
+            "total_value": last.get("total_value"), "gross_exposure": last.get("gross_exposure"),
+            "daily_pnl": last.get("daily_pnl"), "positions": last.get("num_positions"),
+            "note": "; ".join(notes[:5]) or "none"})
+        yield from check("portfolio_snapshots", "snapshot_valid", {})
     if "portfolio_risk_metrics" in selected:
-        yield from _risk(engine, client, positions, prices, day, rate, vols)
+        last = runs[-1].risk[-1] if runs and runs[-1].risk else {}
+        yield Output(None, output_name="portfolio_risk_metrics", metadata={
+            "range": span, "sessions": n_sessions, "date": str(last.get("calculation_date")),
+            "quality_flag": last.get("quality_flag"), "observations": last.get("n_observations"),
+            "var_95_historical": last.get("var_95_historical"), "var_99_historical": last.get("var_99_historical"),
+            "var_99_parametric": last.get("var_99_parametric"), "var_99_monte_carlo": last.get("var_99_monte_carlo"),
+            "es_975_historical": last.get("es_975_historical"), "annualised_volatility": last.get("annualised_volatility"),
+            "kupiec_p_99": last.get("kupiec_p_99")})
+        yield from check("portfolio_risk_metrics", "risk_metrics_consistent", {})
     if "stress_test_results" in selected:
-        yield from _stress(engine, client, positions, prices, day, rate, vols)
+        last_day = runs[-1].days[-1] if runs else None
+        last_rows = [s for s in (runs[-1].stress if runs else []) if s["calculation_date"] == last_day]
+        worst = min(last_rows, key=lambda r: r["portfolio_pnl"]) if last_rows else None
+        yield Output(None, output_name="stress_test_results", metadata={
+            "range": span, "sessions": n_sessions, "date": str(last_day), "scenarios": len(last_rows),
+            "worst_scenario": f"{worst['scenario_id']}: {worst['portfolio_pnl']:,.0f} USD" if worst else "none",
+            "results_usd": MetadataValue.json({r["scenario_id"]: round(r["portfolio_pnl"], 2) for r in last_rows}),
+            "method": "multivariate betas (SPY + style spreads), rate betas per bp, options repriced with Black–Scholes; no loss caps"})
+        yield from check("stress_test_results", "stress_results_complete",
+                         {"expected": max((n for r in runs for n in r.expected_scenarios.values()), default=0)})
 
 
-def _snapshots(engine, client, positions, prices, day, rates, vols):
+def _snapshot_record(out, client, positions, prices, day, rates, vols):
+    """The snapshot row of `day` (the [previous session, day] series of analytics.snapshots)."""
     prev = last_sessions(day, 2)[0]
     series = portfolio_snapshot_series(positions, prices, [prev, day], rates, vols=vols)
     row = series.loc[pd.Timestamp(day)] if pd.Timestamp(day) in series.index else series.iloc[-1]
-    note = None
     if row["missing_prices"]:
         raise Failure(f"missing prices on {day}: {row['missing_prices']}")
     if series.iloc[0]["missing_prices"]:
-        note = f"previous session {prev} has missing prices ({series.iloc[0]['missing_prices']}): daily P&L left empty"
+        out.notes.append(f"previous session {prev} has missing prices ({series.iloc[0]['missing_prices']}): daily P&L left empty")
     record = {
         "portfolio_id": client.portfolio_id, "snapshot_date": day,
         "total_value": float(row["total_value"]), "cash_value": 0.0, "long_value": float(row["long_value"]),
@@ -166,18 +311,12 @@ def _snapshots(engine, client, positions, prices, day, rates, vols):
         "portfolio_vega": float(row["portfolio_vega"]), "num_positions": int(row["num_positions"]),
         "num_long_positions": int(row["num_long"]), "num_short_positions": int(row["num_short"]), "created_at": utcnow(),
     }
-    t = PortfolioSnapshot.__table__
-    with engine.begin() as conn:
-        replace_rows(conn, t, and_(t.c.portfolio_id == client.portfolio_id, t.c.snapshot_date == day), [record])
     numbers = [v for k, v in record.items() if isinstance(v, float)]
     consistent = (abs(record["long_value"] + record["short_value"] - record["net_exposure"]) < 0.01
                   and abs(record["long_value"] - record["short_value"] - record["gross_exposure"]) < 0.01)
-    yield Output(None, output_name="portfolio_snapshots", metadata={
-        "date": day.isoformat(), "total_value": record["total_value"], "gross_exposure": record["gross_exposure"],
-        "daily_pnl": record["daily_pnl"], "positions": record["num_positions"], "note": note or "none"})
-    yield AssetCheckResult(asset_key="portfolio_snapshots", check_name="snapshot_valid",
-                           passed=bool(all(np.isfinite(numbers)) and consistent),
-                           metadata={"daily_pnl_available": record["daily_pnl"] is not None})
+    if not (all(np.isfinite(numbers)) and consistent):
+        out.problems["snapshot_valid"][day] = "non-finite value or long/short/net/gross inconsistent"
+    out.snapshots.append(record)
 
 
 RISK_COLUMNS = [
@@ -187,7 +326,8 @@ RISK_COLUMNS = [
 ]
 
 
-def _risk(engine, client, positions, prices, day, rate, vols):
+def _risk_record(out, client, positions, prices, day, rate, vols):
+    """The risk-metrics row of `day` (analytics.risk.compute_risk_metrics, MC seed 42)."""
     metrics = compute_risk_metrics(positions, prices, as_of=day, vols=vols, rate=rate, lookback=RISK_LOOKBACK,
                                    backtest_sessions=BACKTEST_SESSIONS, n_paths=MC_PATHS, seed=42)
     backtest = metrics.get("backtest") or {}
@@ -216,18 +356,10 @@ def _risk(engine, client, positions, prices, day, rate, vols):
             backtest[k] = int(v)
     for key in ("backtest_exceedances_95", "backtest_exceedances_99", "backtest_sessions"):
         record[key] = int(record[key]) if record[key] is not None else None
-    t = PortfolioRiskMetrics.__table__
-    with engine.begin() as conn:
-        replace_rows(conn, t, and_(t.c.portfolio_id == client.portfolio_id, t.c.calculation_date == day), [record])
     problems = risk_consistency_problems(record)
-    yield Output(None, output_name="portfolio_risk_metrics", metadata={
-        "date": day.isoformat(), "quality_flag": record["quality_flag"], "observations": record["n_observations"],
-        "var_95_historical": record["var_95_historical"], "var_99_historical": record["var_99_historical"],
-        "var_99_parametric": record["var_99_parametric"], "var_99_monte_carlo": record["var_99_monte_carlo"],
-        "es_975_historical": record["es_975_historical"], "annualised_volatility": record["annualised_volatility"],
-        "kupiec_p_99": record["kupiec_p_99"]})
-    yield AssetCheckResult(asset_key="portfolio_risk_metrics", check_name="risk_metrics_consistent", passed=not problems,
-                           metadata={"problems": "; ".join(problems) or "none", "quality_flag": record["quality_flag"]})
+    if problems:
+        out.problems["risk_metrics_consistent"][day] = "; ".join(problems)
+    out.risk.append(record)
 
 
 def risk_consistency_problems(record: dict) -> list[str]:
@@ -253,7 +385,8 @@ def risk_consistency_problems(record: dict) -> list[str]:
     return problems
 
 
-def _stress(engine, client, positions, prices, day, rate, vols):
+def _stress_records(out, client, positions, prices, day, rate, vols, scenarios):
+    """The stress rows of `day`: scenario file + historical replay, from multivariate and rate betas."""
     returns = simple_returns(prices.loc[:day])
     price_syms = sorted(set(price_symbols(positions)))
     betas, _diag = multivariate_betas(returns.reindex(columns=price_syms), returns[list(FACTOR_ETFS.values())], window=252)
@@ -261,16 +394,16 @@ def _stress(engine, client, positions, prices, day, rate, vols):
     rate_betas = interest_rate_betas(returns.reindex(columns=price_syms), prices.loc[:day, "^TNX"], returns["TLT"], window=252)["rate_beta"].fillna(0.0)
     spots = prices.loc[day]
     valued = value_positions(positions, spots, day, rate, vols=vols)
-    scenarios = load_scenarios()
     replays = historical_replay_scenarios(prices.loc[:day], lookback=RISK_LOOKBACK, window=20)
     stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
                                "expiration_date", "position_type"]]
     result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols)
     now = utcnow()
-    scenario_rows = [{"id": s.id, "name": s.name, "category": s.category,
-                      "source": "historical_replay" if s in replays else "scenario_file",
-                      "file_version": None if s in replays else 1, "definition": scenario_definition(s), "updated_at": now}
-                     for s in scenarios + replays]
+    for s in scenarios + replays:  # the newest session's definition of a replay id wins (as when run one by one)
+        out.scenarios[s.id] = {"id": s.id, "name": s.name, "category": s.category,
+                               "source": "historical_replay" if s in replays else "scenario_file",
+                               "file_version": None if s in replays else 1, "definition": scenario_definition(s),
+                               "updated_at": now}
     symbols = positions["symbol"].to_dict()
     rows = []
     for sid, summary in result.summary.iterrows():
@@ -283,23 +416,8 @@ def _stress(engine, client, positions, prices, day, rate, vols):
             "position_pnl": {symbols[pid]: round(float(v), 2) for pid, v in per_position.items() if np.isfinite(v)},
             "created_at": now,
         })
-    st, rt = StressTestScenario.__table__, StressTestResult.__table__
-    with engine.begin() as conn:
-        existing = {r[0] for r in conn.execute(st.select().with_only_columns(st.c.id).where(st.c.id.in_([s["id"] for s in scenario_rows])))}
-        new = [s for s in scenario_rows if s["id"] not in existing]
-        if new:
-            conn.execute(st.insert(), new)
-        for s in scenario_rows:
-            if s["id"] in existing:
-                conn.execute(st.update().where(st.c.id == s["id"]).values(name=s["name"], category=s["category"],
-                                                                         definition=s["definition"], updated_at=now))
-        replace_rows(conn, rt, and_(rt.c.portfolio_id == client.portfolio_id, rt.c.calculation_date == day), rows)
-    complete = len(rows) == len(scenarios) + len(replays) and all(np.isfinite(r["portfolio_pnl"]) for r in rows)
-    worst = min(rows, key=lambda r: r["portfolio_pnl"])
-    yield Output(None, output_name="stress_test_results", metadata={
-        "date": day.isoformat(), "scenarios": len(rows),
-        "worst_scenario": f"{worst['scenario_id']}: {worst['portfolio_pnl']:,.0f} USD",
-        "results_usd": MetadataValue.json({r["scenario_id"]: round(r["portfolio_pnl"], 2) for r in rows}),
-        "method": "multivariate betas (SPY + style spreads), rate betas per bp, options repriced with Black–Scholes; no loss caps"})
-    yield AssetCheckResult(asset_key="stress_test_results", check_name="stress_results_complete", passed=bool(complete),
-                           metadata={"expected": len(scenarios) + len(replays), "stored": len(rows)})
+    expected = len(scenarios) + len(replays)
+    out.expected_scenarios[day] = expected
+    if not (len(rows) == expected and all(np.isfinite(r["portfolio_pnl"]) for r in rows)):
+        out.problems["stress_results_complete"][day] = f"{len(rows)} finite results of {expected} expected"
+    out.stress.extend(rows)

@@ -1,0 +1,174 @@
+"""Automation through Dagster's own evaluation: the daily schedule (the scheduler daemon's code
+path, code loaded in a gRPC server), the level-triggered time-series sensor, and end to end with a
+real `dagster-daemon` on a temporary DAGSTER_HOME: drop → READY in either switch-on order."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from dagster import DagsterRunStatus, RunsFilter, build_sensor_context, instance_for_test
+from sqlalchemy import text
+
+from sigmasight_onboarding.calendar import last_sessions
+from sigmasight_onboarding.cli import run_onboarding
+from sigmasight_onboarding.db.engine import get_engine
+from sigmasight_onboarding.definitions import defs
+from sigmasight_onboarding.partitions import session_blocks
+from sigmasight_onboarding.sensors import onboarding_timeseries_sensor, verification_sensor
+
+from .conftest import REPO, copy_demo
+
+JOHN = "john.smith@example.com"
+HNW = "demo_hnw@sigmasight.com"
+AS_OF = date(2026, 8, 3)
+MOCK_LAUNCHER = {"run_launcher": {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"}}
+
+
+def _workspace(instance):
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import ModuleTarget
+
+    target = ModuleTarget(module_name="sigmasight_onboarding.definitions", attribute="defs",
+                          working_directory=str(REPO), location_name="sigmasight_onboarding")
+    return create_test_daemon_workspace_context(target, instance)
+
+
+def _remote(context, kind: str, name: str):
+    location = next(iter(context.create_request_context().get_code_location_entries().values())).code_location
+    repo = next(iter(location.get_repositories().values()))
+    return repo.get_schedule(name) if kind == "schedule" else repo.get_sensor(name)
+
+
+def test_daily_schedule_through_the_scheduler_daemon(env):
+    """The schedule's tick as the scheduler daemon evaluates it (code in a gRPC server): one
+    `daily_refresh` run per client, partition = client, tagged; the tick succeeds (no unknown
+    partition key, which the old mixed request raised)."""
+    from dagster._core.scheduler.instigation import TickStatus
+    from dagster._core.test_utils import freeze_time
+    from dagster._scheduler.scheduler import launch_scheduled_runs
+
+    with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
+        instance.add_dynamic_partitions("clients", [JOHN, HNW])
+        with _workspace(instance) as context:
+            schedule = _remote(context, "schedule", "daily_refresh_schedule")
+            with freeze_time(datetime(2026, 11, 24, 23, 0, tzinfo=timezone.utc)):  # 18:00 New York
+                instance.start_schedule(schedule)
+            with freeze_time(datetime(2026, 11, 24, 23, 31, tzinfo=timezone.utc)):  # after the 18:30 tick
+                list(launch_scheduled_runs(context, logging.getLogger("test"), datetime.now(timezone.utc), {}))
+            ticks = instance.get_ticks(schedule.get_remote_origin_id(), schedule.selector_id)
+            assert [t.status for t in ticks] == [TickStatus.SUCCESS], [t.error for t in ticks]
+        runs = instance.get_runs()
+        assert sorted((r.job_name, r.tags["dagster/partition"], r.tags["sigmasight/trigger"]) for r in runs) == [
+            ("daily_refresh", HNW, "daily_refresh_schedule"), ("daily_refresh", JOHN, "daily_refresh_schedule")]
+
+
+def test_timeseries_sensor_is_level_triggered(env):
+    """Switched on late (after the onboarding, no run-status event): it still requests the missing
+    sessions, as ONE range run per client; once they exist it skips; the verification sensor then
+    requests the verification. Requests are validated against the Definitions."""
+    copy_demo(env["imports"], JOHN)
+    with instance_for_test() as instance:
+        context = build_sensor_context(instance=instance, definitions=defs)
+        assert "no clients" in str(onboarding_timeseries_sensor(context).skip_message)
+        assert run_onboarding(JOHN, instance).success
+        result = onboarding_timeseries_sensor(build_sensor_context(instance=instance, definitions=defs))
+        (request,) = result
+        assert request.tags["dagster/asset_partition_range_start"] == f"{JOHN}|{last_sessions(AS_OF, 30)[0]}"
+        assert request.tags["dagster/asset_partition_range_end"] == f"{JOHN}|{AS_OF}"
+        assert request.tags["sigmasight/client"] == JOHN and "30 sessions" in request.tags["sigmasight/range"]
+        # execute exactly what was requested (in-process, same tags) and re-evaluate
+        job = defs.resolve_job_def(request.job_name or "backfill_timeseries")
+        assert job.execute_in_process(instance=instance, tags=request.tags).success
+        again = onboarding_timeseries_sensor(build_sensor_context(instance=instance, definitions=defs))
+        assert "every onboarded client has its last sessions" in str(again.skip_message)
+        (verify,) = verification_sensor(build_sensor_context(instance=instance, definitions=defs))
+        assert verify.partition_key == JOHN
+
+
+def test_session_blocks_split_at_gaps():
+    blocks = session_blocks([date(2026, 7, 31), date(2026, 8, 3), date(2026, 7, 2), date(2026, 7, 6)])
+    assert blocks == [[date(2026, 7, 2), date(2026, 7, 6)], [date(2026, 7, 31), date(2026, 8, 3)]]  # 07-03 holiday skipped
+
+
+# ------------------------------------------------------------------------------------------------
+# end to end with a real dagster-daemon
+# ------------------------------------------------------------------------------------------------
+
+
+def _ready(url: str, email: str) -> bool:
+    with get_engine(url).connect() as conn:
+        return bool(conn.execute(text("SELECT COUNT(*) FROM onb_verifications WHERE client_email = :e AND passed"),
+                                 {"e": email}).scalar_one())
+
+
+def _wait(predicate, timeout: float, what: str, daemon, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if daemon.poll() is not None:
+            pytest.fail(f"dagster-daemon exited ({daemon.returncode}) while waiting for {what}:\n{log.read_text()[-3000:]}")
+        time.sleep(2)
+    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_daemon_end_to_end_drop_to_ready_in_either_order(env, tmp_path):
+    """A real `dagster-daemon run` on a temporary DAGSTER_HOME. Client 1: only client_drop_sensor
+    is on; once it is onboarded the time-series and verification sensors are switched on LATE →
+    READY with no manual step. Client 2 is dropped with everything on → READY."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(f"load_from:\n  - python_module:\n      module_name: sigmasight_onboarding.definitions\n"
+                         f"      working_directory: {REPO}\n      location_name: sigmasight_onboarding\n")
+    child_env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
+    bin_dir = Path(sys.executable).parent
+
+    def dagster(*args):
+        subprocess.run([str(bin_dir / "dagster"), *args, "-w", str(workspace)], env=child_env, check=True,
+                       capture_output=True, timeout=180)
+
+    log = tmp_path / "daemon.log"
+    dagster("sensor", "start", "client_drop_sensor")
+    with open(log, "w") as out:
+        daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)], env=child_env,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        from dagster import DagsterInstance
+
+        copy_demo(env["imports"], JOHN)
+        with DagsterInstance.from_config(str(home)) as instance:
+            def onboarded():
+                runs = instance.get_runs(filters=RunsFilter(job_name="onboard_client", statuses=[DagsterRunStatus.SUCCESS]))
+                return any(r.tags.get("dagster/partition") == JOHN for r in runs)
+
+            _wait(onboarded, 240, "the onboarding of client 1", daemon, log)
+            time.sleep(12)  # nothing else happens while the other sensors are off
+            assert not instance.get_runs(filters=RunsFilter(job_name="backfill_timeseries"))
+            dagster("sensor", "start", "onboarding_timeseries_sensor")
+            dagster("sensor", "start", "verification_sensor")
+            _wait(lambda: _ready(env["db_url"], JOHN), 300, "client 1 READY (sensors switched on late)", daemon, log)
+            copy_demo(env["imports"], HNW)
+            _wait(lambda: _ready(env["db_url"], HNW), 300, "client 2 READY (everything on)", daemon, log)
+            ts_runs = instance.get_runs(filters=RunsFilter(job_name="backfill_timeseries"))
+            assert len(ts_runs) == 2 and all(r.status == DagsterRunStatus.SUCCESS for r in ts_runs)  # one range run per client
+            snaps = instance.get_materialized_partitions(__import__("dagster").AssetKey("portfolio_snapshots"))
+            assert len([k for k in snaps if k.startswith(JOHN)]) == 30 and len([k for k in snaps if k.startswith(HNW)]) == 30
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
