@@ -93,6 +93,11 @@ def cmd_onboard(args) -> int:
         return EXIT_USAGE
     try:
         drop = read_drop(folder, settings)
+        from sigmasight_onboarding.drops.market_facts import preflight_drop
+        from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+
+        engine = get_engine(settings.database_url)
+        drop = preflight_drop(drop, engine, build_provider_chain(settings), settings, resolve_as_of(settings))
     except DropValidationError as err:
         _print_problems(err)
         audit(get_engine(settings.database_url), folder.name.lower(), "onboard", "rejected",

@@ -33,6 +33,7 @@ from sigmasight_onboarding.db.onboarding_writer import (
     reconcile_with_drop,
     write_client,
 )
+from sigmasight_onboarding.drops.market_facts import preflight_drop
 from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import entry_notional, find_drop_folder, read_drop
 from sigmasight_onboarding.drops.schemas import StoredPositionsSchema
@@ -108,6 +109,8 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
     try:
         folder = find_drop_folder(settings.imports_dir, key)
         drop = read_drop(folder, settings)
+        # pre-flight: everything that would fail after the write (symbols, column sizes, dates, hash)
+        drop = preflight_drop(drop, engine, market_data.chain(), settings, market_data.as_of())
     except DropValidationError as err:
         audit(
             engine, key, "onboard", "rejected",
