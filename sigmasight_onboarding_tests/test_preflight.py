@@ -149,3 +149,36 @@ def test_asset_rejects_before_writing_and_names_the_symbols(env):
     assert "market value" in rules[(6, "quantity")]
     assert client_tables(env["db_url"]) == dict.fromkeys(client_tables(env["db_url"]), 0)
     assert [o for _a, o, _d in _audit(env["db_url"], key)] == ["rejected"]
+
+
+# --- D13: provider chain unreachable: a fast, clear failure before anything is written -------------
+
+def test_unreachable_provider_chain_fails_fast_naming_the_cause(env, monkeypatch):
+    import httpx
+
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.drops.market_facts import preflight_drop
+    from sigmasight_onboarding.drops.problems import DropValidationError
+    from sigmasight_onboarding.drops.reader import read_drop
+    from sigmasight_onboarding.resources.market_data import build_provider_chain
+
+    monkeypatch.setenv("SIGMASIGHT_PROVIDERS", "fmp")
+    monkeypatch.setenv("FMP_API_KEY", "test-key-123456")
+    requests: list[str] = []
+
+    def refuse(request: httpx.Request):
+        requests.append(str(request.url.path))
+        raise httpx.ConnectError("connection refused", request=request)
+
+    sleeps: list[float] = []
+    settings = get_settings()
+    chain = build_provider_chain(settings, transport=httpx.MockTransport(refuse), sleep=sleeps.append)
+    folder = write_drop(env["imports"], "d13@example.com", "AAPL,10,150,LONG,2024-01-15,,,,\nMSFT,5,300,LONG,2024-01-15,,,,\n")
+    drop = read_drop(folder, settings)
+    with pytest.raises(DropValidationError) as info:
+        preflight_drop(drop, get_engine(env["db_url"]), chain, settings, date(2026, 8, 3))
+    (problem,) = info.value.problems
+    assert problem.file == "market data" and "fmp" in problem.rule and "ConnectError" in problem.rule
+    assert len(requests) == 2  # one probe request and its single retry: not the full retry budget per symbol
+    assert sum(sleeps) < 1.0
+    assert client_tables(env["db_url"]) == dict.fromkeys(client_tables(env["db_url"]), 0)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from sigmasight_onboarding.calendar import last_sessions
 from sigmasight_onboarding.config import Settings
-from sigmasight_onboarding.db.market_data import load_prices, price_matrix
+from sigmasight_onboarding.db.market_data import load_prices, plan_fetches, price_matrix
 from sigmasight_onboarding.drops.preflight import (
     COVERAGE_SESSIONS,
     MIN_COVERAGE,
@@ -34,6 +34,12 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
 
     sessions = last_sessions(as_of, COVERAGE_SESSIONS)
     wanted = sorted(set(symbols) | set(reference))
+    providers = tuple(chain.describe()) if hasattr(chain, "describe") else ()
+    if plan_fetches(engine, wanted, sessions):  # a provider call is needed: is the chain reachable at all?
+        cause = probe_outage(chain, sessions[-5:])
+        if cause is not None:
+            return MarketFacts(as_of=as_of, coverage=dict.fromkeys(wanted, 0.0), failures=dict.fromkeys(wanted, cause),
+                               providers=providers)
     summary = backfill_prices(engine, chain, wanted, sessions)
     failures = dict(summary["failures"])
     cov = _coverage(engine, wanted, sessions)
@@ -61,8 +67,36 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
         last_price={s: float(v) for s, v in last.items()},
         failures=failures,
         aliases=aliases,
-        providers=tuple(chain.describe()) if hasattr(chain, "describe") else (),
+        providers=providers,
     )
+
+
+PROBE_SYMBOL = "SPY"
+
+
+def probe_outage(chain, sessions: list[date]) -> str | None:
+    """One quick request for SPY's last sessions through every provider (HTTP ones with one retry and
+    5-s timeouts): the cause when no provider answers, else None. Costs seconds, not the minute the
+    full retry budget of every symbol would take when the providers are down."""
+    from sigmasight_onboarding.resources.market_data import ProviderChain
+
+    quick = []
+    for provider in getattr(chain, "providers", ()):
+        if hasattr(provider, "max_retries"):
+            fast = provider.model_copy(update={"max_retries": 1, "timeout_seconds": min(provider.timeout_seconds, 5.0),
+                                               "max_retry_after_seconds": 2.0, "backoff_seconds": 0.2})
+            fast._limiter = None
+            quick.append(fast)
+        else:
+            quick.append(provider)
+    if not quick:
+        return None
+    result = ProviderChain(quick).daily_prices([PROBE_SYMBOL], sessions[0], sessions[-1])
+    reason = result.failures.get(PROBE_SYMBOL)
+    if reason is None:
+        return None
+    probe = MarketFacts(as_of=sessions[-1], coverage={PROBE_SYMBOL: 0.0}, failures={PROBE_SYMBOL: reason})
+    return probe.outage()
 
 
 def _coverage(engine: Engine, symbols: list[str], sessions: list[date]) -> dict[str, float]:
