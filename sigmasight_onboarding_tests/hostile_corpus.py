@@ -497,6 +497,20 @@ def build_corpus() -> list[HostileCase]:
         option("SPY240110C00460000", entry_date="2024-01-10", expiration_date="2024-01-10")),
         verbatim=(("expiration_date:SPY240110C00460000", date(2024, 1, 10)),))
 
+    # --- declared row count / checksum (issue 12: a CSV cut off at a line boundary) -------------
+    for name, value, words, file, column in (
+            ("rows cut off at a line boundary", 3, "declares portfolio_rows = 3", CSV, None),
+            ("zero rows declared", 0, "whole number", CLIENT, "portfolio_rows"),
+            ("rows as text", "2", "whole number", CLIENT, "portfolio_rows"),
+            ("rows as boolean", True, "whole number", CLIENT, "portfolio_rows")):
+        add("declared size", name, client_json=client(portfolio_rows=value), expected=e(file, words, None, column))
+    add("declared size", "checksum of another file", client_json=client(portfolio_sha256="0" * 64),
+        expected=e(CSV, "sha256 of portfolio.csv", None, None))
+    add("declared size", "checksum not hex", client_json=client(portfolio_sha256="xyz"),
+        expected=e(CLIENT, "64 hex digits", None, "portfolio_sha256"))
+    add("declared size", "matching rows and checksum are fine",
+        client_json=client(portfolio_rows=2, portfolio_sha256=hashlib.sha256(GOOD_CSV).hexdigest()), verbatim=(("rows", 2),))
+
     # --- pre-flight: valid for the reader, refused before any write (issue 12) --------------
     def pf(name: str, csv_bytes: bytes = GOOD_CSV, *, expected: tuple[Expected, ...] | Expected = (), rows: int = 1,
            stored: tuple = (), **kw: Any) -> None:
