@@ -86,10 +86,12 @@ def get_instance():
     return DagsterInstance.ephemeral()
 
 
-def _print_problems(err) -> None:
+def _print_problems(err, limit: int = 200) -> None:
     print(f"REJECTED: {len(err.problems)} problem(s); nothing was written.", file=sys.stderr)
-    for problem in err.problems:
+    for problem in err.problems[:limit]:
         print(f"  - {problem}", file=sys.stderr)
+    if len(err.problems) > limit:
+        print(f"  … and {len(err.problems) - limit:,} more", file=sys.stderr)
 
 
 def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: str = "WARNING"):
@@ -169,8 +171,10 @@ def cmd_onboard(args) -> int:
         audit(get_engine(settings.database_url), folder.name.lower(), "onboard", "rejected",
               {"problems": [p.as_dict() for p in err.problems[:50]], "problem_count": len(err.problems)}, "cli")
         return EXIT_BAD_INPUT
-    for warning in drop.warnings:
+    for warning in drop.warnings[:20]:
         print(f"warning: {warning}")
+    if len(drop.warnings) > 20:
+        print(f"warning: … and {len(drop.warnings) - 20:,} more (the first 20 are in the audit log)")
     key = drop.client.key
     instance = get_instance()
     result = run_onboarding(

@@ -37,6 +37,7 @@ from sigmasight_onboarding.drops.market_facts import preflight_drop
 from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import entry_notional, find_drop_folder, read_drop
 from sigmasight_onboarding.drops.schemas import StoredPositionsSchema
+from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
@@ -129,8 +130,9 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
             allow_retries=False,
         ) from None
 
-    for warning in drop.warnings:
-        context.log.warning(warning)
+    summary = summarise("drop warnings", drop.warnings)
+    if summary:  # one event, never one per row
+        context.log.warning(summary)
     yield AssetCheckResult(
         asset_key="client_account",
         check_name="drop_passes_schema",

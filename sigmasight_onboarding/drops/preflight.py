@@ -40,7 +40,7 @@ import pandas as pd
 
 from sigmasight_onboarding.drops.problems import DropProblem
 from sigmasight_onboarding.drops.reader import CLIENT_FILE, PORTFOLIO_FILE, ClientDrop
-from sigmasight_onboarding.drops.schemas import OPTION_TYPES, parse_occ
+from sigmasight_onboarding.drops.schemas import OCC_RE, OPTION_TYPES
 
 MARKET_DATA = "market data"  # DropProblem.file of problems about the provider chain itself
 MIN_COVERAGE = 0.95
@@ -161,38 +161,43 @@ def _exact(value: Decimal | None, scale: int) -> bool:
 
 
 def static_problems(drop: ClientDrop, as_of: date) -> list[DropProblem]:
-    """Every rule that needs no market data."""
+    """Every rule that needs no market data (vectorised: masks first, problems for flagged rows only)."""
     problems = partition_key_problems(drop.client.key) + password_hash_problems(drop.client.password_hash)
     pos = drop.positions
-    is_option = pos["position_type"].isin(OPTION_TYPES)
-    for line, row in pos.iterrows():
-        sym = row["symbol"]
-        if row["position_type"] in ("LONG", "SHORT"):
-            if sym.startswith("^"):
-                problems.append(_problem(line, "symbol", sym, "is an index or a yield, not a holding; "
-                                         "hold an ETF or future that tracks it instead"))
-            elif parse_occ(sym) is not None:
-                problems.append(_problem(line, "symbol", sym, "is an OCC option symbol on a "
-                                         f"{row['position_type']} row; options need position_type LC, LP, SC or SP"))
-            elif sym[0] in SEPARATORS or sym[-1] in SEPARATORS:
-                problems.append(_problem(line, "symbol", sym, "a ticker cannot start or end with '.', '-' or '/'"))
-        for col, scale in EXACT_COLUMNS.items():
-            if not _exact(row[col], scale):
-                problems.append(_problem(line, col, row[col], "has more significant digits than the database "
-                                         "stores exactly (15; SQLite keeps NUMERIC as a 64-bit float)"))
-        if row["entry_date"] > as_of:
-            problems.append(_problem(line, "entry_date", row["entry_date"].isoformat(),
-                                     f"is after the as-of date {as_of} of the analytics (newest market data or "
-                                     "SIGMASIGHT_AS_OF): the position would be counted before it was held"))
+    sym = pos["symbol"].astype(str)
+    stock = pos["position_type"].isin(("LONG", "SHORT"))
+    index = stock & sym.str.startswith("^")
+    occ = stock & ~index & sym.str.match(OCC_RE.pattern)
+    edge = stock & ~index & ~occ & (sym.str[0].isin(list(SEPARATORS)) | sym.str[-1].isin(list(SEPARATORS)))
+    for line in pos.index[index]:
+        problems.append(_problem(line, "symbol", sym[line], "is an index or a yield, not a holding; "
+                                 "hold an ETF or future that tracks it instead"))
+    for line in pos.index[occ]:
+        problems.append(_problem(line, "symbol", sym[line], "is an OCC option symbol on a "
+                                 f"{pos.at[line, 'position_type']} row; options need position_type LC, LP, SC or SP"))
+    for line in pos.index[edge]:
+        problems.append(_problem(line, "symbol", sym[line], "a ticker cannot start or end with '.', '-' or '/'"))
+    for col, scale in EXACT_COLUMNS.items():
+        inexact = ~pos[col].map(lambda v, s=scale: _exact(v, s)).astype(bool)
+        for line in pos.index[inexact]:
+            problems.append(_problem(line, col, pos.at[line, col], "has more significant digits than the database "
+                                     "stores exactly (15; SQLite keeps NUMERIC as a 64-bit float)"))
+    late = pos["entry_date"].map(lambda d: d > as_of).astype(bool)
+    for line in pos.index[late]:
+        problems.append(_problem(line, "entry_date", pos.at[line, "entry_date"].isoformat(),
+                                 f"is after the as-of date {as_of} of the analytics (newest market data or "
+                                 "SIGMASIGHT_AS_OF): the position would be counted before it was held"))
     # one listing, two spellings: BRK.B and BRK-B
-    equities = pos.loc[~is_option, "symbol"]
+    equities = sym[stock]
     canon = equities.map(canonical_symbol)
-    for key, group in equities.groupby(canon):
+    twins = canon[canon.duplicated(keep=False)]
+    for key, lines in twins.groupby(twins).groups.items():
+        group = equities[lines]
         if group.nunique() > 1:
-            lines = list(group.index)
+            first = lines[0]
             for line in lines[1:]:
                 problems.append(_problem(line, "symbol", group[line],
-                                         f"is the same listing as {group[lines[0]]!r} on line {lines[0]} "
+                                         f"is the same listing as {group[first]!r} on line {first} "
                                          f"(class-share spellings with '.', '-' or '/' are one symbol, {key})"))
     return problems
 
@@ -212,23 +217,20 @@ def market_problems(drop: ClientDrop, facts: MarketFacts) -> tuple[list[DropProb
     problems: list[DropProblem] = []
     warnings = list(drop.warnings)
 
-    def priced(sym: str) -> bool:
-        return facts.coverage.get(facts.aliases.get(sym, sym), 0.0) >= MIN_COVERAGE
-
-    for line, row in pos.iterrows():
+    priced_sym = pos["underlying_symbol"].where(is_option, pos["symbol"]).fillna("").astype(str)
+    resolved = priced_sym.map(lambda s: facts.aliases.get(s, s))
+    cov = resolved.map(lambda s: facts.coverage.get(s, 0.0)).astype(float)
+    unpriced = (priced_sym != "") & ~priced_sym.str.startswith("^") & (cov < MIN_COVERAGE)
+    for line in pos.index[unpriced]:
         option = bool(is_option[line])
-        sym = row["underlying_symbol"] if option else row["symbol"]
-        if not sym or sym.startswith("^"):
-            continue
-        if not priced(sym):
-            cov = facts.coverage.get(facts.aliases.get(sym, sym), 0.0)
-            why = facts.failures.get(facts.aliases.get(sym, sym)) or facts.failures.get(sym)
-            what = f"the option's underlying {sym!r}" if option else f"{sym!r}"
-            if cov > 0:
-                detail = f"has prices on only {cov:.0%} of the last {COVERAGE_SESSIONS} sessions up to {facts.as_of} (needs {MIN_COVERAGE:.0%})"
-            else:
-                detail = "has no prices from the provider chain" + (f" ({why})" if why else "")
-            problems.append(_problem(line, "underlying_symbol" if option else "symbol", sym, f"{what} {detail}"))
+        sym, c = priced_sym[line], float(cov[line])
+        why = facts.failures.get(resolved[line]) or facts.failures.get(sym)
+        what = f"the option's underlying {sym!r}" if option else f"{sym!r}"
+        if c > 0:
+            detail = f"has prices on only {c:.0%} of the last {COVERAGE_SESSIONS} sessions up to {facts.as_of} (needs {MIN_COVERAGE:.0%})"
+        else:
+            detail = "has no prices from the provider chain" + (f" ({why})" if why else "")
+        problems.append(_problem(line, "underlying_symbol" if option else "symbol", sym, f"{what} {detail}"))
     # spellings the market data has under another separator: stored under that spelling
     renames = {s: a for s, a in facts.aliases.items() if s != a}
     if renames:
@@ -237,27 +239,24 @@ def market_problems(drop: ClientDrop, facts: MarketFacts) -> tuple[list[DropProb
             old = pos.at[line, "symbol"]
             warnings.append(f"line {line}: {old} is stored as {renames[old]}, the spelling of the market data")
         pos.loc[stocks, "symbol"] = pos.loc[stocks, "symbol"].map(renames)
-    # values that must fit their columns
-    mult = is_option.map({True: Decimal(100), False: Decimal(1)})
-    gross = Decimal(0)
-    shares = Decimal(0)
-    for line, row in pos.iterrows():
-        sym = row["underlying_symbol"] if is_option[line] else row["symbol"]
-        last = facts.last_price.get(sym)
-        price = row["entry_price"]
-        if last is not None and not is_option[line]:
-            price = max(price, Decimal(str(round(last, 4))))
-        value = abs(row["quantity"]) * price * mult[line]
-        gross += value
-        shares += abs(row["quantity"]) * mult[line]
-        if value >= MAX_MARKET_VALUE:
-            problems.append(_problem(line, "quantity", row["quantity"],
-                                     f"market value {value:,.0f} $ does not fit the database (positions.market_value "
+    # values that must fit their columns: screened in float, flagged rows computed exactly
+    mult = is_option.map({True: 100.0, False: 1.0}).astype(float)
+    qty = pos["quantity"].map(float).abs()
+    last = resolved.map(lambda s: facts.last_price.get(s, float("nan"))).astype(float)
+    price = pos["entry_price"].map(float)
+    price = price.where(is_option | last.isna(), pd.concat([price, last], axis=1).max(axis=1))
+    value = qty * price * mult
+    for line in pos.index[value >= float(MAX_MARKET_VALUE) * 0.999]:
+        exact = abs(pos.at[line, "quantity"]) * Decimal(str(round(float(price[line]), 4))) * Decimal(int(mult[line]))
+        if exact >= MAX_MARKET_VALUE:
+            problems.append(_problem(line, "quantity", pos.at[line, "quantity"],
+                                     f"market value {exact:,.0f} $ does not fit the database (positions.market_value "
                                      f"holds less than {MAX_MARKET_VALUE:,.0f})"))
-    if gross >= MAX_GROSS_EXPOSURE and not any(p.column == "quantity" for p in problems):
+    gross, shares = float(value.sum()), float((qty * mult).sum())
+    if gross >= float(MAX_GROSS_EXPOSURE) and not any(p.column == "quantity" for p in problems):
         problems.append(_problem(None, "quantity", None, f"the portfolio's gross exposure {gross:,.0f} $ does not fit "
                                  f"the database (snapshots hold less than {MAX_GROSS_EXPOSURE:,.0f})"))
-    if shares >= MAX_PORTFOLIO_DELTA:
+    if shares >= float(MAX_PORTFOLIO_DELTA):
         problems.append(_problem(None, "quantity", None, f"the portfolio holds {shares:,.0f} shares (options × 100); "
                                  f"its delta would not fit the database (less than {MAX_PORTFOLIO_DELTA:,.0f})"))
     return problems, replace(drop, positions=pos, warnings=warnings)
@@ -265,16 +264,16 @@ def market_problems(drop: ClientDrop, facts: MarketFacts) -> tuple[list[DropProb
 
 def expiry_warnings(drop: ClientDrop, as_of: date, today: date) -> list[str]:
     """Option expiry judged against the as-of date of the analytics, not the wall clock."""
-    out = []
     pos = drop.positions
-    for line, row in pos[pos["expiration_date"].notna()].iterrows():
-        expiry = row["expiration_date"]
-        if expiry < as_of:
-            out.append(f"line {line}: option {row['symbol']} expired on {expiry}, before the as-of date {as_of}; "
-                       "it is valued at intrinsic value with zero Greeks")
-        elif expiry < today:
-            out.append(f"line {line}: option {row['symbol']} expires on {expiry}, after the as-of date {as_of} "
-                       "but before today: the analytics as of that date price it as a live option with Greeks")
+    expiry = pos["expiration_date"]
+    has = expiry.notna()
+    before = has & expiry.map(lambda d: d is not None and d == d and d < as_of).astype(bool)
+    between = has & ~before & expiry.map(lambda d: d is not None and d == d and d < today).astype(bool)
+    out = [f"line {line}: option {pos.at[line, 'symbol']} expired on {expiry[line]}, before the as-of date {as_of}; "
+           "it is valued at intrinsic value with zero Greeks" for line in pos.index[before]]
+    out += [f"line {line}: option {pos.at[line, 'symbol']} expires on {expiry[line]}, after the as-of date {as_of} "
+            "but before today: the analytics as of that date price it as a live option with Greeks"
+            for line in pos.index[between]]
     return out
 
 
