@@ -428,7 +428,15 @@ def probe_timeseries(spec: dict) -> dict:
     return {"available": job is not None, "reason": how}
 
 
+def preflight_ingest(spec: dict) -> dict:
+    from bench.big_drop import preflight_ingest as run
+
+    _settings_engine()  # migrate first (not timed)
+    return run(spec)
+
+
 KINDS = {
+    "preflight_ingest": preflight_ingest,
     "onboard": onboard,
     "warm_cache": warm_cache,
     "ingest": ingest,

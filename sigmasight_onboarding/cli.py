@@ -8,10 +8,73 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_PIPELINE, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM reached the CLI: stop at once (exit 128 + signal number)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _SignalWatch:
+    """SIGINT/SIGTERM for the long commands (onboard, backfill).
+
+    Outside a Dagster run our handler raises `Interrupted` at once. Inside one, Dagster installs its
+    own handler (it interrupts the running step, which fails and rolls back its transaction); the
+    signal number still reaches us through `signal.set_wakeup_fd`, and `check()` after every run
+    raises `Interrupted` so the CLI stops instead of starting the next session.
+    """
+
+    def __init__(self):
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+        self._previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for s in STOP_SIGNALS:
+            signal.signal(s, self._raise)
+
+    @staticmethod
+    def _raise(signum, _frame):
+        raise Interrupted(signum)
+
+    def pending(self) -> int | None:
+        try:
+            data = self._reader.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return None
+        numbers = [b for b in data if b in (int(signal.SIGINT), int(signal.SIGTERM))]
+        return numbers[-1] if numbers else None
+
+    def check(self) -> None:
+        signum = self.pending()
+        if signum is not None:
+            raise Interrupted(signum)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self._previous_fd)
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._reader.close()
+        self._writer.close()
+
+
+_WATCH: _SignalWatch | None = None
+
+
+def check_interrupt() -> None:
+    """Raise `Interrupted` when SIGINT/SIGTERM arrived during the last Dagster run."""
+    if _WATCH is not None:
+        _WATCH.check()
 
 
 def get_instance():
@@ -23,10 +86,12 @@ def get_instance():
     return DagsterInstance.ephemeral()
 
 
-def _print_problems(err) -> None:
+def _print_problems(err, limit: int = 200) -> None:
     print(f"REJECTED: {len(err.problems)} problem(s); nothing was written.", file=sys.stderr)
-    for problem in err.problems:
+    for problem in err.problems[:limit]:
         print(f"  - {problem}", file=sys.stderr)
+    if len(err.problems) > limit:
+        print(f"  … and {len(err.problems) - limit:,} more", file=sys.stderr)
 
 
 def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: str = "WARNING"):
@@ -38,9 +103,11 @@ def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: s
         instance.add_dynamic_partitions(CLIENTS_PARTITION, [key])
     job = defs.resolve_job_def("onboard_client")
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    return job.execute_in_process(
+    result = job.execute_in_process(
         instance=instance, partition_key=key, raise_on_error=False, tags=tags or {}, run_config=run_config
     )
+    check_interrupt()
+    return result
 
 
 def run_timeseries(key: str, days, instance, *, tags: dict | None = None, log_level: str = "ERROR", progress=None):
@@ -62,6 +129,7 @@ def run_timeseries(key: str, days, instance, *, tags: dict | None = None, log_le
         results.append((block, result))
         if progress:
             progress(i, len(blocks), block, result)
+        check_interrupt()
     return results
 
 
@@ -94,13 +162,20 @@ def cmd_onboard(args) -> int:
         return EXIT_USAGE
     try:
         drop = read_drop(folder, settings)
+        from sigmasight_onboarding.drops.market_facts import preflight_drop
+        from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+
+        engine = get_engine(settings.database_url)
+        drop = preflight_drop(drop, engine, build_provider_chain(settings), settings, resolve_as_of(settings))
     except DropValidationError as err:
         _print_problems(err)
         audit(get_engine(settings.database_url), folder.name.lower(), "onboard", "rejected",
               {"problems": [p.as_dict() for p in err.problems[:50]], "problem_count": len(err.problems)}, "cli")
         return EXIT_BAD_INPUT
-    for warning in drop.warnings:
+    for warning in drop.warnings[:20]:
         print(f"warning: {warning}")
+    if len(drop.warnings) > 20:
+        print(f"warning: … and {len(drop.warnings) - 20:,} more (the first 20 are in the audit log)")
     key = drop.client.key
     instance = get_instance()
     result = run_onboarding(
@@ -117,6 +192,9 @@ def cmd_onboard(args) -> int:
     results = run_timeseries(key, days, instance, tags={"sigmasight/trigger": "cli"}, log_level=args.log_level)
     code = _report_timeseries(results)
     if code != EXIT_OK:
+        from sigmasight_onboarding.db.onboarding_state import record_outcome
+
+        record_outcome(get_engine(settings.database_url), key, "incomplete", "time series", timeseries_failure(results), "cli")
         return code
     verification = run_client_job("verify_client", key, instance, log_level=args.log_level)
     return _report_verification(verification)
@@ -128,17 +206,23 @@ def run_client_job(job_name: str, key: str, instance, *, log_level: str = "ERROR
 
     job = defs.resolve_job_def(job_name)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    return job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags or {},
-                                  run_config=run_config)
+    result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags or {},
+                                    run_config=run_config)
+    check_interrupt()
+    return result
 
 
 def _report_verification(result) -> int:
     checks = result.get_asset_check_evaluations()
-    ready = result.success and all(c.passed for c in checks if c.check_name != "live_api")
+    ready = result.success and all(c.passed for c in checks if c.check_name != "live_api" and not is_warning(c))
     print(f"verification:  {'READY' if ready else 'NOT READY'} ({sum(c.passed for c in checks)}/{len(checks)} checks passed)")
     for c in checks:
         if not c.passed or c.check_name == "live_api":
-            print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.check_name}: {c.description or ''}")
+            label = "PASS" if c.passed else ("WARN" if is_warning(c) else "FAIL")
+            print(f"  [{label}] {c.check_name}: {c.description or ''}")
+    if not result.success:
+        for reason in failure_reasons(result):
+            print(f"FAILED: {reason}", file=sys.stderr)
     for event in result.get_asset_materialization_events():
         meta = event.event_specific_data.materialization.metadata
         if "report_path" in meta:
@@ -160,26 +244,45 @@ def failure_reasons(result) -> list[str]:
         while error is not None and error.cause is not None:
             error = error.cause
         if error is not None:
-            reasons.append(error.message.strip().splitlines()[0])
+            lines = [line.strip() for line in error.message.strip().splitlines()[:5] if line.strip()]
+            reasons.append(" ".join(lines)[:500])
     return reasons
 
 
 def _report_timeseries(results) -> int:
-    """results: [(block of sessions, run result)] from `run_timeseries`."""
-    failed = [(days, r) for days, r in results if not r.success or any(not c.passed for c in r.get_asset_check_evaluations())]
+    """results: [(block of sessions, run result)] from `run_timeseries`. WARN checks are printed
+    as warnings and never count as failures."""
+
+    def bad(c) -> bool:
+        return not c.passed and not is_warning(c)
+
+    failed = [(days, r) for days, r in results if not r.success or any(bad(c) for c in r.get_asset_check_evaluations())]
     checks = sum(len(r.get_asset_check_evaluations()) for _d, r in results)
     passed = sum(c.passed for _d, r in results for c in r.get_asset_check_evaluations())
+    warnings = [(days, c) for days, r in results for c in r.get_asset_check_evaluations() if not c.passed and is_warning(c)]
     total = sum(len(days) for days, _r in results)
-    bad = sum(len(days) for days, _r in failed)
+    n_bad = sum(len(days) for days, _r in failed)
     first, last = results[0][0][0], results[-1][0][-1]
-    print(f"time series:   {total - bad}/{total} sessions {first}..{last} in {len(results)} run(s) "
-          f"(snapshots, risk metrics, stress tests); checks {passed}/{checks} passed")
+    print(f"time series:   {total - n_bad}/{total} sessions {first}..{last} in {len(results)} run(s) "
+          f"(snapshots, risk metrics, stress tests); checks {passed}/{checks} passed"
+          + (f", {len(warnings)} warning(s)" if warnings else ""))
+    for days, c in warnings[:20]:
+        print(f"  [WARN] {c.partition or days[0]} {c.check_name}: {check_reason(c)}")
     for days, r in failed[:20]:
         reasons = failure_reasons(r)
-        failed_checks = [f"{c.check_name} {c.partition or ''}: {c.metadata['problem'].value}" if "problem" in c.metadata else c.check_name
-                         for c in r.get_asset_check_evaluations() if not c.passed]
+        failed_checks = [f"{c.check_name} {c.partition or ''}: {check_reason(c)}" for c in r.get_asset_check_evaluations() if bad(c)]
         print(f"  FAILED {days[0]}..{days[-1]}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
     return EXIT_OK if not failed else EXIT_PIPELINE
+
+
+def timeseries_failure(results) -> str | None:
+    """One line for the audit log: the first failed session and why."""
+    for days, r in results:
+        reasons = failure_reasons(r) + [f"{c.check_name}: {check_reason(c, 200)}" for c in r.get_asset_check_evaluations()
+                                        if not c.passed and not is_warning(c)]
+        if not r.success or reasons:
+            return f"sessions {days[0]}..{days[-1]}: {'; '.join(reasons) or 'failed'}"
+    return None
 
 
 def cmd_backfill(args) -> int:
@@ -248,15 +351,54 @@ def _report_run(result, key: str) -> int:
         print(f"prices:        as of {meta['as_of']}: {meta['rows_added']} rows added by {meta['provider_calls']} "
               f"provider call(s) ({meta['providers']}); {meta['symbols_failed']} symbol(s) failed")
     print(f"assets:        {len({e.asset_key for e in materialized})} materialised")
-    failed = [c for c in checks if not c.passed]
-    print(f"checks:        {len(checks) - len(failed)}/{len(checks)} passed")
+    failed = [c for c in checks if not c.passed and not is_warning(c)]
+    warned = [c for c in checks if not c.passed and is_warning(c)]
+    print(f"checks:        {len(checks) - len(failed) - len(warned)}/{len(checks)} passed"
+          + (f", {len(warned)} warning(s)" if warned else ""))
     for c in checks:
-        print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.asset_key.to_user_string()}:{c.check_name}")
+        label = "PASS" if c.passed else ("WARN" if is_warning(c) else "FAIL")
+        line = f"  [{label}] {c.asset_key.to_user_string()}:{c.check_name}"
+        if not c.passed:
+            line += f": {check_reason(c)}"
+        print(line, file=sys.stderr if label == "FAIL" else sys.stdout)
     if not result.success:
         for reason in failure_reasons(result):
             print(f"FAILED: {reason}", file=sys.stderr)
         return EXIT_PIPELINE
     return EXIT_OK if not failed else EXIT_PIPELINE
+
+
+def is_warning(check) -> bool:
+    """A WARN-severity check: printed as a warning, never changes the exit code or skips a stage."""
+    from dagster import AssetCheckSeverity
+
+    return getattr(check, "severity", None) == AssetCheckSeverity.WARN
+
+
+CHECK_DETAIL_KEYS = ("symbols", "details", "below_threshold", "incomplete", "failures", "problems", "reasons", "jumps")
+
+
+def check_reason(check, limit: int = 300) -> str:
+    """Why a check failed, in the user's words: its description, else the metadata naming the rows/symbols."""
+    if check.description:
+        return _shorten(check.description, limit)
+    meta = check.metadata or {}
+    for key in CHECK_DETAIL_KEYS:
+        if key in meta:
+            value = meta[key]
+            value = getattr(value, "value", value)
+            records = getattr(value, "records", None)
+            if records is not None:
+                value = "; ".join(", ".join(f"{k}={v}" for k, v in r.data.items() if v not in (None, "")) for r in records[:10])
+            text = str(value).strip()
+            if text and text != "none":
+                return _shorten(f"{key}: {text}", limit)
+    return "failed (no detail recorded)"
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def cmd_status(args) -> int:
@@ -269,6 +411,9 @@ def cmd_status(args) -> int:
     settings = get_settings()
     engine = get_engine(settings.database_url)
     email = args.email.strip().lower()
+    from sigmasight_onboarding.db.onboarding_state import onboarding_state
+
+    state = onboarding_state(engine, email)
     with engine.connect() as conn:
         user = conn.execute(select(User).where(User.email == email)).mappings().first()
         audit_rows = conn.execute(
@@ -276,11 +421,16 @@ def cmd_status(args) -> int:
         ).mappings().all()
         if user is None:
             print(f"client {email}: no user in {engine.url.render_as_string(hide_password=True)}")
+            if state.state == "REJECTED":
+                print(f"state:         {state.describe()}")
             for row in audit_rows:
-                print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}")
+                print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}{_audit_note(row)}")
             return EXIT_UNKNOWN
         portfolio = conn.execute(select(Portfolio).where(Portfolio.user_id == user["id"])).mappings().first()
         print(f"client:        {email} ({user['full_name']})")
+        print(f"state:         {state.describe()}")
+        if state.last_rejection is not None and state.at is not None and _naive(state.last_rejection) > _naive(state.at):
+            print(f"last drop:     REJECTED at {state.last_rejection:%Y-%m-%d %H:%M:%S}; the stored client is unchanged")
         print(f"user id:       {user['id']}")
         if portfolio is not None:
             active = conn.execute(
@@ -301,8 +451,21 @@ def cmd_status(args) -> int:
             print(f"positions:     {sum(n for _t, n in active)} active ({by_type}); {deleted} soft-deleted")
             print(f"tags:          {tags} ({links} links)")
         for row in audit_rows:
-            print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}")
+            print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}{_audit_note(row)}")
     return EXIT_OK
+
+
+def _naive(value):
+    return value.replace(tzinfo=None) if value is not None and value.tzinfo is not None else value
+
+
+def _audit_note(row) -> str:
+    details = row["details"] or {}
+    if row["outcome"] == "incomplete":
+        return f" at {details.get('stage')}: {details.get('reason')}"
+    if row["outcome"] == "rejected":
+        return f" ({details.get('problem_count', '?')} problem(s))"
+    return ""
 
 
 def cmd_prices(args) -> int:
@@ -434,11 +597,30 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
+    global _WATCH
+    watch = args.command in ("onboard", "backfill") and _WATCH is None and _in_main_thread()
+    if watch:
+        _WATCH = _SignalWatch()
     try:
         return args.func(args)
+    except Interrupted as exc:
+        print(f"\ninterrupted by {exc}: stopped. Every step commits in one transaction, so the database is "
+              "consistent; `sigmasight status` shows where the client stands, and the same command resumes.",
+              file=sys.stderr)
+        return 128 + exc.signum
     except ValueError as exc:  # configuration errors
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if watch:
+            _WATCH.close()
+            _WATCH = None
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

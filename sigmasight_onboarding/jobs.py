@@ -9,6 +9,7 @@
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
+from sigmasight_onboarding.hooks import incomplete_on_failure, ready_on_verification
 from sigmasight_onboarding.partitions import client_date_partitions, clients_partitions
 
 # Groups whose assets are partitioned by `clients` alone.
@@ -21,6 +22,7 @@ onboard_client_job = define_asset_job(
     selection=AssetSelection.groups(*CLIENT_GROUPS),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
+    hooks={incomplete_on_failure},  # a failure after the write marks the client INCOMPLETE (audit log)
     description="Onboard one client (partition = lower-case email): account, positions, prices and position analytics.",
 )
 
@@ -41,6 +43,7 @@ verify_client_job = define_asset_job(
     selection=AssetSelection.groups(VERIFICATION_GROUP),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
+    hooks={incomplete_on_failure, ready_on_verification},  # the real outcome in the audit log
     description="Verification record and onboarding report of one client (after its time series exist).",
 )
 

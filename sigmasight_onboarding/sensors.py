@@ -27,6 +27,7 @@ from sigmasight_onboarding.drops.reader import (
     EMAIL_RE,
     PORTFOLIO_FILE,
     check_folder_safety,
+    declared_mismatch,
     drop_content_hash,
 )
 from sigmasight_onboarding.jobs import onboard_client_job, timeseries_job, verify_client_job
@@ -62,7 +63,34 @@ def scan_drops(imports_dir: Path, settle_seconds: float, now: float | None = Non
         if now - newest < settle_seconds:
             yield key, folder, None, None  # still changing: wait
             continue
+        if declared_mismatch(folder):
+            yield key, folder, None, None  # fewer rows / other bytes than client.json declares: still arriving
+            continue
         yield key, folder, drop_content_hash(folder), None
+
+
+def group_case_twins(scanned):
+    """One entry per client key: folders whose names differ only in case (`TWIN@x.com`, `twin@x.com`)
+    are one client. Yields (key, folders, content_hash | None, problem | None); the hash of twins
+    covers every twin (sorted by name), so the request is deterministic and changes when any twin does."""
+    import hashlib
+
+    by_key: dict[str, list] = {}
+    for entry in scanned:
+        by_key.setdefault(entry[0], []).append(entry)
+    for key in sorted(by_key):
+        entries = sorted(by_key[key], key=lambda e: e[1].name)
+        if len(entries) == 1:
+            k, folder, content_hash, problem = entries[0]
+            yield k, [folder], content_hash, problem
+            continue
+        folders = [e[1] for e in entries]
+        if any(e[2] is None for e in entries):
+            problems = [e[3] for e in entries if e[3]]
+            yield key, folders, None, "; ".join(problems) or None
+            continue
+        combined = hashlib.sha256("".join(e[2] for e in entries).encode()).hexdigest()
+        yield key, folders, combined, None
 
 
 @sensor(
@@ -76,10 +104,18 @@ def client_drop_sensor(context: SensorEvaluationContext):
     cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     run_requests, new_keys, waiting = [], [], []
     existing = set(context.instance.get_dynamic_partitions(clients_partitions.name))
-    for key, folder, content_hash, problem in scan_drops(settings.imports_dir, settings.drop_settle_seconds):
+    for key, folders, content_hash, problem in group_case_twins(
+        scan_drops(settings.imports_dir, settings.drop_settle_seconds)
+    ):
+        folder = folders[0]
         if problem:
             context.log.error(f"skipping drop {folder.name!r}: {problem}")
             continue
+        if len(folders) > 1:
+            context.log.error(
+                f"conflict: folders {', '.join(repr(f.name) for f in folders)} are the same client {key!r} "
+                "(names compare ignoring case); one run is requested and it will be rejected until only one remains"
+            )
         if content_hash is None:
             waiting.append(key)
             continue

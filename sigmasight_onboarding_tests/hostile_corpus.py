@@ -42,6 +42,7 @@ COLUMNS = ["symbol", "quantity", "entry_price", "position_type", "entry_date", "
            "underlying_symbol", "strike_price", "expiration_date"]
 HEADER = ",".join(COLUMNS)
 TODAY = date.today()
+SHIPPED_AS_OF = date(2026, 8, 3)  # newest session of data/market/daily_adj_close_extract.parquet
 
 
 class _Any:
@@ -82,6 +83,10 @@ class HostileCase:
     folder_name: str = EMAIL
     env: tuple[tuple[str, str], ...] = ()
     verbatim: tuple[tuple[str, Any], ...] = ()  # ("full_name", text) / ("tags:AAPL", [tags]) / ("warning", words)
+    # category "preflight": valid for the reader, but the pre-flight (drops/preflight.py) must report
+    # these problems before anything is written; empty with `stored` set: accepted by the pre-flight too
+    preflight: tuple[Expected, ...] = ()
+    stored: tuple[tuple[str, Any], ...] = ()  # after a successful onboarding: ("symbol", "BRK-B") / ("warning", words)
 
     @property
     def accepted(self) -> bool:
@@ -492,6 +497,62 @@ def build_corpus() -> list[HostileCase]:
         option("SPY240110C00460000", entry_date="2024-01-10", expiration_date="2024-01-10")),
         verbatim=(("expiration_date:SPY240110C00460000", date(2024, 1, 10)),))
 
+    # --- declared row count / checksum (issue 12: a CSV cut off at a line boundary) -------------
+    for name, value, words, file, column in (
+            ("rows cut off at a line boundary", 3, "declares portfolio_rows = 3", CSV, None),
+            ("zero rows declared", 0, "whole number", CLIENT, "portfolio_rows"),
+            ("rows as text", "2", "whole number", CLIENT, "portfolio_rows"),
+            ("rows as boolean", True, "whole number", CLIENT, "portfolio_rows")):
+        add("declared size", name, client_json=client(portfolio_rows=value), expected=e(file, words, None, column))
+    add("declared size", "checksum of another file", client_json=client(portfolio_sha256="0" * 64),
+        expected=e(CSV, "sha256 of portfolio.csv", None, None))
+    add("declared size", "checksum not hex", client_json=client(portfolio_sha256="xyz"),
+        expected=e(CLIENT, "64 hex digits", None, "portfolio_sha256"))
+    add("declared size", "matching rows and checksum are fine",
+        client_json=client(portfolio_rows=2, portfolio_sha256=hashlib.sha256(GOOD_CSV).hexdigest()), verbatim=(("rows", 2),))
+
+    # --- pre-flight: valid for the reader, refused before any write (issue 12) --------------
+    def pf(name: str, csv_bytes: bytes = GOOD_CSV, *, expected: tuple[Expected, ...] | Expected = (), rows: int = 1,
+           stored: tuple = (), **kw: Any) -> None:
+        expected = (expected,) if isinstance(expected, Expected) else expected
+        add("preflight", name, portfolio_csv=csv_bytes, verbatim=(("rows", rows),), preflight=expected, stored=stored, **kw)
+
+    pf("D1 ticker no provider has", portfolio(row("ZZZZ", "100", "10.00", entry_date="2025-06-02", tags="Core")),
+       expected=e(CSV, "no prices", 2, "symbol"))
+    pf("D1 ticker ending in a dot", portfolio(row("SPY.")), expected=e(CSV, "start or end", 2, "symbol"))
+    pf("D1 OCC symbol on a LONG row", portfolio(row("SPY250919C00460000", "100", "7.00")),
+       expected=e(CSV, "OCC option symbol", 2, "symbol"))
+    pf("D1 option on an underlying without prices",
+       portfolio(option("ZZZZ250919C00010000", underlying_symbol="ZZZZ", strike_price="10")),
+       expected=e(CSV, "underlying", 2, "underlying_symbol"))
+    pf("D1 index as a holding", portfolio(row("^GSPC")), expected=e(CSV, "index or a yield", 2, "symbol"))
+    pf("D8 yield as a holding", portfolio(row("^TNX")), expected=e(CSV, "index or a yield", 2, "symbol"))
+    pf("D1 class share with a slash is the market data's spelling", portfolio(row("BRK/B", "10", "400.00")),
+       stored=(("symbol", "BRK-B"), ("warning", "BRK/B is stored as BRK-B")))
+    pf("D2 market value overflows NUMERIC(16,2)", portfolio(row("AAPL", "999999999999", "150.00")),
+       expected=e(CSV, "market value", 2, "quantity"))
+    pf("D3 quantity with 16 significant digits", portfolio(row("F", "894120449492.8205", "1.00")),
+       expected=e(CSV, "significant digits", 2, "quantity"))
+    for email in ("a|b@example.com", "a...b@example.com"):
+        pf(f"D4 partition separator in {email}", GOOD_CSV, rows=2, folder_name=email, client_json=client(email=email),
+           expected=e(CLIENT, "Dagster", None, "email"))
+    for name, value, words in (("cost 99", "$2b$99$" + "a" * 53, "cost must be"),
+                               ("invalid salt characters", "$2b$12$" + "a" * 53, "bcrypt refuses"),
+                               ("cost 20", "$2b$20$" + "e" * 53, "above 15")):
+        pf(f"D5 password_hash {name}", GOOD_CSV, rows=2, client_json=client(password=..., password_hash=value),
+           expected=e(CLIENT, words, None, "password_hash"))
+    if TODAY > SHIPPED_AS_OF + timedelta(days=1):
+        pf("D6 entry_date after the as-of date", portfolio(row(entry_date=(SHIPPED_AS_OF + timedelta(days=1)).isoformat())),
+           expected=e(CSV, "after the as-of date", 2, "entry_date"))
+    if TODAY > date(2026, 9, 18):
+        pf("D7 option expiring between the as-of date and today",
+           portfolio(option("SPY260918C00500000", entry_date="2026-01-05", strike_price="500", expiration_date="2026-09-18")),
+           stored=(("symbol", "SPY260918C00500000"), ("warning", "after the as-of date")))
+    pf("D9 BRK.B and BRK-B in one drop", portfolio(row("BRK.B", "10", "400"), row("BRK-B", "5", "410")), rows=2,
+       expected=e(CSV, "same listing", 3, "symbol"))
+    pf("D13 provider chain unavailable", env=(("SIGMASIGHT_MARKET_DATA_FILE", "/nonexistent/prices.parquet"),),
+       rows=2, expected=e("market data", "unavailable", None))
+
     # --- signs -----------------------------------------------------------------------------
     for name, r in (("LONG negative", row(quantity="-10")), ("SHORT positive", row(quantity="300", position_type="SHORT")),
                     ("SHORT explicit plus", row(quantity="+300", position_type="SHORT")),
@@ -677,7 +738,9 @@ def build_corpus() -> list[HostileCase]:
                         ("bcrypt with trailing newline", "$2b$12$" + "a" * 53 + "\n")):
         add("client.json", f"password_hash {name}", client_json=client(password=..., password_hash=value),
             expected=e(CLIENT, "bcrypt", None, "password_hash"))
-    add("client.json", "valid bcrypt hash is fine", client_json=client(password=..., password_hash="$2b$12$" + "a" * 53),
+    # a real bcrypt hash (cost 4) of "Correct-Horse-Battery-9": bcrypt must accept it (issue 12: "$2b$12$" + "a" * 53 was refused)
+    add("client.json", "valid bcrypt hash is fine",
+        client_json=client(password=..., password_hash="$2b$04$eAtrtUUSo0ygfq7yqYZBnesOrlxOjPzXibG2AewXWUpXQ9Xq.RRBu"),
         verbatim=(("full_name", "Test Client"),))
     for name, pw, words in (("too short", "Sh0rt!pw", "at least 12"), ("one character class", "alllowercaseletters", "3 of"),
                             ("contains the email name", "Client-Password-123", "name part")):

@@ -67,7 +67,7 @@ JOHN = "john.smith@example.com"
 REQUIRED_CATEGORIES = {
     "columns", "numbers", "zero quantity", "dates", "types", "symbols", "formula injection", "html", "options",
     "expired options", "signs", "duplicates", "path traversal", "oversize", "encoding", "nan/inf", "client.json",
-    "combined",
+    "combined", "declared size", "preflight",
 }
 
 # --- hypothesis budget: modest by default, long with SIGMASIGHT_FUZZ_EXAMPLES or HYPOTHESIS_PROFILE=fuzz ----------

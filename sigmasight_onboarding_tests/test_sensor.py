@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from dagster import DagsterInstance, build_sensor_context
 
 from sigmasight_onboarding.cli import run_onboarding
@@ -89,3 +91,61 @@ def test_bad_drops_beside_good_ones(env, tmp_path_factory):
         outcome = conn.execute(text("SELECT outcome FROM onb_audit_log WHERE client_email = 'broken@example.com'")).scalars().all()
     assert outcome == ["rejected"]
     assert client_tables(env["db_url"])["users"] == 1
+
+
+def test_case_twin_folders_give_one_deterministic_request_and_a_logged_conflict(env, capsys):
+    """`TWIN@x.com` and `twin@x.com` are one client: one request per tick (same run key on every
+    tick), the conflict logged, and the run rejects the drop naming both folders; nothing written."""
+    instance = DagsterInstance.ephemeral()
+    write_drop(env["imports"], "TWIN@example.com", "AAPL,10,150,LONG,2024-01-15,,,,\n", {"email": "TWIN@example.com"})
+    write_drop(env["imports"], "twin@example.com", "MSFT,10,300,LONG,2024-01-15,,,,\n")
+    first, _ = tick(instance)
+    again, _ = tick(instance)
+    assert [r.partition_key for r in first.run_requests] == ["twin@example.com"]
+    assert [r.run_key for r in again.run_requests] == [first.run_requests[0].run_key]
+    logged = capsys.readouterr().err  # the sensor's log (Dagster's console logger)
+    assert "conflict" in logged and "'TWIN@example.com', 'twin@example.com'" in logged
+    apply(instance, first)
+    result = run_onboarding("twin@example.com", instance)
+    assert not result.success
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "drop_passes_schema"]
+    assert any("several folders match" in r.data["rule"] for r in check.metadata["problems"].value.records)
+    assert client_tables(env["db_url"])["users"] == 0
+
+
+def test_sensor_waits_for_the_declared_row_count_and_checksum(env):
+    """A CSV cut off at a line boundary (older than the settle time) is taken only once it has the
+    rows / bytes client.json declares; the reader refuses a mismatch too."""
+    import hashlib
+    import json
+
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.drops.problems import DropValidationError
+    from sigmasight_onboarding.drops.reader import read_drop
+
+    instance = DagsterInstance.ephemeral()
+    full = "AAPL,10,150,LONG,2024-01-15,,,,\nMSFT,10,300,LONG,2024-01-15,,,,\nNVDA,5,100,LONG,2024-01-15,,,,\n"
+    folder = write_drop(env["imports"], "declared@example.com", full, {"portfolio_rows": 3})
+    csv_path = folder / "portfolio.csv"
+    complete = csv_path.read_bytes()
+    csv_path.write_bytes(complete[: complete.index(b"NVDA")])  # truncated at a line boundary
+    result, _ = tick(instance)
+    assert not result.run_requests  # 2 of 3 declared rows: still arriving
+    with pytest.raises(DropValidationError, match="declares portfolio_rows = 3"):
+        read_drop(folder, get_settings())
+    csv_path.write_bytes(complete)
+    result, _ = tick(instance)
+    assert [r.partition_key for r in result.run_requests] == ["declared@example.com"]
+    assert len(read_drop(folder, get_settings()).positions) == 3
+
+    # the same with a checksum
+    data = json.loads((folder / "client.json").read_text())
+    data.pop("portfolio_rows")
+    data["portfolio_sha256"] = hashlib.sha256(complete).hexdigest()
+    (folder / "client.json").write_text(json.dumps(data))
+    csv_path.write_bytes(complete[:-5])
+    result, _ = tick(instance, result.cursor)
+    assert not result.run_requests
+    csv_path.write_bytes(complete)
+    result, _ = tick(instance, result.cursor)
+    assert [r.partition_key for r in result.run_requests] == ["declared@example.com"]

@@ -44,6 +44,7 @@ from sigmasight_onboarding.db.market_data import (
     window_start,
 )
 from sigmasight_onboarding.db.models import Position, utcnow
+from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.price_cache import remember_prices
@@ -215,8 +216,10 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     full = matrix.notna().mean()
     incomplete_reference = {s: float(full[s]) for s in reference_symbols() if full[s] < 1.0}
     jumps = jump_flags(matrix, jump_bound())
-    for sym, reason in summary["failures"].items():
-        context.log.warning(f"no prices for {sym}: {reason}")
+    failed = summarise("symbols without prices (full list in the 'failures' metadata table)",
+                       (f"{sym}: {reason}" for sym, reason in sorted(summary["failures"].items())))
+    if failed:  # one event, never one per symbol
+        context.log.warning(failed)
 
     sources = {src: int(n) for src, n in long.groupby("data_source")["symbol"].nunique().items()}
     if "synthetic" in sources:

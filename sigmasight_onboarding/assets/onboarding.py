@@ -33,9 +33,11 @@ from sigmasight_onboarding.db.onboarding_writer import (
     reconcile_with_drop,
     write_client,
 )
+from sigmasight_onboarding.drops.market_facts import preflight_drop
 from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import entry_notional, find_drop_folder, read_drop
 from sigmasight_onboarding.drops.schemas import StoredPositionsSchema
+from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
@@ -120,6 +122,8 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
     try:
         folder = find_drop_folder(settings.imports_dir, key)
         drop = read_drop(folder, settings)
+        # pre-flight: everything that would fail after the write (symbols, column sizes, dates, hash)
+        drop = preflight_drop(drop, engine, market_data.chain(), settings, market_data.as_of())
     except DropValidationError as err:
         audit(
             engine, key, "onboard", "rejected",
@@ -139,8 +143,9 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
             allow_retries=False,
         ) from None
 
-    for warning in drop.warnings:
-        context.log.warning(warning)
+    summary = summarise("drop warnings", drop.warnings)
+    if summary:  # one event, never one per row
+        context.log.warning(summary)
     yield AssetCheckResult(
         asset_key="client_account",
         check_name="drop_passes_schema",

@@ -38,7 +38,9 @@ PORTFOLIO_FILE = "portfolio.csv"
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
 BCRYPT_RE = re.compile(r"^\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}\Z")
 CLIENT_KEYS_REQUIRED = ("email", "full_name", "portfolio_name")
-CLIENT_KEYS_OPTIONAL = ("password", "password_hash", "portfolio_description", "currency")
+CLIENT_KEYS_OPTIONAL = ("password", "password_hash", "portfolio_description", "currency", "portfolio_rows",
+                        "portfolio_sha256")
+SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 # Active ISO 4217 codes.
 ISO_4217 = frozenset(
     """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD
@@ -114,6 +116,37 @@ def find_drop_folder(imports_dir: Path, client_key: str) -> Path:
             client_key,
         )
     return matches[0]
+
+
+def declared_mismatch(folder: Path, client: dict | None = None) -> str | None:
+    """How portfolio.csv differs from what client.json declares (`portfolio_rows`, `portfolio_sha256`);
+    None when it matches or nothing is declared. A drop still being copied (or cut off at a line
+    boundary) differs, so the sensor waits for it and the reader refuses it."""
+    if client is None:
+        try:
+            client = json.loads((folder / CLIENT_FILE).read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError, RecursionError):  # unreadable client.json: the reader reports it
+            return None
+        if not isinstance(client, dict):
+            return None
+    rows, digest = client.get("portfolio_rows"), client.get("portfolio_sha256")
+    if rows is None and digest is None:
+        return None
+    try:
+        raw = (folder / PORTFOLIO_FILE).read_bytes()
+    except OSError:
+        return "portfolio.csv cannot be read"
+    if isinstance(digest, str) and hashlib.sha256(raw).hexdigest() != digest.lower():
+        return f"sha256 of portfolio.csv is {hashlib.sha256(raw).hexdigest()}; client.json declares {digest.lower()} (incomplete or changed file)"
+    if isinstance(rows, int) and not isinstance(rows, bool):
+        try:
+            records = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+        except (UnicodeDecodeError, csv.Error):
+            return None  # the reader reports the encoding / CSV problem itself
+        found = sum(1 for r in records[1:] if any(cell.strip() for cell in r))
+        if found != rows:
+            return f"portfolio.csv has {found:,} position row(s); client.json declares portfolio_rows = {rows:,} (incomplete or changed file)"
+    return None
 
 
 def check_folder_safety(folder: Path, imports_dir: Path) -> list[DropProblem]:
@@ -263,6 +296,19 @@ def _read_client(folder: Path, settings: Settings, problems: list[DropProblem], 
         currency = currency.strip().upper()
         if currency not in ISO_4217:
             problems.append(DropProblem(file=f, column="currency", value=currency[:10], rule="is not an ISO 4217 currency code"))
+
+    rows = data.get("portfolio_rows")
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
+        problems.append(DropProblem(file=f, column="portfolio_rows", value=str(rows)[:20],
+                                    rule="must be a whole number >= 1 (the positions in portfolio.csv, header excluded)"))
+    digest = data.get("portfolio_sha256")
+    if digest is not None and (not isinstance(digest, str) or not SHA256_RE.match(digest)):
+        problems.append(DropProblem(file=f, column="portfolio_sha256", value=str(digest)[:80],
+                                    rule="must be the 64 hex digits of the sha256 of portfolio.csv"))
+    if not problems[before:]:
+        mismatch = declared_mismatch(folder, data)
+        if mismatch:
+            problems.append(DropProblem(file=PORTFOLIO_FILE, rule=mismatch))
 
     password = data.get("password")
     password_hash = data.get("password_hash")
