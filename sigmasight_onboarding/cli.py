@@ -132,12 +132,19 @@ def run_client_job(job_name: str, key: str, instance, *, log_level: str = "ERROR
 
 
 def _report_verification(result) -> int:
-    checks = result.get_asset_check_evaluations()
-    ready = result.success and all(c.passed for c in checks if c.check_name != "live_api")
-    print(f"verification:  {'READY' if ready else 'NOT READY'} ({sum(c.passed for c in checks)}/{len(checks)} checks passed)")
-    for c in checks:
-        if not c.passed or c.check_name == "live_api":
-            print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.check_name}: {c.description or ''}")
+    from sigmasight_onboarding.check_summary import skip_reasons, summarize_checks
+
+    summary = summarize_checks(result)
+    # live_api is advisory (WARN): a failing or skipped live check does not block readiness
+    blocking = [n for n in summary.failed + summary.warned if not n.endswith(":live_api")]
+    ready = result.success and not blocking
+    print(f"verification:  {'READY' if ready else 'NOT READY'} (checks {summary.line()})")
+    details = {c.asset_check_key.name: c.description or "" for c in result.get_asset_check_evaluations()}
+    reasons = skip_reasons(result)
+    for label, names in (("FAIL", summary.failed), ("WARN", summary.warned), ("SKIP", summary.skipped)):
+        for name in names:
+            check = name.split(":", 1)[1]
+            print(f"  [{label}] {check}: {reasons.get(check, '') if label == 'SKIP' else details.get(check, '')}")
     for event in result.get_asset_materialization_events():
         meta = event.event_specific_data.materialization.metadata
         if "report_path" in meta:
@@ -164,16 +171,19 @@ def failure_reasons(result) -> list[str]:
 
 
 def _report_timeseries(results) -> int:
-    failed = [(day, r) for day, r in results if not r.success or any(not c.passed for c in r.get_asset_check_evaluations())]
-    checks = sum(len(r.get_asset_check_evaluations()) for _d, r in results)
-    passed = sum(c.passed for _d, r in results for c in r.get_asset_check_evaluations())
+    from sigmasight_onboarding.check_summary import CheckSummary, summarize_checks
+
+    summaries = [(day, r, summarize_checks(r)) for day, r in results]
+    failed = [(day, r, cs) for day, r, cs in summaries if not r.success or cs.failed]
+    total = CheckSummary()
+    for _day, _r, cs in summaries:
+        total = total.merge(cs)
     first, last = results[0][0], results[-1][0]
     print(f"time series:   {len(results) - len(failed)}/{len(results)} sessions {first}..{last} "
-          f"(snapshots, risk metrics, stress tests); checks {passed}/{checks} passed")
-    for day, r in failed[:20]:
+          f"(snapshots, risk metrics, stress tests); checks {total.line()}")
+    for day, r, cs in failed[:20]:
         reasons = failure_reasons(r)
-        failed_checks = [c.check_name for c in r.get_asset_check_evaluations() if not c.passed]
-        print(f"  FAILED {day}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
+        print(f"  FAILED {day}: {'; '.join(reasons + [n.split(':', 1)[1] for n in cs.failed])}", file=sys.stderr)
     return EXIT_OK if not failed else EXIT_PIPELINE
 
 
@@ -223,7 +233,6 @@ def cmd_backfill(args) -> int:
 
 
 def _report_run(result, key: str) -> int:
-    checks = result.get_asset_check_evaluations()
     materialized = result.get_asset_materialization_events()
     meta: dict = {}
     for event in materialized:
@@ -241,15 +250,18 @@ def _report_run(result, key: str) -> int:
         print(f"prices:        as of {meta['as_of']}: {meta['rows_added']} rows added by {meta['provider_calls']} "
               f"provider call(s) ({meta['providers']}); {meta['symbols_failed']} symbol(s) failed")
     print(f"assets:        {len({e.asset_key for e in materialized})} materialised")
-    failed = [c for c in checks if not c.passed]
-    print(f"checks:        {len(checks) - len(failed)}/{len(checks)} passed")
-    for c in checks:
-        print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.asset_key.to_user_string()}:{c.check_name}")
+    from sigmasight_onboarding.check_summary import summarize_checks
+
+    summary = summarize_checks(result)
+    print(f"checks:        {summary.line()}")
+    for label, names in (("PASS", summary.passed), ("WARN", summary.warned), ("FAIL", summary.failed), ("SKIP", summary.skipped)):
+        for name in names:
+            print(f"  [{label}] {name}")
     if not result.success:
         for reason in failure_reasons(result):
             print(f"FAILED: {reason}", file=sys.stderr)
         return EXIT_PIPELINE
-    return EXIT_OK if not failed else EXIT_PIPELINE
+    return EXIT_OK if not summary.failed else EXIT_PIPELINE
 
 
 def cmd_status(args) -> int:
@@ -360,8 +372,26 @@ def cmd_verify(args) -> int:
     print(f"client {email} as of {as_of}:")
     for c in checks:
         print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    live = _live_api_line(engine, email, settings)  # advisory: never changes READY
+    print(f"  {live[1]}")
+    n_pass = sum(c.passed for c in checks) + (live[0] == "PASS")
+    n_eval = len(checks) + (live[0] != "SKIP")
+    tail = "".join(f", 1 {w}" for k, w in (("WARN", "warned"), ("SKIP", "skipped")) if live[0] == k)
+    print(f"checks: {n_pass}/{n_eval} passed" + (f", {len(checks) - sum(c.passed for c in checks)} failed"
+                                                 if not passed else "") + tail)
     print("READY" if passed else "NOT READY")
     return EXIT_OK if passed else EXIT_PIPELINE
+
+
+def _live_api_line(engine, email, settings) -> tuple[str, str]:
+    """('PASS'|'WARN'|'SKIP', printed line) of the optional live API check."""
+    from sigmasight_onboarding.assets.verification import LIVE_API_SKIP_REASON, _live_api_result
+
+    live = _live_api_result(engine, email, settings)
+    if live is None:
+        return "SKIP", f"[SKIP] live_api: {LIVE_API_SKIP_REASON}"
+    label = "PASS" if live.passed else "WARN"
+    return label, f"[{label}] live_api: {live.description}"
 
 
 def cmd_offboard(args) -> int:
