@@ -14,6 +14,7 @@
 | SIGMASIGHT_ALLOW_SYNTHETIC | `1` enables the synthetic provider (never in production) | off |
 | SIGMASIGHT_AS_OF | as-of date (YYYY-MM-DD) | latest session the market data covers |
 | SIGMASIGHT_PRICE_LOOKBACK_DAYS | calendar days of price history before the as-of date | 730 |
+| SIGMASIGHT_REPORTS_URL | base URL serving SIGMASIGHT_REPORTS_DIR (report links in the UI) | file:// links |
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Settings:
     as_of: date | None
     price_lookback_days: int
     reports_dir: Path = field(default=Path("."))
+    reports_url: str | None = None  # base URL that serves reports_dir (links in the UI); else file:// links
 
     @property
     def is_production(self) -> bool:
@@ -123,6 +125,7 @@ class Settings:
             as_of=as_of,
             price_lookback_days=_env_int("SIGMASIGHT_PRICE_LOOKBACK_DAYS", 730),
             reports_dir=Path(_env("SIGMASIGHT_REPORTS_DIR", str(state_dir / "reports"))).expanduser(),
+            reports_url=_env("SIGMASIGHT_REPORTS_URL"),
         )
 
 

@@ -49,6 +49,7 @@ from sigmasight_onboarding.partitions import client_date_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.scenarios import load_scenarios
+from sigmasight_onboarding.metadata import readable
 
 GROUP = "timeseries"
 RISK_LOOKBACK = int(os.environ.get("SIGMASIGHT_RISK_LOOKBACK", "252"))
@@ -130,7 +131,7 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     missing_today = [s for s in held if not np.isfinite(prices.at[day, s])]
     if missing_today:
         raise Failure(f"no price on {day} for {', '.join(missing_today)}; refusing to value with stale prices",
-                      metadata={"failures": MetadataValue.json(fetched["failures"])})
+                      metadata=readable({"failures": MetadataValue.json(fetched["failures"])}))
 
     irx = prices["^IRX"]
     rates = (irx / 100.0).ffill()
@@ -172,12 +173,12 @@ def _snapshots(engine, client, positions, prices, day, rates, vols):
     numbers = [v for k, v in record.items() if isinstance(v, float)]
     consistent = (abs(record["long_value"] + record["short_value"] - record["net_exposure"]) < 0.01
                   and abs(record["long_value"] - record["short_value"] - record["gross_exposure"]) < 0.01)
-    yield Output(None, output_name="portfolio_snapshots", metadata={
+    yield Output(None, output_name="portfolio_snapshots", metadata=readable({
         "date": day.isoformat(), "total_value": record["total_value"], "gross_exposure": record["gross_exposure"],
-        "daily_pnl": record["daily_pnl"], "positions": record["num_positions"], "note": note or "none"})
+        "daily_pnl": record["daily_pnl"], "positions": record["num_positions"], "note": note or "none"}))
     yield AssetCheckResult(asset_key="portfolio_snapshots", check_name="snapshot_valid",
                            passed=bool(all(np.isfinite(numbers)) and consistent),
-                           metadata={"daily_pnl_available": record["daily_pnl"] is not None})
+                           metadata=readable({"daily_pnl_available": record["daily_pnl"] is not None}))
 
 
 RISK_COLUMNS = [
@@ -220,14 +221,14 @@ def _risk(engine, client, positions, prices, day, rate, vols):
     with engine.begin() as conn:
         replace_rows(conn, t, and_(t.c.portfolio_id == client.portfolio_id, t.c.calculation_date == day), [record])
     problems = risk_consistency_problems(record)
-    yield Output(None, output_name="portfolio_risk_metrics", metadata={
+    yield Output(None, output_name="portfolio_risk_metrics", metadata=readable({
         "date": day.isoformat(), "quality_flag": record["quality_flag"], "observations": record["n_observations"],
         "var_95_historical": record["var_95_historical"], "var_99_historical": record["var_99_historical"],
         "var_99_parametric": record["var_99_parametric"], "var_99_monte_carlo": record["var_99_monte_carlo"],
         "es_975_historical": record["es_975_historical"], "annualised_volatility": record["annualised_volatility"],
-        "kupiec_p_99": record["kupiec_p_99"]})
+        "kupiec_p_99": record["kupiec_p_99"]}))
     yield AssetCheckResult(asset_key="portfolio_risk_metrics", check_name="risk_metrics_consistent", passed=not problems,
-                           metadata={"problems": "; ".join(problems) or "none", "quality_flag": record["quality_flag"]})
+                           metadata=readable({"problems": "; ".join(problems) or "none", "quality_flag": record["quality_flag"]}))
 
 
 def risk_consistency_problems(record: dict) -> list[str]:
@@ -296,10 +297,10 @@ def _stress(engine, client, positions, prices, day, rate, vols):
         replace_rows(conn, rt, and_(rt.c.portfolio_id == client.portfolio_id, rt.c.calculation_date == day), rows)
     complete = len(rows) == len(scenarios) + len(replays) and all(np.isfinite(r["portfolio_pnl"]) for r in rows)
     worst = min(rows, key=lambda r: r["portfolio_pnl"])
-    yield Output(None, output_name="stress_test_results", metadata={
+    yield Output(None, output_name="stress_test_results", metadata=readable({
         "date": day.isoformat(), "scenarios": len(rows),
         "worst_scenario": f"{worst['scenario_id']}: {worst['portfolio_pnl']:,.0f} USD",
         "results_usd": MetadataValue.json({r["scenario_id"]: round(r["portfolio_pnl"], 2) for r in rows}),
-        "method": "multivariate betas (SPY + style spreads), rate betas per bp, options repriced with Black–Scholes; no loss caps"})
+        "method": "multivariate betas (SPY + style spreads), rate betas per bp, options repriced with Black–Scholes; no loss caps"}))
     yield AssetCheckResult(asset_key="stress_test_results", check_name="stress_results_complete", passed=bool(complete),
-                           metadata={"expected": len(scenarios) + len(replays), "stored": len(rows)})
+                           metadata=readable({"expected": len(scenarios) + len(replays), "stored": len(rows)}))

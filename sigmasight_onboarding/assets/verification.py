@@ -31,6 +31,7 @@ from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.resources.sigmasight_api import check_live_api
 from sigmasight_onboarding.verification import record_verification, verify_client
+from sigmasight_onboarding.metadata import readable
 
 GROUP = "verification"
 CHECK_NAMES = ("positions_match_csv", "engines_ran", "price_coverage", "snapshots_30_sessions", "risk_metrics", "stress_scenarios")
@@ -71,7 +72,7 @@ def onboarding_verification(context: AssetExecutionContext, database: SigmaSight
     as_of = market_data.as_of()
     checks = verify_client(engine, email, settings, as_of)
     passed = record_verification(engine, email, as_of, checks, source="dagster")
-    results = [AssetCheckResult(check_name=c.name, passed=c.passed, description=c.detail, metadata={"detail": c.detail}) for c in checks]
+    results = [AssetCheckResult(check_name=c.name, passed=c.passed, description=c.detail, metadata=readable({"detail": c.detail})) for c in checks]
     lines = [f"- {'✅' if c.passed else '❌'} **{c.name}** — {c.detail}" for c in checks]
     skipped: dict[str, str] = {}
     live = _live_api_result(engine, email, settings)
@@ -114,7 +115,7 @@ def _live_api_result(engine, email, settings) -> AssetCheckResult | None:
     return AssetCheckResult(
         check_name="live_api", passed=not failed, severity=AssetCheckSeverity.WARN,
         description="; ".join(f"{c.name}: {c.detail}" for c in (failed or api_checks))[:1000],
-        metadata={c.name: c.detail for c in api_checks},
+        metadata=readable({c.name: c.detail for c in api_checks}),
     )
 
 
@@ -134,8 +135,51 @@ def onboarding_report(context: AssetExecutionContext, database: SigmaSightDataba
     path = write_report(report, settings.reports_dir, context.partition_key)
     for warning in report.warnings:
         context.log.warning(warning)
-    return MaterializeResult(metadata={
+    return MaterializeResult(metadata=readable(report_metadata(report, path, settings)))
+
+
+def report_url(path, settings) -> str:
+    """Link to the report: under SIGMASIGHT_REPORTS_URL when set (a server of the reports folder),
+    else a file:// URL."""
+    from pathlib import Path
+    from urllib.parse import quote
+
+    path = Path(path).resolve()
+    if settings.reports_url:
+        try:
+            relative = path.relative_to(Path(settings.reports_dir).resolve())
+            return settings.reports_url.rstrip("/") + "/" + quote(relative.as_posix())
+        except ValueError:
+            pass
+    return path.as_uri()
+
+
+def report_metadata(report, path, settings) -> dict:
+    """Headline numbers as text entries (shown inline, no click), the report link, then the full
+    markdown summary (charts included) one click away."""
+    meta = {}
+    headline = _headline(report.markdown)
+    if headline:
+        meta["headline"] = MetadataValue.text(headline)
+    risk = next((line for line in report.markdown.splitlines() if line.startswith("1-day VaR")), "")
+    if risk:
+        meta["risk"] = MetadataValue.text(risk.replace("**", ""))
+    meta.update({
+        "report_url": MetadataValue.url(report_url(path, settings)),
         "report_path": MetadataValue.path(str(path)),
-        "report": MetadataValue.md(report.markdown),
-        "warnings": MetadataValue.md("\n".join(f"- {w}" for w in report.warnings) or "none"),
+        "summary": MetadataValue.md(report.markdown),
+        "warnings": MetadataValue.md("\n".join(f"- {w}" for w in report.warnings)),
     })
+    return meta
+
+
+def _headline(markdown: str) -> str:
+    """'Net value … | Gross … | …' from the first table row of the report's markdown."""
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("| Net value"):
+            names = [c.strip() for c in line.strip("|").split("|")]
+            if i + 2 < len(lines):
+                values = [c.strip() for c in lines[i + 2].strip("|").split("|")]
+                return " · ".join(f"{n} {v}" for n, v in zip(names, values))
+    return ""
