@@ -117,7 +117,8 @@ def cmd_onboard(args) -> int:
     code = _report_timeseries(results)
     if code != EXIT_OK:
         return code
-    verification = run_client_job("verify_client", key, instance, log_level=args.log_level)
+    verification = run_client_job("verify_client", key, instance, log_level=args.log_level,
+                                  tags={"sigmasight/sessions": str(args.sessions)})  # verify against N, not 30
     return _report_verification(verification)
 
 
@@ -364,7 +365,7 @@ def cmd_verify(args) -> int:
     email = args.email.strip().lower()
     as_of = resolve_as_of(settings)
     try:
-        checks = verify_client(engine, email, settings, as_of)
+        checks = verify_client(engine, email, settings, as_of, sessions=args.sessions)
     except UnknownClient as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
@@ -424,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("drop_folder", help="e.g. data/imports/john.smith@example.com")
     p.add_argument("--log-level", default="ERROR", help="Dagster console log level (DEBUG shows every event)")
     p.add_argument("--sessions", type=int, default=30,
-                   help="sessions of snapshots/risk/stress to materialise after onboarding (default 30; 0 = none)")
+                   help="sessions of snapshots/risk/stress to materialise after onboarding, and to verify "
+                        "(default 30; 0 = none, and no verification)")
     p.set_defaults(func=cmd_onboard)
     p = sub.add_parser("backfill", help="snapshots, risk metrics and stress tests for a date range")
     p.add_argument("email", help="client email, or 'all' for every client")
@@ -438,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("verify", help="run the verification checks; exit 0 only when all pass")
     p.add_argument("email")
+    p.add_argument("--sessions", type=int, default=None,
+                   help="sessions of snapshots to expect (default SIGMASIGHT_ONBOARD_SESSIONS or 30)")
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("offboard", help="delete every row of a client (shared market data stays)")
     p.add_argument("email")

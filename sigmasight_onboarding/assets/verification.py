@@ -34,6 +34,7 @@ from sigmasight_onboarding.verification import record_verification, verify_clien
 from sigmasight_onboarding.metadata import readable
 
 GROUP = "verification"
+SESSIONS_TAG = "sigmasight/sessions"
 CHECK_NAMES = ("positions_match_csv", "engines_ran", "price_coverage", "snapshots_30_sessions", "risk_metrics", "stress_scenarios")
 
 with warnings.catch_warnings():
@@ -57,7 +58,8 @@ with warnings.catch_warnings():
         ("positions_match_csv", "Positions in the DB equal the CSV (count, symbols, quantities, prices, types, tags)."),
         ("engines_ran", "Every engine produced rows for the as-of date."),
         ("price_coverage", "Held symbols have prices on ≥ 95 % of the last 90 sessions."),
-        ("snapshots_30_sessions", "Snapshots exist for each of the last 30 sessions."),
+        ("snapshots_30_sessions", "Snapshots exist for each of the last 30 sessions (N with `sigmasight onboard --sessions N`, "
+                                  "the run tag sigmasight/sessions or SIGMASIGHT_ONBOARD_SESSIONS)."),
         ("risk_metrics", "Risk metrics for the as-of date are present and finite."),
         ("stress_scenarios", "Every stress scenario has a finite result for the as-of date."),
     )] + [AssetCheckSpec("live_api", asset="onboarding_verification",
@@ -70,7 +72,8 @@ def onboarding_verification(context: AssetExecutionContext, database: SigmaSight
     engine = database.engine()
     email = context.partition_key
     as_of = market_data.as_of()
-    checks = verify_client(engine, email, settings, as_of)
+    sessions = context.run.tags.get(SESSIONS_TAG)  # set by `sigmasight onboard --sessions N`
+    checks = verify_client(engine, email, settings, as_of, sessions=int(sessions) if sessions else None)
     passed = record_verification(engine, email, as_of, checks, source="dagster")
     results = [AssetCheckResult(check_name=c.name, passed=c.passed, description=c.detail, metadata=readable({"detail": c.detail})) for c in checks]
     lines = [f"- {'✅' if c.passed else '❌'} **{c.name}** — {c.detail}" for c in checks]
