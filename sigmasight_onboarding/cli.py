@@ -19,7 +19,13 @@ def get_instance():
     from dagster import DagsterInstance
 
     if os.environ.get("DAGSTER_HOME"):
-        return DagsterInstance.get()
+        instance = DagsterInstance.get()
+        from sigmasight_onboarding.instance_config import run_queue_warning
+
+        warning = run_queue_warning(instance)
+        if warning:
+            print(warning, file=sys.stderr)
+        return instance
     return DagsterInstance.ephemeral()
 
 
