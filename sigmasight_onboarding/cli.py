@@ -118,8 +118,12 @@ def cmd_onboard(args) -> int:
     from sigmasight_onboarding.calendar import last_sessions
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
+    from sigmasight_onboarding.progress import session_progress
+
     days = last_sessions(resolve_as_of(settings), args.sessions)
-    results = run_timeseries(key, days, instance, tags={"sigmasight/trigger": "cli"}, log_level=args.log_level)
+    with session_progress(len(days), "time series") as tick:  # a bar on a terminal, silent otherwise
+        results = run_timeseries(key, days, instance, tags={"sigmasight/trigger": "cli"}, log_level=args.log_level,
+                                 progress=tick)
     code = _report_timeseries(results)
     if code != EXIT_OK:
         return code
@@ -229,12 +233,16 @@ def cmd_backfill(args) -> int:
         return EXIT_UNKNOWN
     instance = get_instance()
     code = EXIT_OK
+    from sigmasight_onboarding.progress import session_progress
+
     for client in clients:
-        print(f"{client}: {len(days)} session(s) {days[0]}..{days[-1]}")
-        results = run_timeseries(
-            client, days, instance, tags={"sigmasight/trigger": "cli-backfill"}, log_level=args.log_level,
-            progress=lambda i, n, day, r: print(f"  [{i}/{n}] {day} {'ok' if r.success else 'FAILED'}") if args.verbose else None,
-        )
+        print(f"{client}: {len(days)} session(s) {days[0]}..{days[-1]}", flush=True)
+        with session_progress(len(days), client, force=False if args.verbose else None) as tick:
+            results = run_timeseries(
+                client, days, instance, tags={"sigmasight/trigger": "cli-backfill"}, log_level=args.log_level,
+                progress=(lambda i, n, day, r: print(f"  [{i}/{n}] {day} {'ok' if r.success else 'FAILED'}", flush=True))
+                if args.verbose else tick,
+            )
         code = max(code, _report_timeseries(results))
     return code
 
