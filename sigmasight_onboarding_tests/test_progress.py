@@ -16,6 +16,7 @@ class FakeTty(io.StringIO):
 
 def test_bar_shows_sessions_done_rate_eta_and_failures(monkeypatch):
     monkeypatch.delenv("SIGMASIGHT_PROGRESS", raising=False)
+    monkeypatch.setenv("COLUMNS", "160")  # a wide terminal: the bar is cut to the terminal's width
     stream = FakeTty()
     days = [date(2026, 7, 30), date(2026, 7, 31), date(2026, 8, 3)]
     with session_progress(len(days), "alice@example.com", stream=stream) as tick:
