@@ -82,7 +82,13 @@ def get_instance():
     from dagster import DagsterInstance
 
     if os.environ.get("DAGSTER_HOME"):
-        return DagsterInstance.get()
+        instance = DagsterInstance.get()
+        from sigmasight_onboarding.instance_config import run_queue_warning
+
+        warning = run_queue_warning(instance)
+        if warning:
+            print(warning, file=sys.stderr)
+        return instance
     return DagsterInstance.ephemeral()
 
 
@@ -188,15 +194,20 @@ def cmd_onboard(args) -> int:
     from sigmasight_onboarding.calendar import last_sessions
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
+    from sigmasight_onboarding.progress import session_progress
+
     days = last_sessions(resolve_as_of(settings), args.sessions)
-    results = run_timeseries(key, days, instance, tags={"sigmasight/trigger": "cli"}, log_level=args.log_level)
+    with session_progress(len(days), "time series") as tick:  # a bar on a terminal, silent otherwise
+        results = run_timeseries(key, days, instance, tags={"sigmasight/trigger": "cli"}, log_level=args.log_level,
+                                 progress=tick)
     code = _report_timeseries(results)
     if code != EXIT_OK:
         from sigmasight_onboarding.db.onboarding_state import record_outcome
 
         record_outcome(get_engine(settings.database_url), key, "incomplete", "time series", timeseries_failure(results), "cli")
         return code
-    verification = run_client_job("verify_client", key, instance, log_level=args.log_level)
+    verification = run_client_job("verify_client", key, instance, log_level=args.log_level,
+                                  tags={"sigmasight/sessions": str(args.sessions)})  # verify against N, not 30
     return _report_verification(verification)
 
 
@@ -213,16 +224,19 @@ def run_client_job(job_name: str, key: str, instance, *, log_level: str = "ERROR
 
 
 def _report_verification(result) -> int:
-    checks = result.get_asset_check_evaluations()
-    ready = result.success and all(c.passed for c in checks if c.check_name != "live_api" and not is_warning(c))
-    print(f"verification:  {'READY' if ready else 'NOT READY'} ({sum(c.passed for c in checks)}/{len(checks)} checks passed)")
-    for c in checks:
-        if not c.passed or c.check_name == "live_api":
-            label = "PASS" if c.passed else ("WARN" if is_warning(c) else "FAIL")
-            print(f"  [{label}] {c.check_name}: {c.description or ''}")
-    if not result.success:
-        for reason in failure_reasons(result):
-            print(f"FAILED: {reason}", file=sys.stderr)
+    from sigmasight_onboarding.check_summary import skip_reasons, summarize_checks
+
+    summary = summarize_checks(result)
+    # live_api is advisory (WARN): a failing or skipped live check does not block readiness
+    blocking = [n for n in summary.failed + summary.warned if not n.endswith(":live_api")]
+    ready = result.success and not blocking
+    print(f"verification:  {'READY' if ready else 'NOT READY'} (checks {summary.line()})")
+    details = {c.asset_check_key.name: c.description or "" for c in result.get_asset_check_evaluations()}
+    reasons = skip_reasons(result)
+    for label, names in (("FAIL", summary.failed), ("WARN", summary.warned), ("SKIP", summary.skipped)):
+        for name in names:
+            check = name.split(":", 1)[1]
+            print(f"  [{label}] {check}: {reasons.get(check, '') if label == 'SKIP' else details.get(check, '')}")
     for event in result.get_asset_materialization_events():
         meta = event.event_specific_data.materialization.metadata
         if "report_path" in meta:
@@ -251,26 +265,26 @@ def failure_reasons(result) -> list[str]:
 
 def _report_timeseries(results) -> int:
     """results: [(block of sessions, run result)] from `run_timeseries`. WARN checks are printed
-    as warnings and never count as failures."""
+    as warnings and never count as failures; skipped checks are counted apart."""
+    from sigmasight_onboarding.check_summary import CheckSummary, summarize_checks
 
-    def bad(c) -> bool:
-        return not c.passed and not is_warning(c)
-
-    failed = [(days, r) for days, r in results if not r.success or any(bad(c) for c in r.get_asset_check_evaluations())]
-    checks = sum(len(r.get_asset_check_evaluations()) for _d, r in results)
-    passed = sum(c.passed for _d, r in results for c in r.get_asset_check_evaluations())
-    warnings = [(days, c) for days, r in results for c in r.get_asset_check_evaluations() if not c.passed and is_warning(c)]
-    total = sum(len(days) for days, _r in results)
-    n_bad = sum(len(days) for days, _r in failed)
+    summaries = [(days, r, summarize_checks(r)) for days, r in results]
+    failed = [(days, r, cs) for days, r, cs in summaries if not r.success or cs.failed]
+    total = CheckSummary()
+    for _days, _r, cs in summaries:
+        total = total.merge(cs)
+    n_total = sum(len(days) for days, _r in results)
+    n_bad = sum(len(days) for days, _r, _cs in failed)
     first, last = results[0][0][0], results[-1][0][-1]
-    print(f"time series:   {total - n_bad}/{total} sessions {first}..{last} in {len(results)} run(s) "
-          f"(snapshots, risk metrics, stress tests); checks {passed}/{checks} passed"
-          + (f", {len(warnings)} warning(s)" if warnings else ""))
+    print(f"time series:   {n_total - n_bad}/{n_total} sessions {first}..{last} in {len(results)} run(s) "
+          f"(snapshots, risk metrics, stress tests); checks {total.line()}")
+    warnings = [(days, c) for days, r in results for c in r.get_asset_check_evaluations() if not c.passed and is_warning(c)]
     for days, c in warnings[:20]:
         print(f"  [WARN] {c.partition or days[0]} {c.check_name}: {check_reason(c)}")
-    for days, r in failed[:20]:
+    for days, r, _cs in failed[:20]:
         reasons = failure_reasons(r)
-        failed_checks = [f"{c.check_name} {c.partition or ''}: {check_reason(c)}" for c in r.get_asset_check_evaluations() if bad(c)]
+        failed_checks = [f"{c.check_name} {c.partition or ''}: {check_reason(c)}" for c in r.get_asset_check_evaluations()
+                         if not c.passed and not is_warning(c)]
         print(f"  FAILED {days[0]}..{days[-1]}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
     return EXIT_OK if not failed else EXIT_PIPELINE
 
@@ -322,18 +336,28 @@ def cmd_backfill(args) -> int:
         return EXIT_UNKNOWN
     instance = get_instance()
     code = EXIT_OK
+    from sigmasight_onboarding.progress import session_progress
+
     for client in clients:
-        print(f"{client}: {len(days)} session(s) {days[0]}..{days[-1]}")
-        results = run_timeseries(
-            client, days, instance, tags={"sigmasight/trigger": "cli-backfill"}, log_level=args.log_level,
-            progress=lambda i, n, block, r: print(f"  [{i}/{n}] {block[0]}..{block[-1]} {'ok' if r.success else 'FAILED'}") if args.verbose else None,
-        )
+        print(f"{client}: {len(days)} session(s) {days[0]}..{days[-1]}", flush=True)
+        with session_progress(len(days), client, force=False if args.verbose else None) as tick:
+            done = 0
+
+            def on_block(i, n, block, r, tick=tick):
+                nonlocal done
+                done += len(block)
+                if args.verbose:
+                    print(f"  [{i}/{n}] {block[0]}..{block[-1]} {'ok' if r.success else 'FAILED'}", flush=True)
+                else:
+                    tick(done, len(days), f"{block[0]}..{block[-1]}", r)
+
+            results = run_timeseries(client, days, instance, tags={"sigmasight/trigger": "cli-backfill"},
+                                     log_level=args.log_level, progress=on_block)
         code = max(code, _report_timeseries(results))
     return code
 
 
 def _report_run(result, key: str) -> int:
-    checks = result.get_asset_check_evaluations()
     materialized = result.get_asset_materialization_events()
     meta: dict = {}
     for event in materialized:
@@ -351,21 +375,22 @@ def _report_run(result, key: str) -> int:
         print(f"prices:        as of {meta['as_of']}: {meta['rows_added']} rows added by {meta['provider_calls']} "
               f"provider call(s) ({meta['providers']}); {meta['symbols_failed']} symbol(s) failed")
     print(f"assets:        {len({e.asset_key for e in materialized})} materialised")
-    failed = [c for c in checks if not c.passed and not is_warning(c)]
-    warned = [c for c in checks if not c.passed and is_warning(c)]
-    print(f"checks:        {len(checks) - len(failed) - len(warned)}/{len(checks)} passed"
-          + (f", {len(warned)} warning(s)" if warned else ""))
-    for c in checks:
-        label = "PASS" if c.passed else ("WARN" if is_warning(c) else "FAIL")
-        line = f"  [{label}] {c.asset_key.to_user_string()}:{c.check_name}"
-        if not c.passed:
-            line += f": {check_reason(c)}"
-        print(line, file=sys.stderr if label == "FAIL" else sys.stdout)
+    from sigmasight_onboarding.check_summary import summarize_checks
+
+    summary = summarize_checks(result)
+    print(f"checks:        {summary.line()}")
+    by_name = {f"{c.asset_key.to_user_string()}:{c.check_name}": c for c in result.get_asset_check_evaluations()}
+    for label, names in (("PASS", summary.passed), ("WARN", summary.warned), ("FAIL", summary.failed), ("SKIP", summary.skipped)):
+        for name in names:
+            line = f"  [{label}] {name}"
+            if label in ("WARN", "FAIL") and name in by_name:
+                line += f": {check_reason(by_name[name])}"
+            print(line, file=sys.stderr if label == "FAIL" else sys.stdout)
     if not result.success:
         for reason in failure_reasons(result):
             print(f"FAILED: {reason}", file=sys.stderr)
         return EXIT_PIPELINE
-    return EXIT_OK if not failed else EXIT_PIPELINE
+    return EXIT_OK if not summary.failed else EXIT_PIPELINE
 
 
 def is_warning(check) -> bool:
@@ -522,7 +547,7 @@ def cmd_verify(args) -> int:
     email = args.email.strip().lower()
     as_of = resolve_as_of(settings)
     try:
-        checks = verify_client(engine, email, settings, as_of)
+        checks = verify_client(engine, email, settings, as_of, sessions=args.sessions)
     except UnknownClient as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
@@ -530,8 +555,26 @@ def cmd_verify(args) -> int:
     print(f"client {email} as of {as_of}:")
     for c in checks:
         print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    live = _live_api_line(engine, email, settings)  # advisory: never changes READY
+    print(f"  {live[1]}")
+    n_pass = sum(c.passed for c in checks) + (live[0] == "PASS")
+    n_eval = len(checks) + (live[0] != "SKIP")
+    tail = "".join(f", 1 {w}" for k, w in (("WARN", "warned"), ("SKIP", "skipped")) if live[0] == k)
+    print(f"checks: {n_pass}/{n_eval} passed" + (f", {len(checks) - sum(c.passed for c in checks)} failed"
+                                                 if not passed else "") + tail)
     print("READY" if passed else "NOT READY")
     return EXIT_OK if passed else EXIT_PIPELINE
+
+
+def _live_api_line(engine, email, settings) -> tuple[str, str]:
+    """('PASS'|'WARN'|'SKIP', printed line) of the optional live API check."""
+    from sigmasight_onboarding.assets.verification import LIVE_API_SKIP_REASON, _live_api_result
+
+    live = _live_api_result(engine, email, settings)
+    if live is None:
+        return "SKIP", f"[SKIP] live_api: {LIVE_API_SKIP_REASON}"
+    label = "PASS" if live.passed else "WARN"
+    return label, f"[{label}] live_api: {live.description}"
 
 
 def cmd_offboard(args) -> int:
@@ -564,7 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("drop_folder", help="e.g. data/imports/john.smith@example.com")
     p.add_argument("--log-level", default="ERROR", help="Dagster console log level (DEBUG shows every event)")
     p.add_argument("--sessions", type=int, default=30,
-                   help="sessions of snapshots/risk/stress to materialise after onboarding (default 30; 0 = none)")
+                   help="sessions of snapshots/risk/stress to materialise after onboarding, and to verify "
+                        "(default 30; 0 = none, and no verification)")
     p.set_defaults(func=cmd_onboard)
     p = sub.add_parser("backfill", help="snapshots, risk metrics and stress tests for a date range")
     p.add_argument("email", help="client email, or 'all' for every client")
@@ -578,6 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("verify", help="run the verification checks; exit 0 only when all pass")
     p.add_argument("email")
+    p.add_argument("--sessions", type=int, default=None,
+                   help="sessions of snapshots to expect (default SIGMASIGHT_ONBOARD_SESSIONS or 30)")
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("offboard", help="delete every row of a client (shared market data stays)")
     p.add_argument("email")

@@ -10,10 +10,11 @@
 | SIGMASIGHT_DROP_SETTLE_SECONDS | a drop must be unchanged this long before the sensor takes it | 5 |
 | SIGMASIGHT_MAX_DROP_BYTES / _MAX_ROWS / _MAX_FIELD_CHARS | drop size limits | 50 MB / 100,000 / 1,000 |
 | SIGMASIGHT_PROVIDERS | market-data provider chain, e.g. `fmp,polygon,file` | `file` |
-| SIGMASIGHT_MARKET_DATA_FILE | Parquet file or CSV folder for the file provider | shipped extract under data/market |
+| SIGMASIGHT_MARKET_DATA_FILE | Parquet file or CSV folder for the file provider | data/market/daily_adj_close_us.parquet (8,233 US stocks/ETFs) |
 | SIGMASIGHT_ALLOW_SYNTHETIC | `1` enables the synthetic provider (never in production) | off |
 | SIGMASIGHT_AS_OF | as-of date (YYYY-MM-DD) | latest session the market data covers |
 | SIGMASIGHT_PRICE_LOOKBACK_DAYS | calendar days of price history before the as-of date | 730 |
+| SIGMASIGHT_REPORTS_URL | base URL serving SIGMASIGHT_REPORTS_DIR (report links in the UI) | file:// links |
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The embedded default of the file provider: every US stock/ETF of the real data with a price on
+# every session of the default onboarding window (built by scripts/build_market_extract.py).
+DEFAULT_MARKET_DATA = PROJECT_ROOT / "data" / "market" / "daily_adj_close_us.parquet"
+# The 93-symbol extract (demo drops, factor ETFs, rates; full 2022.. history) the tests read their
+# reference prices from; an exact slice of the same real data as DEFAULT_MARKET_DATA.
 SHIPPED_MARKET_DATA = PROJECT_ROOT / "data" / "market" / "daily_adj_close_extract.parquet"
 
 
@@ -82,6 +88,7 @@ class Settings:
     as_of: date | None
     price_lookback_days: int
     reports_dir: Path = field(default=Path("."))
+    reports_url: str | None = None  # base URL that serves reports_dir (links in the UI); else file:// links
 
     @property
     def is_production(self) -> bool:
@@ -113,11 +120,12 @@ class Settings:
             max_rows=_env_int("SIGMASIGHT_MAX_ROWS", 100_000),
             max_field_chars=_env_int("SIGMASIGHT_MAX_FIELD_CHARS", 1_000),
             providers=providers,
-            market_data_file=Path(_env("SIGMASIGHT_MARKET_DATA_FILE", str(SHIPPED_MARKET_DATA))).expanduser(),
+            market_data_file=Path(_env("SIGMASIGHT_MARKET_DATA_FILE", str(DEFAULT_MARKET_DATA))).expanduser(),
             allow_synthetic=_env("SIGMASIGHT_ALLOW_SYNTHETIC", "0") in {"1", "true", "yes"},
             as_of=as_of,
             price_lookback_days=_env_int("SIGMASIGHT_PRICE_LOOKBACK_DAYS", 730),
             reports_dir=Path(_env("SIGMASIGHT_REPORTS_DIR", str(state_dir / "reports"))).expanduser(),
+            reports_url=_env("SIGMASIGHT_REPORTS_URL"),
         )
 
 

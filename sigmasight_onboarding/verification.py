@@ -35,7 +35,18 @@ from sigmasight_onboarding.scenarios import load_scenarios
 
 COVERAGE_SESSIONS = 90
 MIN_COVERAGE = 0.95
-SNAPSHOT_SESSIONS = 30
+SNAPSHOT_SESSIONS = 30  # default; SIGMASIGHT_ONBOARD_SESSIONS or `--sessions N` change it
+
+
+def expected_sessions() -> int:
+    """Sessions of snapshots a client is expected to have: SIGMASIGHT_ONBOARD_SESSIONS (default 30)."""
+    import os
+
+    raw = os.environ.get("SIGMASIGHT_ONBOARD_SESSIONS", "").strip()
+    try:
+        return max(1, int(raw)) if raw else SNAPSHOT_SESSIONS
+    except ValueError as exc:
+        raise ValueError(f"SIGMASIGHT_ONBOARD_SESSIONS must be an integer, got {raw!r}") from exc
 RISK_FIELDS = ("var_95_historical", "var_99_historical", "var_95_parametric", "var_99_parametric",
                "var_95_monte_carlo", "var_99_monte_carlo", "es_975_historical", "annualised_volatility")
 
@@ -54,8 +65,12 @@ def _count(conn, model, *where) -> int:
     return conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
 
-def verify_client(engine: Engine, email: str, settings: Settings, as_of: date) -> list[VerificationCheck]:
-    """Every verification check for `email` as of `as_of` (raises UnknownClient when absent)."""
+def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, sessions: int | None = None) -> list[VerificationCheck]:
+    """Every verification check for `email` as of `as_of` (raises UnknownClient when absent).
+
+    `sessions`: how many of the last sessions must have snapshots (default `expected_sessions()`);
+    the check keeps its name `snapshots_30_sessions` so its history in Dagster stays one series."""
+    n_sessions = expected_sessions() if sessions is None else max(1, int(sessions))
     client = client_portfolio(engine, email)
     pid = client.portfolio_id
     stored = read_active_positions(engine, pid)
@@ -103,15 +118,15 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date) -
                                         f"{len(held)} symbols ≥ {MIN_COVERAGE:.0%} over {len(window)} sessions" if not low else
                                         "below 95 %: " + ", ".join(f"{s} {v:.0%}" for s, v in sorted(low.items()))))
 
-        # 4. 30 sessions of snapshots
-        sessions = last_sessions(as_of, SNAPSHOT_SESSIONS)
+        # 4. the last N (default 30) sessions of snapshots
+        sessions = last_sessions(as_of, n_sessions)
         present = set(conn.execute(select(PortfolioSnapshot.snapshot_date).where(
             PortfolioSnapshot.portfolio_id == pid, PortfolioSnapshot.snapshot_date >= sessions[0],
             PortfolioSnapshot.snapshot_date <= sessions[-1])).scalars())
         absent = [d for d in sessions if d not in present]
         checks.append(VerificationCheck("snapshots_30_sessions", not absent,
                                         f"{len(sessions)} sessions {sessions[0]}..{sessions[-1]}" if not absent else
-                                        f"{len(absent)} missing: " + ", ".join(map(str, absent[:10])) + ("…" if len(absent) > 10 else "")))
+                                        f"{len(absent)} missing of the last {len(sessions)} sessions: " + ", ".join(map(str, absent[:10])) + ("…" if len(absent) > 10 else "")))
 
         # 5. risk metrics present and finite
         risk = conn.execute(select(PortfolioRiskMetrics).where(
@@ -145,4 +160,4 @@ def record_verification(engine: Engine, email: str, as_of: date, checks: list[Ve
     return passed
 
 
-__all__ = ["VerificationCheck", "verify_client", "record_verification", "UnknownClient"]
+__all__ = ["VerificationCheck", "expected_sessions", "verify_client", "record_verification", "UnknownClient"]

@@ -60,3 +60,19 @@ def test_console_script_end_to_end(env):
     assert re.search(r"checks:\s+(\d+)/\1 passed", proc.stdout), proc.stdout
     assert "30/30 sessions" in proc.stdout and "READY" in proc.stdout
     assert "secure_client_password_123" not in proc.stdout + proc.stderr
+
+
+def test_sessions_n_below_30_verifies_against_n(env, capsys):
+    """`--sessions 3` materialises 3 sessions and verifies that those 3 exist (was: always exit 3)."""
+    folder = copy_demo(env["imports"], JOHN)
+    assert main(["onboard", str(folder), "--sessions", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "3/3 sessions" in out
+    assert "verification:  READY (checks 6/6 passed, 1 skipped)" in out
+    assert main(["verify", JOHN, "--sessions", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "[PASS] snapshots_30_sessions: 3 sessions" in out and out.rstrip().endswith("READY")
+    # the default expectation is still 30: the 27 older sessions are reported missing
+    assert main(["verify", JOHN]) == 3
+    out = capsys.readouterr().out
+    assert "[FAIL] snapshots_30_sessions: 27 missing of the last 30 sessions" in out and "NOT READY" in out

@@ -11,7 +11,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from dagster import (
+    AssetCheckKey,
+    AssetKey,
     DagsterInstance,
+    DagsterRunStatus,
     ReexecutionOptions,
     build_schedule_context,
     build_sensor_context,
@@ -19,6 +22,7 @@ from dagster import (
     instance_for_test,
     reconstructable,
 )
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -64,10 +68,19 @@ def test_onboard_verify_offboard_and_onboard_again(env, monkeypatch, tmp_path, c
     assert main(["onboard", str(env["imports"] / JOHN)]) == 0
     out = capsys.readouterr().out
     assert "READY" in out and "30/30 sessions" in out
+    # without SIGMASIGHT_API_URL the live check is skipped, never counted as a pass
+    assert "verification:  READY (checks 6/6 passed, 1 skipped)" in out
+    assert "[SKIP] live_api: SIGMASIGHT_API_URL is not set" in out
     assert main(["verify", JOHN]) == 0
     out = capsys.readouterr().out
     assert out.count("[PASS]") == 6 and "READY" in out
+    assert "[SKIP] live_api: SIGMASIGHT_API_URL is not set" in out and "checks: 6/6 passed, 1 skipped" in out
     instance = DagsterInstance.get()
+    # in the UI the check is Skipped: planned by the run, which succeeded, with no evaluation
+    live_key = AssetCheckKey(AssetKey("onboarding_verification"), "live_api")
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([live_key])[live_key]
+    assert record.status == AssetCheckExecutionRecordStatus.PLANNED
+    assert instance.get_run_by_id(record.run_id).status == DagsterRunStatus.SUCCESS
     assert instance.has_dynamic_partition("clients", JOHN)
     # the daemon path: once the 30 sessions exist, the verification sensor asks for verify_client
     requests = verification_sensor(build_sensor_context(instance=instance, definitions=defs))

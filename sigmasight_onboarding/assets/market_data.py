@@ -50,6 +50,7 @@ from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.price_cache import remember_prices
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.metadata import readable
 
 GROUP = "market_data"
 RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
@@ -236,7 +237,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         for s in (incomplete if len(symbols) > 100 else symbols)[:500]
     ]
     return MaterializeResult(
-        metadata={
+        metadata=readable({
             "as_of": as_of.isoformat(),
             "window_sessions": len(sessions),
             "symbols_requested": len(symbols),
@@ -253,24 +254,24 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
             "providers": " -> ".join(chain.describe()),
             "synthetic_symbols": sources.get("synthetic", 0),
             "equity_positions_valued": enriched,
-        },
+        }),
         check_results=[
             AssetCheckResult(
                 check_name="held_symbols_coverage", passed=not low,
-                metadata={"below_threshold": MetadataValue.json({s: round(v, 4) for s, v in low.items()}),
+                metadata=readable({"below_threshold": MetadataValue.json({s: round(v, 4) for s, v in low.items()}),
                           "symbols": ", ".join(sorted(low)) or "none",
-                          "reasons": MetadataValue.json({s: summary["failures"].get(s, "gaps") for s in low})},
+                          "reasons": MetadataValue.json({s: summary["failures"].get(s, "gaps") for s in low})}),
                 description=(f"{len(low)} held symbol(s) below {MIN_COVERAGE:.0%}: " + ", ".join(sorted(low))) if low else None,
             ),
             AssetCheckResult(check_name="prices_finite_positive", passed=not bad_values,
-                             metadata={"symbols": ", ".join(bad_values) or "none"}),
+                             metadata=readable({"symbols": ", ".join(bad_values) or "none"})),
             AssetCheckResult(check_name="factor_etfs_complete", passed=not incomplete_reference,
-                             metadata={"incomplete": MetadataValue.json(incomplete_reference)}),
+                             metadata=readable({"incomplete": MetadataValue.json(incomplete_reference)})),
             AssetCheckResult(
                 check_name="no_unflagged_jumps", passed=not jumps, severity=AssetCheckSeverity.WARN,
-                metadata={"jumps": _table([{"symbol": j["symbol"], "date": str(j["date"]), "return": round(j["return"], 4)} for j in jumps[:200]],
+                metadata=readable({"jumps": _table([{"symbol": j["symbol"], "date": str(j["date"]), "return": round(j["return"], 4)} for j in jumps[:200]],
                                           [("symbol", "string"), ("date", "string"), ("return", "float")]),
-                          "bound": jump_bound()},
+                          "bound": jump_bound()}),
             ),
         ],
     )

@@ -41,6 +41,7 @@ from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.metadata import readable
 
 GROUP = "onboarding"
 MAX_PROBLEM_ROWS = 500
@@ -134,12 +135,12 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
             check_name="drop_passes_schema",
             passed=False,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"problem_count": len(err.problems), "problems": problems_table(err.problems)},
+            metadata=readable({"problem_count": len(err.problems), "problems": problems_table(err.problems)}),
         )
         _forget_rejected_client(context, engine, key)
         raise Failure(
             description=f"drop {key!r} rejected, nothing was written:\n{err}",
-            metadata={"problem_count": len(err.problems), "problems": problems_table(err.problems)},
+            metadata=readable({"problem_count": len(err.problems), "problems": problems_table(err.problems)}),
             allow_retries=False,
         ) from None
 
@@ -150,7 +151,7 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
         asset_key="client_account",
         check_name="drop_passes_schema",
         passed=True,
-        metadata={"rows": len(drop.positions), "warnings": len(drop.warnings)},
+        metadata=readable({"rows": len(drop.positions), "warnings": len(drop.warnings)}),
     )
 
     try:
@@ -175,19 +176,19 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
     yield Output(
         None,
         output_name="client_account",
-        metadata={
+        metadata=readable({
             "user_id": result.user_id,
             "portfolio_id": result.portfolio_id,
             "user_created": result.user_created,
             "account_fields_changed": ", ".join(result.account_fields_changed) or "none",
             "drop_content_hash": drop.content_hash,
             "warnings": MetadataValue.md("\n".join(f"- {w}" for w in drop.warnings) or "none"),
-        },
+        }),
     )
     yield Output(
         None,
         output_name="portfolio_positions",
-        metadata={
+        metadata=readable({
             "positions": result.active_positions,
             "positions_by_type": MetadataValue.table(
                 [TableRecord({"position_type": t, "count": n}) for t, n in sorted(by_type.items())],
@@ -203,14 +204,14 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
             "unchanged": result.positions_unchanged,
             "tag_links_added": result.tag_links_added,
             "tag_links_removed": result.tag_links_removed,
-        },
+        }),
     )
     yield AssetCheckResult(
-        asset_key="portfolio_positions", check_name="stored_positions_schema", passed=schema_ok, metadata=schema_meta
+        asset_key="portfolio_positions", check_name="stored_positions_schema", passed=schema_ok, metadata=readable(schema_meta)
     )
     yield AssetCheckResult(
         asset_key="portfolio_positions",
         check_name="db_matches_csv",
         passed=not diffs,
-        metadata={"differences": len(diffs), "details": MetadataValue.md("\n".join(f"- {d}" for d in diffs[:100]) or "none")},
+        metadata=readable({"differences": len(diffs), "details": MetadataValue.md("\n".join(f"- {d}" for d in diffs[:100]) or "none")}),
     )

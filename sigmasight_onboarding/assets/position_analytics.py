@@ -53,6 +53,7 @@ from sigmasight_onboarding.db.models import (
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.metadata import readable
 
 GROUP = "analytics"
 FACTOR_WINDOW = 252
@@ -84,18 +85,18 @@ def _nullable(values: pd.Series) -> pd.Series:
 def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: pd.DataFrame) -> AssetCheckResult:
     try:
         schema.validate(frame, lazy=True)
-        return AssetCheckResult(asset_key=asset_key, check_name=name, passed=True, metadata={"rows": len(frame)})
+        return AssetCheckResult(asset_key=asset_key, check_name=name, passed=True, metadata=readable({"rows": len(frame)}))
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases.head(50).astype(str).to_dict("records")
         return AssetCheckResult(asset_key=asset_key, check_name=name, passed=False,
-                                metadata={"rows": len(frame), "failures": MetadataValue.json(cases)})
+                                metadata=readable({"rows": len(frame), "failures": MetadataValue.json(cases)}))
 
 
 def _position_coverage_check(asset_key: str, positions: pd.DataFrame, present: set, excluded: dict) -> AssetCheckResult:
     missing = [s for s in positions["symbol"] if s not in present and s not in excluded]
     return AssetCheckResult(
         asset_key=asset_key, check_name="every_position_accounted", passed=not missing,
-        metadata={"present": len(present), "excluded": MetadataValue.json(excluded), "missing": ", ".join(missing) or "none"},
+        metadata=readable({"present": len(present), "excluded": MetadataValue.json(excluded), "missing": ", ".join(missing) or "none"}),
     )
 
 
@@ -180,7 +181,7 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
         _value_options(conn, priced, rows)
     totals = {k: float(sum(r[k] for r in rows)) for k in ("position_delta", "position_gamma", "position_theta", "position_vega", "delta_dollars")}
     return MaterializeResult(
-        metadata={
+        metadata=readable({
             "as_of": market.as_of.isoformat(),
             "options": len(options),
             "priced": len(rows),
@@ -193,7 +194,7 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
                   "vol": round(r["implied_volatility"], 4), "value": round(r["position_value"], 2)} for r in rows],
                 [("symbol", "string"), ("price", "float"), ("delta", "float"), ("vol", "float"), ("value", "float")]),
             "notes": "; ".join(market.notes) or "none",
-        },
+        }),
         check_results=[
             _schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, frame),
             _position_coverage_check("position_greeks", options, {priced.loc[r["position_id"], "symbol"] for r in rows}, excluded),
@@ -319,7 +320,7 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
     top = multi_port.reindex(multi_port["dollar_exposure"].abs().sort_values(ascending=False).index)
     return MaterializeResult(
-        metadata={
+        metadata=readable({
             "as_of": market.as_of.isoformat(),
             "positions": len(expo),
             "window_sessions": FACTOR_WINDOW,
@@ -332,7 +333,7 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
             "max_raw_etf_correlation": round(float(diagnostics["max_raw_etf_correlation"]), 4),
             "quality_flags": MetadataValue.json({k: int(v) for k, v in flags.items()}),
             "extreme_beta_symbols (flagged, not clipped)": ", ".join(extreme) or "none",
-        },
+        }),
         check_results=[
             _schema_check("factor_schema", "factor_exposures", FACTOR_SCHEMA, pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]])),
             _position_coverage_check("factor_exposures", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
@@ -388,12 +389,12 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
     frame = pd.DataFrame({"rate_beta": [r["rate_beta"] for r in rows], "r2": [r["r_squared"] for r in rows]}, dtype=float)
     schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
     return MaterializeResult(
-        metadata={
+        metadata=readable({
             "as_of": market.as_of.isoformat(),
             "positions": len(rows),
             "portfolio_pnl_by_shock_bp": MetadataValue.json({f"{int(k):+d}bp": round(float(v), 2) for k, v in shocks.items()}),
             "units": "rate_beta = decimal return per +1 bp of the 10-year yield; P&L in dollars",
-        },
+        }),
         check_results=[
             _schema_check("rate_beta_schema", "interest_rate_betas", schema, frame),
             _position_coverage_check("interest_rate_betas", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
@@ -479,7 +480,7 @@ def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, m
     bounded = bool(np.all(np.isfinite(values)) and np.all(np.abs(values) <= 1 + 1e-12) and np.all((pv >= 0) & (pv <= 1)))
     strongest = sorted(pairs, key=lambda r: -abs(r["correlation_value"]))[:10]
     return MaterializeResult(
-        metadata={
+        metadata=readable({
             "as_of": market.as_of.isoformat(),
             "window_sessions": CORRELATION_WINDOW,
             "positions_included": len(included),
@@ -491,9 +492,9 @@ def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, m
                                [("cluster", "string"), ("members", "string"), ("avg_corr", "float")]),
             "strongest_pairs": _table([{"pair": f"{r['symbol_1']}/{r['symbol_2']}", "rho": round(r["correlation_value"], 3)} for r in strongest],
                                       [("pair", "string"), ("rho", "float")]),
-        },
+        }),
         check_results=[
-            AssetCheckResult(asset_key="correlations", check_name="correlations_bounded", passed=bounded, metadata={"pairs": len(pairs)}),
+            AssetCheckResult(asset_key="correlations", check_name="correlations_bounded", passed=bounded, metadata=readable({"pairs": len(pairs)})),
             _position_coverage_check("correlations", market.positions, set(included), excluded),
         ],
     )

@@ -54,6 +54,7 @@ from sigmasight_onboarding.db.models import (
     utcnow,
 )
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
+from sigmasight_onboarding.metadata import readable
 from sigmasight_onboarding.partitions import client_date_key, client_date_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
@@ -263,31 +264,31 @@ def _outputs(results: dict[str, ClientRange], selected):
     if "portfolio_snapshots" in selected:
         last = runs[-1].snapshots[-1] if runs and runs[-1].snapshots else {}
         notes = [n for r in runs for n in r.notes]
-        yield Output(None, output_name="portfolio_snapshots", metadata={
+        yield Output(None, output_name="portfolio_snapshots", metadata=readable({
             "range": span, "sessions": n_sessions, "date": str(last.get("snapshot_date")),
             "total_value": last.get("total_value"), "gross_exposure": last.get("gross_exposure"),
             "daily_pnl": last.get("daily_pnl"), "positions": last.get("num_positions"),
-            "note": "; ".join(notes[:5]) or "none"})
+            "note": "; ".join(notes[:5])}))
         yield from check("portfolio_snapshots", "snapshot_valid", {})
     if "portfolio_risk_metrics" in selected:
         last = runs[-1].risk[-1] if runs and runs[-1].risk else {}
-        yield Output(None, output_name="portfolio_risk_metrics", metadata={
+        yield Output(None, output_name="portfolio_risk_metrics", metadata=readable({
             "range": span, "sessions": n_sessions, "date": str(last.get("calculation_date")),
             "quality_flag": last.get("quality_flag"), "observations": last.get("n_observations"),
             "var_95_historical": last.get("var_95_historical"), "var_99_historical": last.get("var_99_historical"),
             "var_99_parametric": last.get("var_99_parametric"), "var_99_monte_carlo": last.get("var_99_monte_carlo"),
             "es_975_historical": last.get("es_975_historical"), "annualised_volatility": last.get("annualised_volatility"),
-            "kupiec_p_99": last.get("kupiec_p_99")})
+            "kupiec_p_99": last.get("kupiec_p_99")}))
         yield from check("portfolio_risk_metrics", "risk_metrics_consistent", {})
     if "stress_test_results" in selected:
         last_day = runs[-1].days[-1] if runs else None
         last_rows = [s for s in (runs[-1].stress if runs else []) if s["calculation_date"] == last_day]
         worst = min(last_rows, key=lambda r: r["portfolio_pnl"]) if last_rows else None
-        yield Output(None, output_name="stress_test_results", metadata={
+        yield Output(None, output_name="stress_test_results", metadata=readable({
             "range": span, "sessions": n_sessions, "date": str(last_day), "scenarios": len(last_rows),
             "worst_scenario": f"{worst['scenario_id']}: {worst['portfolio_pnl']:,.0f} USD" if worst else "none",
             "results_usd": MetadataValue.json({r["scenario_id"]: round(r["portfolio_pnl"], 2) for r in last_rows}),
-            "method": "multivariate betas (SPY + style spreads), rate betas per bp, options repriced with Black–Scholes; no loss caps"})
+            "method": "multivariate betas (SPY + style spreads), rate betas per bp, options repriced with Black–Scholes; no loss caps"}))
         yield from check("stress_test_results", "stress_results_complete",
                          {"expected": max((n for r in runs for n in r.expected_scenarios.values()), default=0)})
 

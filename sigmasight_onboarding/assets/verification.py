@@ -16,8 +16,10 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
+    AssetSpec,
     MultiToSingleDimensionPartitionMapping,
     asset,
+    multi_asset,
 )
 
 from sigmasight_onboarding.config import get_settings
@@ -30,8 +32,10 @@ from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.resources.sigmasight_api import check_live_api
 from sigmasight_onboarding.verification import record_verification, verify_client
+from sigmasight_onboarding.metadata import readable
 
 GROUP = "verification"
+SESSIONS_TAG = "sigmasight/sessions"
 CHECK_NAMES = ("positions_match_csv", "engines_ran", "price_coverage", "snapshots_30_sessions", "risk_metrics", "stress_scenarios")
 
 with warnings.catch_warnings():
@@ -39,50 +43,70 @@ with warnings.catch_warnings():
     _all_dates = MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
 
 
-@asset(
+@multi_asset(  # a multi_asset with can_subset so that a check that does not apply may go unreported (Skipped)
+    specs=[AssetSpec(
+        "onboarding_verification",
+        group_name=GROUP,
+        deps=["sigmasight_backend_tables", "portfolio_positions", "price_history", "position_greeks", "factor_exposures",
+              "interest_rate_betas", "correlations",
+              AssetDep("portfolio_snapshots", partition_mapping=_all_dates),
+              AssetDep("portfolio_risk_metrics", partition_mapping=_all_dates),
+              AssetDep("stress_test_results", partition_mapping=_all_dates)],
+        kinds={"sql"},
+        description="End-to-end verification record of the client (the runbook's manual checklist).",
+    )],
     partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["sigmasight_backend_tables", "portfolio_positions", "price_history", "position_greeks", "factor_exposures",
-          "interest_rate_betas", "correlations",
-          AssetDep("portfolio_snapshots", partition_mapping=_all_dates),
-          AssetDep("portfolio_risk_metrics", partition_mapping=_all_dates),
-          AssetDep("stress_test_results", partition_mapping=_all_dates)],
-    kinds={"sql"},
     check_specs=[AssetCheckSpec(name, asset="onboarding_verification", description=desc) for name, desc in (
         ("positions_match_csv", "Positions in the DB equal the CSV (count, symbols, quantities, prices, types, tags)."),
         ("engines_ran", "Every engine produced rows for the as-of date."),
         ("price_coverage", "Held symbols have prices on ≥ 95 % of the last 90 sessions."),
-        ("snapshots_30_sessions", "Snapshots exist for each of the last 30 sessions."),
+        ("snapshots_30_sessions", "Snapshots exist for each of the last 30 sessions (N with `sigmasight onboard --sessions N`, "
+                                  "the run tag sigmasight/sessions or SIGMASIGHT_ONBOARD_SESSIONS)."),
         ("risk_metrics", "Risk metrics for the as-of date are present and finite."),
         ("stress_scenarios", "Every stress scenario has a finite result for the as-of date."),
     )] + [AssetCheckSpec("live_api", asset="onboarding_verification",
-                         description="Optional (SIGMASIGHT_API_URL): login and portfolio endpoints answer in < 500 ms.")],
-    description="End-to-end verification record of the client (the runbook's manual checklist).",
+                         description="Optional (SIGMASIGHT_API_URL): login, then every portfolio route of the SigmaSight backend answers 200 with data; "
+                                     "Skipped when SIGMASIGHT_API_URL is not set.")],
+    can_subset=True,
 )
 def onboarding_verification(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     settings = get_settings()
     engine = database.engine()
     email = context.partition_key
     as_of = market_data.as_of()
-    checks = verify_client(engine, email, settings, as_of)
+    sessions = context.run.tags.get(SESSIONS_TAG)  # set by `sigmasight onboard --sessions N`
+    checks = verify_client(engine, email, settings, as_of, sessions=int(sessions) if sessions else None)
     passed = record_verification(engine, email, as_of, checks, source="dagster")
-    results = [AssetCheckResult(check_name=c.name, passed=c.passed, description=c.detail, metadata={"detail": c.detail}) for c in checks]
-    results.append(_live_api_result(engine, email, settings, as_of))
-    return MaterializeResult(
-        metadata={
-            "as_of": as_of.isoformat(),
-            "ready": passed,
-            "checks": MetadataValue.md("\n".join(f"- {'✅' if c.passed else '❌'} **{c.name}** — {c.detail}" for c in checks)),
-        },
-        check_results=results,
-    )
+    results = [AssetCheckResult(check_name=c.name, passed=c.passed, description=c.detail, metadata=readable({"detail": c.detail})) for c in checks]
+    lines = [f"- {'✅' if c.passed else '❌'} **{c.name}** — {c.detail}" for c in checks]
+    skipped: dict[str, str] = {}
+    live = _live_api_result(engine, email, settings, as_of)
+    if live is None:  # not emitted: the UI shows the check as Skipped, never as a pass
+        skipped["live_api"] = LIVE_API_SKIP_REASON
+        lines.append(f"- ⏭️ **live_api** — skipped: {LIVE_API_SKIP_REASON}")
+        context.log.info(f"live_api check skipped: {LIVE_API_SKIP_REASON}")
+    else:
+        results.append(live)
+        lines.append(f"- {'✅' if live.passed else '⚠️'} **live_api** — {live.description}")
+    metadata = {
+        "as_of": MetadataValue.text(as_of.isoformat()),
+        "ready": MetadataValue.bool(passed),
+        "checks": MetadataValue.md("\n".join(lines)),
+    }
+    if skipped:
+        metadata["skipped_checks"] = MetadataValue.json(skipped)
+    # yielded, not returned: a generator may leave a planned check without a result (→ Skipped)
+    yield MaterializeResult(asset_key="onboarding_verification", metadata=metadata, check_results=results)
 
 
-def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult:
+LIVE_API_SKIP_REASON = "SIGMASIGHT_API_URL is not set"
+
+
+def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult | None:
+    """The live API check, or None when it does not apply (no SIGMASIGHT_API_URL)."""
     api_url = os.environ.get("SIGMASIGHT_API_URL")
     if not api_url:
-        return AssetCheckResult(check_name="live_api", passed=True, severity=AssetCheckSeverity.WARN,
-                                description="skipped: SIGMASIGHT_API_URL is not set", metadata={"skipped": True})
+        return None
     client = client_portfolio(engine, email)
     symbols = [p["symbol"] for p in read_active_positions(engine, client.portfolio_id)]
     password = None
@@ -98,7 +122,7 @@ def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult:
     return AssetCheckResult(
         check_name="live_api", passed=not failed, severity=AssetCheckSeverity.WARN,
         description="; ".join(f"{c.name}: {c.detail}" for c in (failed or api_checks))[:1000],
-        metadata={c.name: c.detail for c in api_checks},
+        metadata=readable({c.name: c.detail for c in api_checks}),
     )
 
 
@@ -118,8 +142,51 @@ def onboarding_report(context: AssetExecutionContext, database: SigmaSightDataba
     path = write_report(report, settings.reports_dir, context.partition_key)
     for warning in report.warnings:
         context.log.warning(warning)
-    return MaterializeResult(metadata={
+    return MaterializeResult(metadata=readable(report_metadata(report, path, settings)))
+
+
+def report_url(path, settings) -> str:
+    """Link to the report: under SIGMASIGHT_REPORTS_URL when set (a server of the reports folder),
+    else a file:// URL."""
+    from pathlib import Path
+    from urllib.parse import quote
+
+    path = Path(path).resolve()
+    if settings.reports_url:
+        try:
+            relative = path.relative_to(Path(settings.reports_dir).resolve())
+            return settings.reports_url.rstrip("/") + "/" + quote(relative.as_posix())
+        except ValueError:
+            pass
+    return path.as_uri()
+
+
+def report_metadata(report, path, settings) -> dict:
+    """Headline numbers as text entries (shown inline, no click), the report link, then the full
+    markdown summary (charts included) one click away."""
+    meta = {}
+    headline = _headline(report.markdown)
+    if headline:
+        meta["headline"] = MetadataValue.text(headline)
+    risk = next((line for line in report.markdown.splitlines() if line.startswith("1-day VaR")), "")
+    if risk:
+        meta["risk"] = MetadataValue.text(risk.replace("**", ""))
+    meta.update({
+        "report_url": MetadataValue.url(report_url(path, settings)),
         "report_path": MetadataValue.path(str(path)),
-        "report": MetadataValue.md(report.markdown),
-        "warnings": MetadataValue.md("\n".join(f"- {w}" for w in report.warnings) or "none"),
+        "summary": MetadataValue.md(report.markdown),
+        "warnings": MetadataValue.md("\n".join(f"- {w}" for w in report.warnings)),
     })
+    return meta
+
+
+def _headline(markdown: str) -> str:
+    """'Net value … | Gross … | …' from the first table row of the report's markdown."""
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("| Net value"):
+            names = [c.strip() for c in line.strip("|").split("|")]
+            if i + 2 < len(lines):
+                values = [c.strip() for c in lines[i + 2].strip("|").split("|")]
+                return " · ".join(f"{n} {v}" for n, v in zip(names, values))
+    return ""

@@ -19,6 +19,10 @@ from sigmasight_onboarding.resources.market_data import ProviderChain, build_pro
 def _latest_date_in_file(path: str, mtime: float) -> date | None:
     """Newest `date` in a Parquet/CSV file or folder (reads only the date column)."""
     p = Path(path)
+    if p.is_file() and p.suffix.lower() == ".parquet":
+        latest = _latest_date_from_statistics(p)
+        if latest is not None:
+            return latest
     fmt = "csv" if p.suffix.lower() == ".csv" or (p.is_dir() and any(p.glob("*.csv"))) else "parquet"
     dataset = ds.dataset(str(p), format=fmt)
     column = dataset.to_table(columns=["date"]).column("date")
@@ -28,6 +32,25 @@ def _latest_date_in_file(path: str, mtime: float) -> date | None:
     if isinstance(value, datetime):
         return value.date()
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _latest_date_from_statistics(path: Path) -> date | None:
+    """Newest `date` from the row-group statistics of one Parquet file (no data page read);
+    None when a row group has no statistics or the column is not a date."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if "date" not in names or meta.num_row_groups == 0:
+        return None
+    col = names.index("date")
+    latest = None
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(col).statistics
+        if stats is None or not stats.has_min_max or not isinstance(stats.max, date) or isinstance(stats.max, datetime):
+            return None
+        latest = stats.max if latest is None else max(latest, stats.max)
+    return latest
 
 
 def resolve_as_of(settings: Settings, today: date | None = None) -> date:
