@@ -555,7 +555,7 @@ def cmd_verify(args) -> int:
     print(f"client {email} as of {as_of}:")
     for c in checks:
         print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
-    live = _live_api_line(engine, email, settings)  # advisory: never changes READY
+    live = _live_api_line(engine, email, settings, as_of)  # advisory: never changes READY
     print(f"  {live[1]}")
     n_pass = sum(c.passed for c in checks) + (live[0] == "PASS")
     n_eval = len(checks) + (live[0] != "SKIP")
@@ -566,11 +566,11 @@ def cmd_verify(args) -> int:
     return EXIT_OK if passed else EXIT_PIPELINE
 
 
-def _live_api_line(engine, email, settings) -> tuple[str, str]:
+def _live_api_line(engine, email, settings, as_of) -> tuple[str, str]:
     """('PASS'|'WARN'|'SKIP', printed line) of the optional live API check."""
     from sigmasight_onboarding.assets.verification import LIVE_API_SKIP_REASON, _live_api_result
 
-    live = _live_api_result(engine, email, settings)
+    live = _live_api_result(engine, email, settings, as_of)
     if live is None:
         return "SKIP", f"[SKIP] live_api: {LIVE_API_SKIP_REASON}"
     label = "PASS" if live.passed else "WARN"

@@ -68,7 +68,7 @@ def test_sessions_n_below_30_verifies_against_n(env, capsys):
     assert main(["onboard", str(folder), "--sessions", "3"]) == 0
     out = capsys.readouterr().out
     assert "3/3 sessions" in out
-    assert "verification:  READY (checks 6/6 passed, 1 skipped)" in out
+    assert "verification:  READY (checks 7/7 passed, 1 skipped)" in out
     assert main(["verify", JOHN, "--sessions", "3"]) == 0
     out = capsys.readouterr().out
     assert "[PASS] snapshots_30_sessions: 3 sessions" in out and out.rstrip().endswith("READY")

@@ -88,7 +88,7 @@ def test_ordinary_long_short_book_with_options_onboards_ready_on_defaults(env, m
     assert "30/30 sessions" in out
     assert re.search(r"verification:\s+READY", out), out
     assert "0 symbol(s) failed" in out
-    assert "verification:  READY (checks 6/6 passed, 1 skipped)" in out  # live_api skipped, not passed
+    assert "verification:  READY (checks 7/7 passed, 1 skipped)" in out  # live_api skipped, not passed
 
     # every held symbol's prices are the real ones, labelled with the file provider
     held = sorted({s for s, *_ in LONGS + SHORTS} | {o[1] for o in OPTIONS})

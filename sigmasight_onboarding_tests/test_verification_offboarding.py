@@ -69,7 +69,7 @@ def test_onboard_verify_offboard_and_onboard_again(env, monkeypatch, tmp_path, c
     out = capsys.readouterr().out
     assert "READY" in out and "30/30 sessions" in out
     # without SIGMASIGHT_API_URL the live check is skipped, never counted as a pass
-    assert "verification:  READY (checks 6/6 passed, 1 skipped)" in out
+    assert "verification:  READY (checks 7/7 passed, 1 skipped)" in out
     assert "[SKIP] live_api: SIGMASIGHT_API_URL is not set" in out
     assert main(["verify", JOHN]) == 0
     out = capsys.readouterr().out
