@@ -10,7 +10,7 @@ of positions — "to stored positions". Used by `python -m bench --only P`; neve
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np

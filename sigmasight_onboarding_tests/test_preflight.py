@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from sigmasight_onboarding.cli import main, run_onboarding
 from sigmasight_onboarding.db.engine import get_engine
-from sigmasight_onboarding.db.models import OnboardingAuditLog, Position
+from sigmasight_onboarding.db.models import OnboardingAuditLog, Position, User
+from sigmasight_onboarding.db.onboarding_state import INCOMPLETE, READY, REJECTED, onboarding_state
 from sigmasight_onboarding.drops.preflight import (
     MarketFacts,
     alias_spellings,
@@ -27,7 +28,7 @@ from sigmasight_onboarding.drops.reader import ClientDrop, ClientInfo
 from sigmasight_onboarding.security import hash_password
 
 from .conftest import client_tables, write_drop
-from .hostile_corpus import CORPUS, HostileCase
+from .hostile_corpus import CORPUS, EMAIL, HostileCase
 
 PREFLIGHT = [c for c in CORPUS if c.category == "preflight"]
 
@@ -107,8 +108,11 @@ def test_preflight_case_through_cli(case: HostileCase, env, monkeypatch, capsys)
             assert any(expected.words in line and where in line for line in err.splitlines()), (case.name, err)
         assert client_tables(env["db_url"]) == dict.fromkeys(client_tables(env["db_url"]), 0), case.name
         assert [o for _a, o, _d in _audit(env["db_url"], case.key)] == ["rejected"]
+        assert onboarding_state(get_engine(env["db_url"]), case.key).state == REJECTED
     else:
         assert code == 0, (case.name, out, err)
+        # --sessions 0: written but not verified -> visibly INCOMPLETE, never silently "success"
+        assert onboarding_state(get_engine(env["db_url"]), case.key).state == INCOMPLETE
         for key, value in case.stored:
             if key == "warning":
                 assert value in out, (case.name, out)
@@ -182,3 +186,49 @@ def test_unreachable_provider_chain_fails_fast_naming_the_cause(env, monkeypatch
     assert len(requests) == 2  # one probe request and its single retry: not the full retry budget per symbol
     assert sum(sleeps) < 1.0
     assert client_tables(env["db_url"]) == dict.fromkeys(client_tables(env["db_url"]), 0)
+
+
+def _rename_client(folder, case: HostileCase, name: str) -> None:
+    """Each case its own client: the email in client.json follows the folder name (when it is the default)."""
+    import json
+
+    try:
+        data = json.loads(case.client_json)
+    except ValueError:
+        return
+    if isinstance(data, dict) and data.get("email") == EMAIL and folder.is_dir() and not folder.is_symlink():
+        target = folder / "client.json"
+        if target.is_file() and not target.is_symlink():
+            target.write_text(json.dumps({**data, "email": name}))
+
+
+# --- the property: every drop ends READY, or with 0 client rows, or visibly INCOMPLETE ---------------
+
+def test_property_every_drop_is_ready_rejected_or_visibly_incomplete(env, monkeypatch):
+    """Every pre-flight case and a sample of the hostile corpus through the Dagster job, one
+    database: a drop either left no row of its client (state REJECTED) or its state says READY or
+    INCOMPLETE (with stage and reason) — never a silently half-written client."""
+    from .hostile_corpus import LIMITS
+    from .test_hostile_drops import DB_SAMPLE
+
+    for name, value in LIMITS.items():
+        monkeypatch.setenv(name, value)
+    instance = DagsterInstance.ephemeral()
+    engine = get_engine(env["db_url"])
+    cases = [c for c in PREFLIGHT if not c.env] + list(DB_SAMPLE)
+    for i, case in enumerate(cases):
+        name = case.folder_name if case.folder_name != EMAIL else f"prop-{i:03d}@example.com"
+        folder = case.materialise(env["imports"], env["tmp"] / f"scratch-{i}", folder_name=name)
+        if case.category == "preflight":  # the other cases keep their exact bytes (and are rejected anyway)
+            _rename_client(folder, case, name)
+        key = name.lower()
+        run_onboarding(key, instance)
+        with engine.connect() as conn:
+            has_user = conn.execute(select(User.id).where(User.email == key)).first() is not None
+        state = onboarding_state(engine, key)
+        if has_user:
+            assert state.state in (READY, INCOMPLETE) and (state.state == READY or state.stage), (case.name, state)
+        else:
+            assert state.state == REJECTED, (case.name, state)
+        if case.preflight or case.expected:
+            assert not has_user, f"{case.name}: a rejected drop wrote its client"
