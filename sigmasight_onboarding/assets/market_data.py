@@ -33,12 +33,11 @@ from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.market_data import (
     cached_dates,
-    dates_by_symbol,
-    load_prices,
+    cached_sessions,
     coverage,
     jump_flags,
     plan_fetches,
-    price_matrix,
+    read_price_matrix,
     record_gaps,
     store_prices,
     window_start,
@@ -201,11 +200,12 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         raise Failure(description=str(exc), allow_retries=False) from None
     context.log.info(f"as of {as_of}: {len(symbols)} symbols over {len(sessions)} sessions via {' -> '.join(chain.describe())}")
 
-    long = load_prices(engine, symbols, sessions[0], sessions[-1])  # read the window once per run
-    summary = backfill_prices(engine, chain, symbols, sessions, cached=dates_by_symbol(long, symbols))
+    # the window is read column-wise straight into the session × symbol matrix (no long frame)
+    matrix, synthetic = read_price_matrix(engine, symbols, sessions)
+    summary = backfill_prices(engine, chain, symbols, sessions, cached=cached_sessions(matrix))
     if summary["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
-        long = load_prices(engine, symbols, sessions[0], sessions[-1])
-    matrix = price_matrix(engine, symbols, sessions, long=long)
+        del matrix
+        matrix, synthetic = read_price_matrix(engine, symbols, sessions)
     remember_prices(context.run_id, engine, context.partition_key, as_of, sessions, matrix)
     cov = coverage(matrix, COVERAGE_SESSIONS)
     low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
@@ -218,9 +218,8 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     for sym, reason in summary["failures"].items():
         context.log.warning(f"no prices for {sym}: {reason}")
 
-    sources = {src: int(n) for src, n in long.groupby("data_source")["symbol"].nunique().items()}
-    if "synthetic" in sources:
-        context.log.warning(f"SYNTHETIC prices in use for {sources['synthetic']} symbol(s): not real market data")
+    if synthetic:
+        context.log.warning(f"SYNTHETIC prices in use for {len(synthetic)} symbol(s): not real market data")
 
     last_prices = matrix.ffill().iloc[-1].to_dict() if len(matrix) else {}
     enriched = enrich_equity_positions(engine, positions, last_prices)
@@ -248,7 +247,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
             "coverage": _table(coverage_records, [("symbol", "string"), ("held", "bool"), ("coverage_last_90", "float"),
                                                   ("window_coverage", "float"), ("failure", "string")]),
             "providers": " -> ".join(chain.describe()),
-            "synthetic_symbols": sources.get("synthetic", 0),
+            "synthetic_symbols": len(synthetic),
             "equity_positions_valued": enriched,
         },
         check_results=[

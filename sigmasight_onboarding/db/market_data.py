@@ -166,14 +166,137 @@ def price_matrix(
 ) -> pd.DataFrame:
     """Adjusted closes as a session × symbol matrix (dollars; yields in percent); NaN where missing.
 
-    `long`: an already loaded `load_prices` frame covering the sessions (saves the query).
+    Read column-wise straight into the matrix (`read_price_matrix`); `long`: an already loaded
+    `load_prices` frame covering the sessions (pivoted instead of querying).
     """
+    if long is None:
+        return read_price_matrix(engine, symbols, sessions)[0]
     if not sessions:
         return pd.DataFrame(columns=list(symbols), dtype=float)
-    if long is None:
-        long = load_prices(engine, symbols, sessions[0], sessions[-1])
     matrix = long.pivot(index="date", columns="symbol", values="adj_close") if len(long) else pd.DataFrame()
     return matrix.reindex(index=pd.Index(list(sessions), name="date"), columns=list(symbols)).astype(float)
+
+
+# --- columnar read --------------------------------------------------------------------------------
+# One query returns four numeric columns per cached price: the symbol's position in the request,
+# the day offset from the first session, adj_close (float64, bit-exact) and a synthetic flag. They
+# are scattered straight into a preallocated session × symbol float64 array: no row objects, no
+# long frame. PostgreSQL: COPY … TO STDOUT (FORMAT binary), fixed-width rows parsed by numpy;
+# SQLite: the driver's cursor flattened into one float64 array (the index columns are small ints).
+
+_PG_ROW = np.dtype([
+    ("nfields", ">i2"), ("len_i", ">i4"), ("i", ">i4"), ("len_d", ">i4"), ("d", ">i4"),
+    ("len_v", ">i4"), ("v", ">f8"), ("len_s", ">i4"), ("s", "u1"),
+])
+_PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def read_price_matrix(engine: Engine, symbols: Sequence[str], sessions: Sequence[date]) -> tuple[pd.DataFrame, set[str]]:
+    """(session × symbol adj_close matrix, symbols with any synthetic price in the window).
+
+    Same matrix as pivoting `load_prices` and reindexing to `sessions` × `symbols` (NaN where
+    missing, cached rows on non-session dates ignored), read without Python row objects.
+    """
+    columns = list(symbols)
+    if not sessions:
+        return pd.DataFrame(columns=columns, dtype=float), set()
+    unique = list(dict.fromkeys(columns))
+    start, end = sessions[0], sessions[-1]
+    values = np.full((len(sessions), len(unique)), np.nan)
+    synthetic: set[str] = set()
+    if unique:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                sym_i, day, adj, synth = _read_cells_postgresql(conn, unique, start, end)
+            else:
+                sym_i, day, adj, synth = _read_cells_sqlite(conn, unique, start, end)
+        # day offset -> row of the matrix (-1: a cached date that is not a session of the window)
+        row_of = np.full((end - start).days + 1, -1, dtype=np.int64)
+        row_of[[(d - start).days for d in sessions]] = np.arange(len(sessions))
+        rows = row_of[day]
+        keep = rows >= 0
+        values[rows[keep], sym_i[keep]] = adj[keep]
+        if synth.any():
+            synthetic = {unique[k] for k in np.unique(sym_i[synth.astype(bool)])}
+    index = pd.Index(list(sessions), name="date")
+    matrix = pd.DataFrame(values, index=index, columns=pd.Index(unique, name="symbol"), copy=False)
+    if len(unique) != len(columns):
+        matrix = matrix[columns]
+    return matrix, synthetic
+
+
+def _sql_text_array(symbols: Sequence[str]) -> str:
+    for sym in symbols:
+        if "\x00" in sym:
+            raise ValueError(f"invalid symbol {sym!r}")
+    return "ARRAY[" + ",".join("'" + s.replace("'", "''") + "'" for s in symbols) + "]::text[]"
+
+
+def _read_cells_postgresql(conn, symbols: Sequence[str], start: date, end: date):
+    import io
+
+    query = (
+        "COPY (SELECT (s.i - 1)::int4, (p.date - DATE '{start}')::int4, p.adj_close, p.data_source = 'synthetic' "
+        "FROM unnest({array}) WITH ORDINALITY AS s(symbol, i) JOIN onb_prices p ON p.symbol = s.symbol "
+        "WHERE p.date >= DATE '{start}' AND p.date <= DATE '{end}' AND p.adj_close IS NOT NULL) "
+        "TO STDOUT (FORMAT binary)"
+    ).format(start=start.isoformat(), end=end.isoformat(), array=_sql_text_array(symbols))
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        if hasattr(cursor, "copy"):  # psycopg 3
+            buffer = bytearray()
+            with cursor.copy(query) as copy:
+                for chunk in copy:
+                    buffer += chunk
+            data = memoryview(buffer)
+        else:  # psycopg2
+            sink = io.BytesIO()
+            cursor.copy_expert(query, sink)
+            data = sink.getbuffer()
+    finally:
+        cursor.close()
+    if bytes(data[:11]) != _PG_SIGNATURE:
+        raise RuntimeError("unexpected COPY binary header from PostgreSQL")
+    ext = int.from_bytes(data[15:19], "big")
+    body = data[19 + ext : len(data) - 2]  # header, extension; trailer int16 -1
+    if len(body) % _PG_ROW.itemsize:
+        raise RuntimeError("unexpected COPY binary row layout from PostgreSQL")
+    cells = np.frombuffer(body, dtype=_PG_ROW)
+    if len(cells) and not ((cells["nfields"] == 4).all() and (cells["len_v"] == 8).all() and (cells["len_s"] == 1).all()):
+        raise RuntimeError("unexpected COPY binary row layout from PostgreSQL")
+    out = (cells["i"].astype(np.int64), cells["d"].astype(np.int64), cells["v"].astype(np.float64), cells["s"].astype(np.uint8))
+    del cells, body, data
+    return out
+
+
+def _read_cells_sqlite(conn, symbols: Sequence[str], start: date, end: date):
+    import itertools
+    import json
+
+    query = (
+        "SELECT CAST(j.key AS INTEGER), CAST(julianday(p.date) - julianday(?) AS INTEGER), p.adj_close, "
+        "p.data_source = 'synthetic' "
+        "FROM json_each(?) AS j CROSS JOIN onb_prices AS p ON p.symbol = j.value "
+        "WHERE p.date >= ? AND p.date <= ? AND p.adj_close IS NOT NULL"
+    )
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.arraysize = 65536
+        cursor.execute(query, (start.isoformat(), json.dumps(list(symbols)), start.isoformat(), end.isoformat()))
+        flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
+    finally:
+        cursor.close()
+    cells = flat.reshape(-1, 4)
+    return cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64), np.ascontiguousarray(cells[:, 2]), cells[:, 3].astype(np.uint8)
+
+
+def cached_sessions(matrix: pd.DataFrame) -> dict[str, set[date]]:
+    """Sessions with a price per symbol, from a `price_matrix` (the `cached` argument of `plan_fetches`)."""
+    present = matrix.notna().to_numpy()
+    index = np.asarray(matrix.index, dtype=object)
+    return {sym: set(index[present[:, k]]) for k, sym in enumerate(matrix.columns)}
 
 
 def latest_cached_date(engine: Engine, symbol: str) -> date | None:
