@@ -10,6 +10,7 @@ import os
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 
 from dagster import (
     AssetCheckResult,
@@ -90,8 +91,12 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
         # sessions a provider left out of a symbol it served: ask the later providers for just those,
         # then remember what nobody had as known gaps (rows keep their own truthful data_source)
         span = [d for d in sessions if start <= d <= end]
-        got = prices.groupby("symbol")["date"].agg(set).to_dict()
-        holes = {s: [d for d in span if d not in got.get(s, set())] for s in group if s not in result.failures}
+        # only a symbol with fewer distinct sessions of the span than the span has holes (counted column-wise)
+        counts = _sessions_per_symbol(prices, start, end)
+        short = [s for s in group if s not in result.failures and counts.get(s, 0) < len(span)]
+        short_rows = prices[prices["symbol"].isin(short)] if short else prices.iloc[:0]
+        got = short_rows.groupby("symbol")["date"].agg(set).to_dict()
+        holes = {s: [d for d in span if d not in got.get(s, set())] for s in short}
         holes = {s: days for s, days in holes.items() if days}
         if holes:
             have = cached_dates(engine, list(holes), start, end)
@@ -103,6 +108,19 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
             if holes:
                 summary["gaps_recorded"] += record_gaps(engine, holes, "no provider had this session: " + ",".join(asked))
     return summary
+
+
+def _sessions_per_symbol(prices, start, end) -> dict:
+    """Distinct dates within [start, end] per symbol of a long price frame."""
+    if not len(prices):
+        return {}
+    sym_codes, syms = pd.factorize(prices["symbol"])
+    day_codes, days = pd.factorize(prices["date"])
+    inside = np.array([d is not None and d == d and start <= d <= end for d in days] + [False])
+    keys = sym_codes.astype(np.int64) * (len(days) + 1) + day_codes
+    keys = np.unique(keys[inside[day_codes] & (sym_codes >= 0)])
+    counts = np.bincount(keys // (len(days) + 1), minlength=len(syms))
+    return dict(zip(syms, counts.tolist()))
 
 
 def _fill_holes(engine, chain, holes: dict, served_by: dict, summary: dict) -> tuple[dict, list[str]]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, and_, bindparam, select, text
 
-from sigmasight_onboarding.db.bulk import bulk_insert_ignore, insert_ignore_conflicts
+from sigmasight_onboarding.db.bulk import insert_ignore_conflicts
 from sigmasight_onboarding.db.models import MarketDataCache, MarketDataGap, utcnow
 
 # Known gaps this recent are asked for again (a provider may publish a session late).
@@ -100,33 +100,113 @@ def known_gaps(engine: Engine, symbols: Sequence[str], start: date, end: date) -
 
 
 PRICE_STORE_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "adj_close", "volume", "data_source", "fetched_at")
+_LOAD_TABLE = "tmp_onb_prices_load"
+# rows per SQLite executemany (bounds the Python tuples alive at once)
+SQLITE_CHUNK_ROWS = 200_000
 
 
 def store_prices(engine: Engine, prices: pd.DataFrame) -> int:
     """Bulk insert provider rows (PRICE_COLUMNS); rows already cached are left as they are.
 
-    Returns the number of rows inserted. All rows go in one transaction. Values are converted
-    column-wise (NaN -> NULL), then written with the fastest path of the database: PostgreSQL
-    COPY into a temporary table + INSERT … ON CONFLICT DO NOTHING; SQLite executemany of
-    INSERT OR IGNORE with SQLAlchemy's own bind processing of the date columns.
+    Returns the number of rows inserted. All rows go in one transaction, column-wise (NaN ->
+    NULL): PostgreSQL streams the table as CSV written by Arrow (shortest round-trip float text,
+    so every float64 arrives bit-exact) with COPY into a temporary table, then one INSERT …
+    SELECT … ON CONFLICT (symbol, date) DO NOTHING; SQLite runs one executemany of INSERT OR
+    IGNORE per chunk of SQLITE_CHUNK_ROWS rows.
     """
     if prices.empty:
         return 0
-    columns: list[list] = []
-    for col in PRICE_STORE_COLUMNS[:-1]:
-        if col in ("symbol", "data_source"):
-            columns.append(prices[col].astype(str).tolist())
-        elif col == "date":
-            columns.append(list(prices[col]))
-        else:
-            values = prices[col].to_numpy(dtype=float)
-            cells = values.astype(object)
-            cells[~np.isfinite(values)] = None
-            columns.append(cells.tolist())
-    now = utcnow()
-    columns.append([now] * len(prices))
     with engine.begin() as conn:
-        return bulk_insert_ignore(conn, MarketDataCache.__table__, PRICE_STORE_COLUMNS, columns, ("symbol", "date"))
+        if conn.dialect.name == "postgresql":
+            return _store_prices_postgresql(conn, prices)
+        return _store_prices_sqlite(conn, prices)
+
+
+def _float_cells(values: np.ndarray) -> list:
+    cells = values.astype(object)
+    cells[~np.isfinite(values)] = None
+    return cells.tolist()
+
+
+def _store_prices_sqlite(conn, prices: pd.DataFrame) -> int:
+    table = MarketDataCache.__table__
+    date_bind = table.c.date.type.bind_processor(conn.dialect)
+    stamp_bind = table.c.fetched_at.type.bind_processor(conn.dialect)
+    now = utcnow()
+    stamp = stamp_bind(now) if stamp_bind else now
+    names = PRICE_STORE_COLUMNS
+    quoted = ", ".join(f'"{c}"' for c in names)
+    sql = f'INSERT OR IGNORE INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)})'
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    inserted = 0
+    try:
+        for lo in range(0, len(prices), SQLITE_CHUNK_ROWS):
+            chunk = prices.iloc[lo : lo + SQLITE_CHUNK_ROWS]
+            days = chunk["date"].to_numpy(dtype=object)
+            text_days = {d: (date_bind(d) if date_bind else d) for d in pd.unique(days)}  # ~500 distinct
+            columns = [
+                chunk["symbol"].astype(str).tolist(),
+                [text_days[d] for d in days],
+                *(_float_cells(chunk[c].to_numpy(dtype=float)) for c in ("open", "high", "low", "close", "adj_close", "volume")),
+                chunk["data_source"].astype(str).tolist(),
+                [stamp] * len(chunk),
+            ]
+            cursor.executemany(sql, zip(*columns))
+            inserted += max(cursor.rowcount or 0, 0)
+    finally:
+        cursor.close()
+    return inserted
+
+
+def _store_prices_postgresql(conn, prices: pd.DataFrame) -> int:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = PRICE_STORE_COLUMNS[:-1]
+    days = prices["date"].to_numpy(dtype=object)
+    table = pa.table({
+        "symbol": pa.array(prices["symbol"].astype(str).to_numpy(dtype=object), type=pa.string()),
+        "date": pa.array(days, type=pa.date32()),
+        **{c: pa.array(prices[c].to_numpy(dtype=float), type=pa.float64(), from_pandas=True)  # NaN -> null
+           for c in ("open", "high", "low", "close", "adj_close", "volume")},
+        "data_source": pa.array(prices["data_source"].astype(str).to_numpy(dtype=object), type=pa.string()),
+    })
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+    del table
+    buffer.seek(0)
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_LOAD_TABLE} (symbol text, date date, open float8, high float8, low float8, "
+        "close float8, adj_close float8, volume float8, data_source text) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {_LOAD_TABLE}")
+    quoted = ", ".join(f'"{c}"' for c in names)
+    copy_sql = f"COPY {_LOAD_TABLE} ({quoted}) FROM STDIN WITH (FORMAT csv)"
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        if hasattr(cursor, "copy"):  # psycopg 3
+            with cursor.copy(copy_sql) as copy:
+                view = buffer.getbuffer()
+                for lo in range(0, len(view), 1 << 20):
+                    copy.write(view[lo : lo + (1 << 20)])
+                del view
+        else:  # psycopg2
+            cursor.copy_expert(copy_sql, buffer, size=1 << 20)
+    finally:
+        cursor.close()
+    del buffer
+    result = conn.execute(
+        text(
+            f'INSERT INTO "onb_prices" ({quoted}, "fetched_at") SELECT {quoted}, :now FROM {_LOAD_TABLE} '
+            "ON CONFLICT (symbol, date) DO NOTHING"
+        ),
+        {"now": utcnow()},
+    )
+    return max(result.rowcount or 0, 0)
 
 
 def record_gaps(engine: Engine, gaps: dict[str, Iterable[date]], reason: str) -> int:
