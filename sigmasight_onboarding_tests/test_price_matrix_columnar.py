@@ -100,3 +100,42 @@ def test_read_price_matrix_flags_synthetic_and_ignores_non_sessions(db_url):
     assert int(matrix.notna().to_numpy().sum()) == 3  # the holiday row is not a session
     empty, none = read_price_matrix(engine, [], sessions)
     assert empty.shape == (len(sessions), 0) and none == set()
+
+
+def test_file_provider_validates_the_whole_table_with_per_symbol_reasons(tmp_path):
+    import pyarrow as pa
+
+    d = [date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 6)]
+    rows = [
+        # symbol, date, adj_close, open, volume
+        ("OK", d[2], 3.0, None, 5.0), ("OK", d[0], 1.0, None, 5.0), ("OK", d[1], 2.0, None, 5.0),
+        ("OK", d[1], 2.0, None, 5.0),  # an exact duplicate row collapses
+        ("DUP", d[0], 1.0, None, None), ("DUP", d[1], 2.0, None, None), ("DUP", d[1], 2.5, None, None),
+        ("DUP", d[2], -1.0, None, None),  # conflict named first, the bad price after it is not reached
+        ("OPEN", d[0], 1.0, 0.0, None), ("OPEN", d[1], 1.0, None, -1.0),
+        ("VOL", d[0], 1.0, None, 1.0), ("VOL", d[1], 1.0, None, -1.0), ("VOL", d[2], 1.0, None, float("inf")),
+        ("BRK-B", d[0], 7.0, None, None), ("BRK-B", d[1], 8.0, None, None),
+        ("NAN", d[1], float("nan"), None, None),
+    ]
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({
+        "date": pa.array([r[1] for r in rows], type=pa.date32()),
+        "symbol": [r[0] for r in rows],
+        "adj_close": [r[2] for r in rows],
+        "open": pa.array([r[3] for r in rows], type=pa.float64()),
+        "volume": pa.array([r[4] for r in rows], type=pa.float64()),
+    }), path)
+    result = FileProvider(path=str(path)).daily_prices(["VOL", "OK", "DUP", "OPEN", "BRK.B", "BRK-B", "NAN", "NONE"], d[0], d[-1])
+    assert result.failures == {
+        "VOL": f"negative or non-finite volume on {d[1]} in p.parquet",
+        "DUP": f"conflicting rows for {d[1]} in p.parquet",
+        "OPEN": f"non-positive or non-finite open on {d[0]} in p.parquet",
+        "NAN": f"non-finite adj_close on {d[1]} in p.parquet",
+        "NONE": f"not in market data file p.parquet (no rows {d[0]}..{d[-1]})",
+    }
+    prices = result.prices
+    assert list(prices["symbol"]) == ["BRK-B", "BRK-B", "BRK.B", "BRK.B", "OK", "OK", "OK"]  # sorted, spelling asked for
+    assert list(prices["date"]) == [d[0], d[1], d[0], d[1], d[0], d[1], d[2]]
+    assert list(prices["adj_close"]) == [7.0, 8.0, 7.0, 8.0, 1.0, 2.0, 3.0]
+    assert set(prices["data_source"]) == {"file"} and prices["open"].isna().all()
+    assert list(prices.index) == list(range(len(prices)))

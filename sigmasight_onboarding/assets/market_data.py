@@ -83,7 +83,8 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
     for (start, end), group in sorted(groups.items()):
         result = chain.daily_prices(group, start, end)
         summary["provider_calls"] += 1
-        prices = result.prices[result.prices["date"].isin(session_set)]
+        in_window = result.prices["date"].isin(session_set).to_numpy()
+        prices = result.prices if in_window.all() else result.prices[in_window]  # no copy of millions of rows
         summary["rows_added"] += store_prices(engine, prices)
         for source, n in prices.groupby("data_source")["symbol"].nunique().items():
             summary["served"][source] = summary["served"].get(source, 0) + int(n)
