@@ -84,13 +84,19 @@ def test_read_price_matrix_flags_synthetic_and_ignores_non_sessions(db_url):
     rows = pd.DataFrame({
         "symbol": ["AAA", "AAA", "BBB", "BBB"],
         "date": [date(2026, 7, 2), date(2026, 7, 3), date(2026, 7, 6), date(2026, 7, 7)],
-        "open": np.nan, "high": np.nan, "low": np.nan, "close": np.nan,
+        "open": [1.0 / 3.0, np.nan, np.nan, np.nan], "high": np.nan, "low": np.nan, "close": np.nan,
         "adj_close": [0.1 + 0.2, 7.0, 1e-300, 123456.789012345678],
-        "volume": np.nan,
+        "volume": [np.nan, np.nan, np.nan, 1e12],
         "data_source": ["file", "file", "synthetic", "synthetic"],
     })
     assert store_prices(engine, rows) == 4
     assert store_prices(engine, rows) == 0
+    with engine.connect() as conn:
+        stored = {(r.symbol, r.date): r for r in conn.execute(select(MarketDataCache))}
+    assert stored[("AAA", date(2026, 7, 2))].open == 1.0 / 3.0 and stored[("AAA", date(2026, 7, 3))].open is None
+    assert stored[("BBB", date(2026, 7, 7))].volume == 1e12 and stored[("BBB", date(2026, 7, 6))].volume is None
+    assert {r.data_source for r in stored.values()} == {"file", "synthetic"}
+    assert all(r.fetched_at is not None and r.high is None for r in stored.values())
     matrix, synthetic = read_price_matrix(engine, ["BBB", "AAA", "CCC"], sessions)
     assert synthetic == {"BBB"}
     assert matrix.shape == (len(sessions), 3)
