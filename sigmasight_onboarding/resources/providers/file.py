@@ -190,19 +190,38 @@ def _validated_table(raw: pd.DataFrame, wanted: list[str], source: str) -> tuple
     if not found:
         return empty_prices(), failures
     aliases = sorted(set(found.values()))
-    codes = pd.Categorical(raw["symbol"].to_numpy(dtype=object), categories=aliases).codes.astype(np.int64)
-    sel = np.flatnonzero(codes >= 0)
-    dates_all = raw["date"].to_numpy(dtype=object)[sel]
+    # int32 codes and ranks, temporaries dropped as soon as used: millions of rows on big books
+    codes = pd.Categorical(raw["symbol"].to_numpy(dtype=object), categories=aliases).codes.astype(np.int32)
+    everything = bool((codes >= 0).all())
+    sel = None if everything else np.flatnonzero(codes >= 0)
+    dates_all = raw["date"].to_numpy(dtype=object)
+    if sel is not None:
+        dates_all = dates_all[sel]
     dcodes, duniq = pd.factorize(dates_all)
-    rank = np.empty(len(duniq) + 1, dtype=np.int64)
+    dcodes = dcodes.astype(np.int32)
+    rank = np.empty(len(duniq) + 1, dtype=np.int32)
     rank[np.argsort(np.asarray(duniq, dtype=object), kind="stable")] = np.arange(len(duniq))
     rank[len(duniq)] = len(duniq)  # a missing date sorts last (factorize code -1)
     drank = rank[dcodes]
-    code = codes[sel]
+    code = codes if sel is None else codes[sel]
+    del codes
     order = np.lexsort((drank, code))
-    code, drank, dates = code[order], drank[order], dates_all[order]
-    rows = sel[order]
-    values = {c: raw[c].to_numpy(dtype="float64")[rows] for c in ("open", "high", "low", "close", "adj_close", "volume")}
+    identity = bool((order[1:] > order[:-1]).all()) if len(order) > 1 else True  # the file is usually in order already
+    if not identity:
+        code, drank, dates, dcodes = code[order], drank[order], dates_all[order], dcodes[order]
+        rows = order if sel is None else sel[order]
+    else:
+        dates, rows = dates_all, sel  # rows None: every row, in file order
+    del order, sel, dates_all
+    missing_date = dcodes < 0
+    del dcodes
+    values: dict[str, np.ndarray | None] = {}
+    for c in ("open", "high", "low", "close", "adj_close", "volume"):
+        col = raw[c].to_numpy(dtype="float64")
+        if c != "adj_close" and np.isnan(col).all():
+            values[c] = None  # not provided: NaN passes every check, written as NaN
+        else:
+            values[c] = col if rows is None else col[rows]
 
     reasons: dict[int, str] = {}
 
@@ -215,7 +234,7 @@ def _validated_table(raw: pd.DataFrame, wanted: list[str], source: str) -> tuple
             if c not in reasons:
                 reasons[c] = describe(i)
 
-    first_per_code(dcodes[order] < 0, lambda i: "missing date")
+    first_per_code(missing_date, lambda i: "missing date")
     # exact duplicate rows collapse; what still shares (symbol, date) is a conflict
     same = np.zeros(len(code), dtype=bool)
     same[1:] = (code[1:] == code[:-1]) & (drank[1:] == drank[:-1])
@@ -224,7 +243,8 @@ def _validated_table(raw: pd.DataFrame, wanted: list[str], source: str) -> tuple
         cluster = same.copy()
         cluster[:-1] |= same[1:]
         idx = np.flatnonzero(cluster)
-        sub = pd.DataFrame({"code": code[idx], "d": drank[idx], **{c: v[idx] for c, v in values.items()}})
+        sub = pd.DataFrame({"code": code[idx], "d": drank[idx],
+                            **{c: (v[idx] if v is not None else np.full(len(idx), np.nan)) for c, v in values.items()}})
         dropped = idx[sub.duplicated().to_numpy()]
         keep[dropped] = False
         kept = np.flatnonzero(keep)
@@ -240,7 +260,8 @@ def _validated_table(raw: pd.DataFrame, wanted: list[str], source: str) -> tuple
         first_per_code(keep & (~np.isfinite(adj) | (adj <= 0)), lambda i: (
             ("non-finite" if not np.isfinite(adj[i]) else f"non-positive ({adj[i]:g})") + f" adj_close on {dates[i]}"))
         for col, bad, what in _VALUE_CHECKS:
-            first_per_code(keep & bad(values[col]), lambda i, what=what: f"{what} on {dates[i]}")
+            if values[col] is not None:
+                first_per_code(keep & bad(values[col]), lambda i, what=what: f"{what} on {dates[i]}")
 
     position = {alias: i for i, alias in enumerate(aliases)}
     served = sorted(sym for sym, alias in found.items() if position[alias] not in reasons)
@@ -253,12 +274,16 @@ def _validated_table(raw: pd.DataFrame, wanted: list[str], source: str) -> tuple
     k_code = code[kept]
     bounds = np.searchsorted(k_code, np.arange(len(aliases) + 1))
     blocks = [(bounds[position[found[sym]]], bounds[position[found[sym]] + 1]) for sym in served]
-    take = kept[np.concatenate([np.arange(a, b) for a, b in blocks])]
     lengths = np.array([b - a for a, b in blocks])
+    take = kept[np.concatenate([np.arange(a, b) for a, b in blocks])]
+    if len(take) == len(code) and bool((take == np.arange(len(take))).all()):
+        take = slice(None)  # every row, already in output order: no second copy
+    n = int(lengths.sum())
     out = pd.DataFrame({
         "symbol": np.repeat(np.array(served, dtype=object), lengths),
         "date": dates[take],
-        **{c: values[c][take] for c in ("open", "high", "low", "close", "adj_close", "volume")},
+        **{c: (values[c][take] if values[c] is not None else np.full(n, np.nan))
+           for c in ("open", "high", "low", "close", "adj_close", "volume")},
         "data_source": source,
-    })
+    }, copy=False)
     return out[PRICE_COLUMNS], failures
