@@ -58,6 +58,8 @@ B_TARGET_SIZE, B_SPEEDUP, B_ABS = 1_000, 100.0, 1.0
 C_TARGET_PG = 5.0
 D_TARGET, E_TARGET = 5.0, 30.0  # issue #11: one in-process range run; 200 clients refreshed
 P_TARGET = 15.0  # issue 12: a 100,000-row drop validated, pre-flighted and stored
+Q_WRITE_TARGET = {"sqlite": 300_000.0, "postgresql": 500_000.0}  # issue 17: rows/s, file provider -> stored
+Q_READ_TARGET = 2.0  # s, the 4.2 M-cell matrix read
 MEM_TARGET_MB = 2 * GB
 
 
@@ -257,6 +259,8 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.plan = QUICK if args.quick else FULL
+        if getattr(args, "a_sizes", None):
+            self.plan = dict(self.plan, A=[int(x) for x in args.a_sizes.split(",") if x.strip()])
         if args.cold_cap is not None:
             self.plan = dict(self.plan, cold_cap_s=args.cold_cap)
         self.t_start = time.perf_counter()
@@ -612,6 +616,35 @@ class Bench:
                                  f"write {r['write_s']:.1f} s; {r['warnings']:,} warnings summarised", plot=False))
             self.say(f"   validate {r['validate_s']:.1f} s, pre-flight {r['preflight_s']:.1f} s, write {r['write_s']:.1f} s")
 
+        """P: full-size price path — file provider -> stored, then the matrix read (issue 17 targets)."""
+        uni = self.load_universe()
+        symbols = list(uni.symbols)
+        for db in self.selected_dbs():
+            self.say(f"Q price path {len(symbols):,} symbols × 730 days, {db}")
+            url = self.dbs.fresh(db, "p")
+            out = self.spawn("price_path", {"symbols": symbols, "as_of": pf.AS_OF.isoformat(), "days": 730},
+                             self.env(url, f"p-{db}"), 1200, f"p-{db}")
+            if not out.ok:
+                self.rows.append(Row("Q price cache write (file provider → stored)", db, len(symbols), None, "", out.rss_mb, "",
+                                     "NO (failed)", f"FAILED: {out.error[:300]}"))
+                self.say(f"   failed: {out.error[:300]}")
+                continue
+            r = out.result
+            n = r["rows_added"]
+            goal = Q_WRITE_TARGET[db]
+            rate = n / r["write_s"] if r["write_s"] else 0.0
+            self.rows.append(Row("Q price cache write (file provider → stored)", db, r["symbols"], r["write_s"],
+                                 f"{rate:,.0f} rows/s", out.rss_mb, f"≥ {goal:,.0f} rows/s", _met(rate >= goal, out.rss_mb),
+                                 f"{n:,} rows, {r['provider_calls']} provider call(s), {r['failures']} failures; "
+                                 f"store_prices {r['store_s']:.2f} s ({n / r['store_s']:,.0f} rows/s, CPU {r['store_cpu_s']:.2f} s); "
+                                 f"provider + validation {r['write_s'] - r['store_s']:.2f} s", cpu=r["write_cpu_s"]))
+            self.rows.append(Row("Q matrix read (columnar)", db, r["cells"], r["read_s"], _rate(r["cells"], r["read_s"], "rows"),
+                                 out.rss_mb, f"≤ {Q_READ_TARGET:.0f} s", _met(r["read_s"] <= Q_READ_TARGET, out.rss_mb),
+                                 f"{r['sessions']} sessions × {r['symbols']:,} symbols; second read {r['read2_s']:.2f} s "
+                                 f"(CPU {r['read2_cpu_s']:.2f} s)", cpu=r["read_cpu_s"]))
+            self.say(f"   write {r['write_s']:.2f} s ({rate:,.0f} rows/s; store {r['store_s']:.2f} s), read {r['read_s']:.2f} s / "
+                     f"{r['read2_s']:.2f} s; RSS {out.rss_mb:,.0f} MB")
+
     def scenario_m(self) -> None:
         uni = self.load_universe()
         n = min(self.plan["M"], len(uni.symbols))
@@ -892,7 +925,7 @@ def _mem_gb() -> float:
         return float("nan")
 
 
-SCENARIOS = ("A", "B", "C", "P", "M", "D", "E")
+SCENARIOS = ("A", "B", "C", "P", "Q", "M", "D", "E")
 
 
 def parse_args(argv=None):
@@ -910,6 +943,7 @@ def parse_args(argv=None):
                    help="start every scenario as a new interpreter instead of forking a pre-imported worker")
     p.add_argument("--cold-cap", type=float, default=None,
                    help="skip (and extrapolate) a cold onboarding run predicted longer than this many seconds")
+    p.add_argument("--a-sizes", help="comma-separated sizes for scenario A (default the plan's)")
     args = p.parse_args(argv)
     args.only_given = bool(args.only) or args.profile
     if args.only:
@@ -934,7 +968,7 @@ def main(argv=None) -> int:
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
         signal.signal(signal.SIGINT, _terminate)
     bench = Bench(args)
-    order = [s for s in ("B", "M", "C", "P", "D", "E", "A") if s in args.scenarios]  # cheap first, A (longest) last
+    order = [s for s in ("B", "M", "Q", "C", "P", "D", "E", "A") if s in args.scenarios]  # cheap first, A (longest) last
     bench.say(f"plan: {'quick' if args.quick else 'full'}; scenarios {','.join(order) or '-'}"
               f"{' + profile' if args.profile else ''}; db {args.db}; work dir {bench.run_dir.relative_to(REPO)}")
     bench.load_universe()

@@ -210,6 +210,54 @@ def market(spec: dict) -> dict:
     }
 
 
+def price_path(spec: dict) -> dict:
+    """P: the columnar price path at full size — file provider -> onb_prices (one backfill), then the
+    session × symbol matrix read back (`read_price_matrix`), twice."""
+    from datetime import timedelta
+
+    import sigmasight_onboarding.assets.market_data as amd
+    from sigmasight_onboarding.calendar import sessions_between
+    from sigmasight_onboarding.db.market_data import read_price_matrix
+    from sigmasight_onboarding.resources.market_data import build_provider_chain
+
+    _settings, engine, _ = _settings_engine()
+    as_of = date.fromisoformat(spec["as_of"])
+    sessions = sessions_between(as_of - timedelta(days=int(spec.get("days", 730))), as_of)
+    symbols = sorted(set(spec["symbols"]) | set(amd.reference_symbols()))
+    chain = build_provider_chain()
+    store = {"s": 0.0, "cpu": 0.0}
+    original = amd.store_prices
+
+    def timed_store(engine_, prices):
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return original(engine_, prices)
+        finally:
+            store["s"] += time.perf_counter() - t
+            store["cpu"] += time.process_time() - c
+
+    amd.store_prices = timed_store
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        summary = amd.backfill_prices(engine, chain, symbols, sessions)
+        t_write, c_write = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        amd.store_prices = original
+    reads = []
+    for _ in range(2):
+        t1, c1 = time.perf_counter(), time.process_time()
+        matrix, _synthetic = read_price_matrix(engine, symbols, sessions)
+        reads.append((time.perf_counter() - t1, time.process_time() - c1))
+        cells = int(matrix.notna().to_numpy().sum())
+        del matrix
+    return {
+        "symbols": len(symbols), "sessions": len(sessions), "rows_added": summary["rows_added"],
+        "provider_calls": summary["provider_calls"], "failures": len(summary["failures"]),
+        "write_s": t_write, "write_cpu_s": c_write, "store_s": store["s"], "store_cpu_s": store["cpu"],
+        "read_s": reads[0][0], "read_cpu_s": reads[0][1], "read2_s": reads[1][0], "read2_cpu_s": reads[1][1], "cells": cells,
+    }
+
+
 # ------------------------------------------------------------------------------------------------
 # B. engines
 # ------------------------------------------------------------------------------------------------
@@ -437,6 +485,7 @@ def preflight_ingest(spec: dict) -> dict:
 
 KINDS = {
     "preflight_ingest": preflight_ingest,
+    "price_path": price_path,
     "onboard": onboard,
     "warm_cache": warm_cache,
     "ingest": ingest,

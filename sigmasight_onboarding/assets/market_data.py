@@ -10,6 +10,7 @@ import os
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 
 from dagster import (
     AssetCheckResult,
@@ -33,12 +34,11 @@ from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.market_data import (
     cached_dates,
-    dates_by_symbol,
-    load_prices,
+    cached_sessions,
     coverage,
     jump_flags,
     plan_fetches,
-    price_matrix,
+    read_price_matrix,
     record_gaps,
     store_prices,
     window_start,
@@ -85,7 +85,8 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
     for (start, end), group in sorted(groups.items()):
         result = chain.daily_prices(group, start, end)
         summary["provider_calls"] += 1
-        prices = result.prices[result.prices["date"].isin(session_set)]
+        in_window = result.prices["date"].isin(session_set).to_numpy()
+        prices = result.prices if in_window.all() else result.prices[in_window]  # no copy of millions of rows
         summary["rows_added"] += store_prices(engine, prices)
         for source, n in prices.groupby("data_source")["symbol"].nunique().items():
             summary["served"][source] = summary["served"].get(source, 0) + int(n)
@@ -93,8 +94,12 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
         # sessions a provider left out of a symbol it served: ask the later providers for just those,
         # then remember what nobody had as known gaps (rows keep their own truthful data_source)
         span = [d for d in sessions if start <= d <= end]
-        got = prices.groupby("symbol")["date"].agg(set).to_dict()
-        holes = {s: [d for d in span if d not in got.get(s, set())] for s in group if s not in result.failures}
+        # only a symbol with fewer distinct sessions of the span than the span has holes (counted column-wise)
+        counts = _sessions_per_symbol(prices, start, end)
+        short = [s for s in group if s not in result.failures and counts.get(s, 0) < len(span)]
+        short_rows = prices[prices["symbol"].isin(short)] if short else prices.iloc[:0]
+        got = short_rows.groupby("symbol")["date"].agg(set).to_dict()
+        holes = {s: [d for d in span if d not in got.get(s, set())] for s in short}
         holes = {s: days for s, days in holes.items() if days}
         if holes:
             have = cached_dates(engine, list(holes), start, end)
@@ -106,6 +111,19 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
             if holes:
                 summary["gaps_recorded"] += record_gaps(engine, holes, "no provider had this session: " + ",".join(asked))
     return summary
+
+
+def _sessions_per_symbol(prices, start, end) -> dict:
+    """Distinct dates within [start, end] per symbol of a long price frame."""
+    if not len(prices):
+        return {}
+    sym_codes, syms = pd.factorize(prices["symbol"])
+    day_codes, days = pd.factorize(prices["date"])
+    inside = np.array([d is not None and d == d and start <= d <= end for d in days] + [False])
+    keys = sym_codes.astype(np.int64) * (len(days) + 1) + day_codes
+    keys = np.unique(keys[inside[day_codes] & (sym_codes >= 0)])
+    counts = np.bincount(keys // (len(days) + 1), minlength=len(syms))
+    return dict(zip(syms, counts.tolist()))
 
 
 def _fill_holes(engine, chain, holes: dict, served_by: dict, summary: dict) -> tuple[dict, list[str]]:
@@ -203,11 +221,12 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         raise Failure(description=str(exc), allow_retries=False) from None
     context.log.info(f"as of {as_of}: {len(symbols)} symbols over {len(sessions)} sessions via {' -> '.join(chain.describe())}")
 
-    long = load_prices(engine, symbols, sessions[0], sessions[-1])  # read the window once per run
-    summary = backfill_prices(engine, chain, symbols, sessions, cached=dates_by_symbol(long, symbols))
+    # the window is read column-wise straight into the session × symbol matrix (no long frame)
+    matrix, synthetic = read_price_matrix(engine, symbols, sessions)
+    summary = backfill_prices(engine, chain, symbols, sessions, cached=cached_sessions(matrix))
     if summary["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
-        long = load_prices(engine, symbols, sessions[0], sessions[-1])
-    matrix = price_matrix(engine, symbols, sessions, long=long)
+        del matrix
+        matrix, synthetic = read_price_matrix(engine, symbols, sessions)
     remember_prices(context.run_id, engine, context.partition_key, as_of, sessions, matrix)
     cov = coverage(matrix, COVERAGE_SESSIONS)
     low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
@@ -222,9 +241,8 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     if failed:  # one event, never one per symbol
         context.log.warning(failed)
 
-    sources = {src: int(n) for src, n in long.groupby("data_source")["symbol"].nunique().items()}
-    if "synthetic" in sources:
-        context.log.warning(f"SYNTHETIC prices in use for {sources['synthetic']} symbol(s): not real market data")
+    if synthetic:
+        context.log.warning(f"SYNTHETIC prices in use for {len(synthetic)} symbol(s): not real market data")
 
     last_prices = matrix.ffill().iloc[-1].to_dict() if len(matrix) else {}
     enriched = enrich_equity_positions(engine, positions, last_prices)
@@ -252,7 +270,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
             "coverage": _table(coverage_records, [("symbol", "string"), ("held", "bool"), ("coverage_last_90", "float"),
                                                   ("window_coverage", "float"), ("failure", "string")]),
             "providers": " -> ".join(chain.describe()),
-            "synthetic_symbols": sources.get("synthetic", 0),
+            "synthetic_symbols": len(synthetic),
             "equity_positions_valued": enriched,
         }),
         check_results=[

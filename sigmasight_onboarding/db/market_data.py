@@ -8,8 +8,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, and_, bindparam, select, text
+from sqlalchemy.exc import IntegrityError
 
-from sigmasight_onboarding.db.bulk import bulk_insert_ignore, insert_ignore_conflicts
+from sigmasight_onboarding.db.bulk import insert_ignore_conflicts
 from sigmasight_onboarding.db.models import MarketDataCache, MarketDataGap, utcnow
 
 # Known gaps this recent are asked for again (a provider may publish a session late).
@@ -100,33 +101,157 @@ def known_gaps(engine: Engine, symbols: Sequence[str], start: date, end: date) -
 
 
 PRICE_STORE_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "adj_close", "volume", "data_source", "fetched_at")
+_LOAD_TABLE = "tmp_onb_prices_load"
+# rows per SQLite executemany (bounds the Python tuples alive at once)
+SQLITE_CHUNK_ROWS = 200_000
+SQLITE_CACHE_KIB = 256 * 1024
+# PostgreSQL: refresh the table's statistics after a bulk insert of at least this many rows
+ANALYZE_AFTER_ROWS = 100_000
 
 
 def store_prices(engine: Engine, prices: pd.DataFrame) -> int:
     """Bulk insert provider rows (PRICE_COLUMNS); rows already cached are left as they are.
 
-    Returns the number of rows inserted. All rows go in one transaction. Values are converted
-    column-wise (NaN -> NULL), then written with the fastest path of the database: PostgreSQL
-    COPY into a temporary table + INSERT … ON CONFLICT DO NOTHING; SQLite executemany of
-    INSERT OR IGNORE with SQLAlchemy's own bind processing of the date columns.
+    Returns the number of rows inserted. All rows go in one transaction, column-wise (NaN ->
+    NULL): PostgreSQL streams the table as CSV written by Arrow (shortest round-trip float text,
+    so every float64 arrives bit-exact) with COPY into a temporary table, then one INSERT …
+    SELECT … ON CONFLICT (symbol, date) DO NOTHING; SQLite runs one executemany of INSERT OR
+    IGNORE per chunk of SQLITE_CHUNK_ROWS rows.
     """
     if prices.empty:
         return 0
-    columns: list[list] = []
-    for col in PRICE_STORE_COLUMNS[:-1]:
-        if col in ("symbol", "data_source"):
-            columns.append(prices[col].astype(str).tolist())
-        elif col == "date":
-            columns.append(list(prices[col]))
-        else:
-            values = prices[col].to_numpy(dtype=float)
-            cells = values.astype(object)
-            cells[~np.isfinite(values)] = None
-            columns.append(cells.tolist())
-    now = utcnow()
-    columns.append([now] * len(prices))
     with engine.begin() as conn:
-        return bulk_insert_ignore(conn, MarketDataCache.__table__, PRICE_STORE_COLUMNS, columns, ("symbol", "date"))
+        postgresql = conn.dialect.name == "postgresql"
+        inserted = _store_prices_postgresql(conn, prices) if postgresql else _store_prices_sqlite(conn, prices)
+    if postgresql and inserted >= ANALYZE_AFTER_ROWS:
+        # fresh planner statistics: the window read then hashes the symbols instead of sorting
+        # millions of rows on disk (autovacuum would get there, but only later)
+        with engine.begin() as conn:
+            conn.exec_driver_sql('ANALYZE "onb_prices"')
+    return inserted
+
+
+def _float_cells(values: np.ndarray) -> list:
+    cells = values.astype(object)
+    cells[~np.isfinite(values)] = None
+    return cells.tolist()
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_OPTIONAL_FLOATS = ("open", "high", "low", "close", "volume")
+
+
+def _store_prices_sqlite(conn, prices: pd.DataFrame) -> int:
+    """Chunked executemany; per chunk only the columns that vary are bound (all-NULL optional
+    columns are left out, a single data_source and the fetched_at stamp are literals): half the
+    binding work of ten parameters per row."""
+    table = MarketDataCache.__table__
+    date_bind = table.c.date.type.bind_processor(conn.dialect)
+    stamp_bind = table.c.fetched_at.type.bind_processor(conn.dialect)
+    now = utcnow()
+    stamp = stamp_bind(now) if stamp_bind else now
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    # a page cache big enough for the indexes being extended (the default 2 MB makes every
+    # insert into the date index re-read pages): set for this connection, memory only as used
+    cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    inserted = 0
+    try:
+        for lo in range(0, len(prices), SQLITE_CHUNK_ROWS):
+            chunk = prices.iloc[lo : lo + SQLITE_CHUNK_ROWS]
+            days = chunk["date"].to_numpy(dtype=object)
+            text_days = {d: (date_bind(d) if date_bind else d) for d in pd.unique(days)}  # ~500 distinct
+            names = ["symbol", "date", "adj_close"]
+            columns = [chunk["symbol"].astype(str).tolist(), [text_days[d] for d in days],
+                       _float_cells(chunk["adj_close"].to_numpy(dtype=float))]
+            for col in _OPTIONAL_FLOATS:
+                values = chunk[col].to_numpy(dtype=float)
+                if np.isfinite(values).any():
+                    names.append(col)
+                    columns.append(_float_cells(values))
+            literals = {"fetched_at": _sql_literal(stamp)}
+            sources = pd.unique(chunk["data_source"].astype(str).to_numpy(dtype=object))
+            if len(sources) == 1:
+                literals["data_source"] = _sql_literal(sources[0])
+            else:
+                names.append("data_source")
+                columns.append(chunk["data_source"].astype(str).tolist())
+            quoted = ", ".join(f'"{c}"' for c in [*names, *literals])
+            marks = ", ".join(["?"] * len(names) + list(literals.values()))
+            cursor.executemany(f'INSERT OR IGNORE INTO "{table.name}" ({quoted}) VALUES ({marks})', zip(*columns))
+            inserted += max(cursor.rowcount or 0, 0)
+            del columns
+    finally:
+        cursor.close()
+    return inserted
+
+
+def _store_prices_postgresql(conn, prices: pd.DataFrame) -> int:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    floats = {c: prices[c].to_numpy(dtype=float) for c in ("open", "high", "low", "close", "adj_close", "volume")}
+    floats = {c: v for c, v in floats.items() if c == "adj_close" or np.isfinite(v).any()}  # all-NULL columns stay out
+    table = pa.table({
+        "symbol": pa.array(prices["symbol"].astype(str).to_numpy(dtype=object), type=pa.string()),
+        "date": pa.array(prices["date"].to_numpy(dtype=object), type=pa.date32()),
+        **{c: pa.array(v, type=pa.float64(), from_pandas=True) for c, v in floats.items()},  # NaN -> null
+        "data_source": pa.array(prices["data_source"].astype(str).to_numpy(dtype=object), type=pa.string()),
+    })
+    names = table.column_names
+    del floats
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+    del table
+    buffer.seek(0)
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_LOAD_TABLE} (symbol text, date date, open float8, high float8, low float8, "
+        "close float8, adj_close float8, volume float8, data_source text) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {_LOAD_TABLE}")
+    quoted = ", ".join(f'"{c}"' for c in names)
+    copy_sql = f"COPY {_LOAD_TABLE} ({quoted}) FROM STDIN WITH (FORMAT csv)"
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        if hasattr(cursor, "copy"):  # psycopg 3
+            with cursor.copy(copy_sql) as copy:
+                view = buffer.getbuffer()
+                for lo in range(0, len(view), 1 << 20):
+                    copy.write(view[lo : lo + (1 << 20)])
+                del view
+        else:  # psycopg2
+            cursor.copy_expert(copy_sql, buffer, size=1 << 20)
+    finally:
+        cursor.close()
+    del buffer
+    now = utcnow()
+    # Fast path: a plain INSERT of the rows not cached yet (about twice the speed of ON CONFLICT's
+    # speculative insertion). A concurrent run may commit some of the same rows meanwhile: then
+    # the savepoint is rolled back and the rows go in with ON CONFLICT DO NOTHING (same result).
+    fresh = (
+        f'INSERT INTO "onb_prices" ({quoted}, "fetched_at") SELECT {quoted}, :now FROM {_LOAD_TABLE} t '
+        'WHERE NOT EXISTS (SELECT 1 FROM "onb_prices" p WHERE p.symbol = t.symbol AND p.date = t.date)'
+    )
+    try:
+        with conn.begin_nested():
+            result = conn.execute(text(fresh), {"now": now})
+        return max(result.rowcount or 0, 0)
+    except IntegrityError:
+        pass
+    result = conn.execute(
+        text(
+            f'INSERT INTO "onb_prices" ({quoted}, "fetched_at") SELECT {quoted}, :now FROM {_LOAD_TABLE} '
+            "ON CONFLICT (symbol, date) DO NOTHING"
+        ),
+        {"now": now},
+    )
+    return max(result.rowcount or 0, 0)
 
 
 def record_gaps(engine: Engine, gaps: dict[str, Iterable[date]], reason: str) -> int:
@@ -166,14 +291,137 @@ def price_matrix(
 ) -> pd.DataFrame:
     """Adjusted closes as a session × symbol matrix (dollars; yields in percent); NaN where missing.
 
-    `long`: an already loaded `load_prices` frame covering the sessions (saves the query).
+    Read column-wise straight into the matrix (`read_price_matrix`); `long`: an already loaded
+    `load_prices` frame covering the sessions (pivoted instead of querying).
     """
+    if long is None:
+        return read_price_matrix(engine, symbols, sessions)[0]
     if not sessions:
         return pd.DataFrame(columns=list(symbols), dtype=float)
-    if long is None:
-        long = load_prices(engine, symbols, sessions[0], sessions[-1])
     matrix = long.pivot(index="date", columns="symbol", values="adj_close") if len(long) else pd.DataFrame()
     return matrix.reindex(index=pd.Index(list(sessions), name="date"), columns=list(symbols)).astype(float)
+
+
+# --- columnar read --------------------------------------------------------------------------------
+# One query returns four numeric columns per cached price: the symbol's position in the request,
+# the day offset from the first session, adj_close (float64, bit-exact) and a synthetic flag. They
+# are scattered straight into a preallocated session × symbol float64 array: no row objects, no
+# long frame. PostgreSQL: COPY … TO STDOUT (FORMAT binary), fixed-width rows parsed by numpy;
+# SQLite: the driver's cursor flattened into one float64 array (the index columns are small ints).
+
+_PG_ROW = np.dtype([
+    ("nfields", ">i2"), ("len_i", ">i4"), ("i", ">i4"), ("len_d", ">i4"), ("d", ">i4"),
+    ("len_v", ">i4"), ("v", ">f8"), ("len_s", ">i4"), ("s", "u1"),
+])
+_PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def read_price_matrix(engine: Engine, symbols: Sequence[str], sessions: Sequence[date]) -> tuple[pd.DataFrame, set[str]]:
+    """(session × symbol adj_close matrix, symbols with any synthetic price in the window).
+
+    Same matrix as pivoting `load_prices` and reindexing to `sessions` × `symbols` (NaN where
+    missing, cached rows on non-session dates ignored), read without Python row objects.
+    """
+    columns = list(symbols)
+    if not sessions:
+        return pd.DataFrame(columns=columns, dtype=float), set()
+    unique = list(dict.fromkeys(columns))
+    start, end = sessions[0], sessions[-1]
+    values = np.full((len(sessions), len(unique)), np.nan)
+    synthetic: set[str] = set()
+    if unique:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                sym_i, day, adj, synth = _read_cells_postgresql(conn, unique, start, end)
+            else:
+                sym_i, day, adj, synth = _read_cells_sqlite(conn, unique, start, end)
+        # day offset -> row of the matrix (-1: a cached date that is not a session of the window)
+        row_of = np.full((end - start).days + 1, -1, dtype=np.int64)
+        row_of[[(d - start).days for d in sessions]] = np.arange(len(sessions))
+        rows = row_of[day]
+        keep = rows >= 0
+        values[rows[keep], sym_i[keep]] = adj[keep]
+        if synth.any():
+            synthetic = {unique[k] for k in np.unique(sym_i[synth.astype(bool)])}
+    index = pd.Index(list(sessions), name="date")
+    matrix = pd.DataFrame(values, index=index, columns=pd.Index(unique, name="symbol"), copy=False)
+    if len(unique) != len(columns):
+        matrix = matrix[columns]
+    return matrix, synthetic
+
+
+def _sql_text_array(symbols: Sequence[str]) -> str:
+    for sym in symbols:
+        if "\x00" in sym:
+            raise ValueError(f"invalid symbol {sym!r}")
+    return "ARRAY[" + ",".join("'" + s.replace("'", "''") + "'" for s in symbols) + "]::text[]"
+
+
+def _read_cells_postgresql(conn, symbols: Sequence[str], start: date, end: date):
+    import io
+
+    query = (
+        "COPY (SELECT (s.i - 1)::int4, (p.date - DATE '{start}')::int4, p.adj_close, p.data_source = 'synthetic' "
+        "FROM unnest({array}) WITH ORDINALITY AS s(symbol, i) JOIN onb_prices p ON p.symbol = s.symbol "
+        "WHERE p.date >= DATE '{start}' AND p.date <= DATE '{end}' AND p.adj_close IS NOT NULL) "
+        "TO STDOUT (FORMAT binary)"
+    ).format(start=start.isoformat(), end=end.isoformat(), array=_sql_text_array(symbols))
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        if hasattr(cursor, "copy"):  # psycopg 3
+            buffer = bytearray()
+            with cursor.copy(query) as copy:
+                for chunk in copy:
+                    buffer += chunk
+            data = memoryview(buffer)
+        else:  # psycopg2
+            sink = io.BytesIO()
+            cursor.copy_expert(query, sink)
+            data = sink.getbuffer()
+    finally:
+        cursor.close()
+    if bytes(data[:11]) != _PG_SIGNATURE:
+        raise RuntimeError("unexpected COPY binary header from PostgreSQL")
+    ext = int.from_bytes(data[15:19], "big")
+    body = data[19 + ext : len(data) - 2]  # header, extension; trailer int16 -1
+    if len(body) % _PG_ROW.itemsize:
+        raise RuntimeError("unexpected COPY binary row layout from PostgreSQL")
+    cells = np.frombuffer(body, dtype=_PG_ROW)
+    if len(cells) and not ((cells["nfields"] == 4).all() and (cells["len_v"] == 8).all() and (cells["len_s"] == 1).all()):
+        raise RuntimeError("unexpected COPY binary row layout from PostgreSQL")
+    out = (cells["i"].astype(np.int64), cells["d"].astype(np.int64), cells["v"].astype(np.float64), cells["s"].astype(np.uint8))
+    del cells, body, data
+    return out
+
+
+def _read_cells_sqlite(conn, symbols: Sequence[str], start: date, end: date):
+    import itertools
+    import json
+
+    query = (
+        "SELECT CAST(j.key AS INTEGER), CAST(julianday(p.date) - julianday(?) AS INTEGER), p.adj_close, "
+        "p.data_source = 'synthetic' "
+        "FROM json_each(?) AS j CROSS JOIN onb_prices AS p ON p.symbol = j.value "
+        "WHERE p.date >= ? AND p.date <= ? AND p.adj_close IS NOT NULL"
+    )
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.arraysize = 65536
+        cursor.execute(query, (start.isoformat(), json.dumps(list(symbols)), start.isoformat(), end.isoformat()))
+        flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
+    finally:
+        cursor.close()
+    cells = flat.reshape(-1, 4)
+    return cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64), np.ascontiguousarray(cells[:, 2]), cells[:, 3].astype(np.uint8)
+
+
+def cached_sessions(matrix: pd.DataFrame) -> dict[str, set[date]]:
+    """Sessions with a price per symbol, from a `price_matrix` (the `cached` argument of `plan_fetches`)."""
+    present = matrix.notna().to_numpy()
+    index = np.asarray(matrix.index, dtype=object)
+    return {sym: set(index[present[:, k]]) for k, sym in enumerate(matrix.columns)}
 
 
 def latest_cached_date(engine: Engine, symbol: str) -> date | None:

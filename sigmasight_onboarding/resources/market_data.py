@@ -108,9 +108,12 @@ def _accept(name: str, result: ProviderResult, asked: list[str]) -> tuple[set[st
     missing = [c for c in PRICE_COLUMNS if c not in prices.columns]
     if missing:
         return set(), empty_prices(), {s: f"provider returned a frame without {missing}" for s in asked}
-    prices = prices[PRICE_COLUMNS]
+    if list(prices.columns) != PRICE_COLUMNS:
+        prices = prices[PRICE_COLUMNS]
     asked_set = set(asked)
-    prices = prices[prices["symbol"].isin(asked_set) & ~prices["symbol"].isin(set(result.failures))]
+    keep = (prices["symbol"].isin(asked_set) & ~prices["symbol"].isin(set(result.failures))).to_numpy()
+    if not keep.all():  # (no copy of a big frame that is entirely fine)
+        prices = prices[keep]
     bad: dict[str, str] = {}
     mislabelled = prices.loc[prices["data_source"] != name, "symbol"].unique()
     for sym in mislabelled:

@@ -162,10 +162,30 @@ def concat_prices(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
         return empty_prices()
-    out = pd.concat(frames, ignore_index=True)
+    # one frame already in order (the file provider's whole table): no copy, no sort of millions of rows
+    out = frames[0].copy(deep=False) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     for col in _FLOAT_COLUMNS:
-        out[col] = out[col].astype("float64")
-    return out.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)[PRICE_COLUMNS]
+        if out[col].dtype != np.float64:
+            out[col] = out[col].astype("float64")
+    if not _sorted_by_symbol_date(out):
+        out = out.sort_values(["symbol", "date"], kind="stable")
+    if not out.index.equals(pd.RangeIndex(len(out))):
+        out = out.reset_index(drop=True)
+    return out if list(out.columns) == PRICE_COLUMNS else out[PRICE_COLUMNS]
+
+
+def _sorted_by_symbol_date(frame: pd.DataFrame) -> bool:
+    """Rows already in (symbol, date) order (what a stable sort would leave unchanged)."""
+    if len(frame) < 2:
+        return True
+    sym = frame["symbol"].to_numpy(dtype=object)
+    day = frame["date"].to_numpy(dtype=object)
+    try:
+        same = sym[1:] == sym[:-1]
+        ok = (sym[1:] > sym[:-1]) | (same & (day[1:] >= day[:-1]))
+    except TypeError:  # mixed / missing values: let the sort decide
+        return False
+    return bool(np.all(ok))
 
 
 # --- secrets -------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 
-from .base import PRICE_COLUMNS, ProviderResult, check_range, concat_prices, normalize_symbols, symbol_aliases
+from .base import PRICE_COLUMNS, ProviderResult, check_range, concat_prices, empty_prices, normalize_symbols, symbol_aliases
 
 REQUIRED_COLUMNS = ("date", "symbol", "adj_close")
 OPTIONAL_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -60,21 +60,13 @@ class FileProvider(ConfigurableResource):
             return ProviderResult(concat_prices([]), {s: reason for s in wanted})
         candidates = sorted({alias for sym in wanted for alias in symbol_aliases(sym)})
         raw = self._read(source, candidates, start, end)
-        groups = {sym: g for sym, g in raw.groupby("symbol", sort=False)} if len(raw) else {}
-
-        frames: list[pd.DataFrame] = []
-        failures: dict[str, str] = {}
+        prices, failures = _validated_table(raw, wanted, self.name)
+        out = {}
         for sym in wanted:
-            found = next((alias for alias in symbol_aliases(sym) if alias in groups), None)
-            if found is None:
-                failures[sym] = f"not in market data file {source.name} (no rows {start}..{end})"
-                continue
-            frame, reason = _validated(groups[found], sym, self.name)
-            if reason is not None:
-                failures[sym] = f"{reason} in {source.name}"
-            else:
-                frames.append(frame)
-        return ProviderResult(concat_prices(frames), failures)
+            if sym in failures:
+                reason = failures[sym]
+                out[sym] = f"{reason} in {source.name}" if reason else f"not in market data file {source.name} (no rows {start}..{end})"
+        return ProviderResult(prices, out)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -154,12 +146,12 @@ def _to_pandas(table: pa.Table | None) -> pd.DataFrame:
     cols = list(REQUIRED_COLUMNS) + list(OPTIONAL_COLUMNS)
     if table is None or table.num_rows == 0:
         return pd.DataFrame({c: pd.Series(dtype="object" if c in ("date", "symbol") else "float64") for c in cols})
-    frame = pd.DataFrame({"symbol": table.column("symbol").to_pylist()})
+    frame = pd.DataFrame({"symbol": table.column("symbol").to_pandas()})
     date_col = table.column("date")
     if pa.types.is_timestamp(date_col.type):
         frame["date"] = [ts.date() if ts is not None else None for ts in date_col.to_pylist()]
     else:
-        frame["date"] = date_col.to_pylist()
+        frame["date"] = date_col.to_pandas(date_as_object=True).to_numpy()
     for col in ("adj_close",) + OPTIONAL_COLUMNS:
         if col in table.column_names:
             frame[col] = np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype="float64")
@@ -168,32 +160,130 @@ def _to_pandas(table: pa.Table | None) -> pd.DataFrame:
     return frame[cols]
 
 
-def _validated(group: pd.DataFrame, symbol: str, source: str) -> tuple[pd.DataFrame | None, str | None]:
-    g = group.drop_duplicates().sort_values("date", kind="stable")
-    if g["date"].isna().any():
-        return None, "missing date"
-    dup = g["date"].duplicated(keep=False)
-    if dup.any():
-        return None, f"conflicting rows for {g.loc[dup, 'date'].iloc[0]}"
-    adj = g["adj_close"].to_numpy(dtype="float64")
-    bad = ~np.isfinite(adj) | (adj <= 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        value = adj[i]
-        what = "non-finite" if not np.isfinite(value) else f"non-positive ({value:g})"
-        return None, f"{what} adj_close on {g['date'].iloc[i]}"
-    for col in ("open", "high", "low", "close"):
-        vals = g[col].to_numpy(dtype="float64")
-        bad = np.isinf(vals) | (vals <= 0)  # NaN = not provided, fine
-        if bad.any():
-            i = int(np.argmax(bad))
-            return None, f"non-positive or non-finite {col} on {g['date'].iloc[i]}"
-    vol = g["volume"].to_numpy(dtype="float64")
-    bad = np.isinf(vol) | (vol < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        return None, f"negative or non-finite volume on {g['date'].iloc[i]}"
-    out = g.copy()
-    out["symbol"] = symbol
-    out["data_source"] = source
-    return out[PRICE_COLUMNS], None
+_VALUE_CHECKS = (
+    ("open", lambda v: np.isinf(v) | (v <= 0), "non-positive or non-finite open"),  # NaN = not provided, fine
+    ("high", lambda v: np.isinf(v) | (v <= 0), "non-positive or non-finite high"),
+    ("low", lambda v: np.isinf(v) | (v <= 0), "non-positive or non-finite low"),
+    ("close", lambda v: np.isinf(v) | (v <= 0), "non-positive or non-finite close"),
+    ("volume", lambda v: np.isinf(v) | (v < 0), "negative or non-finite volume"),
+)
+
+
+def _validated_table(raw: pd.DataFrame, wanted: list[str], source: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Validate every requested symbol's rows at once (vectorised over the whole table).
+
+    Returns (rows of the symbols that pass, sorted by symbol and date, under the spelling asked
+    for; {symbol: reason} of those that fail — reason "" when the file has no row for it). Per
+    symbol, as before: exact duplicate rows collapse; a missing date, conflicting rows for one
+    date, a non-finite / non-positive adj_close, a non-positive / infinite OHLC value or a
+    negative / infinite volume fail the symbol as a whole (the first such problem by date is named).
+    """
+    present = set(pd.unique(raw["symbol"].to_numpy(dtype=object))) if len(raw) else set()
+    found: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    for sym in wanted:
+        alias = next((a for a in symbol_aliases(sym) if a in present), None)
+        if alias is None:
+            failures[sym] = ""
+        else:
+            found[sym] = alias
+    if not found:
+        return empty_prices(), failures
+    aliases = sorted(set(found.values()))
+    # int32 codes and ranks, temporaries dropped as soon as used: millions of rows on big books
+    codes = pd.Categorical(raw["symbol"].to_numpy(dtype=object), categories=aliases).codes.astype(np.int32)
+    everything = bool((codes >= 0).all())
+    sel = None if everything else np.flatnonzero(codes >= 0)
+    dates_all = raw["date"].to_numpy(dtype=object)
+    if sel is not None:
+        dates_all = dates_all[sel]
+    dcodes, duniq = pd.factorize(dates_all)
+    dcodes = dcodes.astype(np.int32)
+    rank = np.empty(len(duniq) + 1, dtype=np.int32)
+    rank[np.argsort(np.asarray(duniq, dtype=object), kind="stable")] = np.arange(len(duniq))
+    rank[len(duniq)] = len(duniq)  # a missing date sorts last (factorize code -1)
+    drank = rank[dcodes]
+    code = codes if sel is None else codes[sel]
+    del codes
+    order = np.lexsort((drank, code))
+    identity = bool((order[1:] > order[:-1]).all()) if len(order) > 1 else True  # the file is usually in order already
+    if not identity:
+        code, drank, dates, dcodes = code[order], drank[order], dates_all[order], dcodes[order]
+        rows = order if sel is None else sel[order]
+    else:
+        dates, rows = dates_all, sel  # rows None: every row, in file order
+    del order, sel, dates_all
+    missing_date = dcodes < 0
+    del dcodes
+    values: dict[str, np.ndarray | None] = {}
+    for c in ("open", "high", "low", "close", "adj_close", "volume"):
+        col = raw[c].to_numpy(dtype="float64")
+        if c != "adj_close" and np.isnan(col).all():
+            values[c] = None  # not provided: NaN passes every check, written as NaN
+        else:
+            values[c] = col if rows is None else col[rows]
+
+    reasons: dict[int, str] = {}
+
+    def first_per_code(mask: np.ndarray, describe) -> None:
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            return
+        firsts, at = np.unique(code[idx], return_index=True)
+        for c, i in zip(firsts.tolist(), idx[at].tolist()):
+            if c not in reasons:
+                reasons[c] = describe(i)
+
+    first_per_code(missing_date, lambda i: "missing date")
+    # exact duplicate rows collapse; what still shares (symbol, date) is a conflict
+    same = np.zeros(len(code), dtype=bool)
+    same[1:] = (code[1:] == code[:-1]) & (drank[1:] == drank[:-1])
+    keep = np.ones(len(code), dtype=bool)
+    if same.any():
+        cluster = same.copy()
+        cluster[:-1] |= same[1:]
+        idx = np.flatnonzero(cluster)
+        sub = pd.DataFrame({"code": code[idx], "d": drank[idx],
+                            **{c: (v[idx] if v is not None else np.full(len(idx), np.nan)) for c, v in values.items()}})
+        dropped = idx[sub.duplicated().to_numpy()]
+        keep[dropped] = False
+        kept = np.flatnonzero(keep)
+        k_code, k_rank = code[kept], drank[kept]
+        dup = np.zeros(len(kept), dtype=bool)
+        dup[1:] = (k_code[1:] == k_code[:-1]) & (k_rank[1:] == k_rank[:-1])
+        dup[:-1] |= dup[1:]
+        conflict = np.zeros(len(code), dtype=bool)
+        conflict[kept[dup]] = True
+        first_per_code(conflict, lambda i: f"conflicting rows for {dates[i]}")
+    adj = values["adj_close"]
+    with np.errstate(invalid="ignore"):
+        first_per_code(keep & (~np.isfinite(adj) | (adj <= 0)), lambda i: (
+            ("non-finite" if not np.isfinite(adj[i]) else f"non-positive ({adj[i]:g})") + f" adj_close on {dates[i]}"))
+        for col, bad, what in _VALUE_CHECKS:
+            if values[col] is not None:
+                first_per_code(keep & bad(values[col]), lambda i, what=what: f"{what} on {dates[i]}")
+
+    position = {alias: i for i, alias in enumerate(aliases)}
+    served = sorted(sym for sym, alias in found.items() if position[alias] not in reasons)
+    for sym, alias in found.items():
+        if position[alias] in reasons:
+            failures[sym] = reasons[position[alias]]
+    if not served:
+        return empty_prices(), failures
+    kept = np.flatnonzero(keep)
+    k_code = code[kept]
+    bounds = np.searchsorted(k_code, np.arange(len(aliases) + 1))
+    blocks = [(bounds[position[found[sym]]], bounds[position[found[sym]] + 1]) for sym in served]
+    lengths = np.array([b - a for a, b in blocks])
+    take = kept[np.concatenate([np.arange(a, b) for a, b in blocks])]
+    if len(take) == len(code) and bool((take == np.arange(len(take))).all()):
+        take = slice(None)  # every row, already in output order: no second copy
+    n = int(lengths.sum())
+    out = pd.DataFrame({
+        "symbol": np.repeat(np.array(served, dtype=object), lengths),
+        "date": dates[take],
+        **{c: (values[c][take] if values[c] is not None else np.full(n, np.nan))
+           for c in ("open", "high", "low", "close", "adj_close", "volume")},
+        "data_source": source,
+    }, copy=False)
+    return out[PRICE_COLUMNS], failures
