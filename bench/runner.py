@@ -616,14 +616,15 @@ class Bench:
                                  f"write {r['write_s']:.1f} s; {r['warnings']:,} warnings summarised", plot=False))
             self.say(f"   validate {r['validate_s']:.1f} s, pre-flight {r['preflight_s']:.1f} s, write {r['write_s']:.1f} s")
 
-        """P: full-size price path — file provider -> stored, then the matrix read (issue 17 targets)."""
+    def scenario_q(self) -> None:
+        """Q: full-size price path — file provider -> stored, then the matrix read (issue 17 targets)."""
         uni = self.load_universe()
         symbols = list(uni.symbols)
         for db in self.selected_dbs():
             self.say(f"Q price path {len(symbols):,} symbols × 730 days, {db}")
-            url = self.dbs.fresh(db, "p")
+            url = self.dbs.fresh(db, "q")
             out = self.spawn("price_path", {"symbols": symbols, "as_of": pf.AS_OF.isoformat(), "days": 730},
-                             self.env(url, f"p-{db}"), 1200, f"p-{db}")
+                             self.env(url, f"q-{db}"), 1200, f"q-{db}")
             if not out.ok:
                 self.rows.append(Row("Q price cache write (file provider → stored)", db, len(symbols), None, "", out.rss_mb, "",
                                      "NO (failed)", f"FAILED: {out.error[:300]}"))
