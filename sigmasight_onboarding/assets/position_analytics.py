@@ -245,7 +245,7 @@ def _exposures(engine, market: ClientMarket) -> pd.DataFrame:
 FACTOR_SCHEMA = pa.DataFrameSchema(
     {
         "beta": pa.Column(float, nullable=True, checks=pa.Check(lambda s: s.isna() | np.isfinite(s), element_wise=False, name="finite or null")),
-        "quality_flag": pa.Column(str, pa.Check.isin(["full_history", "limited_history", "insufficient_history", "degenerate"])),
+        "quality_flag": pa.Column(str, pa.Check.isin(["full_history", "limited_history", "insufficient_history", "degenerate", "perfect_fit"])),
     }
 )
 

@@ -265,7 +265,8 @@ def _stress(engine, client, positions, prices, day, rate, vols):
     replays = historical_replay_scenarios(prices.loc[:day], lookback=RISK_LOOKBACK, window=20)
     stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
                                "expiration_date", "position_type"]]
-    result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols)
+    result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols,
+                              factor_loadings=_diag["loadings"])  # issue 15: orthogonal style factors
     now = utcnow()
     scenario_rows = [{"id": s.id, "name": s.name, "category": s.category,
                       "source": "historical_replay" if s in replays else "scenario_file",
@@ -300,6 +301,6 @@ def _stress(engine, client, positions, prices, day, rate, vols):
         "date": day.isoformat(), "scenarios": len(rows),
         "worst_scenario": f"{worst['scenario_id']}: {worst['portfolio_pnl']:,.0f} USD",
         "results_usd": MetadataValue.json({r["scenario_id"]: round(r["portfolio_pnl"], 2) for r in rows}),
-        "method": "multivariate betas (SPY + style spreads), rate betas per bp, options repriced with Black–Scholes; no loss caps"})
+        "method": "multivariate betas (SPY + orthogonalised styles), rate betas per bp, options repriced with Black–Scholes; no loss caps"})
     yield AssetCheckResult(asset_key="stress_test_results", check_name="stress_results_complete", passed=bool(complete),
                            metadata={"expected": len(scenarios) + len(replays), "stored": len(rows)})

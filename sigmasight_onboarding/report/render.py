@@ -288,10 +288,19 @@ def _factors(d: ReportData, charts: dict) -> str:
                     ("β gross", True), ("β net", True)], rows)
     fig = _figure(charts.get("factors"), "Factor exposures, single-factor and multivariate",
                   "Dollar exposure = Σ position exposure × beta (options delta-adjusted). Single-factor betas regress each "
-                  "position on one ETF; the multivariate model regresses jointly on SPY and the style ETFs' spreads over SPY, "
-                  "so its style betas are net of the market.")
+                  "position on one ETF; the multivariate model regresses jointly on SPY and orthogonalised styles (each style "
+                  "ETF's return net of SPY and of the styles before it, order Value → Growth → Momentum → Quality → Size → "
+                  "Low Volatility), so its style betas are pure style loadings and its regressors are uncorrelated (VIF 1).")
+    mk = fe[fe["factor"] == "Market"].set_index("model")
+    recon = ""
+    if {"single", "multivariate"} <= set(mk.index):
+        s_d, m_d = float(mk.at["single", "dollars"]), float(mk.at["multivariate", "dollars"])
+        recon = (f'<p class="small">Market beta reconciliation: single-factor {esc(usd(s_d))}, multivariate '
+                 f'{esc(usd(m_d))}, difference {esc(usd(m_d - s_d))}. The styles are orthogonal to SPY, so for every '
+                 f'position with a full estimation window the two market betas are identical; any difference comes from '
+                 f'positions with limited history (their own window).</p>')
     return _section("factors", f'<div class="grid-chart">{fig}<div>{table}<p class="small">Betas as of '
-                               f'{esc(d.factor_date)}; β gross = $ / gross exposure, β net = $ / net value.</p></div></div>')
+                               f'{esc(d.factor_date)}; β gross = $ / gross exposure, β net = $ / net value.</p>{recon}</div></div>')
 
 
 def _correlation(d: ReportData, charts: dict) -> str:
