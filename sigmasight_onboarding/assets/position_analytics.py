@@ -33,7 +33,7 @@ from sigmasight_onboarding.analytics.correlations import (
 )
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, multivariate_betas, portfolio_factor_exposure, single_factor_betas
 from sigmasight_onboarding.analytics.greeks import compute_option_greeks, realised_volatility
-from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl
+from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
 from sigmasight_onboarding.db.bulk import replace_rows
@@ -373,6 +373,7 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
         "t_stat": _nullable(b["t_stat"]).to_numpy(),
         "n_obs": b["n_obs"].fillna(0).astype(int).to_numpy(),
         "quality_flag": b["quality_flag"].fillna("insufficient_history").to_numpy(),
+        "low_significance": b["low_significance"].fillna(True).astype(bool).to_numpy(),
         "tlt_beta": _nullable(b["tlt_beta"]).to_numpy(),
         "tlt_r_squared": _nullable(b["tlt_r2"]).to_numpy(),
         "exposure_dollars": _nullable(expo["exposure"]).to_numpy(),
@@ -384,7 +385,10 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
     with engine.begin() as conn:
         replace_rows(conn, t, and_(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of), rows)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
-    shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-100, -25, 25, 100])
+    shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
+    weak = {f"{bp:+d}bp": {k: (round(v, 4) if k == "share_low_significance" else round(v, 2))
+                           for k, v in rate_shock_significance(exposure_by_symbol, betas, bp).items() if k != "shock_bp"}
+            for bp in (-300, 300)}
     frame = pd.DataFrame({"rate_beta": [r["rate_beta"] for r in rows], "r2": [r["r_squared"] for r in rows]}, dtype=float)
     schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
     return MaterializeResult(
@@ -393,6 +397,8 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
             "positions": len(rows),
             "portfolio_pnl_by_shock_bp": MetadataValue.json({f"{int(k):+d}bp": round(float(v), 2) for k, v in shocks.items()}),
             "units": "rate_beta = decimal return per +1 bp of the 10-year yield; P&L in dollars",
+            "low_significance_positions (|t| < 2)": sum(bool(r["low_significance"]) for r in rows),
+            "pnl_resting_on_low_significance_betas": MetadataValue.json(weak),
         },
         check_results=[
             _schema_check("rate_beta_schema", "interest_rate_betas", schema, frame),
