@@ -165,6 +165,9 @@ def test_no_huge_t_statistic_is_stored_and_market_betas_reconcile(onboarded):
             "JOIN positions p ON p.id = e.position_id JOIN onb_factor_definitions f ON f.id = e.factor_id "
             "WHERE f.name = 'Market'")).all()
         low = conn.execute(text("SELECT low_significance FROM onb_position_interest_rate_betas")).scalars().all()
+        greeks = conn.execute(text("SELECT dividend_yield, dividend_yield_source, volatility_source, price_source "
+                                   "FROM onb_position_greeks")).all()
+        repriced = conn.execute(text("SELECT pnl_up_100bp_repriced FROM onb_position_interest_rate_betas")).scalars().all()
     assert all(w is not None and w <= 1e6 for w in worst), worst
     assert spy_opt and all(r.quality_flag == "perfect_fit" and r.t_stat is None for r in spy_opt)
     by = {}
@@ -174,3 +177,7 @@ def test_no_huge_t_statistic_is_stored_and_market_betas_reconcile(onboarded):
         if m["single"][1] in ("full_history", "perfect_fit"):
             assert m["multivariate"][0] == pytest.approx(m["single"][0], rel=1e-9, abs=1e-12), sym
     assert low and all(v is not None for v in low)
+    # the file provider has no dividends and no option quotes: q = 0 flagged, realised vol labelled
+    assert greeks and all(g.dividend_yield == 0.0 and g.dividend_yield_source == "unavailable_assumed_0"
+                          and g.volatility_source == "realised_63d" and g.price_source == "model" for g in greeks)
+    assert repriced and all(v is not None for v in repriced)

@@ -32,7 +32,14 @@ from sigmasight_onboarding.analytics.correlations import (
     find_clusters,
 )
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, multivariate_betas, portfolio_factor_exposure, single_factor_betas
-from sigmasight_onboarding.analytics.greeks import compute_option_greeks, realised_volatility
+from sigmasight_onboarding.analytics.greeks import (
+    DIVIDEND_SOURCE_NONE,
+    VOL_SOURCE_IMPLIED,
+    black_scholes,
+    compute_option_greeks,
+    dividend_yields,
+    realised_volatility,
+)
 from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
@@ -142,11 +149,24 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
         for sym in priced.loc[vol.isna(), "symbol"]:
             excluded[sym] = "not enough underlying history for a 63-session realised volatility"
         priced, vol = priced[vol.notna()], vol[vol.notna()]
+    quote_notes: dict[str, str] = {}
     if len(priced):
+        # Dividend yield per underlying (FMP/Polygon dividends; the file provider has none → 0, flagged) and
+        # option quotes (Polygon snapshot) → implied vol; realised 63-session vol is the labelled fallback.
+        chain = market_data.chain()
+        underlyings = sorted(set(priced["price_symbol"]))
+        served, _why = chain.dividends(underlyings, market.as_of - pd.Timedelta(days=400).to_pytimedelta(), market.as_of)
+        spot_by_sym = priced.groupby("price_symbol")["spot"].first()
+        divs = dividend_yields(underlyings, spot_by_sym.reindex(underlyings).to_numpy(), market.as_of, served)
+        q = priced["price_symbol"].map(divs["dividend_yield"].to_dict()).astype(float)
+        q_source = priced["price_symbol"].map(divs["dividend_yield_source"].to_dict())
+        quotes, quote_fail = chain.option_quotes(list(zip(priced["symbol"], priced["price_symbol"])))
+        mid = priced["symbol"].map({k: v.mid for k, v in quotes.items()}).astype(float)
+        quote_notes = {k: v[:120] for k, v in list(quote_fail.items())[:5]}
         greeks = compute_option_greeks(
             quantity=priced["quantity"], strike=priced["strike"], expiry=priced["expiration_date"],
             is_call=priced["position_type"].isin(["LC", "SC"]), spot=priced["spot"], as_of=market.as_of,
-            rate=market.rate, vol=vol, market_price=None, index=priced.index,
+            rate=market.rate, vol=vol, dividend_yield=q.to_numpy(), market_price=mid.to_numpy(), index=priced.index,
         )
         frame = pd.DataFrame({
             "unit_price": greeks["price"], "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
@@ -165,7 +185,9 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
                 "underlying_price": float(g["spot"]), "implied_volatility": float(g["implied_vol"]),
                 "volatility_source": g["volatility_source"], "risk_free_rate": market.rate,
                 "time_to_expiry_years": max(float(g["time_years"]), 0.0), "is_expired": bool(g["expired"]),
-                "price_source": "model", "unit_price": float(g["price"]), "delta": float(g["delta"]),
+                "price_source": "market" if g["volatility_source"] == VOL_SOURCE_IMPLIED else "model",
+                "dividend_yield": float(q.loc[pid]), "dividend_yield_source": str(q_source.loc[pid]),
+                "unit_price": float(g["price"]), "delta": float(g["delta"]),
                 "gamma": float(g["gamma"]), "theta": float(g["theta"]), "vega": float(g["vega"]), "rho": float(g["rho"]),
                 "position_value": float(g["position_price"]), "position_delta": float(g["position_delta"]),
                 "position_gamma": float(g["position_gamma"]), "position_theta": float(g["position_theta"]),
@@ -186,7 +208,13 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
             "priced": len(rows),
             "expired": sum(r["is_expired"] for r in rows),
             "risk_free_rate": market.rate,
-            "price_source": "model (Black–Scholes, realised 63-session vol): the market data has no option quotes",
+            "price_source": MetadataValue.json({
+                "implied_from_quotes": sum(r["volatility_source"] == VOL_SOURCE_IMPLIED for r in rows),
+                "realised_63d_fallback": sum(r["volatility_source"] != VOL_SOURCE_IMPLIED for r in rows),
+                "quote_failures (first 5)": quote_notes}),
+            "dividend_yield": MetadataValue.json({
+                "assumed_0_no_provider_data": sum(r["dividend_yield_source"] == DIVIDEND_SOURCE_NONE for r in rows),
+                "from_provider": sum(r["dividend_yield_source"] != DIVIDEND_SOURCE_NONE for r in rows)}),
             "portfolio_option_greeks": MetadataValue.json({k: round(v, 4) for k, v in totals.items()}),
             "greeks": _table(
                 [{"symbol": priced.loc[r["position_id"], "symbol"], "price": round(r["unit_price"], 4), "delta": round(r["delta"], 4),
@@ -364,6 +392,7 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
     betas = interest_rate_betas(returns.reindex(columns=price_syms), market.prices["^TNX"], returns["TLT"], window=FACTOR_WINDOW)
     expo = _exposures(engine, market)
     b = betas.reindex(expo["price_symbol"].to_numpy())  # the underlying's betas for options
+    repriced = _repriced_rate_shock(engine, market, expo, b["rate_beta"].to_numpy(), 100.0)
     frame = pd.DataFrame({
         "position_id": expo.index,
         "portfolio_id": market.client.portfolio_id,
@@ -378,6 +407,7 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
         "tlt_r_squared": _nullable(b["tlt_r2"]).to_numpy(),
         "exposure_dollars": _nullable(expo["exposure"]).to_numpy(),
         "pnl_up_100bp": _nullable(expo["exposure"] * b["rate_beta"].to_numpy() * 100).to_numpy(),
+        "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
         "created_at": utcnow(),
     })
     rows = frame.to_dict("records")
@@ -386,6 +416,7 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
         replace_rows(conn, t, and_(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of), rows)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
+    repriced_total = float(np.nansum(repriced.to_numpy()))
     weak = {f"{bp:+d}bp": {k: (round(v, 4) if k == "share_low_significance" else round(v, 2))
                            for k, v in rate_shock_significance(exposure_by_symbol, betas, bp).items() if k != "shock_bp"}
             for bp in (-300, 300)}
@@ -399,12 +430,43 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
             "units": "rate_beta = decimal return per +1 bp of the 10-year yield; P&L in dollars",
             "low_significance_positions (|t| < 2)": sum(bool(r["low_significance"]) for r in rows),
             "pnl_resting_on_low_significance_betas": MetadataValue.json(weak),
+            "+100bp: delta approximation vs full reprice (stress treatment)": MetadataValue.json({
+                "pnl_up_100bp (exposure × beta × 100, no option rho/gamma)": round(float(shocks.loc[100.0]), 2),
+                "pnl_up_100bp_repriced (options repriced, rate +1 %)": round(repriced_total, 2)}),
         },
         check_results=[
             _schema_check("rate_beta_schema", "interest_rate_betas", schema, frame),
             _position_coverage_check("interest_rate_betas", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
         ],
     )
+
+
+def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_beta: np.ndarray, shock_bp: float) -> pd.Series:
+    """+shock_bp P&L per position in the STRESS treatment (``analytics/stress.py``): stock/ETF = market value ×
+    max(rate_beta × bp, −1); option = full Black–Scholes–Merton revaluation with the underlying moved by its
+    rate beta × bp (floored at −100 %) AND the rate input shifted by bp/10 000, same T, vol and q as the stored
+    Greeks. ``pnl_up_100bp`` (exposure × beta × bp) is the delta approximation without rho; the two are stored
+    side by side, named, so the rate-beta table and the +100 bp stress reconcile."""
+    move = np.maximum(np.nan_to_num(rate_beta) * shock_bp, -1.0)
+    out = pd.Series(expo["market_value"].to_numpy(dtype=float) * move, index=expo.index)
+    g = PositionGreeks.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(select(g.c.position_id, g.c.underlying_price, g.c.implied_volatility, g.c.risk_free_rate,
+                                   g.c.time_to_expiry_years, g.c.dividend_yield).where(
+            g.c.portfolio_id == market.client.portfolio_id, g.c.calculation_date == market.as_of)).all()
+    opts = market.options
+    for r in rows:
+        if r.position_id not in out.index or r.position_id not in opts.index:
+            continue
+        o = opts.loc[r.position_id]
+        i = expo.index.get_loc(r.position_id)
+        call = o["position_type"] in ("LC", "SC")
+        q = r.dividend_yield or 0.0
+        base = black_scholes(r.underlying_price, o["strike"], r.time_to_expiry_years, r.risk_free_rate, r.implied_volatility, q, call)["price"]
+        shocked = black_scholes(r.underlying_price * (1.0 + move[i]), o["strike"], r.time_to_expiry_years,
+                                r.risk_free_rate + shock_bp / 10_000.0, r.implied_volatility, q, call)["price"]
+        out.loc[r.position_id] = float(o["quantity"]) * 100.0 * float(shocked - base)
+    return out
 
 
 # --------------------------------------------------------------------------- correlations
