@@ -31,6 +31,7 @@ from sigmasight_onboarding.analytics.correlations import (
     filter_positions,
     find_clusters,
 )
+from sigmasight_onboarding.analytics.exposures import desk_exposures
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, multivariate_betas, portfolio_factor_exposure, single_factor_betas
 from sigmasight_onboarding.analytics.greeks import (
     DIVIDEND_SOURCE_NONE,
@@ -54,6 +55,8 @@ from sigmasight_onboarding.db.models import (
     Position,
     PositionFactorExposure,
     PositionGreeks,
+    PortfolioExposure,
+    PositionExposure,
     PositionInterestRateBeta,
     utcnow,
 )
@@ -339,10 +342,14 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
             })
         if model == "multivariate":
             multi_port = port
+    desk_rows, desk_port, by_underlying = _desk_exposure_rows(engine, market, single, now)
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
+    et, pe = PositionExposure.__table__, PortfolioExposure.__table__
     with engine.begin() as conn:
         replace_rows(conn, pt, and_(pt.c.portfolio_id == market.client.portfolio_id, pt.c.calculation_date == market.as_of), rows)
         replace_rows(conn, ft, and_(ft.c.portfolio_id == market.client.portfolio_id, ft.c.calculation_date == market.as_of), portfolio_rows)
+        replace_rows(conn, et, and_(et.c.portfolio_id == market.client.portfolio_id, et.c.calculation_date == market.as_of), desk_rows)
+        replace_rows(conn, pe, and_(pe.c.portfolio_id == market.client.portfolio_id, pe.c.calculation_date == market.as_of), [desk_port])
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
     top = multi_port.reindex(multi_port["dollar_exposure"].abs().sort_values(ascending=False).index)
@@ -355,6 +362,14 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
                 [{"factor": f, "dollars": round(float(r["dollar_exposure"]), 2), "beta_gross": round(float(r["beta_gross"]), 4),
                   "beta_net": round(float(r["beta_net"]), 4) if np.isfinite(r["beta_net"]) else None} for f, r in top.iterrows()],
                 [("factor", "string"), ("dollars", "float"), ("beta_gross", "float"), ("beta_net", "float")]),
+            "desk_exposure_usd": MetadataValue.json({k: (round(v, 2) if isinstance(v, float) else v) for k, v in desk_port.items()
+                                                     if k not in ("portfolio_id", "calculation_date", "created_at")}),
+            "share_delta_by_underlying": _table(
+                [{"underlying": u, "share_delta": round(float(r["share_delta"]), 2), "dollar_delta": round(float(r["dollar_delta"]), 2)}
+                 for u, r in by_underlying.iterrows()],
+                [("underlying", "string"), ("share_delta", "float"), ("dollar_delta", "float")]),
+            "factor_model": diagnostics["method"],
+            "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif_spread_model"].items()}),
             "design_condition_number": round(float(diagnostics["condition_number"]), 2),
             "vif": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif"].items()}),
             "max_raw_etf_correlation": round(float(diagnostics["max_raw_etf_correlation"]), 4),
@@ -366,6 +381,30 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
             _position_coverage_check("factor_exposures", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
         ],
     )
+
+
+def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[list[dict], dict, pd.DataFrame]:
+    """Dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
+    delta-adjusted gross/net (``analytics/exposures.py``). Options use the stored per-share delta."""
+    g = PositionGreeks.__table__
+    with engine.connect() as conn:
+        deltas = dict(conn.execute(select(g.c.position_id, g.c.delta).where(
+            g.c.portfolio_id == market.client.portfolio_id, g.c.calculation_date == market.as_of)).all())
+    pos = market.positions
+    frame = pd.DataFrame({
+        "underlying_symbol": pos["price_symbol"], "quantity": pos["quantity"].astype(float), "spot": pos["spot"].astype(float),
+        "is_option": pos["is_option"].astype(bool), "option_delta": [deltas.get(p, np.nan) for p in pos.index],
+    }, index=pos.index)
+    beta = single[single["factor"] == "Market"].set_index("symbol")["beta"]
+    per, port, by = desk_exposures(frame, beta)
+    rows = [{"position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
+             "underlying_symbol": str(r["underlying_symbol"]), "share_delta": _clean(r["share_delta"]),
+             "dollar_delta": _clean(r["dollar_delta"]), "market_beta": _clean(r["market_beta"]),
+             "beta_adjusted_dollar_delta": _clean(r["beta_adjusted_dollar_delta"]), "created_at": now}
+            for pid, r in per.iterrows()]
+    port_row = {"portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of, "created_at": now,
+                **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in port.items()}}
+    return rows, port_row, by
 
 
 # --------------------------------------------------------------------------- interest_rate_betas
