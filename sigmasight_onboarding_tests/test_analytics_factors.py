@@ -106,6 +106,17 @@ def test_extreme_beta_is_flagged_not_clipped(rets):
     assert out10.beta.to_numpy() == pytest.approx(out.beta.to_numpy(), rel=1e-15)
 
 
+def sm_orthogonal_design(win: pd.DataFrame) -> pd.DataFrame:
+    """Independent construction of the orthogonal design with statsmodels: Market = SPY; each style ETF
+    regressed (OLS + constant) on SPY and the earlier styles' residuals, in the documented order."""
+    order = ["Market", "Value", "Growth", "Momentum", "Quality", "Size", "Low Volatility"]
+    design = pd.DataFrame({"Market": win["SPY"]})
+    for factor in order[1:]:
+        fit = sm.OLS(win[FACTOR_ETFS[factor]], sm.add_constant(design)).fit()
+        design[factor] = fit.resid
+    return design
+
+
 def test_multivariate_betas_match_statsmodels(rets):
     window = 252
     assets = rets[ASSETS].copy()
@@ -113,29 +124,35 @@ def test_multivariate_betas_match_statsmodels(rets):
     assets.loc[idx[:100], "KO"] = np.nan  # a second availability mask → second lstsq group
     out, diag = multivariate_betas(assets, rets[ETFS], window=window)
     win = rets.loc[idx]
-    design = pd.DataFrame({"Market": win["SPY"]})
-    for factor, etf in FACTOR_ETFS.items():
-        if factor != "Market":
-            design[factor] = win[etf] - win["SPY"]
+    design = sm_orthogonal_design(win)
     for sym in ASSETS:
         fit = sm_fit(assets.loc[idx, sym], design)
         rows = out[out.symbol == sym].set_index("factor").loc[list(design.columns)]
-        np.testing.assert_allclose(rows["beta"], fit.params.iloc[1:], rtol=1e-8, atol=1e-12)
-        np.testing.assert_allclose(rows["t_stat"], fit.tvalues.iloc[1:], rtol=1e-8)
-        np.testing.assert_allclose(rows["std_err"], fit.bse.iloc[1:], rtol=1e-8)
-        assert rows["alpha"].iloc[0] == pytest.approx(fit.params.iloc[0], rel=1e-8)
+        np.testing.assert_allclose(rows["beta"], fit.params.iloc[1:], rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(rows["t_stat"], fit.tvalues.iloc[1:], rtol=1e-7, atol=1e-8)
+        np.testing.assert_allclose(rows["std_err"], fit.bse.iloc[1:], rtol=1e-7)
+        assert rows["alpha"].iloc[0] == pytest.approx(fit.params.iloc[0], rel=1e-7, abs=1e-12)
         assert rows["r2"].iloc[0] == pytest.approx(fit.rsquared, rel=1e-8)
         assert rows["residual_vol"].iloc[0] == pytest.approx(np.sqrt(fit.mse_resid * 252), rel=1e-8)
         assert rows["n_obs"].iloc[0] == fit.nobs
     ko = out[out.symbol == "KO"].iloc[0]
     assert ko.quality_flag == "limited_history" and ko.n_obs == 152
-    assert out[out.factor == "Value"].regressor.iloc[0] == "VTV-SPY"
+    assert out[out.factor == "Value"].regressor.iloc[0] == "VTV⊥"
 
     # Diagnostics vs statsmodels VIF (design with constant) and pandas correlations.
     exog = sm.add_constant(design).to_numpy()
     for j, factor in enumerate(design.columns, start=1):
-        regressor = "SPY" if factor == "Market" else f"{FACTOR_ETFS[factor]}-SPY"
+        regressor = "SPY" if factor == "Market" else f"{FACTOR_ETFS[factor]}⊥"
         assert diag["vif"][regressor] == pytest.approx(variance_inflation_factor(exog, j), rel=1e-8)
+        assert variance_inflation_factor(exog, j) <= 5.0
+    # The former SPY + spread design, for comparison, against statsmodels too: collinear (VIF > 5).
+    spread = pd.DataFrame({"Market": win["SPY"]})
+    for factor, etf in FACTOR_ETFS.items():
+        if factor != "Market":
+            spread[factor] = win[etf] - win["SPY"]
+    sexog = sm.add_constant(spread).to_numpy()
+    assert diag["vif_spread_model"]["VTV-SPY"] == pytest.approx(variance_inflation_factor(sexog, 2), rel=1e-8)
+    assert max(variance_inflation_factor(sexog, j) for j in range(1, sexog.shape[1])) > 5.0
     corr = design.corr().to_numpy()
     ev = np.linalg.eigvalsh(corr)
     assert diag["condition_number"] == pytest.approx(np.sqrt(ev.max() / ev.min()), rel=1e-8)
@@ -146,6 +163,58 @@ def test_multivariate_betas_match_statsmodels(rets):
     a, b = diag["max_raw_etf_correlation_pair"]
     assert win[a].corr(win[b]) == pytest.approx(raw_corr.max(), rel=1e-12)
     assert diag["n_obs"] == window
+    assert diag["order"] == ["Market", "Value", "Growth", "Momentum", "Quality", "Size", "Low Volatility"]
+
+
+def test_vif_at_most_5_on_every_window_of_the_real_data(rets):
+    """Every client shares the ETF design; only the as-of date differs. statsmodels VIF of the orthogonal
+    design on every quarter-end window of the extract (the one the demo clients are onboarded on included)."""
+    etf = rets[ETFS].dropna()
+    ends = list(range(252, len(etf) + 1, 63)) + [len(etf)]
+    for end in ends:
+        win = etf.iloc[end - 252:end]
+        _, diag = multivariate_betas(rets[["KO"]].loc[win.index], win, window=252)
+        exog = sm.add_constant(sm_orthogonal_design(win)).to_numpy()
+        vifs = [variance_inflation_factor(exog, j) for j in range(1, exog.shape[1])]
+        assert max(vifs) <= 5.0, (win.index[-1], vifs)
+        assert max(diag["vif"].values()) <= 5.0
+
+
+def test_multivariate_market_beta_reconciles_with_single_factor(rets):
+    """With complete data the orthogonal model's market beta IS the single-factor SPY beta (statsmodels)."""
+    window = 252
+    out, _ = multivariate_betas(rets[ASSETS], rets[ETFS], window=window)
+    win = rets.iloc[-window:]
+    for sym in ASSETS:
+        single = sm_fit(win[sym], win["SPY"]).params.iloc[1]
+        multi = out[(out.symbol == sym) & (out.factor == "Market")].beta.iloc[0]
+        assert multi == pytest.approx(single, rel=1e-9, abs=1e-12)
+    # KO: the collinear spread model gave ~+0.59, the single factor (and now the multivariate) ≈ −0.29.
+    ko = out[(out.symbol == "KO") & (out.factor == "Market")].beta.iloc[0]
+    assert ko < 0
+
+
+def test_perfect_fits_store_null_statistics_and_a_flag(rets):
+    """SPY on SPY, IWM on SPY + IWM⊥, a 'position' that is exactly 2× SPY: R² = 1, t would be 1e13–1e16."""
+    window = 252
+    assets = rets[["SPY", "IWM", "KO"]].copy()
+    assets["TWO_SPY"] = 2.0 * rets["SPY"]
+    single = single_factor_betas(assets, rets[ETFS], window=window)
+    multi, _ = multivariate_betas(assets, rets[ETFS], window=window)
+    for frame in (single, multi):
+        assert not (frame["t_stat"].abs() > 1e6).any()
+        assert not (frame["std_err"].abs() > 1e6).any()
+    m = multi.set_index(["symbol", "factor"])
+    for sym in ("SPY", "IWM", "TWO_SPY"):
+        assert (multi[multi.symbol == sym].quality_flag == "perfect_fit").all()
+        assert multi[multi.symbol == sym].t_stat.isna().all()
+    assert m.loc[("SPY", "Market"), "beta"] == pytest.approx(1.0, abs=1e-12)
+    assert m.loc[("TWO_SPY", "Market"), "beta"] == pytest.approx(2.0, abs=1e-12)
+    assert m.loc[("IWM", "Size"), "beta"] == pytest.approx(1.0, abs=1e-9)
+    assert (multi[multi.symbol == "KO"].quality_flag == "full_history").all()
+    s = single.set_index(["symbol", "factor"])
+    assert s.loc[("SPY", "Market"), "quality_flag"] == "perfect_fit" and np.isnan(s.loc[("SPY", "Market"), "t_stat"])
+    assert s.loc[("SPY", "Value"), "quality_flag"] == "full_history" and np.isfinite(s.loc[("SPY", "Value"), "t_stat"])
 
 
 def test_portfolio_factor_exposure_hand_example():

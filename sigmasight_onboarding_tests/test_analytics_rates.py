@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl
+from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "market" / "daily_adj_close_extract.parquet"
 ASSETS = ["TLT", "IEF", "SHY", "BND", "SPY", "AAPL", "XLF", "VNQ"]
@@ -114,3 +114,32 @@ def test_portfolio_rate_shock_pnl_hand_example():
     s = portfolio_rate_shock_pnl(mv, betas, [-100, 0, 50])
     np.testing.assert_allclose(s.to_numpy(), [-100 * per_bp, 0.0, 50 * per_bp])
     assert list(s.index) == [-100.0, 0.0, 50.0]
+
+
+def test_perfect_fit_and_low_significance_flags(px):
+    """A 'position' that is an exact linear function of Δbp is a perfect fit (NULL t, flag); weak betas
+    (|t| < 2 by hand OLS) are flagged; no |t| > 1e6 anywhere."""
+    window = 252
+    rets = px[ASSETS].pct_change().iloc[1:].copy()
+    dbp_full = px["^TNX"].diff() * 100
+    rets["EXACT"] = (-0.0007 * dbp_full).reindex(rets.index)
+    out = interest_rate_betas(rets, px["^TNX"], rets["TLT"], window=window, min_obs=60)
+    assert out.loc["EXACT", "quality_flag"] == "perfect_fit" and np.isnan(out.loc["EXACT", "t_stat"])
+    assert out.loc["EXACT", "rate_beta"] == pytest.approx(-0.0007, rel=1e-9)
+    assert not bool(out.loc["EXACT", "low_significance"])
+    assert not (out["t_stat"].abs() > 1e6).any() and not (out["tlt_t_stat"].abs() > 1e6).any()
+    dbp = np.diff(px["^TNX"].to_numpy())[-window:] * 100
+    for sym in ASSETS:
+        ref = hand_ols(rets[sym].to_numpy()[-window:], dbp)
+        assert bool(out.loc[sym, "low_significance"]) == (abs(ref["t"]) < 2.0), sym
+
+
+def test_rate_shock_significance_hand_example():
+    betas = pd.DataFrame({"rate_beta": [-0.0017, 0.0001, 0.00005], "t_stat": [-9.0, 1.2, np.nan]}, index=["TLT", "SPY", "GLD"])
+    expo = pd.Series({"TLT": 200_000.0, "SPY": -50_000.0, "GLD": 10_000.0})
+    out = rate_shock_significance(expo, betas, 300)
+    tlt, spy, gld = 200_000 * -0.0017 * 300, -50_000 * 0.0001 * 300, 10_000 * 0.00005 * 300
+    assert out["total"] == pytest.approx(tlt + spy + gld)
+    assert out["from_low_significance"] == pytest.approx(spy + gld)
+    assert out["from_significant"] == pytest.approx(tlt)
+    assert out["share_low_significance"] == pytest.approx((abs(spy) + abs(gld)) / (abs(tlt) + abs(spy) + abs(gld)))

@@ -204,3 +204,36 @@ def test_loader_cache_returns_independent_copies_and_rereads_changed_file(tmp_pa
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000))
     with pytest.raises(ScenarioFileError):
         load_scenarios(p)
+
+
+def test_orthogonal_loadings_move_every_listed_proxy_by_its_shock():
+    """Orthogonal model on the real extract: the style ETFs' own betas (perfect fits) with the model's
+    loadings reproduce each listed proxy's total shock exactly; an unlisted style moves as the market implies."""
+    from pathlib import Path
+
+    from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, betas_wide, multivariate_betas
+    from sigmasight_onboarding.analytics.returns import simple_returns
+
+    data = Path(__file__).resolve().parents[1] / "data" / "market" / "daily_adj_close_extract.parquet"
+    etfs = list(FACTOR_ETFS.values())
+    px = pd.read_parquet(data, filters=[("symbol", "in", etfs)]).pivot(index="date", columns="symbol", values="adj_close")
+    rets = simple_returns(px.sort_index())
+    betas, diag = multivariate_betas(rets[etfs], rets[etfs], window=252)
+    wide = betas_wide(betas)
+    sc = Scenario(id="s", name="S", category="t", factor_shocks={"Market": -0.10, "Value": -0.04, "Growth": -0.15})
+    r = stress.scenario_symbol_returns(etfs, wide, None, [sc], diag["loadings"]).loc["s"]
+    assert r["SPY"] == pytest.approx(-0.10, abs=1e-9)
+    assert r["VTV"] == pytest.approx(-0.04, abs=1e-9)
+    assert r["VUG"] == pytest.approx(-0.15, abs=1e-9)
+    # MTUM not listed: OLS of MTUM on SPY, VTV⊥, VUG⊥ (numpy, independent of the model code) predicts its move.
+    win = rets[etfs].iloc[-252:]
+    x = np.column_stack([np.ones(252), win["SPY"]])
+    v = win["VTV"] - x @ np.linalg.lstsq(x, win["VTV"], rcond=None)[0]
+    x2 = np.column_stack([x, v])
+    g = win["VUG"] - x2 @ np.linalg.lstsq(x2, win["VUG"], rcond=None)[0]
+    x3 = np.column_stack([x2, g])
+    c = np.linalg.lstsq(x3, win["MTUM"], rcond=None)[0]
+    f_value = -0.04 - np.linalg.lstsq(x, win["VTV"], rcond=None)[0][1] * -0.10
+    b_vug = np.linalg.lstsq(x2, win["VUG"], rcond=None)[0]
+    f_growth = -0.15 - (b_vug[1] * -0.10 + b_vug[2] * f_value)
+    assert r["MTUM"] == pytest.approx(c[1] * -0.10 + c[2] * f_value + c[3] * f_growth, abs=1e-9)

@@ -147,3 +147,37 @@ def test_other_clients_rows_untouched(env):
             "SELECT e.* FROM onb_position_factor_exposures e JOIN portfolios p ON p.id = e.portfolio_id "
             "JOIN users u ON u.id = p.user_id WHERE u.email = 'demo_individual@sigmasight.com' ORDER BY e.id")).all()
     assert individual_after == before
+
+
+def test_no_huge_t_statistic_is_stored_and_market_betas_reconcile(onboarded):
+    """Issue 15: perfect fits (SPY options on SPY, IWM options on IWM) store NULL t with a flag; no |t| > 1e6;
+    the orthogonal multivariate Market beta equals the single-factor one for full-history positions;
+    every rate beta carries its significance flag."""
+    env, _, _ = onboarded
+    with get_engine(env["db_url"]).connect() as conn:
+        worst = [conn.execute(text(f"SELECT MAX(ABS(t_stat)) FROM {t}")).scalar_one()
+                 for t in ("onb_position_factor_exposures", "onb_position_interest_rate_betas")]
+        spy_opt = conn.execute(text(
+            "SELECT e.quality_flag, e.t_stat, e.model FROM onb_position_factor_exposures e JOIN positions p ON p.id = e.position_id "
+            "JOIN onb_factor_definitions f ON f.id = e.factor_id WHERE p.underlying_symbol = 'SPY' AND f.name = 'Market'")).all()
+        market = conn.execute(text(
+            "SELECT p.symbol, e.model, e.exposure_value, e.quality_flag FROM onb_position_factor_exposures e "
+            "JOIN positions p ON p.id = e.position_id JOIN onb_factor_definitions f ON f.id = e.factor_id "
+            "WHERE f.name = 'Market'")).all()
+        low = conn.execute(text("SELECT low_significance FROM onb_position_interest_rate_betas")).scalars().all()
+        greeks = conn.execute(text("SELECT dividend_yield, dividend_yield_source, volatility_source, price_source "
+                                   "FROM onb_position_greeks")).all()
+        repriced = conn.execute(text("SELECT pnl_up_100bp_repriced FROM onb_position_interest_rate_betas")).scalars().all()
+    assert all(w is not None and w <= 1e6 for w in worst), worst
+    assert spy_opt and all(r.quality_flag == "perfect_fit" and r.t_stat is None for r in spy_opt)
+    by = {}
+    for r in market:
+        by.setdefault(r.symbol, {})[r.model] = (r.exposure_value, r.quality_flag)
+    for sym, m in by.items():
+        if m["single"][1] in ("full_history", "perfect_fit"):
+            assert m["multivariate"][0] == pytest.approx(m["single"][0], rel=1e-9, abs=1e-12), sym
+    assert low and all(v is not None for v in low)
+    # the file provider has no dividends and no option quotes: q = 0 flagged, realised vol labelled
+    assert greeks and all(g.dividend_yield == 0.0 and g.dividend_yield_source == "unavailable_assumed_0"
+                          and g.volatility_source == "realised_63d" and g.price_source == "model" for g in greeks)
+    assert repriced and all(v is not None for v in repriced)

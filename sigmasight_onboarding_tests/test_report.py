@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from sigmasight_onboarding.calendar import last_sessions
 from sigmasight_onboarding.cli import main
@@ -269,3 +269,28 @@ def test_write_report_cannot_escape_the_reports_folder(tmp_path):
     with pytest.raises(ValueError, match="symbolic link"):
         write_report(report, reports, "linked@example.com")
     assert not any(Path(target).iterdir())
+
+
+def test_desk_exposure_and_market_beta_reconcile_with_independent_sql(onboarded):
+    """Issue 15: the report's delta-adjusted net = Σ stock market values + Σ option delta dollars (SQL on the
+    stored positions and Greeks); the two market dollar exposures agree (orthogonal styles, full windows)."""
+    report = onboarded["reports"][HEDGE]
+    with onboarded["engine"].connect() as conn:
+        pid = conn.execute(text("SELECT p.id FROM portfolios p JOIN users u ON u.id = p.user_id WHERE u.email = :e"),
+                           {"e": HEDGE}).scalar_one()
+        stock = conn.execute(text("SELECT SUM(market_value), SUM(ABS(market_value)) FROM positions WHERE portfolio_id = :p AND "
+                                  "deleted_at IS NULL AND position_type IN ('LONG', 'SHORT')"), {"p": pid}).one()
+        opt = conn.execute(text("SELECT delta_dollars FROM onb_position_greeks WHERE portfolio_id = :p AND calculation_date = "
+                                "(SELECT MAX(calculation_date) FROM onb_position_greeks WHERE portfolio_id = :p)"), {"p": pid}).scalars().all()
+    x = report.data.desk_exposure if hasattr(report, "data") else None
+    html = report.html
+    assert "Delta-adjusted net" in html and "Beta-adjusted net" in html and "Market beta reconciliation" in html
+    net = float(stock[0]) + sum(opt)
+    gross = float(stock[1]) + sum(abs(v) for v in opt)
+    if x is not None:
+        assert x["delta_adjusted_net"] == pytest.approx(net, abs=0.02)
+        assert x["delta_adjusted_gross"] == pytest.approx(gross, abs=0.02)
+    from sigmasight_onboarding.report.render import usd
+    assert usd(net) in html and usd(gross) in html
+    rec = report.answers["factor_exposures"]["market_reconciliation"]
+    assert abs(rec["difference"]) <= 1e-6 * gross

@@ -22,6 +22,8 @@ number of observations is reported (``n_obs``) and flagged:
 * ``insufficient_history``  n_obs < min_obs (all estimates NaN)
 * ``degenerate``            enough observations but a rank-deficient design / constant response
                             (estimates NaN)
+* ``perfect_fit``           R² > 1 − ``PERFECT_FIT_TOL`` (zero residual variance) or |t| > ``MAX_ABS_T``:
+                            the coefficients are kept, std_err and t_stat are NaN (stored NULL)
 
 No clipping: betas with |beta| > ``extreme_threshold`` (default 3) keep their value and get
 ``extreme_beta`` = True.
@@ -54,6 +56,15 @@ FLAG_FULL = "full_history"
 FLAG_LIMITED = "limited_history"
 FLAG_INSUFFICIENT = "insufficient_history"
 FLAG_DEGENERATE = "degenerate"
+FLAG_PERFECT_FIT = "perfect_fit"
+
+#: A regression whose residual sum of squares is below this fraction of the (centred) total sum of squares
+#: (R² > 1 − 1e-10: SPY on SPY, IWM on SPY + IWM⊥, an option on its own underlying) is a perfect fit:
+#: the coefficients are kept (they are exact: 1.0, 0.0, …) but the standard errors and t-statistics are
+#: numerical noise (1e13–1e16) and are stored as NULL with quality_flag ``perfect_fit``.
+PERFECT_FIT_TOL = 1e-10
+#: Any |t| above this is treated the same way (no meaningful sample produces it).
+MAX_ABS_T = 1e6
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,7 +80,9 @@ def masked_ols(x: np.ndarray, y: np.ndarray, min_obs: int, add_intercept: bool =
     r2 = 1 − SSR/SST (SST centred). ``resid_std`` = sqrt(SSR/(n − p)) (per observation, not annualised).
 
     Returns a dict of arrays: coef (p × N), se (p × N), t (p × N), r2 (N), resid_std (N), n_obs (N),
-    degenerate (N, bool). Columns with n_obs < max(min_obs, p + 1) or degenerate are all-NaN.
+    degenerate (N, bool), perfect_fit (N, bool). Columns with n_obs < max(min_obs, p + 1) or degenerate are
+    all-NaN. Perfect fits (SSR ≤ PERFECT_FIT_TOL · SST, or any |t| > MAX_ABS_T) keep coef and r2 (clipped to
+    [0, 1]) but have NaN se and t: their standard errors are rounding noise.
     """
     x = np.asarray(x, dtype=float)
     if x.ndim == 1:
@@ -88,6 +101,7 @@ def masked_ols(x: np.ndarray, y: np.ndarray, min_obs: int, add_intercept: bool =
     r2 = np.full(n_cols, np.nan)
     resid_std = np.full(n_cols, np.nan)
     degenerate = np.zeros(n_cols, dtype=bool)
+    perfect = np.zeros(n_cols, dtype=bool)
 
     eligible = np.flatnonzero(n_obs >= max(min_obs, p + 1))
     if eligible.size:
@@ -107,6 +121,11 @@ def masked_ols(x: np.ndarray, y: np.ndarray, min_obs: int, add_intercept: bool =
             with np.errstate(divide="ignore", invalid="ignore"):
                 r2_g = 1.0 - ssr / sst
             se_g = np.sqrt(xtx_inv_diag[:, None] * sigma2[None, :])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_g = np.abs(b / se_g)
+            perfect_g = ~bad & ((ssr <= PERFECT_FIT_TOL * sst) | (np.nan_to_num(t_g, nan=0.0, posinf=np.inf) > MAX_ABS_T).any(axis=0))
+            se_g[:, perfect_g] = np.nan
+            r2_g = np.where(perfect_g, np.clip(r2_g, 0.0, 1.0), r2_g)
             b[:, bad] = np.nan
             se_g[:, bad] = np.nan
             r2_g[bad] = np.nan
@@ -115,9 +134,11 @@ def masked_ols(x: np.ndarray, y: np.ndarray, min_obs: int, add_intercept: bool =
             r2[cols] = r2_g
             resid_std[cols] = np.where(bad, np.nan, np.sqrt(sigma2))
             degenerate[cols] = bad
+            perfect[cols] = perfect_g
     with np.errstate(divide="ignore", invalid="ignore"):
         tstat = coef / se
-    return {"coef": coef, "se": se, "t": tstat, "r2": r2, "resid_std": resid_std, "n_obs": n_obs, "degenerate": degenerate}
+    return {"coef": coef, "se": se, "t": tstat, "r2": r2, "resid_std": resid_std, "n_obs": n_obs, "degenerate": degenerate,
+            "perfect_fit": perfect}
 
 
 def _mask_groups(mask: np.ndarray, columns: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -135,11 +156,16 @@ def _mask_groups(mask: np.ndarray, columns: np.ndarray) -> list[tuple[np.ndarray
     return [(sub[:, idx[0]].copy(), columns[np.asarray(idx)]) for idx in groups.values()]
 
 
-def quality_flags(n_obs: np.ndarray, window: int, min_obs: int, degenerate: np.ndarray | None = None) -> np.ndarray:
+def quality_flags(n_obs: np.ndarray, window: int, min_obs: int, degenerate: np.ndarray | None = None,
+                  perfect_fit: np.ndarray | None = None) -> np.ndarray:
     """History-quality flag per regression: full_history (n ≥ window), limited_history
-    (min_obs ≤ n < window), insufficient_history (n < min_obs), degenerate (singular design)."""
+    (min_obs ≤ n < window), insufficient_history (n < min_obs), degenerate (singular design),
+    perfect_fit (zero residual variance: statistics NULL). Precedence: insufficient > degenerate >
+    perfect_fit > limited/full."""
     n_obs = np.asarray(n_obs)
     flags = np.where(n_obs >= window, FLAG_FULL, np.where(n_obs >= min_obs, FLAG_LIMITED, FLAG_INSUFFICIENT))
+    if perfect_fit is not None:
+        flags = np.where(np.asarray(perfect_fit) & (n_obs >= min_obs), FLAG_PERFECT_FIT, flags)
     if degenerate is not None:
         flags = np.where(np.asarray(degenerate) & (n_obs >= min_obs), FLAG_DEGENERATE, flags)
     return flags.astype(object)
@@ -210,7 +236,7 @@ def single_factor_betas(
                     "r2": res["r2"],
                     "t_stat": res["t"][1],
                     "n_obs": res["n_obs"].astype(int),
-                    "quality_flag": quality_flags(res["n_obs"], window, min_obs, res["degenerate"]),
+                    "quality_flag": quality_flags(res["n_obs"], window, min_obs, res["degenerate"], res["perfect_fit"]),
                     "extreme_beta": np.abs(np.nan_to_num(beta)) > extreme_threshold,
                 }
             )
@@ -225,15 +251,81 @@ MULTIVARIATE_COLUMNS = [
 ]
 
 
-def multivariate_regressors(etf_returns: pd.DataFrame) -> pd.DataFrame:
-    """Regressor matrix: Market = SPY return; every style factor = (style ETF return − SPY return),
-    i.e. the style spread net of the market (daily decimal). Columns named by factor."""
+#: Order in which the style factors are orthogonalised (Gram–Schmidt): each style ETF's return is
+#: residualised on the market (SPY) and on every style BEFORE it in this list. Value is the first
+#: style, so it keeps most of its own meaning; Growth (nearly the mirror image of Value once the
+#: market is removed) comes second and keeps only what Value does not explain, and so on.
+ORTHOGONALISATION_ORDER: list[str] = ["Market", "Value", "Growth", "Momentum", "Quality", "Size", "Low Volatility"]
+ORTHOGONAL_METHOD = (
+    "sequential Gram–Schmidt by OLS with intercept over the estimation window: Market = SPY; each style = the "
+    "residual of its ETF's return regressed on SPY and on the earlier styles' residuals, order "
+    + " → ".join(ORTHOGONALISATION_ORDER)
+)
+
+
+def regressor_name(factor: str) -> str:
+    """Label of a factor's regressor in the orthogonal model: 'SPY' for the market, e.g. 'VTV⊥' for a style
+    (VTV's return orthogonalised on SPY and the earlier styles)."""
+    return FACTOR_ETFS[factor] if factor == MARKET_FACTOR else f"{FACTOR_ETFS[factor]}⊥"
+
+
+def spread_regressors(etf_returns: pd.DataFrame) -> pd.DataFrame:
+    """The former (collinear) design, kept for diagnostics only: Market = SPY; every style =
+    (style ETF return − SPY return). Columns named by factor."""
     f = _factor_frame(etf_returns)
     if MARKET_FACTOR not in f.columns:
         raise ValueError("multivariate regression needs the market ETF (SPY)")
     reg = f.sub(f[MARKET_FACTOR], axis=0)
     reg[MARKET_FACTOR] = f[MARKET_FACTOR]
     return reg[f.columns]
+
+
+def multivariate_regressors(etf_returns: pd.DataFrame) -> pd.DataFrame:
+    """Orthogonal regressor matrix (daily decimal returns), columns named by factor in ``FACTOR_ETFS`` order.
+
+    * Market = SPY return, unchanged.
+    * Styles, in ``ORTHOGONALISATION_ORDER``: style_s = r_ETF_s − (a + b·SPY + Σ_{u before s} c_u·style_u),
+      the OLS residual (with intercept) of the style ETF's return on the market and the earlier
+      (already orthogonalised) styles.
+
+    The residuals are computed on the rows where every ETF has a return (rows with a missing ETF are
+    NaN), so pass the estimation window only: within it every style has zero mean and zero sample
+    covariance with the market and with every other style — the design's VIFs are 1 and the market
+    coefficient of a position with complete data equals its single-factor (SPY) beta exactly.
+    A style regressor is "the part of that ETF's return that the market and the earlier styles do not
+    explain"; its beta is the position's loading on that pure style return.
+    """
+    return orthogonalise_factors(etf_returns)[0]
+
+
+def orthogonalise_factors(etf_returns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(regressors, loadings): the orthogonal regressors of ``multivariate_regressors`` and the slope
+    coefficients used to build them — loadings.loc[style, u] = c_u, the coefficient of factor u (Market or an
+    earlier style) in the style ETF's regression (intercept excluded; 0 for later factors). So a style
+    ETF's return is r_s = a_s + Σ_u loadings[s, u] · f_u + style⊥_s; stress scenarios use this to turn
+    a shock to the ETF's total return into a move of the orthogonal factor."""
+    f = _factor_frame(etf_returns)
+    if MARKET_FACTOR not in f.columns:
+        raise ValueError("multivariate regression needs the market ETF (SPY)")
+    order = [c for c in ORTHOGONALISATION_ORDER if c in f.columns]
+    rows = f.notna().all(axis=1).to_numpy()
+    x = f[order].to_numpy(dtype=float)[rows]
+    out = np.full((len(f), len(order)), np.nan)
+    loadings = np.zeros((len(order), len(order)))
+    out[rows, 0] = x[:, 0]
+    if rows.sum() > len(order):
+        basis = [np.ones(x.shape[0]), x[:, 0]]
+        for j in range(1, len(order)):
+            design = np.column_stack(basis)
+            coef, *_ = np.linalg.lstsq(design, x[:, j], rcond=None)
+            resid = x[:, j] - design @ coef
+            out[rows, j] = resid
+            loadings[j, :j] = coef[1:]
+            basis.append(resid)
+    else:
+        loadings[:] = np.nan
+    reg = pd.DataFrame(out, index=f.index, columns=order)
+    return reg[list(f.columns)], pd.DataFrame(loadings, index=order, columns=order)
 
 
 def regressor_diagnostics(regressors: pd.DataFrame, raw_etf_returns: pd.DataFrame | None = None) -> dict[str, Any]:
@@ -275,33 +367,42 @@ def multivariate_betas(
     min_obs: int = 60,
     extreme_threshold: float = 3.0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Joint factor regression for all positions:
+    """Joint ORTHOGONAL factor regression for all positions:
 
-        r_i,t = alpha_i + b_Market·SPY_t + Σ_s b_s·(ETF_s,t − SPY_t) + e_i,t,   s ∈ {Value, Growth,
+        r_i,t = alpha_i + b_Market·SPY_t + Σ_s b_s·style⊥_s,t + e_i,t,   s ∈ {Value, Growth,
         Momentum, Quality, Size, Low Volatility}
 
-    over the last ``window`` common dates, one lstsq call per distinct availability mask (one call
-    when data are complete). ``etf_returns`` columns: the ETF symbols of ``FACTOR_ETFS`` (or factor
-    names). Daily simple decimal returns.
+    where style⊥_s is the style ETF's return orthogonalised on SPY and on the earlier styles
+    (``multivariate_regressors``, order ``ORTHOGONALISATION_ORDER``), computed over the last ``window``
+    common dates. One lstsq call per distinct availability mask (one call when data are complete).
+    ``etf_returns`` columns: the ETF symbols of ``FACTOR_ETFS`` (or factor names). Daily simple decimal returns.
+
+    Consequences (stated so they can be checked): the regressors are uncorrelated in the window (VIF = 1);
+    for a position with data on every date of the window, b_Market equals its single-factor SPY beta exactly
+    (the styles are orthogonal to SPY), so the two market betas reconcile by construction; a position with
+    missing dates differs only through its own mask (``market_beta_gap`` = b_Market − single-factor SPY beta
+    on the same rows is 0 up to rounding in complete data).
 
     Returns (betas, diagnostics):
       betas — long DataFrame, one row per (symbol, factor), columns ``MULTIVARIATE_COLUMNS``:
-        regressor ('SPY' or e.g. 'VTV-SPY'), beta, std_err, t_stat (classical OLS), alpha (daily
-        decimal intercept), r2, residual_vol (annualised: resid stdev × √252, decimal), n_obs,
-        quality_flag, extreme_beta (|beta| > extreme_threshold, never clipped);
-      diagnostics — ``regressor_diagnostics`` of the design in the window (condition_number, vif,
-        max_raw_etf_correlation, …).
+        regressor ('SPY' or e.g. 'VTV⊥'), beta, std_err, t_stat (classical OLS; NULL for perfect fits, see
+        ``masked_ols``), alpha (daily decimal intercept), r2, residual_vol (annualised: resid stdev × √252,
+        decimal), n_obs, quality_flag, extreme_beta (|beta| > extreme_threshold, never clipped);
+      diagnostics — ``regressor_diagnostics`` of the orthogonal design in the window (condition_number,
+        vif, max_raw_etf_correlation, …) plus ``vif_spread_model`` (the VIFs the former SPY + spread design
+        would have had, for comparison), ``method``, ``order`` and ``loadings`` (``orthogonalise_factors``: how
+        each style ETF loads on the market and the earlier styles; the stress engine needs it).
     """
     raw = _factor_frame(etf_returns)
-    reg = multivariate_regressors(raw)
-    assets, reg, raw = align_window(asset_returns, reg, raw, window=window)
+    assets, raw = align_window(asset_returns, raw, window=window)
+    reg, loadings = orthogonalise_factors(raw)
     res = masked_ols(reg.to_numpy(dtype=float), assets.to_numpy(dtype=float), min_obs)
     factors = list(reg.columns)
     n_sym = assets.shape[1]
     n_fac = len(factors)
     beta = res["coef"][1:].T  # N × F
-    flags = quality_flags(res["n_obs"], window, min_obs, res["degenerate"])
-    regressor_names = [FACTOR_ETFS[f] if f == MARKET_FACTOR else f"{FACTOR_ETFS[f]}-{FACTOR_ETFS[MARKET_FACTOR]}" for f in factors]
+    flags = quality_flags(res["n_obs"], window, min_obs, res["degenerate"], res["perfect_fit"])
+    regressor_names = [regressor_name(f) for f in factors]
     out = pd.DataFrame(
         {
             "symbol": np.repeat(np.asarray(assets.columns, dtype=object), n_fac),
@@ -320,6 +421,12 @@ def multivariate_betas(
     )
     raw_named = raw.rename(columns=FACTOR_ETFS)
     diagnostics = regressor_diagnostics(reg.rename(columns=dict(zip(factors, regressor_names))), raw_named)
+    spread = spread_regressors(raw)
+    spread_names = [FACTOR_ETFS[f] if f == MARKET_FACTOR else f"{FACTOR_ETFS[f]}-{FACTOR_ETFS[MARKET_FACTOR]}" for f in spread.columns]
+    diagnostics["vif_spread_model"] = regressor_diagnostics(spread.rename(columns=dict(zip(spread.columns, spread_names))))["vif"]
+    diagnostics["method"] = ORTHOGONAL_METHOD
+    diagnostics["order"] = [f for f in ORTHOGONALISATION_ORDER if f in factors]
+    diagnostics["loadings"] = loadings
     return out[MULTIVARIATE_COLUMNS], diagnostics
 
 

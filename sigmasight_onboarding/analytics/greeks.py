@@ -38,6 +38,10 @@ _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 VOL_SOURCE_IMPLIED = "implied"
 VOL_SOURCE_REALISED = "realised_63d"
 
+#: dividend_yield_source labels (stored in onb_position_greeks.dividend_yield_source)
+DIVIDEND_SOURCE_PROVIDER = "provider_trailing_12m"  # Σ cash dividends, ex-date in the last 365 days / spot
+DIVIDEND_SOURCE_NONE = "unavailable_assumed_0"  # the provider has no dividends (file/synthetic): q = 0, flagged
+
 
 def _npdf(x: np.ndarray) -> np.ndarray:
     return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
@@ -276,6 +280,42 @@ def realised_volatility(prices: pd.DataFrame, window: int = 63, min_obs: int = 2
     vol[n < min_obs] = np.nan
     vol.name = f"realised_vol_{window}d"
     return vol
+
+
+def dividend_yields(symbols: Any, spots: Any, as_of: Any, dividends: dict | None) -> pd.DataFrame:
+    """Continuous dividend yield q per underlying for Black–Scholes–Merton, with its source.
+
+    ``dividends``: {symbol: [(ex_date, cash amount per share), …] or objects with ``ex_date``/``amount``}
+    as served by a provider (FMP, Polygon), or None / missing symbol when the provider has no dividend data.
+
+    * symbol served → q = Σ amounts with ex-date in (as_of − 365 days, as_of] / spot (the trailing 12-month
+      cash yield, decimal; 0 for a served symbol that paid nothing), source ``provider_trailing_12m``;
+    * otherwise (the file and synthetic providers carry adjusted closes only) → q = 0, source
+      ``unavailable_assumed_0``: a documented assumption, flagged on every Greeks row. For index ETFs this
+      overstates call values and understates put values slightly (SPY yields ~1.2 %).
+
+    Returns a DataFrame indexed by symbol with columns dividend_yield (decimal) and dividend_yield_source.
+    """
+    syms = [str(x) for x in np.atleast_1d(np.asarray(symbols, dtype=object))]
+    spot = np.broadcast_to(_as_float(spots), (len(syms),))
+    day = pd.Timestamp(as_of).date()
+    lo = day - pd.Timedelta(days=365).to_pytimedelta()
+    q, src = [], []
+    for sym, s in zip(syms, spot):
+        rows = None if dividends is None else dividends.get(sym)
+        if rows is None or not (s > 0):
+            q.append(0.0)
+            src.append(DIVIDEND_SOURCE_NONE)
+            continue
+        total = 0.0
+        for r in rows:
+            ex, amt = (r.ex_date, r.amount) if hasattr(r, "ex_date") else r
+            ex = pd.Timestamp(ex).date()
+            if lo < ex <= day:
+                total += float(amt)
+        q.append(total / float(s))
+        src.append(DIVIDEND_SOURCE_PROVIDER)
+    return pd.DataFrame({"dividend_yield": q, "dividend_yield_source": src}, index=pd.Index(syms, name="symbol"))
 
 
 def risk_free_rate_from_irx(irx_percent: float) -> float:

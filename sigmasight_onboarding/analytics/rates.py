@@ -28,8 +28,11 @@ import pandas as pd
 from sigmasight_onboarding.analytics.factors import align_window, masked_ols, quality_flags
 from sigmasight_onboarding.analytics.returns import yield_changes_bp
 
+#: |t| below this: the rate beta is not distinguishable from zero at the usual 5 % level (flagged, kept).
+SIGNIFICANCE_T = 2.0
+
 RATE_BETA_COLUMNS = [
-    "rate_beta", "alpha", "std_err", "r2", "t_stat", "n_obs", "quality_flag", "implied_duration",
+    "rate_beta", "alpha", "std_err", "r2", "t_stat", "n_obs", "quality_flag", "low_significance", "implied_duration",
     "tlt_beta", "tlt_r2", "tlt_t_stat", "tlt_n_obs", "tlt_quality_flag",
 ]
 
@@ -53,7 +56,9 @@ def interest_rate_betas(
 
     Returns a DataFrame indexed by symbol with ``RATE_BETA_COLUMNS``: rate_beta (decimal return per
     1 bp), alpha (daily decimal), std_err, r2, t_stat (classical OLS, of rate_beta), n_obs, quality_flag,
-    implied_duration (= −rate_beta × 10 000, years), tlt_beta (dimensionless), tlt_r2, tlt_t_stat,
+    low_significance (True when |t| < ``SIGNIFICANCE_T`` or the t-statistic is undefined while the beta is not
+    a perfect fit; such betas are kept but shock P&L resting on them is reported separately, see
+    ``rate_shock_significance``), implied_duration (= −rate_beta × 10 000, years), tlt_beta (dimensionless), tlt_r2, tlt_t_stat,
     tlt_n_obs, tlt_quality_flag.
     """
     dbp = yield_changes_bp(tnx_percent.astype(float)).rename("dbp")
@@ -63,6 +68,8 @@ def interest_rate_betas(
     rate = masked_ols(dbp.to_numpy(), y, min_obs)
     bond = masked_ols(tlt.to_numpy(), y, min_obs)
     beta = rate["coef"][1]
+    t = rate["t"][1]
+    low = ~(np.abs(np.nan_to_num(t, nan=0.0)) >= SIGNIFICANCE_T) & ~rate["perfect_fit"]
     return pd.DataFrame(
         {
             "rate_beta": beta,
@@ -71,13 +78,14 @@ def interest_rate_betas(
             "r2": rate["r2"],
             "t_stat": rate["t"][1],
             "n_obs": rate["n_obs"].astype(int),
-            "quality_flag": quality_flags(rate["n_obs"], window, min_obs, rate["degenerate"]),
+            "quality_flag": quality_flags(rate["n_obs"], window, min_obs, rate["degenerate"], rate["perfect_fit"]),
+            "low_significance": low,
             "implied_duration": -beta * 1e4,
             "tlt_beta": bond["coef"][1],
             "tlt_r2": bond["r2"],
             "tlt_t_stat": bond["t"][1],
             "tlt_n_obs": bond["n_obs"].astype(int),
-            "tlt_quality_flag": quality_flags(bond["n_obs"], window, min_obs, bond["degenerate"]),
+            "tlt_quality_flag": quality_flags(bond["n_obs"], window, min_obs, bond["degenerate"], bond["perfect_fit"]),
         },
         index=pd.Index(assets.columns, name="symbol"),
     )[RATE_BETA_COLUMNS]
@@ -104,3 +112,35 @@ def portfolio_rate_shock_pnl(
         return per_bp * float(shock_bp)
     shocks = np.asarray(shock_bp, dtype=float)
     return pd.Series(per_bp * shocks, index=pd.Index(shocks, name="shock_bp"), name="pnl_dollars")
+
+
+def rate_shock_significance(
+    exposures: pd.Series,
+    rate_betas: pd.DataFrame,
+    shock_bp: float,
+    t_threshold: float = SIGNIFICANCE_T,
+) -> dict[str, float]:
+    """How much of a linear rate-shock P&L rests on statistically weak betas.
+
+    P&L_i = exposure_i × rate_beta_i × shock_bp (the same linear model as ``portfolio_rate_shock_pnl``;
+    exposure in signed dollars, options as delta dollars). A beta is weak when |t| < ``t_threshold`` or its
+    t is undefined (``low_significance`` in ``interest_rate_betas``). Returns dollars: total, from_low_significance,
+    from_significant, and share_low_significance = Σ|P&L_i| over weak betas / Σ|P&L_i| (decimal; gross shares, so
+    offsetting longs and shorts do not hide weak betas). Note: with most R² < 0.1 a ±300 bp linear extrapolation
+    of daily betas is an order-of-magnitude figure, not a forecast.
+    """
+    rb = rate_betas.reindex(exposures.index)
+    beta = rb["rate_beta"].astype(float).to_numpy()
+    t = rb["t_stat"].astype(float).to_numpy()
+    weak = ~(np.abs(np.nan_to_num(t, nan=0.0)) >= t_threshold)
+    if "low_significance" in rb.columns:
+        weak = rb["low_significance"].fillna(True).astype(bool).to_numpy()
+    pnl = np.where(np.isfinite(beta), exposures.astype(float).to_numpy() * np.nan_to_num(beta) * float(shock_bp), 0.0)
+    gross = float(np.abs(pnl).sum())
+    return {
+        "shock_bp": float(shock_bp),
+        "total": float(pnl.sum()),
+        "from_low_significance": float(pnl[weak].sum()),
+        "from_significant": float(pnl[~weak].sum()),
+        "share_low_significance": float(np.abs(pnl[weak]).sum() / gross) if gross else float("nan"),
+    }

@@ -3,14 +3,19 @@
 Factor model (one consistent set of multivariate betas per symbol)
 ------------------------------------------------------------------
 betas: DataFrame symbol × factor with columns among FACTOR_NAMES. The Market beta is on SPY; each
-style beta (Value, Growth, Momentum, Quality, Size, Low Volatility) is on the SPREAD
-"style proxy return − SPY return" (proxies in FACTOR_PROXIES), estimated jointly with the Market
-beta. Scenario shocks are TOTAL decimal returns of the proxies (see ``sigmasight_onboarding.scenarios``).
-For a scenario with shocks s_k the factor moves fed to the betas are
+style beta (Value, Growth, Momentum, Quality, Size, Low Volatility) is on the ORTHOGONAL style return
+(``factors.multivariate_regressors``: the proxy's return net of what SPY and the earlier styles explain),
+estimated jointly with the Market beta. Scenario shocks are TOTAL decimal returns of the proxies (see
+``sigmasight_onboarding.scenarios``). With ``factor_loadings`` L (``factors.orthogonalise_factors``:
+r_proxy_k = a_k + Σ_u L[k, u] f_u + f_k), taking the factors in order, the moves fed to the betas are
 
-    f_Market = s_Market                      (0 if Market is not shocked)
-    f_k      = s_k − s_Market                (style k listed in the scenario)
-    f_k      = 0                             (style k not listed: it moves with the market)
+    f_Market = s_Market                              (0 if Market is not shocked)
+    f_k      = s_k − Σ_u L[k, u] f_u                 (style k listed: its shock beyond what the market and
+                                                      the earlier styles already imply)
+    f_k      = 0                                     (style k not listed: it moves as the market implies)
+
+so every listed proxy moves exactly by its shock. Without loadings (legacy spread model, L[k, Market] = 1,
+others 0) this is f_k = s_k − s_Market.
 
 and the return of symbol i is   r_i = Σ_k β_ik f_k + rate_beta_i × rates_bp
 (rate_beta in decimal return per basis point; missing factor columns / rate betas count as 0).
@@ -51,18 +56,29 @@ FACTOR_PROXIES: dict[str, str] = FACTOR_ETFS  # factor name -> ETF proxy (one de
 RATES_PROXY = "^TNX"
 
 
-def factor_moves(scenarios: Sequence[Scenario]) -> pd.DataFrame:
+def factor_moves(scenarios: Sequence[Scenario], factor_loadings: pd.DataFrame | None = None) -> pd.DataFrame:
     """Scenario × factor moves fed to the multivariate betas (decimal).
 
-    f_Market = s_Market (0 if absent); style k: f_k = s_k − s_Market if listed, else 0.
+    f_Market = s_Market (0 if absent); style k (in FACTOR_NAMES order): f_k = s_k − Σ_u L[k, u] f_u if listed,
+    else 0. ``factor_loadings`` L: factor × factor (rows: style, columns: Market and earlier styles), from
+    ``factors.orthogonalise_factors``; None = the legacy spread model (L[k, Market] = 1, other entries 0).
     """
+    names = list(FACTOR_NAMES)
+    if factor_loadings is None:
+        L = np.zeros((len(names), len(names)))
+        L[1:, 0] = 1.0
+    else:
+        L = factor_loadings.reindex(index=names, columns=names).fillna(0.0).to_numpy(float)
     rows = []
     for sc in scenarios:
-        s_m = float(sc.factor_shocks.get(MARKET_FACTOR, 0.0))
-        rows.append(
-            [s_m if k == MARKET_FACTOR else (float(sc.factor_shocks[k]) - s_m if k in sc.factor_shocks else 0.0) for k in FACTOR_NAMES]
-        )
-    return pd.DataFrame(rows, index=[sc.id for sc in scenarios], columns=list(FACTOR_NAMES), dtype=float)
+        f = np.zeros(len(names))
+        for j, k in enumerate(names):
+            if k == MARKET_FACTOR:
+                f[j] = float(sc.factor_shocks.get(MARKET_FACTOR, 0.0))
+            elif k in sc.factor_shocks:
+                f[j] = float(sc.factor_shocks[k]) - float(L[j, :j] @ f[:j])
+        rows.append(f)
+    return pd.DataFrame(rows, index=[sc.id for sc in scenarios], columns=names, dtype=float)
 
 
 def scenario_symbol_returns(
@@ -70,6 +86,7 @@ def scenario_symbol_returns(
     betas: pd.DataFrame,
     rate_betas: Mapping[str, float] | pd.Series | None,
     scenarios: Sequence[Scenario],
+    factor_loadings: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Scenario × symbol decimal returns r_i = Σ_k β_ik f_k + rate_beta_i × rates_bp (unfloored).
 
@@ -85,7 +102,7 @@ def scenario_symbol_returns(
     if need_betas:
         raise ValueError(f"no betas for symbols {need_betas}")
     B = b.reindex(symbols).fillna(0.0).to_numpy()  # symbols × factors
-    F = factor_moves(scenarios).to_numpy()  # scenarios × factors
+    F = factor_moves(scenarios, factor_loadings).to_numpy()  # scenarios × factors
     rb = _lookup(rate_betas, symbols, "rate_beta", default=0.0) if rate_betas is not None else np.zeros(len(symbols))
     bp = np.array([sc.rates_bp for sc in scenarios], dtype=float)
     R = F @ B.T + bp[:, None] * rb[None, :]
@@ -132,13 +149,15 @@ def run_stress_tests(
     vols: Mapping[str, float] | pd.Series | None = None,
     dividend_yields: Mapping[str, float] | pd.Series | None = None,
     pricer: Pricer | None = None,
+    factor_loadings: pd.DataFrame | None = None,
 ) -> StressTestResult:
     """Per-scenario, per-position stress P&L (module docstring for the model).
 
     positions (index = position id): symbol, market_value (dollars, signed), is_option (bool,
     default False); option rows also: underlying_symbol, quantity (contracts, signed), strike ($),
     expiration_date, and is_call (bool) or position_type (LC/SC = call, LP/SP = put).
-    betas: symbol × factor multivariate betas (Market on SPY, styles on spreads over SPY);
+    betas: symbol × factor multivariate betas (Market on SPY, styles orthogonal; pass the model's
+    ``factor_loadings`` = ``multivariate_betas(...)[1]["loadings"]`` so style shocks map exactly);
     rate_betas: symbol → decimal return per bp (missing → 0); scenarios: default load_scenarios().
     Options need as_of (for T = days/365), spots (underlying $), rate (decimal annualised), vols
     (decimal annualised per underlying), dividend_yields (default 0).
@@ -159,7 +178,7 @@ def run_stress_tests(
         price_sym[is_opt] = pos.loc[is_opt, "underlying_symbol"].astype(object).to_numpy()
     sym_list = [str(s) for s in price_sym]
 
-    R = scenario_symbol_returns(sym_list, betas, rate_betas, scenarios)
+    R = scenario_symbol_returns(sym_list, betas, rate_betas, scenarios, factor_loadings)
     r = np.maximum(R.to_numpy(float)[:, R.columns.get_indexer(sym_list)], -1.0)  # scenarios × positions (R columns unique)
     pnl = mv[None, :] * r
 

@@ -31,9 +31,17 @@ from sigmasight_onboarding.analytics.correlations import (
     filter_positions,
     find_clusters,
 )
+from sigmasight_onboarding.analytics.exposures import desk_exposures
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, multivariate_betas, portfolio_factor_exposure, single_factor_betas
-from sigmasight_onboarding.analytics.greeks import compute_option_greeks, realised_volatility
-from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl
+from sigmasight_onboarding.analytics.greeks import (
+    DIVIDEND_SOURCE_NONE,
+    VOL_SOURCE_IMPLIED,
+    black_scholes,
+    compute_option_greeks,
+    dividend_yields,
+    realised_volatility,
+)
+from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
 from sigmasight_onboarding.db.bulk import replace_rows
@@ -47,6 +55,8 @@ from sigmasight_onboarding.db.models import (
     Position,
     PositionFactorExposure,
     PositionGreeks,
+    PortfolioExposure,
+    PositionExposure,
     PositionInterestRateBeta,
     utcnow,
 )
@@ -143,11 +153,24 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
         for sym in priced.loc[vol.isna(), "symbol"]:
             excluded[sym] = "not enough underlying history for a 63-session realised volatility"
         priced, vol = priced[vol.notna()], vol[vol.notna()]
+    quote_notes: dict[str, str] = {}
     if len(priced):
+        # Dividend yield per underlying (FMP/Polygon dividends; the file provider has none → 0, flagged) and
+        # option quotes (Polygon snapshot) → implied vol; realised 63-session vol is the labelled fallback.
+        chain = market_data.chain()
+        underlyings = sorted(set(priced["price_symbol"]))
+        served, _why = chain.dividends(underlyings, market.as_of - pd.Timedelta(days=400).to_pytimedelta(), market.as_of)
+        spot_by_sym = priced.groupby("price_symbol")["spot"].first()
+        divs = dividend_yields(underlyings, spot_by_sym.reindex(underlyings).to_numpy(), market.as_of, served)
+        q = priced["price_symbol"].map(divs["dividend_yield"].to_dict()).astype(float)
+        q_source = priced["price_symbol"].map(divs["dividend_yield_source"].to_dict())
+        quotes, quote_fail = chain.option_quotes(list(zip(priced["symbol"], priced["price_symbol"])))
+        mid = priced["symbol"].map({k: v.mid for k, v in quotes.items()}).astype(float)
+        quote_notes = {k: v[:120] for k, v in list(quote_fail.items())[:5]}
         greeks = compute_option_greeks(
             quantity=priced["quantity"], strike=priced["strike"], expiry=priced["expiration_date"],
             is_call=priced["position_type"].isin(["LC", "SC"]), spot=priced["spot"], as_of=market.as_of,
-            rate=market.rate, vol=vol, market_price=None, index=priced.index,
+            rate=market.rate, vol=vol, dividend_yield=q.to_numpy(), market_price=mid.to_numpy(), index=priced.index,
         )
         frame = pd.DataFrame({
             "unit_price": greeks["price"], "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
@@ -166,7 +189,9 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
                 "underlying_price": float(g["spot"]), "implied_volatility": float(g["implied_vol"]),
                 "volatility_source": g["volatility_source"], "risk_free_rate": market.rate,
                 "time_to_expiry_years": max(float(g["time_years"]), 0.0), "is_expired": bool(g["expired"]),
-                "price_source": "model", "unit_price": float(g["price"]), "delta": float(g["delta"]),
+                "price_source": "market" if g["volatility_source"] == VOL_SOURCE_IMPLIED else "model",
+                "dividend_yield": float(q.loc[pid]), "dividend_yield_source": str(q_source.loc[pid]),
+                "unit_price": float(g["price"]), "delta": float(g["delta"]),
                 "gamma": float(g["gamma"]), "theta": float(g["theta"]), "vega": float(g["vega"]), "rho": float(g["rho"]),
                 "position_value": float(g["position_price"]), "position_delta": float(g["position_delta"]),
                 "position_gamma": float(g["position_gamma"]), "position_theta": float(g["position_theta"]),
@@ -187,7 +212,13 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
             "priced": len(rows),
             "expired": sum(r["is_expired"] for r in rows),
             "risk_free_rate": market.rate,
-            "price_source": "model (Black–Scholes, realised 63-session vol): the market data has no option quotes",
+            "price_source": MetadataValue.json({
+                "implied_from_quotes": sum(r["volatility_source"] == VOL_SOURCE_IMPLIED for r in rows),
+                "realised_63d_fallback": sum(r["volatility_source"] != VOL_SOURCE_IMPLIED for r in rows),
+                "quote_failures (first 5)": quote_notes}),
+            "dividend_yield": MetadataValue.json({
+                "assumed_0_no_provider_data": sum(r["dividend_yield_source"] == DIVIDEND_SOURCE_NONE for r in rows),
+                "from_provider": sum(r["dividend_yield_source"] != DIVIDEND_SOURCE_NONE for r in rows)}),
             "portfolio_option_greeks": MetadataValue.json({k: round(v, 4) for k, v in totals.items()}),
             "greeks": _table(
                 [{"symbol": priced.loc[r["position_id"], "symbol"], "price": round(r["unit_price"], 4), "delta": round(r["delta"], 4),
@@ -246,7 +277,7 @@ def _exposures(engine, market: ClientMarket) -> pd.DataFrame:
 FACTOR_SCHEMA = pa.DataFrameSchema(
     {
         "beta": pa.Column(float, nullable=True, checks=pa.Check(lambda s: s.isna() | np.isfinite(s), element_wise=False, name="finite or null")),
-        "quality_flag": pa.Column(str, pa.Check.isin(["full_history", "limited_history", "insufficient_history", "degenerate"])),
+        "quality_flag": pa.Column(str, pa.Check.isin(["full_history", "limited_history", "insufficient_history", "degenerate", "perfect_fit"])),
     }
 )
 
@@ -312,10 +343,14 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
             })
         if model == "multivariate":
             multi_port = port
+    desk_rows, desk_port, by_underlying = _desk_exposure_rows(engine, market, single, now)
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
+    et, pe = PositionExposure.__table__, PortfolioExposure.__table__
     with engine.begin() as conn:
         replace_rows(conn, pt, and_(pt.c.portfolio_id == market.client.portfolio_id, pt.c.calculation_date == market.as_of), rows)
         replace_rows(conn, ft, and_(ft.c.portfolio_id == market.client.portfolio_id, ft.c.calculation_date == market.as_of), portfolio_rows)
+        replace_rows(conn, et, and_(et.c.portfolio_id == market.client.portfolio_id, et.c.calculation_date == market.as_of), desk_rows)
+        replace_rows(conn, pe, and_(pe.c.portfolio_id == market.client.portfolio_id, pe.c.calculation_date == market.as_of), [desk_port])
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
     top = multi_port.reindex(multi_port["dollar_exposure"].abs().sort_values(ascending=False).index)
@@ -328,6 +363,14 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
                 [{"factor": f, "dollars": round(float(r["dollar_exposure"]), 2), "beta_gross": round(float(r["beta_gross"]), 4),
                   "beta_net": round(float(r["beta_net"]), 4) if np.isfinite(r["beta_net"]) else None} for f, r in top.iterrows()],
                 [("factor", "string"), ("dollars", "float"), ("beta_gross", "float"), ("beta_net", "float")]),
+            "desk_exposure_usd": MetadataValue.json({k: (round(v, 2) if isinstance(v, float) else v) for k, v in desk_port.items()
+                                                     if k not in ("portfolio_id", "calculation_date", "created_at")}),
+            "share_delta_by_underlying": _table(
+                [{"underlying": u, "share_delta": round(float(r["share_delta"]), 2), "dollar_delta": round(float(r["dollar_delta"]), 2)}
+                 for u, r in by_underlying.iterrows()],
+                [("underlying", "string"), ("share_delta", "float"), ("dollar_delta", "float")]),
+            "factor_model": diagnostics["method"],
+            "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif_spread_model"].items()}),
             "design_condition_number": round(float(diagnostics["condition_number"]), 2),
             "vif": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif"].items()}),
             "max_raw_etf_correlation": round(float(diagnostics["max_raw_etf_correlation"]), 4),
@@ -339,6 +382,30 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
             _position_coverage_check("factor_exposures", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
         ],
     )
+
+
+def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[list[dict], dict, pd.DataFrame]:
+    """Dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
+    delta-adjusted gross/net (``analytics/exposures.py``). Options use the stored per-share delta."""
+    g = PositionGreeks.__table__
+    with engine.connect() as conn:
+        deltas = dict(conn.execute(select(g.c.position_id, g.c.delta).where(
+            g.c.portfolio_id == market.client.portfolio_id, g.c.calculation_date == market.as_of)).all())
+    pos = market.positions
+    frame = pd.DataFrame({
+        "underlying_symbol": pos["price_symbol"], "quantity": pos["quantity"].astype(float), "spot": pos["spot"].astype(float),
+        "is_option": pos["is_option"].astype(bool), "option_delta": [deltas.get(p, np.nan) for p in pos.index],
+    }, index=pos.index)
+    beta = single[single["factor"] == "Market"].set_index("symbol")["beta"]
+    per, port, by = desk_exposures(frame, beta)
+    rows = [{"position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
+             "underlying_symbol": str(r["underlying_symbol"]), "share_delta": _clean(r["share_delta"]),
+             "dollar_delta": _clean(r["dollar_delta"]), "market_beta": _clean(r["market_beta"]),
+             "beta_adjusted_dollar_delta": _clean(r["beta_adjusted_dollar_delta"]), "created_at": now}
+            for pid, r in per.iterrows()]
+    port_row = {"portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of, "created_at": now,
+                **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in port.items()}}
+    return rows, port_row, by
 
 
 # --------------------------------------------------------------------------- interest_rate_betas
@@ -365,6 +432,7 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
     betas = interest_rate_betas(returns.reindex(columns=price_syms), market.prices["^TNX"], returns["TLT"], window=FACTOR_WINDOW)
     expo = _exposures(engine, market)
     b = betas.reindex(expo["price_symbol"].to_numpy())  # the underlying's betas for options
+    repriced = _repriced_rate_shock(engine, market, expo, b["rate_beta"].to_numpy(), 100.0)
     frame = pd.DataFrame({
         "position_id": expo.index,
         "portfolio_id": market.client.portfolio_id,
@@ -374,10 +442,12 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
         "t_stat": _nullable(b["t_stat"]).to_numpy(),
         "n_obs": b["n_obs"].fillna(0).astype(int).to_numpy(),
         "quality_flag": b["quality_flag"].fillna("insufficient_history").to_numpy(),
+        "low_significance": b["low_significance"].fillna(True).astype(bool).to_numpy(),
         "tlt_beta": _nullable(b["tlt_beta"]).to_numpy(),
         "tlt_r_squared": _nullable(b["tlt_r2"]).to_numpy(),
         "exposure_dollars": _nullable(expo["exposure"]).to_numpy(),
         "pnl_up_100bp": _nullable(expo["exposure"] * b["rate_beta"].to_numpy() * 100).to_numpy(),
+        "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
         "created_at": utcnow(),
     })
     rows = frame.to_dict("records")
@@ -385,7 +455,11 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
     with engine.begin() as conn:
         replace_rows(conn, t, and_(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of), rows)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
-    shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-100, -25, 25, 100])
+    shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
+    repriced_total = float(np.nansum(repriced.to_numpy()))
+    weak = {f"{bp:+d}bp": {k: (round(v, 4) if k == "share_low_significance" else round(v, 2))
+                           for k, v in rate_shock_significance(exposure_by_symbol, betas, bp).items() if k != "shock_bp"}
+            for bp in (-300, 300)}
     frame = pd.DataFrame({"rate_beta": [r["rate_beta"] for r in rows], "r2": [r["r_squared"] for r in rows]}, dtype=float)
     schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
     return MaterializeResult(
@@ -394,12 +468,45 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
             "positions": len(rows),
             "portfolio_pnl_by_shock_bp": MetadataValue.json({f"{int(k):+d}bp": round(float(v), 2) for k, v in shocks.items()}),
             "units": "rate_beta = decimal return per +1 bp of the 10-year yield; P&L in dollars",
+            "low_significance_positions (|t| < 2)": sum(bool(r["low_significance"]) for r in rows),
+            "pnl_resting_on_low_significance_betas": MetadataValue.json(weak),
+            "+100bp: delta approximation vs full reprice (stress treatment)": MetadataValue.json({
+                "pnl_up_100bp (exposure × beta × 100, no option rho/gamma)": round(float(shocks.loc[100.0]), 2),
+                "pnl_up_100bp_repriced (options repriced, rate +1 %)": round(repriced_total, 2)}),
         }),
         check_results=[
             _schema_check("rate_beta_schema", "interest_rate_betas", schema, frame),
             _position_coverage_check("interest_rate_betas", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
         ],
     )
+
+
+def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_beta: np.ndarray, shock_bp: float) -> pd.Series:
+    """+shock_bp P&L per position in the STRESS treatment (``analytics/stress.py``): stock/ETF = market value ×
+    max(rate_beta × bp, −1); option = full Black–Scholes–Merton revaluation with the underlying moved by its
+    rate beta × bp (floored at −100 %) AND the rate input shifted by bp/10 000, same T, vol and q as the stored
+    Greeks. ``pnl_up_100bp`` (exposure × beta × bp) is the delta approximation without rho; the two are stored
+    side by side, named, so the rate-beta table and the +100 bp stress reconcile."""
+    move = np.maximum(np.nan_to_num(rate_beta) * shock_bp, -1.0)
+    out = pd.Series(expo["market_value"].to_numpy(dtype=float) * move, index=expo.index)
+    g = PositionGreeks.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(select(g.c.position_id, g.c.underlying_price, g.c.implied_volatility, g.c.risk_free_rate,
+                                   g.c.time_to_expiry_years, g.c.dividend_yield).where(
+            g.c.portfolio_id == market.client.portfolio_id, g.c.calculation_date == market.as_of)).all()
+    opts = market.options
+    for r in rows:
+        if r.position_id not in out.index or r.position_id not in opts.index:
+            continue
+        o = opts.loc[r.position_id]
+        i = expo.index.get_loc(r.position_id)
+        call = o["position_type"] in ("LC", "SC")
+        q = r.dividend_yield or 0.0
+        base = black_scholes(r.underlying_price, o["strike"], r.time_to_expiry_years, r.risk_free_rate, r.implied_volatility, q, call)["price"]
+        shocked = black_scholes(r.underlying_price * (1.0 + move[i]), o["strike"], r.time_to_expiry_years,
+                                r.risk_free_rate + shock_bp / 10_000.0, r.implied_volatility, q, call)["price"]
+        out.loc[r.position_id] = float(o["quantity"]) * 100.0 * float(shocked - base)
+    return out
 
 
 # --------------------------------------------------------------------------- correlations

@@ -288,7 +288,7 @@ def _outputs(results: dict[str, ClientRange], selected):
             "range": span, "sessions": n_sessions, "date": str(last_day), "scenarios": len(last_rows),
             "worst_scenario": f"{worst['scenario_id']}: {worst['portfolio_pnl']:,.0f} USD" if worst else "none",
             "results_usd": MetadataValue.json({r["scenario_id"]: round(r["portfolio_pnl"], 2) for r in last_rows}),
-            "method": "multivariate betas (SPY + style spreads), rate betas per bp, options repriced with Black–Scholes; no loss caps"}))
+            "method": "multivariate betas (SPY + orthogonalised styles), rate betas per bp, options repriced with Black–Scholes; no loss caps"}))
         yield from check("stress_test_results", "stress_results_complete",
                          {"expected": max((n for r in runs for n in r.expected_scenarios.values()), default=0)})
 
@@ -398,7 +398,8 @@ def _stress_records(out, client, positions, prices, day, rate, vols, scenarios):
     replays = historical_replay_scenarios(prices.loc[:day], lookback=RISK_LOOKBACK, window=20)
     stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
                                "expiration_date", "position_type"]]
-    result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols)
+    result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols,
+                              factor_loadings=_diag["loadings"])  # issue 15: orthogonal style factors
     now = utcnow()
     for s in scenarios + replays:  # the newest session's definition of a replay id wins (as when run one by one)
         out.scenarios[s.id] = {"id": s.id, "name": s.name, "category": s.category,

@@ -142,6 +142,9 @@ class PositionGreeks(Base):
     position_rho: Mapped[float] = mapped_column(Float)
     delta_dollars: Mapped[float] = mapped_column(Float)
     gamma_dollars: Mapped[float] = mapped_column(Float)
+    # continuous dividend yield q used in Black–Scholes–Merton (decimal, annual) and where it came from
+    dividend_yield: Mapped[float | None] = mapped_column(Float, nullable=True)
+    dividend_yield_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -219,7 +222,77 @@ class PositionInterestRateBeta(Base):
     tlt_beta: Mapped[float | None] = mapped_column(Float, nullable=True)
     tlt_r_squared: Mapped[float | None] = mapped_column(Float, nullable=True)
     exposure_dollars: Mapped[float | None] = mapped_column(Float, nullable=True)
-    pnl_up_100bp: Mapped[float | None] = mapped_column(Float, nullable=True)  # dollars for +100 bp
+    pnl_up_100bp: Mapped[float | None] = mapped_column(Float, nullable=True)  # dollars for +100 bp, delta approximation
+    # |t| < 2 (or no t): the beta is not distinguishable from 0; shock P&L resting on it is flagged
+    low_significance: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # +100 bp with options fully repriced (underlying moved by its rate beta, rate input +1 %): the stress treatment
+    pnl_up_100bp_repriced: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PositionExposure(Base):
+    """Desk exposure of one position: share_delta (shares of the underlying: quantity for stock, delta × contracts
+    × 100 for options), dollar_delta (share_delta × underlying spot; = market value for stock), market_beta
+    (single-factor SPY beta of the underlying) and beta_adjusted_dollar_delta = dollar_delta × market_beta."""
+
+    __tablename__ = "onb_position_exposures"
+    __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_onb_position_exposures"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    calculation_date: Mapped[date] = mapped_column(Date)
+    underlying_symbol: Mapped[str] = mapped_column(String(64))
+    share_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    dollar_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    market_beta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    beta_adjusted_dollar_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PortfolioExposure(Base):
+    """Portfolio desk exposure (dollars): long/short dollar delta, delta-adjusted gross (Σ|dollar delta|) and net
+    (Σ dollar delta), beta-adjusted gross and net (with the single-factor SPY beta; positions without a beta
+    count 0 and are counted)."""
+
+    __tablename__ = "onb_portfolio_exposures"
+    __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_onb_portfolio_exposures"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    calculation_date: Mapped[date] = mapped_column(Date)
+    long_dollar_delta: Mapped[float] = mapped_column(Float)
+    short_dollar_delta: Mapped[float] = mapped_column(Float)
+    delta_adjusted_gross: Mapped[float] = mapped_column(Float)
+    delta_adjusted_net: Mapped[float] = mapped_column(Float)
+    beta_adjusted_gross: Mapped[float] = mapped_column(Float)
+    beta_adjusted_net: Mapped[float] = mapped_column(Float)
+    n_positions_missing_beta: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PositionPnlExplain(Base):
+    """Daily P&L explanation of one position between previous_date and calculation_date (dollars):
+    pnl = value_current − value_previous = delta_pnl + gamma_pnl + vega_pnl + theta_pnl + rates_pnl + residual
+    (exactly; ``analytics/pnl_explain.py``)."""
+
+    __tablename__ = "onb_position_pnl_explain"
+    __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_onb_position_pnl_explain"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    calculation_date: Mapped[date] = mapped_column(Date)
+    previous_date: Mapped[date] = mapped_column(Date)
+    value_previous: Mapped[float] = mapped_column(Float)
+    value_current: Mapped[float] = mapped_column(Float)
+    pnl: Mapped[float] = mapped_column(Float)
+    delta_pnl: Mapped[float] = mapped_column(Float)
+    gamma_pnl: Mapped[float] = mapped_column(Float)
+    vega_pnl: Mapped[float] = mapped_column(Float)
+    theta_pnl: Mapped[float] = mapped_column(Float)
+    rates_pnl: Mapped[float] = mapped_column(Float)
+    residual: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -17,12 +17,15 @@ from sigmasight_onboarding.db.models import (
     OnboardingVerification,
     PairwiseCorrelation,
     Portfolio,
+    PortfolioExposure,
     PortfolioRiskMetrics,
     PortfolioSnapshot,
     Position,
+    PositionExposure,
     PositionFactorExposure,
     PositionGreeks,
     PositionInterestRateBeta,
+    PositionPnlExplain,
     PositionTag,
     StressTestResult,
     Tag,
@@ -33,7 +36,7 @@ from sigmasight_onboarding.db.publish import delete_client_rows
 
 PORTFOLIO_TABLES = (
     PositionGreeks, PositionFactorExposure, FactorExposure, PositionInterestRateBeta, PortfolioSnapshot,
-    PortfolioRiskMetrics, StressTestResult, OnboardingVerification,
+    PortfolioRiskMetrics, StressTestResult, OnboardingVerification, PositionExposure, PortfolioExposure, PositionPnlExplain,
 )
 
 

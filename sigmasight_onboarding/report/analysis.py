@@ -210,7 +210,12 @@ def factor_answer(data: ReportData) -> dict[str, Any]:
         if r.model in ("multivariate", "single"):
             out[r.model][r.factor] = {"dollars": _f(r.dollars), "beta": _f(r.beta_gross), "beta_net": _f(r.beta_net)}
     out["note"] = ("dollars = Σ position exposure × beta (options delta-adjusted); beta = dollars / gross exposure, "
-                   "beta_net = dollars / net value. Multivariate: SPY plus style spreads over SPY; single: one ETF at a time")
+                   "beta_net = dollars / net value. Multivariate: SPY plus orthogonalised styles (each style ETF net of SPY and the earlier styles), so its "
+                   "Market beta equals the single-factor one for positions with a full window; single: one ETF at a time")
+    m, s = out["multivariate"].get("Market"), out["single"].get("Market")
+    if m and s and m["dollars"] is not None and s["dollars"] is not None:
+        out["market_reconciliation"] = {"single_dollars": s["dollars"], "multivariate_dollars": m["dollars"],
+                                        "difference": m["dollars"] - s["dollars"]}
     return out
 
 

@@ -168,7 +168,7 @@ def factor_chart(factors: pd.DataFrame, as_of: date | None) -> bytes | None:
         fig = Figure(figsize=(6.4, 3.9))
         ax = fig.add_subplot()
         for k, (model, colour, label) in enumerate((("single", SINGLE, "Single-factor (one ETF at a time)"),
-                                                    ("multivariate", MULTI, "Multivariate (SPY + style spreads)"))):
+                                                    ("multivariate", MULTI, "Multivariate (SPY + orthogonal styles)"))):
             if model not in wide.columns:
                 continue
             vals = wide[model].to_numpy(float)

@@ -86,6 +86,7 @@ class ReportData:
     factor_date: date | None = None
     position_factors: pd.DataFrame = field(default_factory=pd.DataFrame)
     rate_betas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    desk_exposure: dict[str, Any] | None = None  # onb_portfolio_exposures row (dollar delta, beta-adjusted, gross/net)
     greeks: pd.DataFrame = field(default_factory=pd.DataFrame)
     correlation: dict[str, Any] | None = None  # calc row + "matrix" + "clusters"
     snapshots: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -202,6 +203,18 @@ def _rate_betas(conn: Connection, portfolio_id, as_of: date) -> pd.DataFrame:
                Position.deleted_at.is_(None))
     ).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=cols)
+
+
+def _desk_exposure(conn: Connection, portfolio_id, as_of: date) -> dict[str, Any] | None:
+    from sigmasight_onboarding.db.models import PortfolioExposure as pe
+
+    day = _latest_date(conn, pe.calculation_date, pe.portfolio_id, portfolio_id, as_of)
+    if day is None:
+        return None
+    row = conn.execute(select(pe.calculation_date, pe.long_dollar_delta, pe.short_dollar_delta, pe.delta_adjusted_gross,
+                              pe.delta_adjusted_net, pe.beta_adjusted_gross, pe.beta_adjusted_net, pe.n_positions_missing_beta)
+                       .where(pe.portfolio_id == portfolio_id, pe.calculation_date == day)).mappings().first()
+    return dict(row) if row else None
 
 
 def _greeks(conn: Connection, portfolio_id, as_of: date) -> pd.DataFrame:
@@ -376,6 +389,7 @@ def load_report_data(engine: Engine, email: str, as_of: date) -> ReportData:
                                       lambda c: _position_factors(c, pid, data.factor_date), pd.DataFrame())
     data.rate_betas = _optional(engine, data, "position_interest_rate_betas", lambda c: _rate_betas(c, pid, as_of), pd.DataFrame())
     data.greeks = _optional(engine, data, "position_greeks", lambda c: _greeks(c, pid, as_of), pd.DataFrame())
+    data.desk_exposure = _optional(engine, data, "portfolio_exposures", lambda c: _desk_exposure(c, pid, as_of), None)
     data.correlation = _optional(engine, data, "correlations", lambda c: _correlation(c, pid, as_of), None)
     data.snapshots = _optional(engine, data, "portfolio_snapshots", lambda c: _snapshots(c, pid, as_of), pd.DataFrame())
     data.risk = _optional(engine, data, "portfolio_risk_metrics", lambda c: _risk(c, pid, as_of), None)

@@ -288,10 +288,31 @@ def _factors(d: ReportData, charts: dict) -> str:
                     ("β gross", True), ("β net", True)], rows)
     fig = _figure(charts.get("factors"), "Factor exposures, single-factor and multivariate",
                   "Dollar exposure = Σ position exposure × beta (options delta-adjusted). Single-factor betas regress each "
-                  "position on one ETF; the multivariate model regresses jointly on SPY and the style ETFs' spreads over SPY, "
-                  "so its style betas are net of the market.")
+                  "position on one ETF; the multivariate model regresses jointly on SPY and orthogonalised styles (each style "
+                  "ETF's return net of SPY and of the styles before it, order Value → Growth → Momentum → Quality → Size → "
+                  "Low Volatility), so its style betas are pure style loadings and its regressors are uncorrelated (VIF 1).")
+    mk = fe[fe["factor"] == "Market"].set_index("model")
+    recon = ""
+    if {"single", "multivariate"} <= set(mk.index):
+        s_d, m_d = float(mk.at["single", "dollars"]), float(mk.at["multivariate", "dollars"])
+        recon = (f'<p class="small">Market beta reconciliation: single-factor {esc(usd(s_d))}, multivariate '
+                 f'{esc(usd(m_d))}, difference {esc(usd(m_d - s_d))}. The styles are orthogonal to SPY, so for every '
+                 f'position with a full estimation window the two market betas are identical; any difference comes from '
+                 f'positions with limited history (their own window).</p>')
+    desk = ""
+    if d.desk_exposure:
+        x = d.desk_exposure
+        desk = _table([("Desk exposure (delta-adjusted)", False), ("USD", True)], [
+            ["Long dollar delta", _money_cell(x["long_dollar_delta"])], ["Short dollar delta", _money_cell(x["short_dollar_delta"])],
+            ["Delta-adjusted gross (Σ|dollar delta|)", _money_cell(x["delta_adjusted_gross"])],
+            ["Delta-adjusted net (Σ dollar delta)", _money_cell(x["delta_adjusted_net"])],
+            ["Beta-adjusted net (SPY-equivalent $)", _money_cell(x["beta_adjusted_net"])],
+            ["Beta-adjusted gross", _money_cell(x["beta_adjusted_gross"])]])
+        desk += (f'<p class="small">Dollar delta = share delta × underlying price (options: BSM delta × contracts × 100); '
+                 f'beta-adjusted with the single-factor SPY beta; {int(x["n_positions_missing_beta"])} position(s) without a beta '
+                 f'count 0. Share deltas are added only within one underlying.</p>')
     return _section("factors", f'<div class="grid-chart">{fig}<div>{table}<p class="small">Betas as of '
-                               f'{esc(d.factor_date)}; β gross = $ / gross exposure, β net = $ / net value.</p></div></div>')
+                               f'{esc(d.factor_date)}; β gross = $ / gross exposure, β net = $ / net value.</p>{recon}{desk}</div></div>')
 
 
 def _correlation(d: ReportData, charts: dict) -> str:
@@ -565,8 +586,17 @@ def render_markdown(d: ReportData, a: Analysis, charts: dict[str, bytes | None])
             mv, sg = fa["multivariate"].get(f) or {}, fa["single"].get(f) or {}
             lines.append(f"| {md(f)} | {usd(mv.get('dollars'))} | {num(mv.get('beta'))} | {usd(sg.get('dollars'))} | "
                          f"{num(sg.get('beta'))} |")
+        rec = fa.get("market_reconciliation")
+        if rec:
+            lines += ["", f"Market: multivariate {usd(rec['multivariate_dollars'])} vs single-factor {usd(rec['single_dollars'])} "
+                          f"(difference {usd(rec['difference'])}; the styles are orthogonal to SPY, so they agree for every "
+                          f"position with a full window)."]
     else:
         lines.append(f"_{md(fa.get('note'))}_")
+    if d.desk_exposure:
+        x = d.desk_exposure
+        lines += ["", f"Desk exposure: delta-adjusted gross {usd(x['delta_adjusted_gross'])}, net {usd(x['delta_adjusted_net'])}; "
+                      f"beta-adjusted net {usd(x['beta_adjusted_net'])} (SPY-equivalent)."]
     sc = ans["spy_correlation"]
     lines += ["", f"**3. “{md(QUESTIONS['spy_correlation'])}”**", ""]
     if sc["correlation"] is not None:

@@ -71,6 +71,36 @@ class ProviderChain:
     def __repr__(self) -> str:
         return f"ProviderChain({' -> '.join(self.describe())})"
 
+    def dividends(self, symbols: Sequence[str], start: date, end: date) -> tuple[dict, dict[str, str]]:
+        """Cash dividends per symbol from the first providers that have them (FMP, Polygon); the file and
+        synthetic providers have none. Returns ({symbol: [Dividend]}, {symbol: reason})."""
+        return self._first_serving("dividends", normalize_symbols(symbols), start, end)
+
+    def option_quotes(self, contracts: Sequence[tuple[str, str]]) -> tuple[dict, dict[str, str]]:
+        """Option quotes [(OCC, underlying)] from the first providers that have them (Polygon)."""
+        return self._first_serving("option_quotes", list(contracts))
+
+    def _first_serving(self, method: str, items: list, *args) -> tuple[dict, dict[str, str]]:
+        served: dict = {}
+        reasons: dict[str, list[str]] = {}
+        remaining = list(items)
+        for provider in self.providers:
+            fn = getattr(provider, method, None)
+            if fn is None or not remaining:
+                continue
+            try:
+                got, failed = fn(remaining, *args)
+            except Exception as exc:  # provider-wide problem: try the next one
+                failed = {(i[0] if isinstance(i, tuple) else i): redact(f"provider error ({type(exc).__name__}: {exc})", _env_secrets())
+                          for i in remaining}
+                got = {}
+            served.update(got)
+            for k, why in failed.items():
+                reasons.setdefault(k, []).append(f"{provider.name}: {why}")
+            remaining = [i for i in remaining if (i[0] if isinstance(i, tuple) else i) not in served]
+        keys = [(i[0] if isinstance(i, tuple) else i) for i in remaining]
+        return served, {k: "; ".join(reasons.get(k, [])) or f"no provider offers {method}" for k in keys}
+
     def daily_prices(self, symbols: Sequence[str], start: date, end: date) -> ProviderResult:
         check_range(start, end)
         wanted = normalize_symbols(symbols)

@@ -62,6 +62,14 @@ class FmpProvider(HttpProviderBase):
         return bars_to_frame(symbol, (_bar(row) for row in rows), start, end, self.name)
 
 
+    # --- dividends (resources/providers/options_data.py); FMP option quotes are not used ----------
+
+    def dividends(self, symbols, start: date, end: date):
+        from .options_data import fmp_dividends
+
+        return fmp_dividends(self, symbols, start, end)
+
+
 def _rows(payload: Any, vendor_symbol: str) -> list[dict]:
     if isinstance(payload, dict):
         for field in ("Error Message", "error", "message"):

@@ -102,6 +102,19 @@ class PolygonProvider(HttpProviderBase):
         return bars_to_frame(symbol, bars, start, end, self.name)
 
 
+    # --- dividends and option quotes (resources/providers/options_data.py) ----------------------
+
+    def dividends(self, symbols, start: date, end: date):
+        from .options_data import polygon_dividends
+
+        return polygon_dividends(self, symbols, start, end)
+
+    def option_quotes(self, contracts):
+        from .options_data import polygon_option_quotes
+
+        return polygon_option_quotes(self, contracts)
+
+
 def _bar(row: dict) -> Bar:
     day = ny_date_from_ms(row.get("t"))
     close = to_number(row.get("c"), "close", day, required=True, price=True)
