@@ -131,6 +131,24 @@ def test_holiday_and_after_data_end_are_rejected(john):
     assert rows(env["db_url"], "SELECT COUNT(*) AS n FROM onb_portfolio_snapshots WHERE snapshot_date IN ('2025-12-25', '2026-09-01')")[0]["n"] == 0
 
 
+def test_sessions_before_the_first_entry_are_an_empty_book(john):
+    """John's first entries are on 2024-01-10: a range from the first date partition succeeds, the
+    earlier sessions are an empty book (zero snapshot, risk flagged, no stress rows)."""
+    env, instance = john
+    from sigmasight_onboarding.calendar import sessions_between
+
+    days = sessions_between(date(2024, 1, 2), date(2024, 1, 11))  # the first date partition onwards
+    (block, result), = run_timeseries(JOHN, days, instance)
+    assert result.success and block == days
+    snaps = {str(r["snapshot_date"]): r for r in rows(env["db_url"], "SELECT * FROM onb_portfolio_snapshots WHERE snapshot_date < '2024-02-01'")}
+    assert snaps["2024-01-02"]["total_value"] == 0 and snaps["2024-01-02"]["num_positions"] == 0
+    assert snaps["2024-01-10"]["num_positions"] == 2 and snaps["2024-01-11"]["total_value"] > 0
+    risk = {str(r["calculation_date"]): r for r in rows(env["db_url"], "SELECT * FROM onb_portfolio_risk_metrics WHERE calculation_date < '2024-02-01'")}
+    assert risk["2024-01-09"]["quality_flag"] == "empty_portfolio" and risk["2024-01-09"]["var_99_historical"] is None
+    stress = rows(env["db_url"], "SELECT DISTINCT calculation_date FROM onb_stress_test_results WHERE calculation_date < '2024-02-01'")
+    assert sorted(str(r["calculation_date"]) for r in stress) == ["2024-01-10", "2024-01-11"]
+
+
 def _timeseries_rows(url):
     out = {}
     for table, day_col, key in (("onb_portfolio_snapshots", "snapshot_date", ()), ("onb_portfolio_risk_metrics", "calculation_date", ()),

@@ -165,8 +165,9 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
 
     One read of the price window [HISTORY_SESSIONS before days[0], days[-1]]; each session then
     gets exactly the HISTORY_SESSIONS × symbols frame a single-session run would read, so its
-    numbers do not depend on the range (MC seed 42 per session). Raises Failure with every bad
-    session (holiday, after the data, no position held, missing price) before anything is written.
+    numbers do not depend on the range (MC seed 42 per session); a session before every entry date
+    is an empty book. Raises Failure with every bad session (holiday, after the data, missing
+    price) before anything is written.
     """
     data_end = market_data.as_of()
     bad = [f"{d}: not an NYSE session (exchange holiday)" for d in days if not is_session(d)]
@@ -175,10 +176,6 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         raise Failure(f"{client_key}: nothing to compute for " + "; ".join(bad), allow_retries=False)
     client = client_portfolio(engine, client_key)
     all_positions = active_positions_frame(engine, client.portfolio_id)
-    empty = [d for d in days if not (all_positions["entry_date"] <= d).any()]
-    if empty:
-        raise Failure(f"{client_key} held no position on {', '.join(map(str, empty[:10]))}"
-                      f"{' …' if len(empty) > 10 else ''} (every entry_date is later)", allow_retries=False)
     symbols = sorted(set(price_symbols(all_positions)) | set(reference_symbols()))
     first_window = last_sessions(days[0], HISTORY_SESSIONS)
     sessions = sessions_between(first_window[0], days[-1])
@@ -202,6 +199,9 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     scenarios = load_scenarios()
     for day in days:
         positions = held_by_day[day]
+        if positions.empty:  # before the first entry date: an empty book, so "All" stays a valid range
+            _empty_book_records(out, client, day, selected)
+            continue
         day_symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
         i = position[day]
         prices = matrix.iloc[i - HISTORY_SESSIONS + 1: i + 1][day_symbols]  # = a single-session run's frame
@@ -217,6 +217,28 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         if "stress_test_results" in selected:
             _stress_records(out, client, positions, prices, day, rate, vols, scenarios)
     return out
+
+
+def _empty_book_records(out, client, day, selected) -> None:
+    """A session before every entry date: a zero snapshot, a risk row flagged 'empty_portfolio'
+    (no numbers), no stress rows."""
+    now = utcnow()
+    if "portfolio_snapshots" in selected:
+        out.snapshots.append({
+            "portfolio_id": client.portfolio_id, "snapshot_date": day, "total_value": 0.0, "cash_value": 0.0,
+            "long_value": 0.0, "short_value": 0.0, "gross_exposure": 0.0, "net_exposure": 0.0, "daily_pnl": None,
+            "daily_return": None, "cumulative_pnl": 0.0, "portfolio_delta": 0.0, "portfolio_gamma": 0.0,
+            "portfolio_theta": 0.0, "portfolio_vega": 0.0, "num_positions": 0, "num_long_positions": 0,
+            "num_short_positions": 0, "created_at": now})
+    if "portfolio_risk_metrics" in selected:
+        out.risk.append({
+            "portfolio_id": client.portfolio_id, "calculation_date": day, "quality_flag": "empty_portfolio",
+            "n_observations": 0, "lookback_sessions": RISK_LOOKBACK, "gross_exposure": 0.0, "net_value": 0.0,
+            **{c: None for c in RISK_COLUMNS}, "beta_spy": None, "backtest_exceedances_95": None,
+            "backtest_exceedances_99": None, "backtest_sessions": None, "kupiec_p_95": None, "kupiec_p_99": None,
+            "details": {"note": "no position held yet (every entry_date is later)"}, "created_at": now})
+    out.expected_scenarios[day] = 0
+    out.notes.append(f"{day}: no position held yet (empty book)")
 
 
 def write_client_range(engine, res: ClientRange) -> None:

@@ -1,0 +1,75 @@
+"""`python -m bench.ui_backfill [SESSIONS]` — Asset backfill of 1 client × N sessions through `dagster dev` (webserver + daemon) and GraphQL
+launchPartitionBackfill — what the UI's Materialize dialog sends. Prints the wall time from launch
+to the backfill's completion and the runs it created."""
+import json, os, shutil, signal, subprocess, sys, time, urllib.request
+from pathlib import Path
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 250
+REPO = Path(__file__).resolve().parents[1]
+base = Path(os.environ.get("BENCH_UI_DIR", "/tmp/bench-ui-backfill")); shutil.rmtree(base, ignore_errors=True); base.mkdir(parents=True)
+home = base / "home"; home.mkdir()
+shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+(base / "imports").mkdir()
+from bench import portfolios as pf
+market = str(pf.market_data_file()[0])
+env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO), "SIGMASIGHT_DATABASE_URL": f"sqlite:///{base}/db.sqlite",
+       "SIGMASIGHT_IMPORTS_DIR": str(base / "imports"), "SIGMASIGHT_STATE_DIR": str(base / "state"), "SIGMASIGHT_BCRYPT_ROUNDS": "4",
+       "SIGMASIGHT_MARKET_DATA_FILE": market}
+frame, _ = pf.generate_positions(pf.load_universe(), 100, seed=7)
+email = "uibackfill@example.com"
+pf.write_drop(base / "imports", email, frame)
+bin_dir = Path(sys.executable).parent
+subprocess.run([str(bin_dir / "sigmasight"), "onboard", str(base / "imports" / email), "--sessions", "0"], env=env, cwd=REPO)
+ws = base / "workspace.yaml"
+ws.write_text(f"load_from:\n  - python_module:\n      module_name: sigmasight_onboarding.definitions\n      working_directory: {REPO}\n      location_name: sigmasight_onboarding\n")
+log = open(base / "dev.log", "w")
+dev = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-w", str(ws), "-p", "3011", "-h", "127.0.0.1"], env=env, cwd=REPO,
+                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+print("dagster dev pid", dev.pid, flush=True)
+
+def gql(query, variables=None):
+    req = urllib.request.Request("http://127.0.0.1:3011/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=60).read())
+
+try:
+    for _ in range(180):
+        try:
+            r = gql('{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }')
+            if r.get("data", {}).get("repositoriesOrError", {}).get("nodes"):
+                break
+        except Exception:
+            pass
+        time.sleep(2)
+    sys.path.insert(0, str(REPO))
+    os.environ.update({k: v for k, v in env.items() if k.startswith("SIGMASIGHT")})
+    from sigmasight_onboarding.calendar import last_sessions
+    from datetime import date
+    days = last_sessions(date(2026, 8, 3), N)
+    keys = [f"{email}|{d.isoformat()}" for d in days]
+    mutation = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+      __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } ... on InvalidSubsetError { message } } }"""
+    assets = [{"path": [a]} for a in ("portfolio_snapshots", "portfolio_risk_metrics", "stress_test_results")]
+    t0 = time.perf_counter()
+    res = gql(mutation, {"p": {"assetSelection": assets, "partitionNames": keys, "tags": [{"key": "sigmasight/trigger", "value": "ui-bench"}]}})
+    print(res, flush=True)
+    bid = res["data"]["launchPartitionBackfill"]["backfillId"]
+    status = None
+    while time.perf_counter() - t0 < 900:
+        r = gql('query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status numPartitions '
+                'runs(limit: 20) { runId status tags { key value } } } } }', {"id": bid})
+        b = r["data"]["partitionBackfillOrError"]
+        status = b["status"]
+        if status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"):
+            break
+        time.sleep(1)
+    wall = time.perf_counter() - t0
+    runs = b["runs"]
+    print(f"RESULT sessions={N} backfill status={status} wall={wall:.1f}s runs={len(runs)} "
+          f"run statuses={[x['status'] for x in runs]} tags={[{t['key']: t['value'] for t in x['tags'] if 'range' in t['key']} for x in runs]}")
+finally:
+    os.killpg(dev.pid, signal.SIGTERM)
+    try:
+        dev.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(dev.pid, signal.SIGKILL)
