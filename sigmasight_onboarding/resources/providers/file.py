@@ -92,11 +92,41 @@ def _read_parquet(source: Path, candidates: list[str], start: date, end: date) -
         raise ValueError(f"market data file {source.name} lacks column(s) {missing}")
     columns = list(REQUIRED_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in names]
     date_filters = _date_filters(dataset.schema.field("date").type, start, end)
+    if source.is_file():
+        groups = _row_groups_holding(source, candidates)
+        if groups is not None:  # decode only the row groups whose symbol range holds a candidate
+            table = pq.ParquetFile(str(source)).read_row_groups(groups, columns=columns)
+            expr = pc.field("symbol").isin(candidates)
+            for name, op, value in date_filters:
+                field = pc.field(name)
+                expr = expr & {">=": field >= value, "<=": field <= value, "<": field < value}[op]
+            return table.filter(expr)
     return pq.read_table(
         str(source),
         columns=columns,
         filters=[("symbol", "in", candidates), *date_filters],
     )
+
+
+def _row_groups_holding(source: Path, candidates: list[str]) -> list[int] | None:
+    """Row groups whose symbol statistics (min..max) contain a candidate; None without statistics."""
+    import bisect
+
+    meta = pq.ParquetFile(str(source)).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if "symbol" not in names:
+        return None
+    col = names.index("symbol")
+    wanted = sorted(candidates)
+    groups = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(col).statistics
+        if stats is None or not stats.has_min_max or not isinstance(stats.min, str):
+            return None
+        j = bisect.bisect_left(wanted, stats.min)
+        if j < len(wanted) and wanted[j] <= stats.max:
+            groups.append(i)
+    return groups
 
 
 def _date_filters(date_type: pa.DataType, start: date, end: date) -> list[tuple]:
