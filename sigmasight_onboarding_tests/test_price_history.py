@@ -17,7 +17,7 @@ from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import MarketDataCache, Position
 from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
-from .conftest import copy_demo, write_drop
+from .conftest import client_tables, copy_demo, write_drop
 
 HF = "demo_hedgefundstyle@sigmasight.com"
 
@@ -77,14 +77,16 @@ def test_equity_positions_valued_at_as_of_price(env):
 
 
 def test_symbol_absent_from_data_fails_coverage_naming_it(env):
+    """Issue 12: a symbol no provider has is named by the pre-flight, before the client is written
+    (it used to be written first and then fail held_symbols_coverage)."""
     write_drop(env["imports"], "unh@example.com", "UNH,10,500,LONG,2024-01-15,,,,\nAAPL,10,150,LONG,2024-01-15,,,,\n")
     result = run_onboarding("unh@example.com", DagsterInstance.ephemeral())
     assert not result.success
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
-    assert [c.check_name for c in failed] == ["held_symbols_coverage"]
-    assert "UNH" in failed[0].description and "AAPL" not in failed[0].description
-    meta = materialization_meta(result, "price_history")
-    assert meta["symbols_failed"] == 1
+    assert [c.check_name for c in failed] == ["drop_passes_schema"]
+    rules = [(r.data["line"], r.data["value"], r.data["rule"]) for r in failed[0].metadata["problems"].value.records]
+    assert len(rules) == 1 and rules[0][:2] == (2, "UNH") and "no prices" in rules[0][2]
+    assert client_tables(env["db_url"])["users"] == 0
     with get_engine(env["db_url"]).connect() as conn:
         assert conn.execute(select(func.count()).where(MarketDataCache.symbol == "UNH")).scalar_one() == 0
 

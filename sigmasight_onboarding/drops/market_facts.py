@@ -1,9 +1,8 @@
 """The market-data facts the pre-flight needs, and the pre-flight of a drop end to end.
 
-`market_facts` asks the provider chain (through the shared price cache, so a symbol cached
-already costs no provider call) for the last 90 sessions of every symbol the drop needs plus the
-reference series; prices it fetches stay in the shared cache (they are market data, not client
-rows), so `price_history` does not fetch them again. `preflight_drop` runs the pure rules of
+`market_facts` reads the last 90 sessions of every symbol the drop needs plus the reference series
+from the shared price cache and asks the provider chain only for what the cache lacks; it stores
+nothing (price_history stores the whole window after the client write, in one backfill). `preflight_drop` runs the pure rules of
 `drops.preflight` on top and raises `DropValidationError` with every problem, before any client
 row is written.
 """
@@ -12,11 +11,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from sigmasight_onboarding.calendar import last_sessions
 from sigmasight_onboarding.config import Settings
-from sigmasight_onboarding.db.market_data import load_prices, plan_fetches, price_matrix
+from sigmasight_onboarding.db.market_data import load_prices
 from sigmasight_onboarding.drops.preflight import (
     COVERAGE_SESSIONS,
     MIN_COVERAGE,
@@ -29,46 +29,61 @@ from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import ClientDrop
 
 
-def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str], as_of: date) -> MarketFacts:
-    from sigmasight_onboarding.assets.market_data import backfill_prices  # plain function; avoids an import cycle
-
+def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str], as_of: date,
+                 lookback_days: int = 730) -> MarketFacts:
+    """Coverage of the last COVERAGE_SESSIONS sessions per symbol: from the shared cache, and for what
+    the cache lacks from the provider chain — read only: the pre-flight writes nothing (price_history
+    stores the window after the client write, in one backfill, as before)."""
     sessions = last_sessions(as_of, COVERAGE_SESSIONS)
     wanted = sorted(set(symbols) | set(reference))
     providers = tuple(chain.describe()) if hasattr(chain, "describe") else ()
-    if plan_fetches(engine, wanted, sessions):  # a provider call is needed: is the chain reachable at all?
+    cached = load_prices(engine, wanted, sessions[0], sessions[-1])
+    session_set = set(sessions)
+    frames = [cached[cached["date"].isin(session_set)][["symbol", "date", "adj_close"]]]
+    cov = _coverage(frames[0], wanted, sessions)
+    failures: dict[str, str] = {}
+    missing = [s for s in wanted if cov[s] < MIN_COVERAGE]
+    if missing:  # a provider call is needed: is the chain reachable at all?
         cause = probe_outage(chain, sessions[-5:])
         if cause is not None:
             return MarketFacts(as_of=as_of, coverage=dict.fromkeys(wanted, 0.0), failures=dict.fromkeys(wanted, cause),
                                providers=providers)
-    summary = backfill_prices(engine, chain, wanted, sessions)
-    failures = dict(summary["failures"])
-    cov = _coverage(engine, wanted, sessions)
+        fetched = chain.daily_prices(missing, sessions[0], sessions[-1])
+        failures.update(fetched.failures)
+        frames.append(fetched.prices[fetched.prices["date"].isin(session_set)][["symbol", "date", "adj_close"]])
+    prices = pd.concat(frames, ignore_index=True)
+    cov = _coverage(prices, wanted, sessions)
     # spellings under another separator (BRK/B -> BRK-B) for the symbols still unpriced
-    missing = [s for s in symbols if cov.get(s, 0.0) < MIN_COVERAGE]
-    alts = {s: alias_spellings(s) for s in missing}
+    alts = {s: alias_spellings(s) for s in symbols if cov.get(s, 0.0) < MIN_COVERAGE}
     alts = {s: a for s, a in alts.items() if a}
     aliases: dict[str, str] = {}
     if alts:
         flat = sorted({a for a_list in alts.values() for a in a_list})
-        more = backfill_prices(engine, chain, flat, sessions)
-        for sym, why in more["failures"].items():
+        more = chain.daily_prices(flat, sessions[0], sessions[-1])
+        for sym, why in more.failures.items():
             failures.setdefault(sym, why)
-        alt_cov = _coverage(engine, flat, sessions)
+        extra = more.prices[more.prices["date"].isin(session_set)][["symbol", "date", "adj_close"]]
+        prices = pd.concat([prices, extra], ignore_index=True)
+        alt_cov = _coverage(extra, flat, sessions)
         cov.update(alt_cov)
         for sym, a_list in alts.items():
             best = max(a_list, key=lambda a: alt_cov.get(a, 0.0))
             if alt_cov.get(best, 0.0) >= MIN_COVERAGE:
                 aliases[sym] = best
-    matrix = price_matrix(engine, sorted(cov), sessions)
-    last = matrix.ffill().iloc[-1].dropna().to_dict() if len(matrix) else {}
+    last = prices.sort_values("date").drop_duplicates("symbol", keep="last").set_index("symbol")["adj_close"]
     return MarketFacts(
         as_of=as_of,
         coverage={s: float(cov.get(s, 0.0)) for s in sorted(set(wanted) | set(cov))},
-        last_price={s: float(v) for s, v in last.items()},
+        last_price={s: float(v) for s, v in last.items() if v == v},
         failures=failures,
         aliases=aliases,
         providers=providers,
     )
+
+
+def _coverage(prices: pd.DataFrame, symbols: list[str], sessions: list[date]) -> dict[str, float]:
+    counts = prices.drop_duplicates(["symbol", "date"]).groupby("symbol")["date"].nunique() if len(prices) else {}
+    return {s: float(counts.get(s, 0)) / len(sessions) for s in symbols}
 
 
 PROBE_SYMBOL = "SPY"
@@ -97,12 +112,6 @@ def probe_outage(chain, sessions: list[date]) -> str | None:
         return None
     probe = MarketFacts(as_of=sessions[-1], coverage={PROBE_SYMBOL: 0.0}, failures={PROBE_SYMBOL: reason})
     return probe.outage()
-
-
-def _coverage(engine: Engine, symbols: list[str], sessions: list[date]) -> dict[str, float]:
-    prices = load_prices(engine, symbols, sessions[0], sessions[-1])
-    counts = prices[prices["date"].isin(set(sessions))].groupby("symbol")["date"].nunique()
-    return {s: float(counts.get(s, 0)) / len(sessions) for s in symbols}
 
 
 def preflight_drop(drop: ClientDrop, engine: Engine, chain, settings: Settings, as_of: date) -> ClientDrop:
