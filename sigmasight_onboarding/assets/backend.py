@@ -56,7 +56,7 @@ def backend_gaps(counts: dict[str, int], n_positions: int) -> list[str]:
           AssetDep("portfolio_risk_metrics", partition_mapping=_all_dates),
           AssetDep("stress_test_results", partition_mapping=_all_dates)],
     kinds={"sql", "postgres"},
-    check_specs=[AssetCheckSpec("backend_can_serve", asset="sigmasight_backend_tables", blocking=True,
+    check_specs=[AssetCheckSpec("backend_can_serve", asset="sigmasight_backend_tables",
                                 description="Every table the SigmaSight backend's portfolio routes read has the "
                                             "client's rows: prices (one per symbol), marks, factor exposures, "
                                             "correlations, snapshots, stress results.")],

@@ -45,6 +45,7 @@ from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
 from sigmasight_onboarding.db.bulk import replace_rows
+from sigmasight_onboarding.db.onboarding_writer import client_transaction
 from sigmasight_onboarding.db.models import (
     CorrelationCalculation,
     CorrelationCluster,
@@ -200,7 +201,7 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
                 "created_at": utcnow(),
             })
     table = PositionGreeks.__table__
-    with engine.begin() as conn:
+    with client_transaction(engine, market.client.email) as conn:
         replace_rows(conn, table, and_(table.c.portfolio_id == market.client.portfolio_id,
                                        table.c.calculation_date == market.as_of), rows)
         _value_options(conn, priced, rows)
@@ -346,7 +347,7 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
     desk_rows, desk_port, by_underlying = _desk_exposure_rows(engine, market, single, now)
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
-    with engine.begin() as conn:
+    with client_transaction(engine, market.client.email) as conn:
         replace_rows(conn, pt, and_(pt.c.portfolio_id == market.client.portfolio_id, pt.c.calculation_date == market.as_of), rows)
         replace_rows(conn, ft, and_(ft.c.portfolio_id == market.client.portfolio_id, ft.c.calculation_date == market.as_of), portfolio_rows)
         replace_rows(conn, et, and_(et.c.portfolio_id == market.client.portfolio_id, et.c.calculation_date == market.as_of), desk_rows)
@@ -452,7 +453,7 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
     })
     rows = frame.to_dict("records")
     t = PositionInterestRateBeta.__table__
-    with engine.begin() as conn:
+    with client_transaction(engine, market.client.email) as conn:
         replace_rows(conn, t, and_(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of), rows)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
@@ -568,7 +569,7 @@ def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, m
         member_rows += [{"cluster_id": cid, "position_id": pos_id[s], "symbol": s, "value": float(mv[s]),
                          "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl["symbols"]]
     t = CorrelationCalculation.__table__
-    with engine.begin() as conn:  # children go with the parent (ON DELETE CASCADE is not relied on for SQLite)
+    with client_transaction(engine, market.client.email) as conn:  # children go with the parent (ON DELETE CASCADE is not relied on for SQLite)
         old = [r[0] for r in conn.execute(select(t.c.id).where(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of))]
         if old:
             old_clusters = [r[0] for r in conn.execute(select(CorrelationCluster.id).where(CorrelationCluster.correlation_calculation_id.in_(old)))]

@@ -54,6 +54,7 @@ from sigmasight_onboarding.db.models import (
     utcnow,
 )
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
+from sigmasight_onboarding.db.onboarding_writer import client_transaction
 from sigmasight_onboarding.metadata import readable
 from sigmasight_onboarding.partitions import client_date_key, client_date_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
@@ -246,17 +247,17 @@ def write_client_range(engine, res: ClientRange) -> None:
     pid, days = res.client.portfolio_id, res.days
     if res.snapshots:
         t = PortfolioSnapshot.__table__
-        with engine.begin() as conn:
+        with client_transaction(engine, res.client.email) as conn:
             replace_rows(conn, t, and_(t.c.portfolio_id == pid, t.c.snapshot_date.in_(days)), res.snapshots)
     if res.risk:
         t = PortfolioRiskMetrics.__table__
-        with engine.begin() as conn:
+        with client_transaction(engine, res.client.email) as conn:
             replace_rows(conn, t, and_(t.c.portfolio_id == pid, t.c.calculation_date.in_(days)), res.risk)
     if res.stress:
         st, rt = StressTestScenario.__table__, StressTestResult.__table__
         now = utcnow()
         scenario_rows = list(res.scenarios.values())
-        with engine.begin() as conn:
+        with client_transaction(engine, res.client.email) as conn:
             existing = {r[0] for r in conn.execute(st.select().with_only_columns(st.c.id).where(st.c.id.in_([s["id"] for s in scenario_rows])))}
             new = [s for s in scenario_rows if s["id"] not in existing]
             if new:

@@ -7,6 +7,9 @@ positions inserted, changed ones updated, positions missing from the CSV soft-de
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -83,6 +86,15 @@ def client_lock(conn: Connection, email: str) -> None:
     if conn.dialect.name == "postgresql":
         key = int.from_bytes(hashlib.sha256(email.encode()).digest()[:8], "big", signed=True)
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+@contextmanager
+def client_transaction(engine: Engine, email: str) -> Iterator[Connection]:
+    """One transaction holding the client's lock: concurrent runs of the same client replace
+    its rows one after the other instead of colliding on the same keys."""
+    with engine.begin() as conn:
+        client_lock(conn, email)
+        yield conn
 
 
 def write_audit(conn: Connection, email: str, action: str, outcome: str, details: dict | None, actor: str | None = None) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 
 from sigmasight_onboarding.db import contract as ss
 from sigmasight_onboarding.db import models as onb
+from sigmasight_onboarding.db.onboarding_writer import client_lock
 
 #: Our factor name -> the backend's seeded factor name.
 BACKEND_FACTOR_NAME = {
@@ -153,6 +154,9 @@ def publish_client(engine: Engine, portfolio_id: Any, as_of: date) -> PublishRes
     now = datetime.now(timezone.utc)
     rows: dict[str, int] = {}
     with engine.begin() as conn:
+        email = conn.execute(select(ss.User.email).join(ss.Portfolio, ss.Portfolio.user_id == ss.User.id)
+                             .where(ss.Portfolio.id == pid)).scalar_one()
+        client_lock(conn, email)  # one publication of a client at a time
         delete_client_rows(conn, [pid])
         positions = conn.execute(
             select(ss.Position.id, ss.Position.symbol, ss.Position.position_type, ss.Position.quantity,
