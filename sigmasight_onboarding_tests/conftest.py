@@ -84,6 +84,11 @@ def db_url(request, tmp_path):
 @pytest.fixture
 def env(monkeypatch, tmp_path, db_url):
     """Environment for one onboarding test: own imports folder, own database, fast bcrypt."""
+    return onboarding_env(monkeypatch, tmp_path, db_url)
+
+
+def onboarding_env(monkeypatch, tmp_path: Path, db_url: str) -> dict:
+    """Point the pipeline at `db_url` with its own imports/state folders and fast bcrypt."""
     imports = tmp_path / "imports"
     imports.mkdir()
     monkeypatch.setenv("SIGMASIGHT_DATABASE_URL", db_url)

@@ -28,7 +28,7 @@ from sigmasight_onboarding.db import engine as db_engine
 from sigmasight_onboarding.db import models as onb
 from sigmasight_onboarding.resources.sigmasight_api import BACKEND_ROUTES, login, response_problems, route_paths
 from sigmasight_onboarding_tests import backend_server
-from sigmasight_onboarding_tests.conftest import DEMO_IMPORTS, IN_CI, PG_ADMIN_URL, write_drop
+from sigmasight_onboarding_tests.conftest import DEMO_IMPORTS, IN_CI, PG_ADMIN_URL, onboarding_env, write_drop
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -150,15 +150,8 @@ def test_real_backend_serves_every_onboarded_client(databases, tmp_path, monkeyp
     name_a, url_a = databases["a"]
     backend = backend_server.start(name_a, tmp_path)
     try:
-        imports = tmp_path / "imports"
-        imports.mkdir()
-        monkeypatch.setenv("SIGMASIGHT_DATABASE_URL", url_a)
-        monkeypatch.setenv("SIGMASIGHT_IMPORTS_DIR", str(imports))
-        monkeypatch.setenv("SIGMASIGHT_STATE_DIR", str(tmp_path / "state"))
-        monkeypatch.setenv("SIGMASIGHT_BCRYPT_ROUNDS", "4")
-        monkeypatch.setenv("SIGMASIGHT_DROP_SETTLE_SECONDS", "0")
+        imports = onboarding_env(monkeypatch, tmp_path, url_a)["imports"]
         monkeypatch.setenv("SIGMASIGHT_API_URL", backend.url)  # the live API check runs against it
-        monkeypatch.delenv("DAGSTER_HOME", raising=False)
         clients = {}
         for folder in sorted(DEMO_IMPORTS.iterdir()):
             shutil.copytree(folder, imports / folder.name)
