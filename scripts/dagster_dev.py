@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from sigmasight_onboarding.run_launcher import process_alive  # the run monitor's own liveness test
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -46,20 +48,6 @@ def _pid_file() -> Path:
 
 def _log_file() -> Path:
     return _home() / "dagster_dev.log"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not running
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _read_pid() -> int | None:
@@ -88,7 +76,7 @@ def _dagster_command(args) -> list[str]:
 
 def start(args) -> int:
     pid = _read_pid()
-    if pid and _alive(pid):
+    if pid and process_alive(pid):
         print(f"already running (pid {pid}); stop it first", file=sys.stderr)
         return 1
     _prepare_home()
@@ -112,15 +100,15 @@ def start(args) -> int:
 
 def stop(args) -> int:
     pid = _read_pid()
-    if not pid or not _alive(pid):
+    if not pid or not process_alive(pid):
         print("not running")
         _pid_file().unlink(missing_ok=True)
         return 0
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.5)
-    if _alive(pid):
+    if process_alive(pid):
         print(f"pid {pid} still running after {args.timeout}s; SIGKILL to its process group", file=sys.stderr)
         os.killpg(pid, signal.SIGKILL)
     _pid_file().unlink(missing_ok=True)
@@ -130,7 +118,7 @@ def stop(args) -> int:
 
 def status(_args) -> int:
     pid = _read_pid()
-    if pid and _alive(pid):
+    if pid and process_alive(pid):
         print(f"running (pid {pid}); log {_log_file()}")
         return 0
     print("not running")
