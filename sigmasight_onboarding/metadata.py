@@ -97,13 +97,26 @@ def readable_value(key: str, value: Any) -> Any:
     return value
 
 
-def readable(meta: dict[str, Any]) -> dict[str, Any]:
-    """The metadata dict with every value made readable and empty entries left out."""
+MONEY_OVERVIEW_KEY = "in_dollars"
+
+
+def readable(meta: dict[str, Any], money_overview: bool = True) -> dict[str, Any]:
+    """The metadata dict with every value made readable and empty entries left out.
+
+    Money figures stay numeric (the UI plots them across materialisations); with ``money_overview``
+    and at least one money figure, a short markdown table ``in_dollars`` comes first with each one
+    formatted as ``$1,234,567.89`` — short enough for the UI to render it inline, without a click.
+    """
     out = {}
     for key, value in meta.items():
         nice = readable_value(key, value)
         if nice is not None:
             out[key] = nice
+    money = {k: v.value for k, v in out.items() if type(v).__name__ == "FloatMetadataValue" and is_money(k)}
+    if money_overview and money:
+        table = "\n".join(["| figure | USD |", "|---|---:|", *(f"| {k} | {usd_text(v)} |" for k, v in money.items())])
+        if len(table) < 1000:  # longer markdown is collapsed behind "[Show Markdown]" in the UI
+            out = {MONEY_OVERVIEW_KEY: MetadataValue.md(table), **out}
     return out
 
 

@@ -72,3 +72,19 @@ def test_every_asset_reports_readable_metadata_and_a_clickable_report(env):
     assert Path(report["report_path"].value).resolve().as_uri() == url.value
     assert report["headline"].value.startswith("Net value $") and "Positions 5" in report["headline"].value
     assert report["summary"].value.startswith("# Onboarding report")
+    # visible without a click: the Dagster UI renders markdown entries under 1,000 characters inline
+    overview = report["overview"].value
+    assert len(overview) < 1000 and "| Net value |" in overview and "Positions by type" in overview
+    assert len(seen["onboarding_verification"]["checks"].value) < 1000
+    assert "✅ **positions_match_csv**" in seen["onboarding_verification"]["checks"].value
+
+
+def test_money_figures_also_read_as_dollars_inline():
+    meta = readable({"total_value": 2334123.456, "daily_pnl": -1212.5, "risk_free_rate": 0.0369, "positions": 42})
+    assert list(meta)[0] == "in_dollars"  # first, so the asset page opens on it
+    table = meta["in_dollars"].value
+    assert "| total_value | $2,334,123.46 |" in table and "| daily_pnl | −$1,212.50 |" in table
+    assert "risk_free_rate" not in table and "positions" not in table
+    assert len(table) < 1000  # the UI renders markdown under 1,000 characters inline
+    assert meta["total_value"] == MetadataValue.float(2334123.46)  # still a number to plot
+    assert "in_dollars" not in readable({"positions": 3, "risk_free_rate": 0.04})

@@ -91,8 +91,10 @@ def onboarding_verification(context: AssetExecutionContext, database: SigmaSight
     metadata = {
         "as_of": MetadataValue.text(as_of.isoformat()),
         "ready": MetadataValue.bool(passed),
-        "checks": MetadataValue.md("\n".join(lines)),
+        "checks": MetadataValue.md(_inline_checks(lines)),
     }
+    if len("\n".join(lines)) >= INLINE_MARKDOWN_LIMIT:  # the details one click away, the verdicts inline
+        metadata["check_details"] = MetadataValue.md("\n".join(lines))
     if skipped:
         metadata["skipped_checks"] = MetadataValue.json(skipped)
     # yielded, not returned: a generator may leave a planned check without a result (→ Skipped)
@@ -100,6 +102,15 @@ def onboarding_verification(context: AssetExecutionContext, database: SigmaSight
 
 
 LIVE_API_SKIP_REASON = "SIGMASIGHT_API_URL is not set"
+
+
+def _inline_checks(lines: list[str]) -> str:
+    """The check list as markdown short enough for the UI to render inline: whole lines when they fit,
+    else each verdict with its name only (the details go to ``check_details``)."""
+    text = "\n".join(lines)
+    if len(text) < INLINE_MARKDOWN_LIMIT:
+        return text
+    return "\n".join(line.split(" — ", 1)[0] for line in lines)
 
 
 def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult | None:
@@ -165,6 +176,9 @@ def report_metadata(report, path, settings) -> dict:
     """Headline numbers as text entries (shown inline, no click), the report link, then the full
     markdown summary (charts included) one click away."""
     meta = {}
+    overview = brief_markdown(report.markdown)
+    if overview:
+        meta["overview"] = MetadataValue.md(overview)
     headline = _headline(report.markdown)
     if headline:
         meta["headline"] = MetadataValue.text(headline)
@@ -178,6 +192,26 @@ def report_metadata(report, path, settings) -> dict:
         "warnings": MetadataValue.md("\n".join(f"- {w}" for w in report.warnings)),
     })
     return meta
+
+
+INLINE_MARKDOWN_LIMIT = 1000  # the Dagster UI renders a markdown entry inline below this size, else "[Show Markdown]"
+
+
+def brief_markdown(markdown: str, limit: int = INLINE_MARKDOWN_LIMIT) -> str:
+    """The report's opening (title, the value table, positions by type, the VaR line, the warning count)
+    as markdown under `limit` characters, so the asset page shows it without a click; whole lines only."""
+    lines = markdown.splitlines()
+    stop = next((i for i, line in enumerate(lines) if line.startswith("## ")), len(lines))
+    kept = [line for line in lines[:stop] if not line.startswith("# ")]
+    warnings = next((line for line in lines if line.startswith("## Warnings")), "")
+    if warnings:
+        kept += ["", warnings.lstrip("# ").strip() + " — see the full summary or the report."]
+    out: list[str] = []
+    for line in kept:
+        if len("\n".join(out + [line])) >= limit:
+            break
+        out.append(line)
+    return "\n".join(out).strip()
 
 
 def _headline(markdown: str) -> str:
