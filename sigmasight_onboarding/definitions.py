@@ -5,6 +5,7 @@ from dagster import Definitions, in_process_executor
 from sigmasight_onboarding.assets.backend import sigmasight_backend_tables
 from sigmasight_onboarding.assets.market_data import price_history
 from sigmasight_onboarding.assets.onboarding import client_onboarding
+from sigmasight_onboarding.assets.onboarding_state import onboarding_complete
 from sigmasight_onboarding.assets.position_analytics import (
     correlations,
     factor_exposures,
@@ -35,6 +36,7 @@ def build_definitions() -> Definitions:
             onboarding_verification,
             onboarding_report,
         ],
+        asset_checks=[onboarding_complete],
         jobs=[onboard_client_job, timeseries_job, verify_client_job, daily_refresh_job, offboard_client_job],
         schedules=[daily_refresh_schedule],
         sensors=[client_drop_sensor, onboarding_timeseries_sensor, verification_sensor],

@@ -6,6 +6,9 @@
   written.
 - `ready_on_verification` (verify_client): after `onboarding_verification`, 'ready' when the
   verification record passed, else INCOMPLETE at stage verification.
+
+Both also report the new state as the client's `onboarding_complete` check on `client_account`, so
+the UI shows it (red with stage and reason while INCOMPLETE).
 """
 
 from __future__ import annotations
@@ -15,6 +18,23 @@ from dagster import Failure, HookContext, failure_hook, success_hook
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.onboarding_state import READY, onboarding_state, record_outcome
+
+
+def _report_state(context: HookContext, engine, key: str) -> None:
+    """Show the new state as the client's `onboarding_complete` check in the UI (assets/onboarding_state.py)."""
+    from sigmasight_onboarding.assets.onboarding_state import state_evaluation
+
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    # Recorded in the hook's run: a *runless* evaluation (report_runless_asset_event) can be stored only
+    # once per check partition (Dagster's asset_check_executions key is check × run id × partition, and
+    # every runless event has run id ""), so the second state change of a client would be refused.
+    event = DagsterEvent(event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value, job_name=context.job_name,
+                         step_key=context.step_key, event_specific_data=state_evaluation(key, onboarding_state(engine, key)))
+    try:
+        context.instance.report_dagster_event(event, run_id=context.run_id)
+    except Exception as exc:  # the audit row is the record; the UI badge must never fail the run
+        context.log.warning(f"could not report the onboarding state to the UI: {exc}")
 
 
 def _client_key(context: HookContext) -> str | None:
@@ -51,6 +71,7 @@ def incomplete_on_failure(context: HookContext) -> None:
         return  # nothing of the client was written
     stage = context.step_key.split(".")[-1]
     record_outcome(engine, key, "incomplete", stage, failure_reason(exc), actor=f"dagster run {context.run_id[:8]}")
+    _report_state(context, engine, key)
 
 
 @success_hook(name="ready_on_verification")
@@ -67,3 +88,4 @@ def ready_on_verification(context: HookContext) -> None:
         record_outcome(engine, key, "ready", "verification", None, actor=actor)
     else:
         record_outcome(engine, key, "incomplete", state.stage or "verification", state.reason, actor=actor)
+    _report_state(context, engine, key)

@@ -9,6 +9,7 @@
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
+from sigmasight_onboarding.assets.onboarding_state import onboarding_complete
 from sigmasight_onboarding.hooks import incomplete_on_failure, ready_on_verification
 from sigmasight_onboarding.partitions import client_date_partitions, clients_partitions
 
@@ -19,7 +20,8 @@ TIMESERIES_GROUP = "timeseries"
 onboard_client_job = define_asset_job(
     name="onboard_client",
     tags={"sigmasight/kind": "onboarding"},
-    selection=AssetSelection.groups(*CLIENT_GROUPS),
+    # onboarding_complete is reported by the hooks when the state changes, not run mid-onboarding
+    selection=AssetSelection.groups(*CLIENT_GROUPS) - AssetSelection.checks(onboarding_complete),
     partitions_def=clients_partitions,
     executor_def=in_process_executor,
     hooks={incomplete_on_failure},  # a failure after the write marks the client INCOMPLETE (audit log)

@@ -129,3 +129,36 @@ def test_signal_stops_the_cli_with_a_message_and_128_plus_signal(env, signum, co
     assert state.state == INCOMPLETE, state
     assert main(["onboard", str(folder), "--sessions", "30"]) == 0
     assert onboarding_state(get_engine(env["db_url"]), JOHN).state == READY
+
+
+def test_incomplete_and_ready_show_as_the_clients_check_in_the_ui(env, monkeypatch, tmp_path):
+    """The state reaches Dagster as `client_account` → `onboarding_complete` for the client's
+    partition: failed with stage and reason while INCOMPLETE, passed once READY."""
+    from dagster import AssetCheckKey, AssetKey, DagsterInstance
+
+    from sigmasight_onboarding.cli import run_client_job, run_onboarding, run_timeseries
+    from sigmasight_onboarding.calendar import last_sessions
+
+    copy_demo(env["imports"], JOHN)
+    monkeypatch.setenv("SIGMASIGHT_MARKET_DATA_FILE", str(_market_data_without(tmp_path, "MTUM")))
+    monkeypatch.setenv("SIGMASIGHT_AS_OF", "2026-08-03")
+    instance = DagsterInstance.ephemeral()
+    key = AssetCheckKey(AssetKey("client_account"), "onboarding_complete")
+
+    assert not run_onboarding(JOHN, instance).success
+    record = instance.get_latest_asset_check_evaluation_record(key)
+    evaluation = record.event.dagster_event.event_specific_data
+    assert evaluation.passed is False and evaluation.partition == JOHN
+    meta = {k: v.value for k, v in evaluation.metadata.items()}
+    assert meta["state"] == "INCOMPLETE" and meta["stage"] == "price_history" and "factor_etfs_complete" in meta["reason"]
+
+    monkeypatch.delenv("SIGMASIGHT_MARKET_DATA_FILE")
+    assert run_onboarding(JOHN, instance).success
+    import datetime as dt
+    for _, result in run_timeseries(JOHN, last_sessions(dt.date(2026, 8, 3), 30), instance):
+        assert result.success
+    verified = run_client_job("verify_client", JOHN, instance)
+    assert verified.success
+    evaluation = instance.get_latest_asset_check_evaluation_record(key).event.dagster_event.event_specific_data
+    assert evaluation.passed is True and evaluation.partition == JOHN
+    assert evaluation.metadata["state"].value == "READY"
