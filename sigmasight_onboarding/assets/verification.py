@@ -173,8 +173,8 @@ def report_url(path, settings) -> str:
 
 
 def report_metadata(report, path, settings) -> dict:
-    """Headline numbers as text entries (shown inline, no click), the report link, then the full
-    markdown summary (charts included) one click away."""
+    """The report's opening as short markdown (rendered inline, no click), a one-line headline, the report
+    link, then the full markdown summary (charts included) one click away."""
     meta = {}
     overview = brief_markdown(report.markdown)
     if overview:
@@ -182,9 +182,6 @@ def report_metadata(report, path, settings) -> dict:
     headline = _headline(report.markdown)
     if headline:
         meta["headline"] = MetadataValue.text(headline)
-    risk = next((line for line in report.markdown.splitlines() if line.startswith("1-day VaR")), "")
-    if risk:
-        meta["risk"] = MetadataValue.text(risk.replace("**", ""))
     meta.update({
         "report_url": MetadataValue.url(report_url(path, settings)),
         "report_path": MetadataValue.path(str(path)),
