@@ -184,7 +184,9 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
         inserts, updates = [], []
         symbol_to_id: dict[str, Any] = {}
         unchanged = 0
-        for rec in drop.positions.to_dict("records"):
+        columns = list(drop.positions.columns)  # = to_dict("records") without pandas' per-cell boxing
+        records = [dict(zip(columns, cells)) for cells in zip(*(drop.positions[c].tolist() for c in columns))]
+        for rec in records:
             symbol = rec["symbol"]
             wanted_pos = {
                 "position_type": PositionType(rec["position_type"]),
@@ -216,8 +218,8 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
         to_soft_delete = [
             row["id"] for sym, row in existing.items() if sym not in symbol_to_id and row["deleted_at"] is None
         ]
-        if inserts:
-            conn.execute(insert(Position), inserts)
+        if inserts:  # Core insert (executemany): the ORM bulk path costs ~2× on a 100,000-row drop
+            conn.execute(insert(Position.__table__), inserts)
         _bulk_update(conn, Position, updates)
         if to_soft_delete:
             conn.execute(
@@ -225,7 +227,7 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
             )
 
         # -- tags ------------------------------------------------------------------------
-        wanted_links = {(symbol_to_id[rec["symbol"]], tag) for rec in drop.positions.to_dict("records") for tag in rec["tags"]}
+        wanted_links = {(symbol_to_id[rec["symbol"]], tag) for rec in records for tag in rec["tags"]}
         tag_names = sorted({tag for _pid, tag in wanted_links})
         tag_ids = {r.name: r.id for r in conn.execute(select(Tag.id, Tag.name).where(Tag.user_id == user_id))}
         new_tags = [
@@ -250,7 +252,7 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
         add_pairs = wanted_pairs - current_pairs
         remove_pairs = current_pairs - wanted_pairs
         if add_pairs:
-            conn.execute(insert(PositionTag), [{"position_id": p, "tag_id": t} for p, t in sorted(add_pairs, key=str)])
+            conn.execute(insert(PositionTag.__table__), [{"position_id": p, "tag_id": t} for p, t in sorted(add_pairs, key=str)])
         for p, t in remove_pairs:
             conn.execute(delete(PositionTag).where(PositionTag.position_id == p, PositionTag.tag_id == t))
 

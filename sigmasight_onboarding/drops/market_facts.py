@@ -51,7 +51,7 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
         fetched = chain.daily_prices(missing, sessions[0], sessions[-1])
         failures.update(fetched.failures)
         frames.append(fetched.prices[fetched.prices["date"].isin(session_set)][["symbol", "date", "adj_close"]])
-    prices = pd.concat(frames, ignore_index=True)
+    prices = _concat(frames)
     cov = _coverage(prices, wanted, sessions)
     # spellings under another separator (BRK/B -> BRK-B) for the symbols still unpriced
     alts = {s: alias_spellings(s) for s in symbols if cov.get(s, 0.0) < MIN_COVERAGE}
@@ -63,7 +63,7 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
         for sym, why in more.failures.items():
             failures.setdefault(sym, why)
         extra = more.prices[more.prices["date"].isin(session_set)][["symbol", "date", "adj_close"]]
-        prices = pd.concat([prices, extra], ignore_index=True)
+        prices = _concat([prices, extra])
         alt_cov = _coverage(extra, flat, sessions)
         cov.update(alt_cov)
         for sym, a_list in alts.items():
@@ -79,6 +79,15 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
         aliases=aliases,
         providers=providers,
     )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Row-wise concat of same-column frames, leaving empty ones out (pandas deprecates letting an empty
+    frame take part in the result's dtypes)."""
+    nonempty = [f for f in frames if len(f)]
+    if not nonempty:
+        return frames[0]
+    return nonempty[0].reset_index(drop=True) if len(nonempty) == 1 else pd.concat(nonempty, ignore_index=True)
 
 
 def _coverage(prices: pd.DataFrame, symbols: list[str], sessions: list[date]) -> dict[str, float]:

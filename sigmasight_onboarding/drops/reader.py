@@ -195,6 +195,9 @@ def _decode(path: Path, settings: Settings, problems: list[DropProblem]) -> str 
     return text
 
 
+CONTROL_EXCEPT_NEWLINES_RE = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # `_is_control` minus LF, CR
+
+
 def _is_control(ch: str) -> bool:
     """C0 and C1 control characters and DEL (Unicode category Cc)."""
     return ord(ch) < 32 or 127 <= ord(ch) < 160
@@ -384,6 +387,9 @@ def _read_csv_text(text: str, settings: Settings, problems: list[DropProblem]) -
     if len(body) > settings.max_rows:
         problems.append(DropProblem(file=f, rule=f"has {len(body):,} rows; the limit is {settings.max_rows:,}"))
         return None
+    # one scan of the whole text: most drops have no control character but the CR/LF that end lines;
+    # then a cell can only hold CR/LF (inside quotes), tested by two substring checks
+    check_control = CONTROL_EXCEPT_NEWLINES_RE.search(text) is not None
     records, index = [], []
     for line, r in body:
         if len(r) != len(header):
@@ -396,7 +402,7 @@ def _read_csv_text(text: str, settings: Settings, problems: list[DropProblem]) -
                 problems.append(DropProblem(file=f, line=line, column=col, value=cell[:60],
                                             rule=f"is longer than {settings.max_field_chars} characters"))
                 cell = cell[: settings.max_field_chars]
-            if any(_is_control(ch) for ch in cell):
+            if (any(_is_control(ch) for ch in cell) if check_control else ("\n" in cell or "\r" in cell)):
                 problems.append(DropProblem(file=f, line=line, column=col, value=cell[:60].encode("unicode_escape").decode(),
                                             rule="contains control characters"))
             record[col] = cell
@@ -499,10 +505,11 @@ def read_drop(folder: Path, settings: Settings, *, check_location: bool = True) 
             problems += _schema_problems(raw)
             if not problems_in_file(problems, PORTFOLIO_FILE):
                 positions = _parse_positions(raw, warnings)
-                expired = positions[positions["expiration_date"].map(lambda d: d is not None and d < date.today())]
-                for line, row in expired.iterrows():
-                    warnings.append(f"line {line}: option {row['symbol']} expired on {row['expiration_date']}; "
-                                    "it is valued at intrinsic value with zero Greeks")
+                today = date.today()
+                for line, symbol, expiry in zip(positions.index, positions["symbol"].tolist(), positions["expiration_date"].tolist()):
+                    if expiry is not None and expiry < today:
+                        warnings.append(f"line {line}: option {symbol} expired on {expiry}; "
+                                        "it is valued at intrinsic value with zero Greeks")
         elif raw is not None:
             problems += _schema_problems(raw)
     if problems or client is None or positions is None:

@@ -7,6 +7,8 @@ DataFrame-level checks returning one boolean per row.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -49,6 +51,7 @@ MAX_DECIMALS = 4
 MAX_TAG_CHARS = 50  # tags.name is VARCHAR(50) in the backend's schema
 
 
+@functools.lru_cache(maxsize=1 << 16)  # big drops repeat prices/quantities/dates; the results are immutable
 def parse_decimal(text: str) -> Decimal | None:
     """Decimal for a plain number ('1,000' and '1e3' are refused); None when not a number."""
     if not NUMBER_RE.match(text or ""):
@@ -60,6 +63,7 @@ def parse_decimal(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_iso_date(text: str) -> date | None:
     if not DATE_RE.match(text or ""):
         return None
@@ -190,14 +194,20 @@ class PortfolioCsvSchema(pa.DataFrameModel):
 
 # --- cross-column rules: (name, column to report, function(df) -> bool Series) ---------------
 
-def _sign_matches_type(df: pd.DataFrame) -> pd.Series:
-    def ok(row) -> bool:
-        q = parse_decimal(row["quantity"])
-        if q is None or row["position_type"] not in POSITION_TYPES or q == 0:
-            return True  # reported by the element-wise rules
-        return (q < 0) == (row["position_type"] in SHORT_TYPES)
+def _row_rule(df: pd.DataFrame, columns: tuple[str, ...], ok) -> pd.Series:
+    """ok(*cells) for every row, as a bool Series on df's index (a plain loop over the columns:
+    DataFrame.apply(axis=1) builds a Series per row and costs ~10× more on a 100,000-row drop)."""
+    return pd.Series([bool(ok(*cells)) for cells in zip(*(df[c].tolist() for c in columns))], index=df.index, dtype=bool)
 
-    return df.apply(ok, axis=1).astype(bool)
+
+def _sign_matches_type(df: pd.DataFrame) -> pd.Series:
+    def ok(quantity, position_type) -> bool:
+        q = parse_decimal(quantity)
+        if q is None or position_type not in POSITION_TYPES or q == 0:
+            return True  # reported by the element-wise rules
+        return (q < 0) == (position_type in SHORT_TYPES)
+
+    return _row_rule(df, ("quantity", "position_type"), ok)
 
 
 def _option_fields_required(df: pd.DataFrame) -> pd.Series:
@@ -213,31 +223,31 @@ def _option_fields_blank_for_equities(df: pd.DataFrame) -> pd.Series:
 
 
 def _occ_consistent(df: pd.DataFrame) -> pd.Series:
-    def ok(row) -> bool:
-        if row["position_type"] not in OPTION_TYPES:
+    def ok(position_type, symbol, underlying_symbol, strike_price, expiration_date) -> bool:
+        if position_type not in OPTION_TYPES:
             return True
-        occ = parse_occ(row["symbol"])
+        occ = parse_occ(symbol)
         if occ is None:
             return False
-        if row["underlying_symbol"] and occ["root"] != row["underlying_symbol"]:
+        if underlying_symbol and occ["root"] != underlying_symbol:
             return False
-        strike = parse_decimal(row["strike_price"])
+        strike = parse_decimal(strike_price)
         if strike is not None and strike != occ["strike"]:
             return False
-        expiry = parse_iso_date(row["expiration_date"])
+        expiry = parse_iso_date(expiration_date)
         if expiry is not None and expiry != occ["expiration_date"]:
             return False
-        return occ["is_call"] == (row["position_type"] in ("LC", "SC"))
+        return occ["is_call"] == (position_type in ("LC", "SC"))
 
-    return df.apply(ok, axis=1).astype(bool)
+    return _row_rule(df, ("position_type", "symbol", "underlying_symbol", "strike_price", "expiration_date"), ok)
 
 
 def _expiry_after_entry(df: pd.DataFrame) -> pd.Series:
-    def ok(row) -> bool:
-        expiry, entry = parse_iso_date(row["expiration_date"]), parse_iso_date(row["entry_date"])
+    def ok(expiration_date, entry_date) -> bool:
+        expiry, entry = parse_iso_date(expiration_date), parse_iso_date(entry_date)
         return expiry is None or entry is None or expiry >= entry
 
-    return df.apply(ok, axis=1).astype(bool)
+    return _row_rule(df, ("expiration_date", "entry_date"), ok)
 
 
 def _no_conflicting_duplicates(df: pd.DataFrame) -> pd.Series:
