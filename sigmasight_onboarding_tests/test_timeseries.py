@@ -152,7 +152,8 @@ def test_sessions_before_the_first_entry_are_an_empty_book(john):
 def _timeseries_rows(url):
     out = {}
     for table, day_col, key in (("onb_portfolio_snapshots", "snapshot_date", ()), ("onb_portfolio_risk_metrics", "calculation_date", ()),
-                                ("onb_stress_test_results", "calculation_date", ("scenario_id",))):
+                                ("onb_stress_test_results", "calculation_date", ("scenario_id",)),
+                                ("onb_position_pnl_explain", "calculation_date", ("position_id",))):
         for r in rows(url, f"SELECT * FROM {table}"):
             r.pop("id", None)
             r.pop("created_at", None)
@@ -195,8 +196,9 @@ def test_session_alone_equals_session_inside_a_range(env):
     assert len(evaluations) == 36 and {e.partition for e in evaluations} == materialized and all(e.passed for e in evaluations)
     in_range = _timeseries_rows(env["db_url"])
     assert len([k for k in in_range if k[0] == "onb_portfolio_risk_metrics"]) == 12
+    assert len([k for k in in_range if k[0] == "onb_position_pnl_explain"]) == 12 * 30  # every position held over each night
     with get_engine(env["db_url"]).begin() as conn:
-        for table in ("onb_portfolio_snapshots", "onb_portfolio_risk_metrics", "onb_stress_test_results"):
+        for table in ("onb_portfolio_snapshots", "onb_portfolio_risk_metrics", "onb_stress_test_results", "onb_position_pnl_explain"):
             conn.execute(text(f"DELETE FROM {table}"))
     for day in (days[0], days[5], days[-1]):
         (_, alone), = run_timeseries(HF, [day], instance)
