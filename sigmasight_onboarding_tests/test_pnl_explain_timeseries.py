@@ -165,3 +165,25 @@ def _px():
     px = real_price_matrix(sorted(set(book["price_symbol"]) | {"^IRX"}))
     px.index = pd.to_datetime(px.index).date
     return px
+
+
+def test_snapshot_valid_flags_pnl_that_is_not_the_value_change():
+    """The cross-session part of snapshot_valid: a daily P&L that is not Δ total value (e.g. the previous session
+    re-marked with today's vol) fails the check; an entry day is reconciled with the entering positions' value."""
+    from types import SimpleNamespace
+
+    from sigmasight_onboarding.assets.timeseries import ClientRange, _check_pnl_is_value_change
+
+    d0, d1, d2 = date(2026, 7, 30), date(2026, 7, 31), date(2026, 8, 3)
+    res = ClientRange(SimpleNamespace(portfolio_id=None, email="x@example.com"), [d0, d1, d2])
+    res.snapshots = [{"snapshot_date": d0, "total_value": 1000.0, "daily_pnl": 5.0},
+                     {"snapshot_date": d1, "total_value": 1010.0, "daily_pnl": 10.0},
+                     {"snapshot_date": d2, "total_value": 1530.0, "daily_pnl": 25.0}]
+    # d2: a position enters worth 500 at cost 495 → entry P&L 5; the book held over the night made 20
+    res.entry = {d1: {"entry_pnl": 0.0, "entering_value": 0.0, "n_entering": 0},
+                 d2: {"entry_pnl": 5.0, "entering_value": 500.0, "n_entering": 1}}
+    _check_pnl_is_value_change(res)
+    assert res.problems["snapshot_valid"] == {}
+    res.snapshots[1]["daily_pnl"] = 10.02  # two cents off
+    _check_pnl_is_value_change(res)
+    assert list(res.problems["snapshot_valid"]) == [d1] and "Δ total value" in res.problems["snapshot_valid"][d1]
