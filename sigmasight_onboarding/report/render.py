@@ -372,7 +372,7 @@ def _performance(d: ReportData, a: Analysis, charts: dict) -> str:
              'is its move from the session BEFORE the window, so it is not part of the value change shown and is left out '
              'of the sum. Every session is valued with its own marks (prices, realised vol, rate, time to expiry), so a '
              'session’s daily P&L equals its change in value; on the day a position enters, its daily P&L also holds the '
-             'position’s P&L since its entry price (a trade, not a market move of the book).</p>')
+             'position’s P&L since its entry price (a trade, not a market move of the book).</p>') if len(s) > 1 else ""
     fig = _figure(charts.get("performance"), "Portfolio value and daily P&L",
                   "Net value (total_value) and daily P&L of the stored end-of-day snapshots (point in time: the positions "
                   "held on each date, options revalued with Black–Scholes).")
