@@ -192,6 +192,11 @@ def test_session_alone_equals_session_inside_a_range(env):
     assert result.success and block == days
     materialized = {e.partition for e in result.get_asset_materialization_events()}
     assert len(materialized) == 12  # Dagster recorded every (client, date) key of the range run
+    snap_meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                     if e.asset_key.path == ["portfolio_snapshots"])
+    explained = snap_meta["pnl_explain_usd"].value  # the last session's P&L explanation, shown in the UI
+    assert explained["pnl"] == pytest.approx(sum(explained[k] for k in explained if k != "pnl"), abs=0.05)
+    assert snap_meta["pnl_explain_residual_pct"].value < 5
     evaluations = result.get_asset_check_evaluations()  # and one check result per partition and check
     assert len(evaluations) == 36 and {e.partition for e in evaluations} == materialized and all(e.passed for e in evaluations)
     in_range = _timeseries_rows(env["db_url"])
