@@ -97,3 +97,43 @@ def test_missing_current_mark_is_an_error():
     prev, cur = frames()
     with pytest.raises(ValueError, match="no current mark"):
         explain_pnl(prev, cur.drop(index="call"), calendar_days=3)
+
+
+def test_explain_sessions_on_the_series_marks():
+    """explain_sessions on `position_marks`: positions held over the night, each session at its own marks;
+    terms by hand from QuantLib Greeks of the previous session; Σ pnl = daily P&L − entry P&L of the series."""
+    from datetime import date
+
+    from sigmasight_onboarding.analytics.pnl_explain import explain_sessions
+    from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, position_marks
+
+    from .references import ql_greeks
+
+    d0, d1, d2, expiry = date(2026, 7, 30), date(2026, 7, 31), date(2026, 8, 3), date(2026, 12, 18)
+    positions = pd.DataFrame([
+        dict(symbol="SPY", position_type="LONG", quantity=500, entry_price=600.0, entry_date=d0),
+        dict(symbol="SPY_P", position_type="LP", quantity=10, entry_price=9.0, entry_date=d0, underlying_symbol="SPY",
+             strike=580.0, expiration_date=expiry),
+        dict(symbol="SPY_C", position_type="SC", quantity=-5, entry_price=8.0, entry_date=d2, underlying_symbol="SPY",
+             strike=640.0, expiration_date=expiry),
+    ], index=["stock", "put", "call"])
+    prices = pd.DataFrame({"SPY": [601.0, 604.0, 598.0]}, index=[d0, d1, d2])
+    rates = pd.Series([0.041, 0.0412, 0.0408], index=[d0, d1, d2])
+    vols = pd.DataFrame({"SPY": [0.16, 0.155, 0.17]}, index=[d0, d1, d2])
+    marks = position_marks(positions, prices, [d1, d2], rates, vols=vols)
+    out = explain_sessions(marks, d1, d2)
+    assert list(out.index) == ["stock", "put"]  # the call enters on d2: a trade, not explained
+    g0 = ql_greeks(604.0, 580.0, d1, expiry, 0.0412, 0.155, False)
+    g1 = ql_greeks(598.0, 580.0, d2, expiry, 0.0408, 0.17, False)
+    n, ds = 10 * 100, 598.0 - 604.0
+    hand = {"delta_pnl": n * g0["delta"] * ds, "gamma_pnl": n * 0.5 * g0["gamma"] * ds ** 2,
+            "vega_pnl": n * g0["vega"] * (0.17 - 0.155) * 100, "theta_pnl": n * g0["theta"] * 3,
+            "rates_pnl": n * g0["rho"] * (0.0408 - 0.0412) * 100}
+    for term, value in hand.items():
+        assert out.loc["put", term] == pytest.approx(value, rel=1e-6, abs=1e-6), term
+    assert out.loc["put", "pnl"] == pytest.approx(n * (g1["price"] - g0["price"]), abs=1e-6)
+    assert out.loc["stock", "pnl"] == pytest.approx(500 * ds) and out.loc["stock", "residual"] == pytest.approx(0.0, abs=1e-9)
+    assert (out[TERMS].sum(axis=1) + out["residual"] - out["pnl"]).abs().max() < 1e-9
+    series = portfolio_snapshot_series(positions, prices, [d1, d2], rates, vols=vols)
+    assert out["pnl"].sum() == pytest.approx(series.loc[d2, "daily_pnl"] - series.loc[d2, "entry_pnl"], abs=1e-6)
+    assert abs(out.loc["put", "residual"]) < 0.05 * abs(out.loc["put", "pnl"])

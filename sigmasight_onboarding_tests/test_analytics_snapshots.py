@@ -10,7 +10,7 @@ import pytest
 
 from sigmasight_onboarding.analytics import snapshots
 
-from .references import MARKET, ql_european
+from .references import MARKET, ql_european, ql_greeks
 
 D1, D2, D3, D4 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)
 
@@ -180,3 +180,82 @@ def test_value_positions_columns_and_prepared_input_unchanged():
     assert list(again.columns) == list(out.columns)
     assert again.loc["p1", "market_value"] == pytest.approx(1020.0)
     assert out.loc["p1", "market_value"] == pytest.approx(1010.0)
+
+
+def _own_marks_case():
+    """A stock and a long call held from D1, a short put entering on D3; vol and rate differ every day."""
+    expiry = date(2026, 6, 19)
+    positions = pd.DataFrame(
+        [
+            dict(symbol="A", position_type="LONG", quantity=100, entry_price=95.0, entry_date=D1),
+            dict(symbol="AC", position_type="LC", quantity=3, entry_price=4.0, entry_date=D1,
+                 underlying_symbol="A", strike=105.0, expiration_date=expiry),
+            dict(symbol="AP", position_type="SP", quantity=-2, entry_price=5.0, entry_date=D3,
+                 underlying_symbol="A", strike=95.0, expiration_date=expiry),
+        ],
+        index=["stock", "call", "put"],
+    )
+    prices = pd.DataFrame({"A": [100.0, 102.0, 98.5, 99.0]}, index=[D1, D2, D3, D4])
+    rates = pd.Series([0.040, 0.041, 0.0405, 0.042], index=[D1, D2, D3, D4])
+    vols = pd.DataFrame({"A": [0.25, 0.28, 0.31, 0.27]}, index=[D1, D2, D3, D4])
+    return positions, prices, rates, vols, expiry
+
+
+def test_each_session_valued_with_its_own_marks_pnl_is_value_change():
+    """Issue 15 item 1: daily P&L = Δ value with each session's OWN vol and rate (QuantLib by hand)."""
+    positions, prices, rates, vols, expiry = _own_marks_case()
+    days = [D1, D2, D3, D4]
+    out = snapshots.portfolio_snapshot_series(positions, prices, days, rates=rates, vols=vols)
+    hand, new_put = {}, {}
+    for d in days:
+        s, r, v = prices.loc[d, "A"], rates.loc[d], vols.loc[d, "A"]
+        call = ql_price_delta(s, 105.0, d, expiry, r, v, True)[0]
+        put = ql_price_delta(s, 95.0, d, expiry, r, v, False)[0]
+        new_put[d] = -2 * 100 * put if d >= D3 else 0.0
+        hand[d] = 100 * s + 3 * 100 * call + new_put[d]
+    for d in days:
+        assert out.loc[d, "total_value"] == pytest.approx(hand[d], rel=1e-9)
+    # no entry on D2 and D4: daily P&L = Δ total value (to the cent)
+    assert out.loc[D2, "daily_pnl"] == pytest.approx(hand[D2] - hand[D1], abs=0.005)
+    assert out.loc[D4, "daily_pnl"] == pytest.approx(hand[D4] - hand[D3], abs=0.005)
+    assert out.loc[D2, "entry_pnl"] == 0.0 and out.loc[D4, "entry_pnl"] == 0.0
+    # D3: the short put enters — its P&L since the entry price (a trade) is entry_pnl, separate from the book's move
+    entry = new_put[D3] - (-2 * 100 * 5.0)
+    assert out.loc[D3, "entry_pnl"] == pytest.approx(entry, abs=0.005)
+    assert out.loc[D3, "daily_pnl"] == pytest.approx((hand[D3] - new_put[D3]) - hand[D2] + entry, abs=0.005)
+    assert out.loc[D3, "num_entering"] == 1 and out.loc[D1, "num_entering"] == 2
+    # cumulative P&L differences = daily P&L on every date after the first, entries included
+    np.testing.assert_allclose(out["cumulative_pnl"].diff().iloc[1:], out["daily_pnl"].iloc[1:], atol=1e-6)
+    # the old bug: a [previous, today] series with ONE vol (today's) re-marks yesterday, so its daily P&L is not Δ value
+    wrong = snapshots.portfolio_snapshot_series(positions, prices, [D1, D2], rates=rates, vols={"A": vols.loc[D2, "A"]})
+    assert abs(wrong.loc[D2, "daily_pnl"] - (hand[D2] - hand[D1])) > 50.0
+    # a two-session series with each session's own vol gives the same as the long one
+    pair = snapshots.portfolio_snapshot_series(positions, prices, [D3, D4], rates=rates, vols=vols.loc[[D3, D4]])
+    assert pair.loc[D4, "daily_pnl"] == pytest.approx(out.loc[D4, "daily_pnl"], abs=1e-8)
+
+
+def test_per_date_vols_missing_only_allowed_where_not_held():
+    positions, prices, rates, vols, _ = _own_marks_case()
+    gap = vols.astype(float).copy()
+    gap["P"] = np.nan
+    out = snapshots.portfolio_snapshot_series(positions.iloc[:2], prices, [D1, D2], rates=rates, vols=gap)
+    assert np.isfinite(out["total_value"]).all()
+    gap.loc[D2, "A"] = np.nan
+    with pytest.raises(ValueError, match="vol missing"):
+        snapshots.portfolio_snapshot_series(positions, prices, [D1, D2], rates=rates, vols=gap)
+
+
+def test_position_marks_are_the_series_valuation():
+    positions, prices, rates, vols, expiry = _own_marks_case()
+    marks = snapshots.position_marks(positions, prices, [D2, D3], rates=rates, vols=vols)
+    series = snapshots.portfolio_snapshot_series(positions, prices, [D2, D3], rates=rates, vols=vols)
+    for d in (D2, D3):
+        m = marks.xs(pd.Timestamp(d), level="date")
+        assert m["market_value"].sum() == series.loc[d, "total_value"]
+    m2 = marks.xs(pd.Timestamp(D2), level="date")
+    assert not m2.loc["put", "held"] and m2.loc["put", "market_value"] == 0.0
+    ref = ql_greeks(102.0, 105.0, D2, expiry, 0.041, 0.28, True)
+    for k in ("price", "delta", "gamma", "vega", "theta", "rho"):
+        assert m2.loc["call", k] == pytest.approx(ref[k], rel=1e-6), k
+    assert m2.loc["call", "vol"] == 0.28 and m2.loc["call", "rate"] == 0.041
+    assert (m2.loc["stock", ["delta", "gamma", "vega", "theta", "rho"]].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0])

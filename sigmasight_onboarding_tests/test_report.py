@@ -84,13 +84,13 @@ def _pngs(html: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
 
 
-def test_full_report_has_every_section_and_seven_charts(onboarded):
+def test_full_report_has_every_section_and_eight_charts(onboarded):
     report = onboarded["reports"][HEDGE]
     html = report.html
     for sid, title in SECTIONS:
         assert f'<section id="{sid}"' in html, sid
         assert html_escape(title) in html
-    assert html.count(IMG) == 7
+    assert html.count(IMG) == 8
     assert all(p.startswith(b"\x89PNG\r\n\x1a\n") for p in _pngs(html))
     assert all(report.charts[k] for k in CHART_KEYS)
     # self-contained: no script, no external resource
@@ -104,7 +104,7 @@ def test_full_report_has_every_section_and_seven_charts(onboarded):
     md = report.markdown
     assert len(md.encode()) < 1_500_000
     assert "## Top 10 holdings" in md and "## Chat verification answers" in md
-    assert md.count("](data:image/png;base64,") == 7
+    assert md.count("](data:image/png;base64,") == 8
     assert set(report.answers) == {"top_holdings", "factor_exposures", "spy_correlation", "stress_test"}
     # factor answer: both models, every factor with dollars and beta
     fa = report.answers["factor_exposures"]
@@ -236,6 +236,7 @@ def test_missing_pieces_give_warnings_not_a_crash(onboarded):
     assert "Risk metrics have not been computed yet" in report.html
     assert "Stress tests have not been computed yet" in report.html
     assert report.charts["performance"] is None and report.charts["var"] is None and report.charts["stress"] is None
+    assert report.charts["pnl_explain"] is None and "No P&amp;L explanation yet" in report.html
     assert report.html.count(IMG) == sum(1 for v in report.charts.values() if v)
     assert report.answers["stress_test"]["scenarios"] == {}
     assert report.answers["spy_correlation"]["correlation"] is None
@@ -294,3 +295,43 @@ def test_desk_exposure_and_market_beta_reconcile_with_independent_sql(onboarded)
     assert usd(net) in html and usd(gross) in html
     rec = report.answers["factor_exposures"]["market_reconciliation"]
     assert abs(rec["difference"]) <= 1e-6 * gross
+
+
+def test_pnl_figures_reconcile_with_independent_sql(onboarded):
+    """Issue 15 items 1, 2 and 7: the value change = Σ daily P&L of sessions 2..N + capital of the positions entered
+    in the window (SQL on the stored rows), the first day's P&L is stated apart, the explanation shown is the stored
+    one, and no share-equivalent sum across names (portfolio_delta) is shown."""
+    from sigmasight_onboarding.report.render import usd
+
+    report = onboarded["reports"][HEDGE]
+    html = report.html
+    with onboarded["engine"].connect() as conn:
+        pid = conn.execute(text("SELECT p.id FROM portfolios p JOIN users u ON u.id = p.user_id WHERE u.email = :e"),
+                           {"e": HEDGE}).scalar_one()
+        snaps = conn.execute(text("SELECT snapshot_date, total_value, daily_pnl FROM onb_portfolio_snapshots WHERE portfolio_id = :p "
+                                  "AND snapshot_date <= :d ORDER BY snapshot_date"), {"p": pid, "d": onboarded["as_of"]}).all()[-30:]
+        first, last = snaps[0][0], snaps[-1][0]
+        capital = conn.execute(text(
+            "SELECT COALESCE(SUM(quantity * entry_price * CASE WHEN position_type IN ('LC', 'LP', 'SC', 'SP') THEN 100 ELSE 1 END), 0) "
+            "FROM positions WHERE portfolio_id = :p AND deleted_at IS NULL AND entry_date > :a AND entry_date <= :b"),
+            {"p": pid, "a": first, "b": last}).scalar_one()
+        last_explain = conn.execute(text(
+            "SELECT SUM(pnl), SUM(delta_pnl), SUM(gamma_pnl), SUM(vega_pnl), SUM(theta_pnl), SUM(rates_pnl), SUM(residual) "
+            "FROM onb_position_pnl_explain WHERE portfolio_id = :p AND calculation_date = :d"), {"p": pid, "d": last}).one()
+    value_change = float(snaps[-1][1]) - float(snaps[0][1])
+    window = sum(float(r[2]) for r in snaps[1:])
+    assert value_change == pytest.approx(window + float(capital), abs=0.01)  # reconciles to the cent
+    assert float(capital) == pytest.approx(-99_200.0)  # META 650 call and AMZN 260 put sold on 2026-07-01
+    for figure in (value_change, window, float(capital), float(snaps[0][2])):
+        assert usd(figure, 2) in html
+    assert "Sum of daily P&amp;L, sessions 2–30" in html or "Sum of daily P&L, sessions 2–30" in html
+    assert "session BEFORE the window" in html
+    # the last session: no entry, so the explained P&L is the daily P&L (Δ value); terms are the stored ones
+    pnl, *terms, residual = (float(v) for v in last_explain)
+    assert pnl == pytest.approx(float(snaps[-1][2]), abs=0.01)
+    assert sum(terms) + residual == pytest.approx(pnl, abs=0.01)
+    shown = f"{abs(residual) / abs(pnl) * 100:.2f} %"
+    assert shown in html and abs(residual) < 0.05 * abs(pnl)
+    assert report.charts["pnl_explain"] and 'id="pnl-explain"' in html
+    # item 2: no share-equivalent total across names in the report (desk figures are dollar delta)
+    assert "portfolio_delta" not in html and "Delta-adjusted net" in html

@@ -152,7 +152,8 @@ def test_sessions_before_the_first_entry_are_an_empty_book(john):
 def _timeseries_rows(url):
     out = {}
     for table, day_col, key in (("onb_portfolio_snapshots", "snapshot_date", ()), ("onb_portfolio_risk_metrics", "calculation_date", ()),
-                                ("onb_stress_test_results", "calculation_date", ("scenario_id",))):
+                                ("onb_stress_test_results", "calculation_date", ("scenario_id",)),
+                                ("onb_position_pnl_explain", "calculation_date", ("position_id",))):
         for r in rows(url, f"SELECT * FROM {table}"):
             r.pop("id", None)
             r.pop("created_at", None)
@@ -191,12 +192,18 @@ def test_session_alone_equals_session_inside_a_range(env):
     assert result.success and block == days
     materialized = {e.partition for e in result.get_asset_materialization_events()}
     assert len(materialized) == 12  # Dagster recorded every (client, date) key of the range run
+    snap_meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                     if e.asset_key.path == ["portfolio_snapshots"])
+    explained = snap_meta["pnl_explain_usd"].value  # the last session's P&L explanation, shown in the UI
+    assert explained["pnl"] == pytest.approx(sum(explained[k] for k in explained if k != "pnl"), abs=0.05)
+    assert snap_meta["pnl_explain_residual_pct"].value < 5
     evaluations = result.get_asset_check_evaluations()  # and one check result per partition and check
     assert len(evaluations) == 36 and {e.partition for e in evaluations} == materialized and all(e.passed for e in evaluations)
     in_range = _timeseries_rows(env["db_url"])
     assert len([k for k in in_range if k[0] == "onb_portfolio_risk_metrics"]) == 12
+    assert len([k for k in in_range if k[0] == "onb_position_pnl_explain"]) == 12 * 30  # every position held over each night
     with get_engine(env["db_url"]).begin() as conn:
-        for table in ("onb_portfolio_snapshots", "onb_portfolio_risk_metrics", "onb_stress_test_results"):
+        for table in ("onb_portfolio_snapshots", "onb_portfolio_risk_metrics", "onb_stress_test_results", "onb_position_pnl_explain"):
             conn.execute(text(f"DELETE FROM {table}"))
     for day in (days[0], days[5], days[-1]):
         (_, alone), = run_timeseries(HF, [day], instance)

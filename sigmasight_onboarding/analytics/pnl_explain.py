@@ -94,3 +94,25 @@ def explain_total(explained: pd.DataFrame) -> pd.Series:
     terms, residual, value_current; plus pnl. Σ terms + residual = pnl = value_current − value_previous."""
     tot = explained[EXPLAIN_COLUMNS].sum()
     return tot[["value_previous", *TERMS, "residual", "value_current", "pnl"]]
+
+
+def explain_sessions(marks: pd.DataFrame, previous_date, current_date, round_to_cents: bool = False) -> pd.DataFrame:
+    """P&L explanation of every position held over the night from ``previous_date`` to ``current_date``.
+
+    marks: ``analytics.snapshots.position_marks`` over (at least) the two dates — each session valued with its
+    OWN spot, vol, rate and time to expiry, the same valuation as the snapshot series. Positions held on the
+    previous date are explained (their quantity does not change between sessions); a position entering on
+    ``current_date`` is a trade, not market P&L, and is left out (the snapshot reports it as entry_pnl).
+    calendar_days = current_date − previous_date in days (weekends: 3 days of theta).
+
+    Returns ``explain_pnl`` rows (index = position id), so Σ pnl over the returned positions =
+    Σ_held-over-night (mv_current − mv_previous) = snapshot daily_pnl − entry_pnl. ``round_to_cents`` False
+    (the default here) keeps full precision: terms + residual = pnl to floating point (≈ 1e-9 $), and the
+    portfolio Σ pnl equals the snapshot figure to the cent.
+    """
+    d0, d1 = pd.Timestamp(previous_date).normalize(), pd.Timestamp(current_date).normalize()
+    prev = marks.xs(d0, level="date")
+    cur = marks.xs(d1, level="date")
+    prev = prev.loc[prev["held"].astype(bool)]
+    days = float((d1 - d0).days)
+    return explain_pnl(prev[PREVIOUS_COLUMNS], cur[CURRENT_COLUMNS], days, round_to_cents=round_to_cents)

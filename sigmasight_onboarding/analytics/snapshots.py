@@ -298,47 +298,54 @@ def _valuation_arrays(
     }
 
 
-def portfolio_snapshot_series(
+def _vol_matrix(vols: Mapping[str, float] | pd.Series | pd.DataFrame | None, und: list[str], date_idx: pd.DatetimeIndex,
+                held: np.ndarray) -> np.ndarray:
+    """Vol per (date, option) as a dates × options array.
+
+    A mapping/Series gives one vol per underlying for every date (missing → ValueError); a DataFrame
+    (index = dates, columns = underlyings) gives each session its OWN vol — a NaN is allowed only where the
+    option is not held on that date (ValueError otherwise).
+    """
+    if isinstance(vols, pd.DataFrame):
+        fr = vols.copy()
+        fr.index = pd.DatetimeIndex(pd.to_datetime(fr.index)).normalize()
+        fr = fr[~fr.index.duplicated(keep="last")]
+        m = fr.reindex(index=date_idx, columns=und).to_numpy(dtype=float)
+        bad = np.isnan(m) & held
+        if bad.any():
+            where = sorted({f"{und[j]} on {date_idx[i].date()}" for i, j in zip(*np.nonzero(bad))})
+            raise ValueError(f"vol missing for {where[:10]}")
+        return m
+    return np.broadcast_to(_lookup(vols, und, "vol")[None, :], (len(date_idx), len(und))).copy()
+
+
+def _rate_vector(rates: pd.Series | float, date_idx: pd.DatetimeIndex) -> np.ndarray:
+    """Rate per date: a scalar broadcasts; a Series is forward-filled onto the dates (ValueError if a
+    first date has nothing to forward-fill from)."""
+    if isinstance(rates, (int, float, np.floating, np.integer)):
+        return np.full(len(date_idx), float(rates))
+    rs = pd.Series(rates, dtype=float)
+    rs.index = pd.DatetimeIndex(pd.to_datetime(rs.index)).normalize()
+    rs = rs[~rs.index.duplicated(keep="last")]
+    r = rs.sort_index().reindex(rs.index.union(date_idx)).ffill().reindex(date_idx).to_numpy(float)
+    if np.isnan(r).any():
+        raise ValueError("rates missing for the first snapshot dates (nothing to forward-fill from)")
+    return r
+
+
+def _position_arrays(
     positions: pd.DataFrame,
     prices: pd.DataFrame,
     dates: Sequence[Any],
     rates: pd.Series | float,
-    vols: Mapping[str, float] | pd.Series | None = None,
+    vols: Mapping[str, float] | pd.Series | pd.DataFrame | None = None,
     dividend_yields: Mapping[str, float] | pd.Series | None = None,
     pricer: Pricer | None = None,
-) -> pd.DataFrame:
-    """Daily portfolio snapshots over `dates` (vectorised over dates × positions).
-
-    Inputs: positions table (module docstring; entry_date required, entry_price required),
-    prices: date × symbol matrix in dollars (underlyings for options), rates: decimal annualised
-    risk-free rate per date (Series indexed by date, forward-filled onto `dates`, or a scalar),
-    vols: decimal annualised vol per option underlying, dividend_yields: decimal per underlying
-    (default 0), dates: the session dates to report (ascending).
-
-    A position is held on date d when entry_date ≤ d. Options are revalued with Black–Scholes on
-    each date with time to expiry (expiration − d)/365; on/after expiry they are worth intrinsic
-    value; after expiry the value is frozen at intrinsic on the underlying's last price on or before
-    the expiration date (settlement), so it no longer moves; expired options still count as held.
-
-    Output, index `date` (the given dates), columns (dollars unless stated):
-      total_value = net_exposure = Σ signed market values (options = quantity × 100 × BS price),
-      long_value = Σ positive market values, short_value = Σ negative market values (a NEGATIVE
-      number), gross_exposure = Σ |market value|,
-      daily_pnl: Σ over positions held on the previous session of (mv_d − mv_{d−1}) plus, for
-        positions entering on d (entry after the previous session, or any position held on the
-        first date), mv_d − quantity × entry_price × multiplier (P&L since entry),
-      daily_return = daily_pnl / gross_exposure of the previous session (decimal; NaN on the first
-        date or when that gross exposure is 0),
-      cumulative_pnl = Σ_held (mv_d − quantity × entry_price × multiplier) = running sum of daily_pnl
-        since the first date (equal when no prices are missing),
-      portfolio_delta: share-equivalents (stocks: quantity; options: quantity × 100 × Δ), summed
-        across underlyings; portfolio_gamma: shares per $1 move (quantity × 100 × Γ);
-        portfolio_theta: dollars per calendar day; portfolio_vega: dollars per vol point,
-      num_positions, num_long (quantity > 0), num_short (quantity < 0),
-      missing_prices: comma-separated sorted symbols held on d without a price on d ("" if none).
-    On a date with missing prices every value/Greek column is NaN (never a stale price); daily_pnl
-    and daily_return are also NaN on the following date (no valid previous valuation).
-    """
+) -> dict[str, Any]:
+    """Each (date, position)'s own marks as dates × positions arrays (the one valuation behind
+    `portfolio_snapshot_series` and `position_marks`): spot, unit (price per share), vol, rate, time_years,
+    per-share Greeks delta/gamma/theta/vega/rho, held, mv (= quantity × multiplier × unit where held, else 0),
+    plus pos (prepared table), date_idx, qty, mult, cost, missing, psym."""
     pos = prepare_positions(positions)
     for col in ("entry_date", "entry_price"):
         if col not in pos.columns:
@@ -366,6 +373,15 @@ def portfolio_snapshot_series(
     gamma = np.zeros((n_d, n_p))
     theta = np.zeros((n_d, n_p))
     vega = np.zeros((n_d, n_p))
+    rho = np.zeros((n_d, n_p))
+    vol = np.full((n_d, n_p), np.nan)
+    t_years = np.full((n_d, n_p), np.nan)
+    try:
+        r = _rate_vector(rates, date_idx)
+    except ValueError:
+        if is_opt.any():
+            raise
+        r = np.full(n_d, np.nan)  # a stock-only book does not need the rate
     if is_opt.any():
         opt = pos.loc[is_opt]
         und = opt["price_symbol"].tolist()
@@ -380,26 +396,130 @@ def portfolio_snapshot_series(
         after = days < 0
         s = np.where(after, settle[None, :], s)
         spot[:, is_opt] = s
-        if isinstance(rates, (int, float)):
-            r = np.full(n_d, float(rates))
-        else:
-            rs = pd.Series(rates, dtype=float)
-            rs.index = pd.DatetimeIndex(pd.to_datetime(rs.index)).normalize()
-            r = rs.sort_index().reindex(rs.index.union(date_idx)).ffill().reindex(date_idx).to_numpy(float)
-            if np.isnan(r).any():
-                raise ValueError("rates missing for the first snapshot dates (nothing to forward-fill from)")
-        v = _lookup(vols, und, "vol")
+        v = _vol_matrix(vols, und, date_idx, held[:, is_opt])
         q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)
-        g = price_options(pricer, s, opt["strike"].to_numpy(float)[None, :], t, r[:, None], v[None, :], q[None, :], opt["is_call"].to_numpy(bool)[None, :])
+        g = price_options(pricer, s, opt["strike"].to_numpy(float)[None, :], t, r[:, None], v, q[None, :], opt["is_call"].to_numpy(bool)[None, :])
         unit[:, is_opt] = g["price"]
         delta[:, is_opt] = g["delta"]
         gamma[:, is_opt] = g["gamma"]
         theta[:, is_opt] = g["theta"]
         vega[:, is_opt] = g["vega"]
-
+        rho[:, is_opt] = g.get("rho", np.zeros_like(g["price"]))
+        vol[:, is_opt] = v
+        t_years[:, is_opt] = t
     scale = (qty * mult)[None, :]
     missing = held & ~np.isfinite(spot)
     mv = np.where(held, scale * unit, 0.0)  # NaN where held and price missing
+    return {"pos": pos, "date_idx": date_idx, "psym": psym, "spot": spot, "unit": unit, "delta": delta, "gamma": gamma,
+            "theta": theta, "vega": vega, "rho": rho, "vol": vol, "rate": r, "time_years": t_years, "held": held,
+            "qty": qty, "mult": mult, "cost": cost, "scale": scale, "missing": missing, "mv": mv}
+
+
+MARK_COLUMNS = ("held", "quantity", "multiplier", "spot", "price", "vol", "rate", "time_years", "delta", "gamma",
+                "vega", "theta", "rho", "market_value", "cost")
+
+
+def position_marks(
+    positions: pd.DataFrame,
+    prices: pd.DataFrame,
+    dates: Sequence[Any],
+    rates: pd.Series | float,
+    vols: Mapping[str, float] | pd.Series | pd.DataFrame | None = None,
+    dividend_yields: Mapping[str, float] | pd.Series | None = None,
+    pricer: Pricer | None = None,
+) -> pd.DataFrame:
+    """Every position's OWN marks on every date — the valuation `portfolio_snapshot_series` aggregates.
+
+    Same inputs as `portfolio_snapshot_series`. Output indexed by (date, position id), ``MARK_COLUMNS``:
+    held (entry_date ≤ date), quantity (signed), multiplier (1 / 100), spot ($; options: the underlying,
+    frozen at the settlement price after expiry), price ($ per share: stock price or option premium),
+    vol / rate (annualised decimals of that date; vol NaN for stocks), time_years (options), per-share Greeks
+    delta (per $1), gamma (per $1²), vega ($ per vol point), theta ($ per calendar day), rho ($ per 1 % rate)
+    — stocks 1, 0, 0, 0, 0 —, market_value ($ = quantity × multiplier × price where held, else 0) and cost
+    ($ = quantity × multiplier × entry_price). This is what `analytics.pnl_explain.explain_sessions` takes.
+    """
+    a = _position_arrays(positions, prices, dates, rates, vols, dividend_yields, pricer)
+    n_d, n_p = a["held"].shape
+    ids = a["pos"].index
+    index = pd.MultiIndex.from_product([a["date_idx"], ids], names=["date", "position_id"])
+    cols = {
+        "held": a["held"].ravel(),
+        "quantity": np.tile(a["qty"], n_d),
+        "multiplier": np.tile(a["mult"], n_d),
+        "spot": a["spot"].ravel(),
+        "price": a["unit"].ravel(),
+        "vol": a["vol"].ravel(),
+        "rate": np.repeat(a["rate"], n_p),
+        "time_years": a["time_years"].ravel(),
+        "delta": a["delta"].ravel(),
+        "gamma": a["gamma"].ravel(),
+        "vega": a["vega"].ravel(),
+        "theta": a["theta"].ravel(),
+        "rho": a["rho"].ravel(),
+        "market_value": a["mv"].ravel(),
+        "cost": np.tile(a["cost"], n_d),
+    }
+    return pd.DataFrame(cols, index=index)
+
+
+def portfolio_snapshot_series(
+    positions: pd.DataFrame,
+    prices: pd.DataFrame,
+    dates: Sequence[Any],
+    rates: pd.Series | float,
+    vols: Mapping[str, float] | pd.Series | pd.DataFrame | None = None,
+    dividend_yields: Mapping[str, float] | pd.Series | None = None,
+    pricer: Pricer | None = None,
+) -> pd.DataFrame:
+    """Daily portfolio snapshots over `dates` (vectorised over dates × positions).
+
+    Inputs: positions table (module docstring; entry_date required, entry_price required),
+    prices: date × symbol matrix in dollars (underlyings for options), rates: decimal annualised
+    risk-free rate per date (Series indexed by date, forward-filled onto `dates`, or a scalar),
+    vols: decimal annualised vol per option underlying — a mapping/Series (the same vol on every date) or a
+    DataFrame dates × underlyings (each session its OWN vol, e.g. the realised-vol window ending on that
+    session: what the time-series asset passes), dividend_yields: decimal per underlying (default 0),
+    dates: the session dates to report (ascending).
+
+    Each (date, position) is valued ONCE with that date's own marks — its price, its vol, its rate, its time
+    to expiry — (`position_marks`), and every column below is computed from those values, so the previous
+    session inside this series is valued exactly as it is when it is the last date of its own series.
+
+    A position is held on date d when entry_date ≤ d. Options are revalued with Black–Scholes on
+    each date with time to expiry (expiration − d)/365; on/after expiry they are worth intrinsic
+    value; after expiry the value is frozen at intrinsic on the underlying's last price on or before
+    the expiration date (settlement), so it no longer moves; expired options still count as held.
+
+    Output, index `date` (the given dates), columns (dollars unless stated):
+      total_value = net_exposure = Σ signed market values (options = quantity × 100 × BS price),
+      long_value = Σ positive market values, short_value = Σ negative market values (a NEGATIVE
+      number), gross_exposure = Σ |market value|,
+      daily_pnl = Σ over positions held on the previous date of (mv_d − mv_{d−1})  [market P&L]
+        + entry_pnl,
+      entry_pnl = Σ over positions ENTERING on d (entry after the previous date, or any position held on the
+        first date) of mv_d − quantity × entry_price × multiplier: the P&L of the trade since its entry price
+        on its first day — a trade, not a market move of the book held over the night,
+      so, exactly (up to floating point): total_value_d − total_value_{d−1} = daily_pnl − entry_pnl
+        + Σ_entering mv_d; with no position entering on d, daily_pnl = total_value_d − total_value_{d−1};
+      daily_return = daily_pnl / gross_exposure of the previous session (decimal; NaN on the first
+        date or when that gross exposure is 0),
+      cumulative_pnl = Σ_held (mv_d − quantity × entry_price × multiplier), so cumulative_pnl_d −
+        cumulative_pnl_{d−1} = daily_pnl on every date after the first (entries included);
+      portfolio_delta: share-equivalents (stocks: quantity; options: quantity × 100 × Δ) summed ACROSS
+        underlyings — kept because the backend's snapshot table has the column, but a sum of shares of
+        different names has no desk meaning (the desk figures are dollar delta and beta-adjusted dollar delta,
+        `analytics.exposures` / onb_portfolio_exposures); dollar_delta: Σ share-equivalents × spot ($);
+        portfolio_gamma: shares per $1 move (quantity × 100 × Γ);
+        portfolio_theta: dollars per calendar day; portfolio_vega: dollars per vol point,
+      num_positions, num_long (quantity > 0), num_short (quantity < 0),
+      missing_prices: comma-separated sorted symbols held on d without a price on d ("" if none).
+    On a date with missing prices every value/Greek column is NaN (never a stale price); daily_pnl
+    and daily_return are also NaN on the following date (no valid previous valuation).
+    """
+    a = _position_arrays(positions, prices, dates, rates, vols, dividend_yields, pricer)
+    n_d, n_p = a["held"].shape
+    held, mv, cost, scale, qty, spot = a["held"], a["mv"], a["cost"], a["scale"], a["qty"], a["spot"]
+    missing = a["missing"]
 
     def agg(x: np.ndarray) -> np.ndarray:
         return np.where(held, x, 0.0).sum(axis=1)
@@ -414,14 +534,16 @@ def portfolio_snapshot_series(
 
     prev_held = np.vstack([np.zeros((1, n_p), bool), held[:-1]]) if n_d else held
     prev_mv = np.vstack([np.zeros((1, n_p)), mv[:-1]]) if n_d else mv
-    contrib = np.where(prev_held, mv - prev_mv, np.where(held, mv - cost[None, :], 0.0))
-    daily_pnl = contrib.sum(axis=1)
+    entering = held & ~prev_held
+    entry_pnl = np.where(entering, mv - cost[None, :], 0.0).sum(axis=1)
+    market_pnl = np.where(prev_held, mv - prev_mv, 0.0).sum(axis=1)
+    daily_pnl = market_pnl + entry_pnl
     prev_gross = np.concatenate([[np.nan], gross[:-1]]) if n_d else gross
     with np.errstate(divide="ignore", invalid="ignore"):
         daily_return = np.where(prev_gross > 0, daily_pnl / prev_gross, np.nan)
     cumulative = np.where(held, mv - cost[None, :], 0.0).sum(axis=1)
 
-    sym_arr = np.asarray(psym, dtype=object)
+    sym_arr = np.asarray(a["psym"], dtype=object)
     missing_str = [",".join(sorted(set(sym_arr[row]))) for row in missing]  # one join per date
 
     values = {
@@ -431,12 +553,14 @@ def portfolio_snapshot_series(
         "gross_exposure": gross,
         "net_exposure": net,
         "daily_pnl": daily_pnl,
+        "entry_pnl": entry_pnl,
         "daily_return": daily_return,
         "cumulative_pnl": cumulative,
-        "portfolio_delta": agg(scale * delta),
-        "portfolio_gamma": agg(scale * gamma),
-        "portfolio_theta": agg(scale * theta),
-        "portfolio_vega": agg(scale * vega),
+        "portfolio_delta": agg(scale * a["delta"]),
+        "dollar_delta": agg(scale * a["delta"] * np.nan_to_num(spot)),
+        "portfolio_gamma": agg(scale * a["gamma"]),
+        "portfolio_theta": agg(scale * a["theta"]),
+        "portfolio_vega": agg(scale * a["vega"]),
     }
     if any_missing.any():  # a date with a missing price: every value column NaN (never a stale price)
         values = {k: np.where(any_missing, np.nan, v) for k, v in values.items()}
@@ -444,6 +568,7 @@ def portfolio_snapshot_series(
         {
             **values,
             "num_positions": held.sum(axis=1),
+            "num_entering": entering.sum(axis=1),
             "num_long": (held & (qty > 0)[None, :]).sum(axis=1),
             "num_short": (held & (qty < 0)[None, :]).sum(axis=1),
             "missing_prices": missing_str,
@@ -460,7 +585,9 @@ __all__ = [
     "bs_price_only",
     "get_pricer",
     "option_prices",
+    "MARK_COLUMNS",
     "portfolio_snapshot_series",
+    "position_marks",
     "prepare_positions",
     "price_options",
     "time_to_expiry_years",

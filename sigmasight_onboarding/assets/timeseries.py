@@ -40,12 +40,14 @@ from sigmasight_onboarding.analytics.greeks import realised_volatility
 from sigmasight_onboarding.analytics.rates import interest_rate_betas
 from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.risk import compute_risk_metrics
-from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, value_positions
+from sigmasight_onboarding.analytics.pnl_explain import TERMS, explain_sessions
+from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, position_marks, value_positions
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.assets.market_data import backfill_prices, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
 from sigmasight_onboarding.db.bulk import replace_rows
 from sigmasight_onboarding.db.market_data import dates_by_symbol, load_prices, price_matrix
+from sigmasight_onboarding.db.pnl_explain import explain_records, replace_pnl_explain
 from sigmasight_onboarding.db.models import (
     PortfolioRiskMetrics,
     PortfolioSnapshot,
@@ -96,7 +98,9 @@ def scenario_definition(s) -> dict:
     specs=[
         AssetSpec("portfolio_snapshots", group_name=GROUP, kinds={"sql"},
                   deps=[_dep("portfolio_positions"), _dep("price_history"), _dep("position_greeks")],
-                  description="End-of-day portfolio value, exposures, P&L and Greeks per client and session."),
+                  description="End-of-day portfolio value, exposures, P&L and Greeks per client and session (each session "
+                              "valued with its own marks, so daily P&L = Δ value), and the P&L explanation per position "
+                              "(delta, gamma, vega, theta, rates, residual) in onb_position_pnl_explain."),
         AssetSpec("portfolio_risk_metrics", group_name=GROUP, kinds={"sql", "numpy"},
                   deps=[_dep("portfolio_positions"), _dep("price_history"), _dep("factor_exposures")],
                   description="VaR (historical, parametric, Monte Carlo), ES 97.5 %, volatility, beta, drawdown, "
@@ -107,7 +111,10 @@ def scenario_definition(s) -> dict:
     ],
     check_specs=[
         AssetCheckSpec("snapshot_valid", partitions_def=client_date_partitions, asset="portfolio_snapshots", blocking=True,
-                       description="Every value finite; long − |short| = net; gross = long + |short| (every session of the run)."),
+                       description="Every value finite; long − |short| = net; gross = long + |short|; daily P&L = Δ total value − "
+                                   "capital of entering positions (to the cent, against the previous session of the run); the P&L "
+                                   "explanation: terms + residual = pnl per position and Σ pnl = daily P&L − entry P&L, to the cent "
+                                   "(every session of the run)."),
         AssetCheckSpec("risk_metrics_consistent", partitions_def=client_date_partitions, asset="portfolio_risk_metrics", blocking=True,
                        description="Finite; VaR99 ≥ VaR95 ≥ 0; ES97.5 ≥ VaR95; Euler contributions sum to the total (every session)."),
         AssetCheckSpec("stress_results_complete", partitions_def=client_date_partitions, asset="stress_test_results", blocking=True,
@@ -152,6 +159,8 @@ class ClientRange:
     def __init__(self, client, days):
         self.client, self.days = client, days
         self.snapshots: list[dict] = []
+        self.explain: list[dict] = []
+        self.entry: dict[date, dict] = {}  # per session: entry_pnl, entry capital, positions entering (for the check)
         self.risk: list[dict] = []
         self.stress: list[dict] = []
         self.scenarios: dict[str, dict] = {}
@@ -212,12 +221,34 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
         vols = realised_volatility(prices.loc[:day, underlyings], window=63) if underlyings else pd.Series(dtype=float)
         if "portfolio_snapshots" in selected:
-            _snapshot_record(out, client, positions, prices, day, rates, vols)
+            _snapshot_record(out, client, positions, prices, day, rates, vols, underlyings)
         if "portfolio_risk_metrics" in selected:
             _risk_record(out, client, positions, prices, day, rate, vols)
         if "stress_test_results" in selected:
             _stress_records(out, client, positions, prices, day, rate, vols, scenarios)
+    if "portfolio_snapshots" in selected:
+        _check_pnl_is_value_change(out)
     return out
+
+
+def _check_pnl_is_value_change(out: ClientRange) -> None:
+    """snapshot_valid across the run, for each session whose previous session is also in the run: the
+    market P&L of the book held over the night, daily_pnl − entry_pnl, equals total_value − previous
+    total_value − Σ market value of the positions entering that session, to the cent (no entry: daily_pnl
+    = Δ total_value). This compares two separately computed rows, so it fails if the previous session were
+    re-marked (e.g. with today's vol) inside today's valuation."""
+    by_day = {r["snapshot_date"]: r for r in out.snapshots}
+    for day, rec in by_day.items():
+        prev = last_sessions(day, 2)[0]
+        if prev not in by_day or rec["daily_pnl"] is None or day not in out.entry:
+            continue
+        e = out.entry[day]
+        market = rec["daily_pnl"] - e["entry_pnl"]
+        dvalue = rec["total_value"] - by_day[prev]["total_value"] - e["entering_value"]
+        if abs(market - dvalue) > 0.005:
+            problem = (f"daily P&L {rec['daily_pnl']:,.2f} (entry P&L {e['entry_pnl']:,.2f}) ≠ Δ total value "
+                       f"{rec['total_value'] - by_day[prev]['total_value']:,.2f} − value of entering positions {e['entering_value']:,.2f}")
+            out.problems["snapshot_valid"][day] = "; ".join(filter(None, [out.problems["snapshot_valid"].get(day), problem]))
 
 
 def _empty_book_records(out, client, day, selected) -> None:
@@ -249,6 +280,7 @@ def write_client_range(engine, res: ClientRange) -> None:
         t = PortfolioSnapshot.__table__
         with client_transaction(engine, res.client.email) as conn:
             replace_rows(conn, t, and_(t.c.portfolio_id == pid, t.c.snapshot_date.in_(days)), res.snapshots)
+            replace_pnl_explain(conn, pid, days, res.explain)  # same transaction: never out of step with the snapshot
     if res.risk:
         t = PortfolioRiskMetrics.__table__
         with client_transaction(engine, res.client.email) as conn:
@@ -291,6 +323,7 @@ def _outputs(results: dict[str, ClientRange], selected):
             "range": span, "sessions": n_sessions, "date": str(last.get("snapshot_date")),
             "total_value": last.get("total_value"), "gross_exposure": last.get("gross_exposure"),
             "daily_pnl": last.get("daily_pnl"), "positions": last.get("num_positions"),
+            **_explain_metadata(runs[-1] if runs else None),
             "note": "; ".join(notes[:5])}))
         yield from check("portfolio_snapshots", "snapshot_valid", {})
     if "portfolio_risk_metrics" in selected:
@@ -316,14 +349,39 @@ def _outputs(results: dict[str, ClientRange], selected):
                          {"expected": max((n for r in runs for n in r.expected_scenarios.values()), default=0)})
 
 
-def _snapshot_record(out, client, positions, prices, day, rates, vols):
-    """The snapshot row of `day` (the [previous session, day] series of analytics.snapshots)."""
+def _explain_metadata(res: ClientRange | None) -> dict:
+    """The last session's portfolio P&L explanation (dollars) and |residual| as % of |Σ pnl|."""
+    if res is None or not res.explain:
+        return {}
+    last = max(r["calculation_date"] for r in res.explain)
+    rows = [r for r in res.explain if r["calculation_date"] == last]
+    tot = {k: round(sum(r[k] for r in rows), 2) for k in ("pnl", *TERMS, "residual")}
+    pct = abs(tot["residual"]) / abs(tot["pnl"]) * 100 if tot["pnl"] else None
+    return {"pnl_explain_date": str(last), "pnl_explain_usd": MetadataValue.json(tot),
+            "pnl_explain_residual_pct": round(pct, 3) if pct is not None else None}
+
+
+def _snapshot_record(out, client, positions, prices, day, rates, vols, underlyings):
+    """The snapshot row of `day` (the [previous session, day] series of analytics.snapshots) and the
+    P&L explanation rows of the positions held over the night.
+
+    Each session is valued with its OWN marks: the previous session with the realised-vol window ending
+    on it and its own rate (exactly as its own snapshot row was computed), today with today's — so
+    daily_pnl = total_value − previous total_value when no position enters today (a position entering
+    today adds its P&L since the entry price, entry_pnl: a trade, not market P&L).
+    """
     prev = last_sessions(day, 2)[0]
-    series = portfolio_snapshot_series(positions, prices, [prev, day], rates, vols=vols)
+    vol_frame = None
+    if underlyings:
+        vols_prev = realised_volatility(prices.loc[:prev, underlyings], window=63)
+        vol_frame = pd.DataFrame([vols_prev.reindex(underlyings), vols.reindex(underlyings)],
+                                 index=pd.DatetimeIndex([pd.Timestamp(prev), pd.Timestamp(day)]))
+    series = portfolio_snapshot_series(positions, prices, [prev, day], rates, vols=vol_frame)
     row = series.loc[pd.Timestamp(day)] if pd.Timestamp(day) in series.index else series.iloc[-1]
     if row["missing_prices"]:
         raise Failure(f"missing prices on {day}: {row['missing_prices']}")
-    if series.iloc[0]["missing_prices"]:
+    prev_ok = not series.iloc[0]["missing_prices"]
+    if not prev_ok:
         out.notes.append(f"previous session {prev} has missing prices ({series.iloc[0]['missing_prices']}): daily P&L left empty")
     record = {
         "portfolio_id": client.portfolio_id, "snapshot_date": day,
@@ -338,8 +396,28 @@ def _snapshot_record(out, client, positions, prices, day, rates, vols):
     numbers = [v for k, v in record.items() if isinstance(v, float)]
     consistent = (abs(record["long_value"] + record["short_value"] - record["net_exposure"]) < 0.01
                   and abs(record["long_value"] - record["short_value"] - record["gross_exposure"]) < 0.01)
+    problems = []
     if not (all(np.isfinite(numbers)) and consistent):
-        out.problems["snapshot_valid"][day] = "non-finite value or long/short/net/gross inconsistent"
+        problems.append("non-finite value or long/short/net/gross inconsistent")
+    if prev_ok:
+        marks = position_marks(positions, prices, [prev, day], rates, vols=vol_frame)
+        today = marks.xs(pd.Timestamp(day), level="date")
+        entering = today["held"].astype(bool) & ~marks.xs(pd.Timestamp(prev), level="date")["held"].astype(bool)
+        out.entry[day] = {"entry_pnl": float(row["entry_pnl"]), "entering_value": float(today.loc[entering, "market_value"].sum()),
+                          "n_entering": int(entering.sum())}
+        explained = explain_sessions(marks, prev, day)
+        now = record["created_at"]
+        out.explain.extend(explain_records(client.portfolio_id, prev, day, explained, now))
+        gap = (explained[TERMS].sum(axis=1) + explained["residual"] - explained["pnl"]).abs()
+        if len(gap) and float(gap.max()) > 0.005:
+            problems.append(f"P&L explain: terms + residual ≠ pnl (max gap {float(gap.max()):.4f} $)")
+        market = float(row["daily_pnl"]) - float(row["entry_pnl"])
+        if abs(float(explained["pnl"].sum()) - market) > 0.005:
+            problems.append(f"P&L explain: Σ position pnl {float(explained['pnl'].sum()):,.2f} ≠ daily P&L − entry P&L {market:,.2f}")
+        if not np.isfinite(explained[["pnl", *TERMS, "residual"]].to_numpy(float)).all():
+            problems.append("P&L explain: non-finite term")
+    if problems:
+        out.problems["snapshot_valid"][day] = "; ".join(problems)
     out.snapshots.append(record)
 
 

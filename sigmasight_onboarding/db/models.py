@@ -360,8 +360,19 @@ class CorrelationClusterPosition(Base):
 
 class PortfolioSnapshot(Base):
     """End-of-day state of a portfolio (dollars unless stated). short_value is negative;
-    daily_return = daily_pnl / previous session's gross exposure (decimal); portfolio_delta in
-    share-equivalents, gamma in shares per $1, theta $/calendar day, vega $/vol point."""
+    daily_return = daily_pnl / previous session's gross exposure (decimal); gamma in shares per $1,
+    theta $/calendar day, vega $/vol point.
+
+    Every session is valued with its own marks (price, realised vol window ending on it, rate, time to
+    expiry), so daily_pnl = total_value − previous session's total_value exactly when no position enters
+    that session; a position entering adds its P&L since its entry price (mv − quantity × multiplier ×
+    entry price: a trade, not market P&L), so then Δ total_value = daily_pnl + capital of the entering
+    positions. cumulative_pnl − previous cumulative_pnl = daily_pnl on every session. The P&L of the
+    positions held over the night is explained per position in onb_position_pnl_explain.
+
+    portfolio_delta: share-equivalents (stocks: quantity, options: contracts × 100 × Δ) summed ACROSS
+    underlyings — kept because the backend's portfolio_snapshots has the column; it is not a desk figure
+    (use dollar delta / beta-adjusted dollar delta of onb_portfolio_exposures; share delta only per underlying)."""
 
     __tablename__ = "onb_portfolio_snapshots"
     __table_args__ = (UniqueConstraint("portfolio_id", "snapshot_date", name="uq_onb_portfolio_snapshots"),)

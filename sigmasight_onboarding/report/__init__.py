@@ -8,8 +8,9 @@ writes, and never fails because a piece is missing (not yet computed, no prices,
 says so and a warning is added. An unknown client raises `UnknownClient` (a LookupError).
 
 Sections: 1 summary · 2 holdings · 3 exposure by tag and type · 4 factor exposures · 5 correlation
-heat map · 6 30-session value and P&L · 7 VaR histogram · 8 stress tests · 9 data quality ·
-10 chat-verification answers. Seven charts (matplotlib, Agg), embedded as PNG data URIs.
+heat map · 6 30-session value and P&L (reconciled with the value change) · 7 P&L explanation
+(waterfall) · 8 VaR histogram · 9 stress tests · 10 data quality · 11 chat-verification answers.
+Eight charts (matplotlib, Agg), embedded as PNG data URIs.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sigmasight_onboarding.report.render import SECTIONS, render_html, render_ma
 
 REPORT_FILENAME = "onboarding_report.html"
 HOLDINGS_FILENAME = "holdings.csv"
-CHART_KEYS = ("exposure_tag", "exposure_type", "factors", "correlation", "performance", "var", "stress")
+CHART_KEYS = ("exposure_tag", "exposure_type", "factors", "correlation", "performance", "pnl_explain", "var", "stress")
 
 __all__ = [
     "CHART_KEYS", "QUESTIONS", "Report", "SECTIONS", "UnknownClient", "build_report", "report_dirname", "write_report",
@@ -62,6 +63,7 @@ def _render_charts(data: ReportData, a: Analysis) -> dict[str, bytes | None]:
         "correlation": lambda: _charts.correlation_chart(corr.get("matrix"), corr.get("clusters") or [],
                                                          corr.get("duration_days"), corr.get("calculation_date")),
         "performance": lambda: _charts.performance_chart(data.snapshots),
+        "pnl_explain": lambda: _charts.pnl_explain_chart(a.pnl),
         "var": lambda: _charts.var_chart(a.var_pnl, risk.get("var_95_historical"), risk.get("var_99_historical"),
                                          risk.get("es_975_historical")),
         "stress": lambda: _charts.stress_chart(data.stress),

@@ -53,6 +53,7 @@ class Analysis:
     by_tag: pd.DataFrame = field(default_factory=pd.DataFrame)  # tag, count, long, short
     var_pnl: pd.Series | None = None  # reconstructed delta P&L, dollars, by date
     var_note: str = ""
+    pnl: dict[str, Any] = field(default_factory=dict)  # `pnl_reconciliation`: value change, daily P&L, explain
     quality: pd.DataFrame = field(default_factory=pd.DataFrame)
     synthetic: list[str] = field(default_factory=list)
     answers: dict[str, Any] = field(default_factory=dict)
@@ -280,6 +281,64 @@ def data_quality(data: ReportData) -> tuple[pd.DataFrame, list[str]]:
 # --------------------------------------------------------------------------------- assembly
 
 
+EXPLAIN_TERMS = ["delta_pnl", "gamma_pnl", "vega_pnl", "theta_pnl", "rates_pnl", "residual"]
+OPTION_TYPE_SET = {"LC", "LP", "SC", "SP"}
+
+
+def pnl_reconciliation(snapshots: pd.DataFrame, explain: pd.DataFrame, positions: pd.DataFrame) -> dict[str, Any]:
+    """How the window's P&L figures reconcile (dollars).
+
+    The stored daily P&L of the FIRST session is its move from the session before the window (not part of
+    the window's value change), so it is reported apart: over sessions 2..N,
+
+        value change (last − first total_value) = Σ daily P&L (sessions 2..N) + capital of the positions entered
+        in the window (quantity × multiplier × entry price, signed: a short receives premium),
+
+    exactly (each session valued with its own marks). Σ daily P&L = market P&L of the book held over each night
+    (= Σ of the stored P&L explanation) + entry P&L (positions entering: their P&L since the entry price).
+    The explanation is given for the window (sessions 2..N) and the last session; residual_pct = |residual| /
+    |explained P&L| × 100.
+    """
+    out: dict[str, Any] = {}
+    if snapshots is None or snapshots.empty:
+        return out
+    s = snapshots.reset_index(drop=True)
+    first, last = s["snapshot_date"].iloc[0], s["snapshot_date"].iloc[-1]
+    out.update(first_date=first, last_date=last, sessions=len(s), value_first=_f(s["total_value"].iloc[0]),
+               value_last=_f(s["total_value"].iloc[-1]), first_day_pnl=_f(s["daily_pnl"].iloc[0]))
+    out["value_change"] = _f(s["total_value"].iloc[-1] - s["total_value"].iloc[0])
+    window = s.iloc[1:]
+    out["window_pnl"] = _f(window["daily_pnl"].sum(min_count=1)) if len(window) else 0.0
+    out["window_pnl_complete"] = bool(window["daily_pnl"].notna().all())
+    capital, entered = 0.0, []
+    if positions is not None and len(positions) and "entry_date" in positions:
+        ed = pd.to_datetime(positions["entry_date"]).dt.date
+        inside = positions[(ed > first) & (ed <= last)]
+        mult = np.where(inside["position_type"].isin(OPTION_TYPE_SET), 100.0, 1.0)
+        capital = float((inside["quantity"].astype(float) * mult * inside["entry_price"].astype(float)).sum())
+        entered = sorted(inside["symbol"].astype(str))
+    out["entry_capital"], out["entered"] = capital, entered
+    if out["value_change"] is not None and out["window_pnl"] is not None:
+        out["reconciliation_gap"] = out["value_change"] - capital - out["window_pnl"]
+    if explain is not None and len(explain):
+        ex = explain.copy()
+        ex["calculation_date"] = pd.to_datetime(ex["calculation_date"]).dt.date
+        win = ex[(ex["calculation_date"] > first) & (ex["calculation_date"] <= last)]
+        lst = ex[ex["calculation_date"] == last]
+        for key, part in (("window", win), ("last", lst)):
+            if part.empty:
+                continue
+            tot = {t: float(part[t].sum()) for t in ["pnl", *EXPLAIN_TERMS]}
+            tot["residual_pct"] = abs(tot["residual"]) / abs(tot["pnl"]) * 100 if tot["pnl"] else None
+            tot["gross_position_pnl"] = float(part["pnl"].abs().sum())
+            out[f"explain_{key}"] = tot
+        if "explain_window" in out and out["window_pnl"] is not None:
+            out["entry_pnl"] = out["window_pnl"] - out["explain_window"]["pnl"]
+        if "explain_last" in out:
+            out["last_daily_pnl"] = _f(s["daily_pnl"].iloc[-1])
+    return out
+
+
 def analyse(data: ReportData) -> Analysis:
     a = Analysis()
     w = a.warnings
@@ -307,6 +366,9 @@ def analyse(data: ReportData) -> Analysis:
         w.append("no portfolio snapshots up to the as-of date: the 30-session value/P&L history is not available")
     elif len(data.snapshots) < 30:
         w.append(f"only {len(data.snapshots)} snapshot session(s) up to the as-of date (30 wanted)")
+    a.pnl = pnl_reconciliation(data.snapshots, data.pnl_explain, pos)
+    if len(data.snapshots) > 1 and data.pnl_explain.empty:
+        w.append("P&L explanation not computed yet (no onb_position_pnl_explain rows for the snapshot sessions)")
     if data.risk is None:
         w.append("risk metrics not computed yet (no portfolio_risk_metrics row up to the as-of date)")
     else:

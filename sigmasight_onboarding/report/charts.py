@@ -354,3 +354,65 @@ def stress_chart(stress: pd.DataFrame) -> bytes | None:
         ax.set_xlim(lo - (pad if lo < 0 else pad * 0.1), hi + (pad if hi > 0 else pad * 0.1))
         ax.set_title("Stress tests: portfolio P&L per scenario (worst first; losses red, gains green)")
         return _png(fig)
+
+
+EXPLAIN_LABELS = [("delta_pnl", "Delta"), ("gamma_pnl", "Gamma"), ("vega_pnl", "Vega"), ("theta_pnl", "Theta"),
+                  ("rates_pnl", "Rates"), ("residual", "Residual")]
+
+
+def _waterfall(ax, tot: dict, title: str, total_label: str = "P&L (Δ value)") -> None:
+    """One waterfall: the five Greek terms and the residual stacked from 0 to the explained P&L (= Δ value of
+    the positions held over the night), then the total bar."""
+    labels = [lab for _k, lab in EXPLAIN_LABELS] + [total_label]
+    vals = [float(tot.get(k) or 0.0) for k, _l in EXPLAIN_LABELS]
+    total = float(tot.get("pnl") or 0.0)
+    starts, level = [], 0.0
+    for v in vals:
+        starts.append(level)
+        level += v
+    x = np.arange(len(labels))
+    bottoms = starts + [0.0]
+    heights = vals + [total]
+    colours = [GAIN if v >= 0 else LOSS for v in vals] + [MULTI]
+    ax.bar(x, heights, bottom=bottoms, color=colours, width=0.62)
+    for i in range(len(vals)):  # connectors
+        end = starts[i] + vals[i]
+        ax.plot([i + 0.31, i + 0.69], [end, end], color=MUTED, linewidth=0.7)
+    span = max(abs(total), max((abs(s) for s in starts), default=0.0), max(abs(v) for v in heights), 1.0)
+    for xi, b, h in zip(x, bottoms, heights):
+        top = b + h if h >= 0 else b
+        ax.text(xi, top + span * 0.02, money(h, decimals=2) if abs(h) >= 1e6 else f"{'-' if h < 0 else ''}${abs(h):,.0f}",
+                ha="center", va="bottom", fontsize=7.5, color=INK)
+    ax.axhline(0, color=INK, linewidth=0.8)
+    ax.set_xticks(x, labels)
+    ax.yaxis.set_major_formatter(_MONEY)
+    ax.grid(axis="x", visible=False)
+    lo = min(0.0, *(b + min(h, 0) for b, h in zip(bottoms, heights)))
+    hi = max(0.0, *(b + max(h, 0) for b, h in zip(bottoms, heights)))
+    pad = (hi - lo) * 0.15 or 1.0
+    ax.set_ylim(lo - pad * 0.3, hi + pad)
+    ax.set_title(title, fontsize=9.5)
+
+
+def pnl_explain_chart(pnl: dict) -> bytes | None:
+    """P&L explanation waterfalls: the window (sessions 2..N) and the last session, with |residual| as % of
+    |Δ value| in each title."""
+    panels = [(k, t) for k, t in (("explain_window", "window"), ("explain_last", "last")) if pnl.get(k)]
+    if not panels:
+        return None
+    with rc_context(RC):
+        fig = Figure(figsize=(12.8, 4.2))
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, (key, kind) in zip(axes, panels):
+            tot = pnl[key]
+            res = tot.get("residual_pct")
+            res_txt = f"|residual| = {res:.2f} % of |Δ value|" if res is not None else "Δ value 0"
+            if kind == "window":
+                title = (f"P&L explain, sessions 2–{pnl.get('sessions')} (after {pnl.get('first_date')} to "
+                         f"{pnl.get('last_date')})\n{res_txt}")
+                _waterfall(ax, tot, title, "Σ P&L")
+            else:
+                title = f"P&L explain, last session {pnl.get('last_date')}\n{res_txt}"
+                _waterfall(ax, tot, title)
+        fig.tight_layout()
+        return _png(fig)

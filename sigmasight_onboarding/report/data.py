@@ -41,6 +41,7 @@ from sigmasight_onboarding.db.models import (
     Tag,
     User,
 )
+from sigmasight_onboarding.db.pnl_explain import load_pnl_explain
 from sigmasight_onboarding.db.portfolio_reads import UnknownClient
 
 RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
@@ -90,6 +91,7 @@ class ReportData:
     greeks: pd.DataFrame = field(default_factory=pd.DataFrame)
     correlation: dict[str, Any] | None = None  # calc row + "matrix" + "clusters"
     snapshots: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pnl_explain: pd.DataFrame = field(default_factory=pd.DataFrame)  # onb_position_pnl_explain rows of the snapshot sessions
     risk: dict[str, Any] | None = None
     stress: pd.DataFrame = field(default_factory=pd.DataFrame)
     stress_date: date | None = None
@@ -392,6 +394,10 @@ def load_report_data(engine: Engine, email: str, as_of: date) -> ReportData:
     data.desk_exposure = _optional(engine, data, "portfolio_exposures", lambda c: _desk_exposure(c, pid, as_of), None)
     data.correlation = _optional(engine, data, "correlations", lambda c: _correlation(c, pid, as_of), None)
     data.snapshots = _optional(engine, data, "portfolio_snapshots", lambda c: _snapshots(c, pid, as_of), pd.DataFrame())
+    if len(data.snapshots):
+        first = data.snapshots["snapshot_date"].iloc[0]
+        data.pnl_explain = _optional(engine, data, "position_pnl_explain", lambda c: load_pnl_explain(c, pid, first, as_of),
+                                     pd.DataFrame())
     data.risk = _optional(engine, data, "portfolio_risk_metrics", lambda c: _risk(c, pid, as_of), None)
     data.stress, data.stress_date = _optional(engine, data, "stress_test_results", lambda c: _stress(c, pid, as_of),
                                               (pd.DataFrame(), None))

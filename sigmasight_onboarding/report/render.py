@@ -28,6 +28,7 @@ SECTIONS = [
     ("factors", "Factor exposures"),
     ("correlation", "Correlation"),
     ("performance", "Value and daily P&L"),
+    ("pnl-explain", "P&L explanation"),
     ("var", "Value at Risk"),
     ("stress", "Stress tests"),
     ("data-quality", "Data quality"),
@@ -341,25 +342,70 @@ def _correlation(d: ReportData, charts: dict) -> str:
     return _section("correlation", f'<div class="grid-chart">{fig}<div>{side}</div></div>')
 
 
-def _performance(d: ReportData, charts: dict) -> str:
+def _performance(d: ReportData, a: Analysis, charts: dict) -> str:
     s = d.snapshots
     if s.empty:
         return _section("performance", _missing("No portfolio snapshots yet (the time series has not been materialised "
                                                 "for this client, e.g. onboarded with --sessions 0)."))
+    p = a.pnl
     pnl = s["daily_pnl"].dropna()
     best = s.loc[s["daily_pnl"].idxmax()] if len(pnl) else None
     worst = s.loc[s["daily_pnl"].idxmin()] if len(pnl) else None
+    n_window = max(len(s) - 1, 0)
     stats = (f'<div class="stat"><div>Sessions<br><b>{len(s)}</b></div>'
              f'<div>Net value, first → last<br><b>{esc(usd(s["total_value"].iloc[0]))} → {esc(usd(s["total_value"].iloc[-1]))}</b></div>'
-             f'<div>Sum of daily P&L<br><b class="{signed_cls(pnl.sum())}">{esc(usd(pnl.sum()))}</b></div>'
+             f'<div>Value change<br><b class="{signed_cls(p.get("value_change"))}">{esc(usd(p.get("value_change")))}</b></div>'
+             f'<div>Sum of daily P&L, sessions 2–{len(s)}<br><b class="{signed_cls(p.get("window_pnl"))}">'
+             f'{esc(usd(p.get("window_pnl")))}</b></div>'
              + (f'<div>Best day<br><b class="pos">{esc(usd(best["daily_pnl"]))}</b> {esc(best["snapshot_date"])}</div>'
                 f'<div>Worst day<br><b class="neg">{esc(usd(worst["daily_pnl"]))}</b> {esc(worst["snapshot_date"])}</div>'
                 if best is not None else "")
              + f'<div>Latest gross exposure<br><b>{esc(usd(s["gross_exposure"].iloc[-1]))}</b></div></div>')
+    capital = p.get("entry_capital") or 0.0
+    entered = p.get("entered") or []
+    recon = (f'<p class="small"><b>Reconciliation.</b> Value change {esc(usd(p.get("value_change"), 2))} = Σ daily P&L of '
+             f'sessions 2–{len(s)} ({n_window} sessions) {esc(usd(p.get("window_pnl"), 2))} + capital of the positions '
+             f'entered in the window {esc(usd(capital, 2))}'
+             + (f' ({esc(", ".join(entered))}: quantity × multiplier × entry price; a short receives premium)' if entered else "")
+             + (f'; difference {esc(usd(p.get("reconciliation_gap"), 2))}' if p.get("reconciliation_gap") is not None else "")
+             + f'. The first session’s stored daily P&L ({esc(usd(p.get("first_day_pnl"), 2))} on {esc(p.get("first_date"))}) '
+             'is its move from the session BEFORE the window, so it is not part of the value change shown and is left out '
+             'of the sum. Every session is valued with its own marks (prices, realised vol, rate, time to expiry), so a '
+             'session’s daily P&L equals its change in value; on the day a position enters, its daily P&L also holds the '
+             'position’s P&L since its entry price (a trade, not a market move of the book).</p>') if len(s) > 1 else ""
     fig = _figure(charts.get("performance"), "Portfolio value and daily P&L",
                   "Net value (total_value) and daily P&L of the stored end-of-day snapshots (point in time: the positions "
                   "held on each date, options revalued with Black–Scholes).")
-    return _section("performance", stats + fig)
+    return _section("performance", stats + recon + fig)
+
+
+def _pnl_explain(d: ReportData, a: Analysis, charts: dict) -> str:
+    p = a.pnl
+    if not p.get("explain_window") and not p.get("explain_last"):
+        return _section("pnl-explain", _missing("No P&L explanation yet (onb_position_pnl_explain has no row for the "
+                                                "snapshot sessions: materialise portfolio_snapshots)."))
+    labels = [("delta_pnl", "Delta (δ₀ × ΔS)"), ("gamma_pnl", "Gamma (½ Γ₀ × ΔS²)"), ("vega_pnl", "Vega (ν₀ × Δσ)"),
+              ("theta_pnl", "Theta (θ₀ × calendar days)"), ("rates_pnl", "Rates (ρ₀ × Δr)"), ("residual", "Residual")]
+    cols = [(k, t) for k, t in (("explain_window", f"Sessions 2–{p.get('sessions')}"), ("explain_last", f"Last session {p.get('last_date')}"))
+            if p.get(k)]
+    rows = [[esc(lab)] + [_money_cell(p[k][key]) for k, _t in cols] for key, lab in labels]
+    rows.append(["<b>Explained P&L = Δ value of the positions held over the night (window: Σ over the nights)</b>"] + [_money_cell(p[k]["pnl"]) for k, _t in cols])
+    rows.append(["|Residual| as % of |Δ value|"] + [esc(f"{p[k]['residual_pct']:.2f} %" if p[k].get("residual_pct") is not None
+                                                         else "n/a") for k, _t in cols])
+    table = _table([("Term", False)] + [(t, True) for _k, t in cols], rows)
+    notes = []
+    if p.get("entry_pnl") is not None:
+        notes.append(f"Σ daily P&L of sessions 2–{p.get('sessions')} {usd(p.get('window_pnl'), 2)} = explained P&L "
+                     f"{usd(p['explain_window']['pnl'], 2)} + P&L of positions on their entry day (since the entry price, a "
+                     f"trade, not explained by Greeks) {usd(p['entry_pnl'], 2)}.")
+    text = ('<p class="small">Each position’s daily P&L — exactly its change in value, both sessions at their own marks — '
+            "split with the PREVIOUS session’s Greeks: delta, gamma, vega (vol points), theta (calendar days, so a weekend "
+            "is 3 days), rates (ρ per 1 %); the residual is what they do not explain (cross and higher-order effects, "
+            "jumps, expiries). Σ terms + residual = P&L to the cent. " + esc(" ".join(notes)) + "</p>")
+    fig = _figure(charts.get("pnl_explain"), "P&L explanation waterfall",
+                  "Waterfall of the explanation terms up to the P&L (Δ value) of the positions held over the night: the "
+                  "window (sessions 2–N) and the last session; |residual| as a share of |Δ value| in each title.")
+    return _section("pnl-explain", table + text + fig)
 
 
 def _var(d: ReportData, a: Analysis, charts: dict) -> str:
@@ -526,7 +572,7 @@ def render_html(d: ReportData, a: Analysis, charts: dict[str, bytes | None]) -> 
             f'<div class="meta">as of<br><b>{esc(d.as_of)}</b><br>generated {esc(generated)}</div></div>')
     body = "".join([
         hero, _summary(d, a), _warnings(a), _holdings(d, a), _exposure(a, charts), _factors(d, charts),
-        _correlation(d, charts), _performance(d, charts), _var(d, a, charts), _stress(d, charts), _quality(d, a),
+        _correlation(d, charts), _performance(d, a, charts), _pnl_explain(d, a, charts), _var(d, a, charts), _stress(d, charts), _quality(d, a),
         _answers_html(a),
     ])
     footer = ("<footer>Generated by sigmasight-onboarding from the SigmaSight database (SQL reads only). Dollars in "
@@ -611,10 +657,25 @@ def render_markdown(d: ReportData, a: Analysis, charts: dict[str, bytes | None])
         lines += [f"| {md(v['name'])} | {usd(v['pnl'])} | {pct(v['pct_gross'], 2, signed=True)} |" for v in st["scenarios"].values()]
     else:
         lines.append(f"_{md(st.get('note'))}_")
+    p = a.pnl
+    if p.get("value_change") is not None:
+        lines += ["", "## P&L", "",
+                  f"Value change {p.get('first_date')} → {p.get('last_date')}: {usd(p.get('value_change'), 2)} = Σ daily P&L of "
+                  f"sessions 2–{p.get('sessions')} {usd(p.get('window_pnl'), 2)} + capital of positions entered "
+                  f"{usd(p.get('entry_capital'), 2)}; first session's daily P&L (from the session before the window, not in "
+                  f"the value change): {usd(p.get('first_day_pnl'), 2)}."]
+        for key, title in (("explain_window", "window"), ("explain_last", f"last session {p.get('last_date')}")):
+            e = p.get(key)
+            if e:
+                res = f"{e['residual_pct']:.2f} %" if e.get("residual_pct") is not None else "n/a"
+                lines.append(f"- Explain, {title}: delta {usd(e['delta_pnl'])}, gamma {usd(e['gamma_pnl'])}, vega "
+                             f"{usd(e['vega_pnl'])}, theta {usd(e['theta_pnl'])}, rates {usd(e['rates_pnl'])}, residual "
+                             f"{usd(e['residual'])} = {usd(e['pnl'])} (|residual| {res} of |Δ value|)")
     text = "\n".join(lines) + "\n"
 
     titles = {"exposure_tag": "Exposure by tag", "exposure_type": "Exposure by position type", "factors": "Factor exposures",
               "correlation": "Correlation heat map", "performance": "Value and daily P&L (30 sessions)",
+              "pnl_explain": "P&L explanation (delta, gamma, vega, theta, rates, residual)",
               "var": "VaR: P&L distribution", "stress": "Stress tests"}
     images = [(titles[k], charts[k]) for k in titles if charts.get(k)]
     if images:
