@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import enum
+import operator
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.sql import sqltypes
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -45,58 +48,37 @@ def replace_rows(conn: Connection, table: Table, where, rows: Sequence[dict]) ->
     return len(rows)
 
 
-def bulk_insert_ignore(
-    conn: Connection, table: Table, names: Sequence[str], columns: Sequence[list], conflict_columns: Sequence[str]
-) -> int:
-    """Insert column-oriented data, skipping rows that conflict on `conflict_columns`; returns rows inserted.
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
+    """Plain INSERT of new rows (every row with the same keys); returns the number of rows.
 
-    PostgreSQL: COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING
-    (psycopg 3 or psycopg2). SQLite: executemany of INSERT OR IGNORE; values go through the
-    columns' SQLAlchemy bind processors so dates are stored exactly as the ORM stores them.
+    PostgreSQL with psycopg 3: COPY … FROM STDIN in the connection's transaction — psycopg adapts each
+    Python value (UUID, Decimal, date, aware datetime, None) and no SQL is compiled per row, about twice
+    the speed of executemany on a 100,000-position drop. Enum members are sent by name, as SQLAlchemy's
+    Enum stores them. Other dialects and drivers: executemany through SQLAlchemy.
     """
-    n = len(columns[0]) if columns else 0
-    if n == 0:
+    if not rows:
         return 0
-    quoted = ", ".join(f'"{c}"' for c in names)
-    if conn.dialect.name == "postgresql":
-        temp = f"tmp_{table.name}_load"
-        conn.exec_driver_sql(f'CREATE TEMP TABLE IF NOT EXISTS {temp} (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP')
-        conn.exec_driver_sql(f"TRUNCATE {temp}")
-        rows = list(zip(*columns))
-        raw = conn.connection.dbapi_connection
-        cursor = raw.cursor()
-        try:
-            if hasattr(cursor, "copy"):  # psycopg 3
-                with cursor.copy(f"COPY {temp} ({quoted}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:  # psycopg2
-                import csv
-                import io
-
-                buffer = io.StringIO()
-                writer = csv.writer(buffer)
-                for row in rows:
-                    writer.writerow(["\\N" if v is None else v for v in row])
-                buffer.seek(0)
-                cursor.copy_expert(f"COPY {temp} ({quoted}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
-        finally:
+    raw = conn.connection.dbapi_connection if conn.dialect.name == "postgresql" else None
+    cursor = raw.cursor() if raw is not None else None
+    if cursor is None or not hasattr(cursor, "copy"):
+        if cursor is not None:
             cursor.close()
-        keys = ", ".join(f'"{c}"' for c in conflict_columns)
-        result = conn.exec_driver_sql(
-            f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM {temp} ON CONFLICT ({keys}) DO NOTHING'
-        )
-        return max(result.rowcount or 0, 0)
-    processed = []
-    for name, values in zip(names, columns):
-        processor = table.c[name].type.bind_processor(conn.dialect)
-        if processor is None:
-            processed.append(values)
-            continue
-        cache: dict = {}
-        processed.append([cache[v] if v in cache else cache.setdefault(v, processor(v)) for v in values])
-    placeholders = ", ".join("?" for _ in names)
-    result = conn.exec_driver_sql(
-        f'INSERT OR IGNORE INTO "{table.name}" ({quoted}) VALUES ({placeholders})', list(zip(*processed))
-    )
-    return max(result.rowcount or 0, 0)
+        conn.execute(table.insert(), list(rows))
+        return len(rows)
+    names = list(rows[0])
+    quoted = ", ".join(f'"{n}"' for n in names)
+    values_of = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    enum_at = [i for i, n in enumerate(names) if isinstance(table.c[n].type, sqltypes.Enum)]
+    try:
+        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+            for row in rows:
+                values = values_of(row)
+                if enum_at:
+                    values = list(values)
+                    for i in enum_at:
+                        if isinstance(values[i], enum.Enum):
+                            values[i] = values[i].name
+                copy.write_row(values)
+    finally:
+        cursor.close()
+    return len(rows)

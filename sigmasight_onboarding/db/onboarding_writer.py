@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
 
 from sigmasight_onboarding.config import Settings
+from sigmasight_onboarding.db.bulk import insert_rows
 from sigmasight_onboarding.db.models import (
     OnboardingAuditLog,
     Portfolio,
@@ -218,8 +219,7 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
         to_soft_delete = [
             row["id"] for sym, row in existing.items() if sym not in symbol_to_id and row["deleted_at"] is None
         ]
-        if inserts:  # Core insert (executemany): the ORM bulk path costs ~2× on a 100,000-row drop
-            conn.execute(insert(Position.__table__), inserts)
+        insert_rows(conn, Position.__table__, inserts)  # COPY on PostgreSQL, executemany elsewhere
         _bulk_update(conn, Position, updates)
         if to_soft_delete:
             conn.execute(
@@ -227,8 +227,8 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
             )
 
         # -- tags ------------------------------------------------------------------------
-        wanted_links = {(symbol_to_id[rec["symbol"]], tag) for rec in records for tag in rec["tags"]}
-        tag_names = sorted({tag for _pid, tag in wanted_links})
+        wanted_links = {(rec["symbol"], tag) for rec in records for tag in rec["tags"]}  # (symbol, tag name)
+        tag_names = sorted({tag for _symbol, tag in wanted_links})
         tag_ids = {r.name: r.id for r in conn.execute(select(Tag.id, Tag.name).where(Tag.user_id == user_id))}
         new_tags = [
             {"id": new_id(f"{client.email}_tag_{name}", prod), "user_id": user_id, "name": name, "created_at": now}
@@ -238,9 +238,8 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
         if new_tags:
             conn.execute(insert(Tag), new_tags)
             tag_ids.update({t["name"]: t["id"] for t in new_tags})
-        wanted_pairs = {(pid, tag_ids[name]) for pid, name in wanted_links}
-        current_pairs = set()
-        if existing:
+        if existing:  # reconcile against the stored links
+            wanted_pairs = {(symbol_to_id[symbol], tag_ids[name]) for symbol, name in wanted_links}
             current_pairs = {
                 (r.position_id, r.tag_id)
                 for r in conn.execute(
@@ -249,10 +248,13 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
                     .where(Position.portfolio_id == portfolio_id)
                 )
             }
-        add_pairs = wanted_pairs - current_pairs
-        remove_pairs = current_pairs - wanted_pairs
+            add_pairs = sorted(wanted_pairs - current_pairs, key=str)
+            remove_pairs = current_pairs - wanted_pairs
+        else:  # a new portfolio has no links yet (no UUID-pair set to build on a big drop)
+            add_pairs = [(symbol_to_id[symbol], tag_ids[name]) for symbol, name in sorted(wanted_links)]
+            remove_pairs = set()
         if add_pairs:
-            conn.execute(insert(PositionTag.__table__), [{"position_id": p, "tag_id": t} for p, t in sorted(add_pairs, key=str)])
+            insert_rows(conn, PositionTag.__table__, [{"position_id": p, "tag_id": t} for p, t in add_pairs])
         for p, t in remove_pairs:
             conn.execute(delete(PositionTag).where(PositionTag.position_id == p, PositionTag.tag_id == t))
 

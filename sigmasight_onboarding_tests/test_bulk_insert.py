@@ -1,0 +1,70 @@
+"""`db.bulk.insert_rows` (COPY on PostgreSQL) stores exactly what SQLAlchemy's executemany stores."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from sigmasight_onboarding.db.bulk import insert_rows
+from sigmasight_onboarding.db.engine import get_engine
+from sigmasight_onboarding.db.models import Portfolio, Position, PositionTag, PositionType, Tag, User
+
+
+def _rows(portfolio_id, n: int) -> list[dict]:
+    now = datetime(2026, 11, 30, 5, 0, 0, 123456, tzinfo=timezone.utc)
+    rows = []
+    for i in range(n):
+        option = i % 3 == 0
+        rows.append({
+            "id": uuid.UUID(int=10_000 + i), "portfolio_id": portfolio_id, "symbol": f"SYM{i}" if not option else f"SPY26121{i % 10}C0050{i:04d}",
+            "position_type": [PositionType.LONG, PositionType.SHORT, PositionType.LC][i % 3],
+            "quantity": Decimal("-894120449.8205") if i % 3 == 1 else Decimal(f"{i + 1}.5000"),
+            "entry_price": Decimal("0.0001") if i == 4 else Decimal(f"{100 + i}.25"),
+            "entry_date": date(2025, 1, 2) + timedelta(days=i),
+            "underlying_symbol": "SPY" if option else None, "strike_price": Decimal("500.125") if option else None,
+            "expiration_date": date(2026, 12, 18) if option else None,
+            "created_at": now, "updated_at": now + timedelta(microseconds=i), "deleted_at": None,
+        })
+    return rows
+
+
+def _stored(conn, portfolio_id) -> list[tuple]:
+    table = Position.__table__
+    cols = [c for c in table.c if c.name not in ("portfolio_id",)]
+    return [tuple(r) for r in conn.execute(select(*cols).where(table.c.portfolio_id == portfolio_id).order_by(table.c.id))]
+
+
+def test_copy_insert_equals_executemany(db_url):
+    engine = get_engine(db_url)
+    now = datetime.now(timezone.utc)
+    user_id, portfolio_id = uuid.uuid4(), uuid.uuid4()
+    rows = _rows(portfolio_id, 50)
+    with engine.begin() as conn:
+        conn.execute(User.__table__.insert(), [{"id": user_id, "email": "bulk@example.com", "full_name": "B", "hashed_password": "x",
+                                                "is_active": True, "created_at": now, "updated_at": now}])
+        conn.execute(Portfolio.__table__.insert(), [{"id": portfolio_id, "user_id": user_id, "name": "P", "description": None,
+                                                     "currency": "USD", "created_at": now, "updated_at": now}])
+        assert insert_rows(conn, Position.__table__, rows) == 50
+        tag_id = uuid.uuid4()
+        conn.execute(Tag.__table__.insert(), [{"id": tag_id, "user_id": user_id, "name": 'a "quoted", tag', "created_at": now}])
+        insert_rows(conn, PositionTag.__table__, [{"position_id": r["id"], "tag_id": tag_id} for r in rows[:7]])
+    with engine.connect() as conn:
+        copied = _stored(conn, portfolio_id)
+        links = conn.execute(select(PositionTag.__table__).where(PositionTag.__table__.c.tag_id == tag_id)).all()
+    assert len(copied) == 50 and len(links) == 7
+    with engine.begin() as conn:
+        conn.execute(PositionTag.__table__.delete())
+        conn.execute(Position.__table__.delete())
+        conn.execute(Position.__table__.insert(), rows)  # SQLAlchemy's own executemany
+    with engine.connect() as conn:
+        assert _stored(conn, portfolio_id) == copied
+    names = [c.name for c in Position.__table__.c if c.name != "portfolio_id"]
+    stored = {row[names.index("id")]: dict(zip(names, row)) for row in copied}
+    short = stored[uuid.UUID(int=10_001)]
+    assert Decimal(str(short["quantity"])) == Decimal("-894120449.8205") and short["position_type"] == PositionType.SHORT
+    option = stored[uuid.UUID(int=10_000)]
+    assert option["underlying_symbol"] == "SPY" and option["expiration_date"] == date(2026, 12, 18)
+    assert stored[uuid.UUID(int=10_002)]["strike_price"] is None and stored[uuid.UUID(int=10_002)]["deleted_at"] is None
