@@ -97,17 +97,19 @@ def scenario_definition(s) -> dict:
 @multi_asset(
     specs=[
         AssetSpec("portfolio_snapshots", group_name=GROUP, kinds={"sql"},
-                  deps=[_dep("portfolio_positions"), _dep("price_history"), _dep("position_greeks")],
+                  deps=[_dep("portfolio_positions"), _dep("price_history")],
                   description="End-of-day portfolio value, exposures, P&L and Greeks per client and session (each session "
                               "valued with its own marks, so daily P&L = Δ value), and the P&L explanation per position "
                               "(delta, gamma, vega, theta, rates, residual) in onb_position_pnl_explain."),
         AssetSpec("portfolio_risk_metrics", group_name=GROUP, kinds={"sql", "numpy"},
-                  deps=[_dep("portfolio_positions"), _dep("price_history"), _dep("factor_exposures")],
+                  deps=[_dep("portfolio_positions"), _dep("price_history")],
                   description="VaR (historical, parametric, Monte Carlo), ES 97.5 %, volatility, beta, drawdown, "
                               "Sharpe/Sortino, Euler contributions and a Kupiec backtest of the current positions."),
         AssetSpec("stress_test_results", group_name=GROUP, kinds={"sql", "numpy"},
-                  deps=[_dep("portfolio_positions"), _dep("factor_exposures"), _dep("interest_rate_betas")],
-                  description="P&L of the 18 SigmaSight scenarios plus historical replays, from the multivariate betas."),
+                  deps=[_dep("portfolio_positions"), _dep("price_history")],
+                  description="P&L of the 18 SigmaSight scenarios plus historical replays, from the multivariate and rate betas "
+                              "of each session's own 252-session window (computed here per session; the factor_exposures and "
+                              "interest_rate_betas assets hold the as-of date's betas for the report and the backend)."),
     ],
     check_specs=[
         AssetCheckSpec("snapshot_valid", partitions_def=client_date_partitions, asset="portfolio_snapshots", blocking=True,
