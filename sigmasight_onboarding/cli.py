@@ -211,14 +211,16 @@ def cmd_onboard(args) -> int:
     return _report_verification(verification)
 
 
-def run_client_job(job_name: str, key: str, instance, *, log_level: str = "ERROR", tags: dict | None = None):
-    """One in-process run of a client-partitioned job (verify_client, daily_refresh)."""
+def run_client_job(job_name: str, key: str, instance, *, log_level: str = "ERROR", tags: dict | None = None,
+                   asset_selection: list | None = None):
+    """One in-process run of a client-partitioned job (verify_client, daily_refresh), optionally of a
+    subset of its assets (AssetKeys)."""
     from sigmasight_onboarding.definitions import defs
 
     job = defs.resolve_job_def(job_name)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags or {},
-                                    run_config=run_config)
+                                    run_config=run_config, asset_selection=asset_selection)
     check_interrupt()
     return result
 
@@ -535,46 +537,52 @@ def cmd_prices(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    """The verification checks, printed one per line; exit 0 only when every check passes."""
+    """Materialise the client's `onboarding_verification` asset through Dagster — its checks are the
+    run's asset checks, in the UI when DAGSTER_HOME is set — and print them one per line; exit 0 only
+    when every check passes (a skipped or warned live_api check never blocks)."""
+    from dagster import AssetKey
+
+    from sigmasight_onboarding.assets.verification import SESSIONS_TAG
+    from sigmasight_onboarding.check_summary import skip_reasons, summarize_checks
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.db.engine import get_engine
-    from sigmasight_onboarding.db.portfolio_reads import UnknownClient
+    from sigmasight_onboarding.db.portfolio_reads import UnknownClient, client_portfolio
+    from sigmasight_onboarding.partitions import CLIENTS_PARTITION
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
-    from sigmasight_onboarding.verification import record_verification, verify_client
 
     settings = get_settings()
     engine = get_engine(settings.database_url)
     email = args.email.strip().lower()
-    as_of = resolve_as_of(settings)
     try:
-        checks = verify_client(engine, email, settings, as_of, sessions=args.sessions)
+        client_portfolio(engine, email)
     except UnknownClient as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
-    passed = record_verification(engine, email, as_of, checks, source="cli")
-    print(f"client {email} as of {as_of}:")
-    for c in checks:
-        print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
-    live = _live_api_line(engine, email, settings, as_of)  # advisory: never changes READY
-    print(f"  {live[1]}")
-    n_pass = sum(c.passed for c in checks) + (live[0] == "PASS")
-    n_eval = len(checks) + (live[0] != "SKIP")
-    tail = "".join(f", 1 {w}" for k, w in (("WARN", "warned"), ("SKIP", "skipped")) if live[0] == k)
-    print(f"checks: {n_pass}/{n_eval} passed" + (f", {len(checks) - sum(c.passed for c in checks)} failed"
-                                                 if not passed else "") + tail)
-    print("READY" if passed else "NOT READY")
-    return EXIT_OK if passed else EXIT_PIPELINE
-
-
-def _live_api_line(engine, email, settings, as_of) -> tuple[str, str]:
-    """('PASS'|'WARN'|'SKIP', printed line) of the optional live API check."""
-    from sigmasight_onboarding.assets.verification import LIVE_API_SKIP_REASON, _live_api_result
-
-    live = _live_api_result(engine, email, settings, as_of)
-    if live is None:
-        return "SKIP", f"[SKIP] live_api: {LIVE_API_SKIP_REASON}"
-    label = "PASS" if live.passed else "WARN"
-    return label, f"[{label}] live_api: {live.description}"
+    instance = get_instance()
+    if not instance.has_dynamic_partition(CLIENTS_PARTITION, email):
+        instance.add_dynamic_partitions(CLIENTS_PARTITION, [email])
+    tags = {SESSIONS_TAG: str(args.sessions)} if args.sessions is not None else {}
+    result = run_client_job("verify_client", email, instance, tags=tags, asset_selection=[AssetKey("onboarding_verification")])
+    if not result.success and not result.get_asset_check_evaluations():
+        for reason in failure_reasons(result):
+            print(f"error: {reason}", file=sys.stderr)
+        return EXIT_PIPELINE
+    print(f"client {email} as of {resolve_as_of(settings)}:")
+    summary = summarize_checks(result)
+    labels = {**dict.fromkeys(summary.passed, "PASS"), **dict.fromkeys(summary.warned, "WARN"),
+              **dict.fromkeys(summary.failed, "FAIL")}
+    for evaluation in result.get_asset_check_evaluations():
+        name = f"{evaluation.asset_check_key.asset_key.to_user_string()}:{evaluation.asset_check_key.name}"
+        print(f"  [{labels[name]}] {evaluation.asset_check_key.name}: {evaluation.description or ''}")
+    reasons = skip_reasons(result)
+    for name in summary.skipped:
+        check = name.split(":", 1)[1]
+        print(f"  [SKIP] {check}: {reasons.get(check, '')}")
+    print(f"checks: {summary.line()}")
+    blocking = [n for n in summary.failed + summary.warned if not n.endswith(":live_api")]
+    ready = result.success and not blocking
+    print("READY" if ready else "NOT READY")
+    return EXIT_OK if ready else EXIT_PIPELINE
 
 
 def cmd_offboard(args) -> int:
