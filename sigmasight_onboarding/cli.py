@@ -429,56 +429,33 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def cmd_status(args) -> int:
-    from sqlalchemy import func, select
-
+    """What is stored for a client (db/client_status.py), its onboarding state and newest audit rows."""
     from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.db.client_status import client_status
     from sigmasight_onboarding.db.engine import get_engine
-    from sigmasight_onboarding.db.models import OnboardingAuditLog, Portfolio, Position, PositionTag, Tag, User
 
-    settings = get_settings()
-    engine = get_engine(settings.database_url)
-    email = args.email.strip().lower()
-    from sigmasight_onboarding.db.onboarding_state import onboarding_state
-
-    state = onboarding_state(engine, email)
-    with engine.connect() as conn:
-        user = conn.execute(select(User).where(User.email == email)).mappings().first()
-        audit_rows = conn.execute(
-            select(OnboardingAuditLog).where(OnboardingAuditLog.client_email == email).order_by(OnboardingAuditLog.id.desc()).limit(5)
-        ).mappings().all()
-        if user is None:
-            print(f"client {email}: no user in {engine.url.render_as_string(hide_password=True)}")
-            if state.state == "REJECTED":
-                print(f"state:         {state.describe()}")
-            for row in audit_rows:
-                print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}{_audit_note(row)}")
-            return EXIT_UNKNOWN
-        portfolio = conn.execute(select(Portfolio).where(Portfolio.user_id == user["id"])).mappings().first()
-        print(f"client:        {email} ({user['full_name']})")
-        print(f"state:         {state.describe()}")
-        if state.last_rejection is not None and state.at is not None and _naive(state.last_rejection) > _naive(state.at):
-            print(f"last drop:     REJECTED at {state.last_rejection:%Y-%m-%d %H:%M:%S}; the stored client is unchanged")
-        print(f"user id:       {user['id']}")
-        if portfolio is not None:
-            active = conn.execute(
-                select(Position.position_type, func.count()).where(
-                    Position.portfolio_id == portfolio["id"], Position.deleted_at.is_(None)
-                ).group_by(Position.position_type)
-            ).all()
-            deleted = conn.execute(
-                select(func.count()).where(Position.portfolio_id == portfolio["id"], Position.deleted_at.is_not(None))
-            ).scalar_one()
-            tags = conn.execute(select(func.count()).select_from(Tag).where(Tag.user_id == user["id"])).scalar_one()
-            links = conn.execute(
-                select(func.count()).select_from(PositionTag).join(Position, Position.id == PositionTag.position_id)
-                .where(Position.portfolio_id == portfolio["id"])
-            ).scalar_one()
-            print(f"portfolio:     {portfolio['name']} ({portfolio['id']}, {portfolio['currency']})")
-            by_type = ", ".join(f"{t.value if hasattr(t, 'value') else t} {n}" for t, n in sorted(active, key=lambda r: str(r[0])))
-            print(f"positions:     {sum(n for _t, n in active)} active ({by_type}); {deleted} soft-deleted")
-            print(f"tags:          {tags} ({links} links)")
-        for row in audit_rows:
+    engine = get_engine(get_settings().database_url)
+    status = client_status(engine, args.email)
+    state, user, portfolio = status.state, status.user, status.portfolio
+    if user is None:
+        print(f"client {status.email}: no user in {engine.url.render_as_string(hide_password=True)}")
+        if state.state == "REJECTED":
+            print(f"state:         {state.describe()}")
+        for row in status.audit:
             print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}{_audit_note(row)}")
+        return EXIT_UNKNOWN
+    print(f"client:        {status.email} ({user['full_name']})")
+    print(f"state:         {state.describe()}")
+    if state.last_rejection is not None and state.at is not None and _naive(state.last_rejection) > _naive(state.at):
+        print(f"last drop:     REJECTED at {state.last_rejection:%Y-%m-%d %H:%M:%S}; the stored client is unchanged")
+    print(f"user id:       {user['id']}")
+    if portfolio is not None:
+        print(f"portfolio:     {portfolio['name']} ({portfolio['id']}, {portfolio['currency']})")
+        by_type = ", ".join(f"{t} {n}" for t, n in status.active_by_type.items())
+        print(f"positions:     {status.active_positions} active ({by_type}); {status.soft_deleted} soft-deleted")
+        print(f"tags:          {status.tags} ({status.tag_links} links)")
+    for row in status.audit:
+        print(f"  audit {row['at']:%Y-%m-%d %H:%M:%S} {row['action']}: {row['outcome']}{_audit_note(row)}")
     return EXIT_OK
 
 
