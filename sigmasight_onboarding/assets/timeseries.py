@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckEvaluation,
-    AssetCheckResult,
     AssetKey,
     BackfillPolicy,
     AssetCheckSpec,
@@ -32,7 +31,6 @@ from dagster import (
     Output,
     multi_asset,
 )
-from sqlalchemy import and_
 from threadpoolctl import threadpool_limits
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, betas_wide, multivariate_betas
@@ -45,18 +43,11 @@ from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series,
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.assets.market_data import backfill_prices, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
-from sigmasight_onboarding.db.bulk import replace_rows
 from sigmasight_onboarding.db.market_data import dates_by_symbol, load_prices, price_matrix
-from sigmasight_onboarding.db.pnl_explain import explain_records, replace_pnl_explain
-from sigmasight_onboarding.db.models import (
-    PortfolioRiskMetrics,
-    PortfolioSnapshot,
-    StressTestResult,
-    StressTestScenario,
-    utcnow,
-)
+from sigmasight_onboarding.db.pnl_explain import explain_records
+from sigmasight_onboarding.db.timeseries_writer import write_timeseries
+from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
-from sigmasight_onboarding.db.onboarding_writer import client_transaction
 from sigmasight_onboarding.metadata import readable
 from sigmasight_onboarding.partitions import client_date_key, client_date_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
@@ -276,31 +267,9 @@ def _empty_book_records(out, client, day, selected) -> None:
 
 
 def write_client_range(engine, res: ClientRange) -> None:
-    """One transaction per table: replace the client's rows of the run's sessions (idempotent)."""
-    pid, days = res.client.portfolio_id, res.days
-    if res.snapshots:
-        t = PortfolioSnapshot.__table__
-        with client_transaction(engine, res.client.email) as conn:
-            replace_rows(conn, t, and_(t.c.portfolio_id == pid, t.c.snapshot_date.in_(days)), res.snapshots)
-            replace_pnl_explain(conn, pid, days, res.explain)  # same transaction: never out of step with the snapshot
-    if res.risk:
-        t = PortfolioRiskMetrics.__table__
-        with client_transaction(engine, res.client.email) as conn:
-            replace_rows(conn, t, and_(t.c.portfolio_id == pid, t.c.calculation_date.in_(days)), res.risk)
-    if res.stress:
-        st, rt = StressTestScenario.__table__, StressTestResult.__table__
-        now = utcnow()
-        scenario_rows = list(res.scenarios.values())
-        with client_transaction(engine, res.client.email) as conn:
-            existing = {r[0] for r in conn.execute(st.select().with_only_columns(st.c.id).where(st.c.id.in_([s["id"] for s in scenario_rows])))}
-            new = [s for s in scenario_rows if s["id"] not in existing]
-            if new:
-                conn.execute(st.insert(), new)
-            for s in scenario_rows:
-                if s["id"] in existing:
-                    conn.execute(st.update().where(st.c.id == s["id"]).values(name=s["name"], category=s["category"],
-                                                                             definition=s["definition"], updated_at=now))
-            replace_rows(conn, rt, and_(rt.c.portfolio_id == pid, rt.c.calculation_date.in_(days)), res.stress)
+    """Store the computed range (db/timeseries_writer.py: idempotent, one client transaction per table)."""
+    write_timeseries(engine, res.client.email, res.client.portfolio_id, res.days, snapshots=res.snapshots,
+                     explain=res.explain, risk=res.risk, stress=res.stress, scenarios=list(res.scenarios.values()))
 
 
 def _outputs(results: dict[str, ClientRange], selected):
