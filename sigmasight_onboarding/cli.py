@@ -503,6 +503,7 @@ def cmd_prices(args) -> int:
     from sigmasight_onboarding.db.engine import get_engine
     from sigmasight_onboarding.db.market_data import load_prices, window_start
     from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
+    from sigmasight_onboarding.domain import MIN_COVERAGE
 
     settings = get_settings()
     end = date.fromisoformat(args.end) if args.end else resolve_as_of(settings)
@@ -531,7 +532,7 @@ def cmd_prices(args) -> int:
         note = f"  ({failures[sym]})" if sym in failures else ""
         print(f"{sym:<10} {len(rows):>9} {cov:>8.1%}  {first:<10} {last:<10} {sources}{note}")
     print(f"window: {sessions[0]} .. {sessions[-1]} ({len(sessions)} NYSE sessions)")
-    return EXIT_OK if worst >= 0.95 else EXIT_PIPELINE
+    return EXIT_OK if worst >= MIN_COVERAGE else EXIT_PIPELINE
 
 
 def cmd_verify(args) -> int:

@@ -15,6 +15,7 @@ from sigmasight_onboarding.assets.market_data import reference_symbols
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.market_data import price_matrix, window_start
+from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.db.portfolio_reads import (
     ClientPortfolio,
     active_positions_frame,
@@ -47,7 +48,7 @@ class ClientMarket:
         return self.positions[self.positions["is_option"]]
 
 
-def load_client_market(engine, client_key: str, as_of: date, run_id: str, rate_fallback: float = 0.04) -> ClientMarket:
+def load_client_market(engine, client_key: str, as_of: date, run_id: str, rate_fallback: float = RISK_FREE_RATE_FALLBACK) -> ClientMarket:
     key = (run_id, str(engine.url), client_key, as_of)
     if key in _CACHE:
         _CACHE.move_to_end(key)

@@ -44,6 +44,7 @@ from sigmasight_onboarding.db.market_data import (
     window_start,
 )
 from sigmasight_onboarding.db.models import Position, utcnow
+from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
 from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
 from sigmasight_onboarding.partitions import clients_partitions
@@ -54,8 +55,6 @@ from sigmasight_onboarding.metadata import readable
 
 GROUP = "market_data"
 RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
-COVERAGE_SESSIONS = 90
-MIN_COVERAGE = 0.95
 
 
 def reference_symbols() -> list[str]:

@@ -46,6 +46,7 @@ from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
 from sigmasight_onboarding.db.bulk import replace_rows
 from sigmasight_onboarding.db.onboarding_writer import client_transaction
+from sigmasight_onboarding.domain import CALL_TYPES, CONTRACT_MULTIPLIER
 from sigmasight_onboarding.db.models import (
     CorrelationCalculation,
     CorrelationCluster,
@@ -243,8 +244,8 @@ def _value_options(conn, priced: pd.DataFrame, rows: list[dict]) -> None:
         qty = Decimal(str(pos["quantity"]))
         updates.append({
             "_id": r["position_id"], "last_price": price,
-            "market_value": (qty * price * 100).quantize(Decimal("0.01")),
-            "unrealized_pnl": (qty * (price - Decimal(str(pos["entry_price"]))) * 100).quantize(Decimal("0.01")),
+            "market_value": (qty * price * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
+            "unrealized_pnl": (qty * (price - Decimal(str(pos["entry_price"]))) * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
         })
     if updates:
         t = Position.__table__
@@ -501,12 +502,12 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
             continue
         o = opts.loc[r.position_id]
         i = expo.index.get_loc(r.position_id)
-        call = o["position_type"] in ("LC", "SC")
+        call = o["position_type"] in CALL_TYPES
         q = r.dividend_yield or 0.0
         base = black_scholes(r.underlying_price, o["strike"], r.time_to_expiry_years, r.risk_free_rate, r.implied_volatility, q, call)["price"]
         shocked = black_scholes(r.underlying_price * (1.0 + move[i]), o["strike"], r.time_to_expiry_years,
                                 r.risk_free_rate + shock_bp / 10_000.0, r.implied_volatility, q, call)["price"]
-        out.loc[r.position_id] = float(o["quantity"]) * 100.0 * float(shocked - base)
+        out.loc[r.position_id] = float(o["quantity"]) * CONTRACT_MULTIPLIER * float(shocked - base)
     return out
 
 

@@ -55,6 +55,7 @@ from sigmasight_onboarding.db.models import (
 )
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
 from sigmasight_onboarding.db.onboarding_writer import client_transaction
+from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.metadata import readable
 from sigmasight_onboarding.partitions import client_date_key, client_date_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
@@ -208,7 +209,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         prices = matrix.iloc[i - HISTORY_SESSIONS + 1: i + 1][day_symbols]  # = a single-session run's frame
         irx = prices["^IRX"]
         rates = (irx / 100.0).ffill()
-        rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else 0.0
+        rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else RISK_FREE_RATE_FALLBACK
         underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
         vols = realised_volatility(prices.loc[:day, underlyings], window=63) if underlyings else pd.Series(dtype=float)
         if "portfolio_snapshots" in selected:

@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from sigmasight_onboarding.db.models import Portfolio, Position, PositionTag, Tag, User
+from sigmasight_onboarding.domain import is_option_type  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,6 @@ def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
         tags.setdefault(pid, []).append(name)
     frame["tags"] = [sorted(tags.get(pid, [])) for pid in frame.index]
     return frame
-
-
-def is_option_type(position_type: pd.Series) -> pd.Series:
-    return position_type.isin(["LC", "LP", "SC", "SP"])
 
 
 def price_symbols(positions: pd.DataFrame) -> list[str]:
