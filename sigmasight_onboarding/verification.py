@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import Engine, func, insert, select
 
 from sigmasight_onboarding.calendar import last_sessions
-from sigmasight_onboarding.config import Settings
+from sigmasight_onboarding.config import Settings, get_settings
 from sigmasight_onboarding.domain import (
     CHECK_ENGINES_RAN,
     CHECK_POSITIONS_MATCH_CSV,
@@ -44,18 +44,13 @@ from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import find_drop_folder, read_drop
 from sigmasight_onboarding.scenarios import load_scenarios
 
-SNAPSHOT_SESSIONS = 30  # default; SIGMASIGHT_ONBOARD_SESSIONS or `--sessions N` change it
 
+def expected_sessions(settings: Settings | None = None) -> int:
+    """Sessions of snapshots a client is expected to have: `Settings.onboard_sessions`
+    (SIGMASIGHT_ONBOARD_SESSIONS, default 30) — the same value the time-series and verification
+    sensors use."""
+    return (settings or get_settings()).onboard_sessions
 
-def expected_sessions() -> int:
-    """Sessions of snapshots a client is expected to have: SIGMASIGHT_ONBOARD_SESSIONS (default 30)."""
-    import os
-
-    raw = os.environ.get("SIGMASIGHT_ONBOARD_SESSIONS", "").strip()
-    try:
-        return max(1, int(raw)) if raw else SNAPSHOT_SESSIONS
-    except ValueError as exc:
-        raise ValueError(f"SIGMASIGHT_ONBOARD_SESSIONS must be an integer, got {raw!r}") from exc
 RISK_FIELDS = ("var_95_historical", "var_99_historical", "var_95_parametric", "var_99_parametric",
                "var_95_monte_carlo", "var_99_monte_carlo", "es_975_historical", "annualised_volatility")
 
@@ -79,7 +74,7 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
 
     `sessions`: how many of the last sessions must have snapshots (default `expected_sessions()`);
     the check keeps its name `snapshots_30_sessions` so its history in Dagster stays one series."""
-    n_sessions = expected_sessions() if sessions is None else max(1, int(sessions))
+    n_sessions = expected_sessions(settings) if sessions is None else max(1, int(sessions))
     client = client_portfolio(engine, email)
     pid = client.portfolio_id
     stored = read_active_positions(engine, pid)

@@ -64,7 +64,7 @@ from sigmasight_onboarding.db.models import (
 )
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
-from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
 from sigmasight_onboarding.metadata import readable
 
 GROUP = "analytics"
@@ -73,7 +73,9 @@ CORRELATION_WINDOW = 90
 
 
 def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource) -> ClientMarket:
-    return load_client_market(database.engine(), context.partition_key, market_data.as_of(), context.run_id)
+    settings = market_data.settings()
+    return load_client_market(database.engine(), context.partition_key, resolve_as_of(settings), context.run_id,
+                              price_lookback_days=settings.price_lookback_days)
 
 
 def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:

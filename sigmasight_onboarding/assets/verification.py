@@ -4,7 +4,6 @@
 runs it last; in the daemon the `verification_sensor` requests it when the 30th session lands).
 """
 
-import os
 import warnings
 from datetime import date
 
@@ -22,7 +21,6 @@ from dagster import (
     multi_asset,
 )
 
-from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.onboarding_writer import read_active_positions
 from sigmasight_onboarding.db.portfolio_reads import client_portfolio
 from sigmasight_onboarding.domain import CHECK_LIVE_API, VERIFICATION_CHECKS
@@ -31,6 +29,7 @@ from sigmasight_onboarding.drops.reader import find_drop_folder, read_drop
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.resources.onboarding import OnboardingResource
 from sigmasight_onboarding.resources.sigmasight_api import check_live_api
 from sigmasight_onboarding.verification import record_verification, verify_client
 from sigmasight_onboarding.metadata import readable
@@ -64,8 +63,9 @@ with warnings.catch_warnings():
                                      "Skipped when SIGMASIGHT_API_URL is not set.")],
     can_subset=True,
 )
-def onboarding_verification(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    settings = get_settings()
+def onboarding_verification(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+                            onboarding: OnboardingResource):
+    settings = onboarding.settings()
     engine = database.engine()
     email = context.partition_key
     as_of = market_data.as_of()
@@ -99,7 +99,7 @@ LIVE_API_SKIP_REASON = "SIGMASIGHT_API_URL is not set"
 
 def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult | None:
     """The live API check, or None when it does not apply (no SIGMASIGHT_API_URL)."""
-    api_url = os.environ.get("SIGMASIGHT_API_URL")
+    api_url = settings.api_url
     if not api_url:
         return None
     client = client_portfolio(engine, email)
@@ -129,10 +129,11 @@ def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult | None:
     description="Self-contained HTML report (holdings, exposures, factors, correlations, P&L, VaR, stress, data "
                 "quality) with the answers to the runbook's four chat verification questions.",
 )
-def onboarding_report(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+def onboarding_report(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+                      onboarding: OnboardingResource):
     from sigmasight_onboarding.report import build_report, write_report
 
-    settings = get_settings()
+    settings = onboarding.settings()
     report = build_report(database.engine(), context.partition_key, market_data.as_of())
     path = write_report(report, settings.reports_dir, context.partition_key)
     for warning in report.warnings:
