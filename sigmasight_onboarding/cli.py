@@ -147,6 +147,8 @@ def cmd_onboard(args) -> int:
     from sigmasight_onboarding.drops.reader import read_drop
 
     settings = get_settings()
+    if args.sessions is None:  # the same N as the time-series and verification sensors
+        args.sessions = settings.onboard_sessions
     folder = Path(args.drop_folder)
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
@@ -607,9 +609,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("onboard", help="validate and onboard one drop folder")
     p.add_argument("drop_folder", help="e.g. data/imports/john.smith@example.com")
     p.add_argument("--log-level", default="ERROR", help="Dagster console log level (DEBUG shows every event)")
-    p.add_argument("--sessions", type=int, default=30,
+    p.add_argument("--sessions", type=int, default=None,
                    help="sessions of snapshots/risk/stress to materialise after onboarding, and to verify "
-                        "(default 30; 0 = none, and no verification)")
+                        "(default SIGMASIGHT_ONBOARD_SESSIONS or 30; 0 = none, and no verification)")
     p.set_defaults(func=cmd_onboard)
     p = sub.add_parser("backfill", help="snapshots, risk metrics and stress tests for a date range")
     p.add_argument("email", help="client email, or 'all' for every client")

@@ -16,13 +16,22 @@ same for the life of the process, so the sensors, the CLI and the assets see one
 import warnings
 from datetime import date, datetime, timedelta
 
-from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, TimeWindowPartitionsDefinition
+from dagster import (
+    BetaWarning,
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    MultiToSingleDimensionPartitionMapping,
+    PreviewWarning,
+    TimeWindowPartitionsDefinition,
+)
 
 from sigmasight_onboarding.domain import DEFAULT_TIMESERIES_START
 
 # Per-partition checks (AssetCheckSpec.partitions_def, so the UI shows each client's and each
-# session's result) are a preview API in this Dagster version.
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
+# session's result) are a preview API in this Dagster version: exactly that PreviewWarning is
+# filtered (process-wide, so `dagster dev` logs stay readable), nothing else.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
 
 CLIENTS_PARTITION = "clients"
 clients_partitions = DynamicPartitionsDefinition(name=CLIENTS_PARTITION)
@@ -78,6 +87,16 @@ def client_date_partitions(settings=None) -> MultiPartitionsDefinition:
 def date_partitions() -> TimeWindowPartitionsDefinition:
     """The date axis of `client_date_partitions()` (NYSE sessions)."""
     return client_date_partitions().get_partitions_def_for_dimension("date")
+
+
+def client_mapping() -> MultiToSingleDimensionPartitionMapping:
+    """clients × date -> clients: a client-partitioned asset depends on every session of its
+    client. MultiToSingleDimensionPartitionMapping is beta in this Dagster version but the
+    documented mapping for one dimension: exactly its BetaWarning is silenced, nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Class `MultiToSingleDimensionPartitionMapping` is currently in beta",
+                                category=BetaWarning)
+        return MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
 
 
 def client_date_key(client: str, day) -> MultiPartitionKey:

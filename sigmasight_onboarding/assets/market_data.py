@@ -219,7 +219,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     if summary["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
         del matrix
         matrix, synthetic = read_price_matrix(engine, symbols, sessions)
-    remember_prices(context.run_id, engine, context.partition_key, as_of, sessions, matrix)
+    remember_prices(context.run.run_id, engine, context.partition_key, as_of, sessions, matrix)
     cov = coverage(matrix, COVERAGE_SESSIONS)
     low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
     values = matrix.to_numpy(dtype=float)

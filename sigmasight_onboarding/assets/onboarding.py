@@ -115,7 +115,7 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
     settings = onboarding.settings()
     key = context.partition_key
     engine = database.engine()
-    actor = f"dagster run {context.run_id[:8]}"
+    actor = f"dagster run {context.run.run_id[:8]}"
     try:  # configuration that would stop the run later (e.g. synthetic prices in production): refuse before writing
         market_data.chain()
     except ValueError as exc:

@@ -72,9 +72,20 @@ FACTOR_WINDOW = 252
 CORRELATION_WINDOW = 90
 
 
+def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str]):
+    """`@asset` of one position-analytics engine: partitioned by client, group `analytics`, kinds
+    numpy + sql, and its blocking checks {check name: description}."""
+    return asset(
+        name=name, partitions_def=clients_partitions, group_name=GROUP, deps=deps, kinds={"numpy", "sql"},
+        check_specs=[AssetCheckSpec(check, partitions_def=clients_partitions, asset=name, blocking=True, description=text)
+                     for check, text in checks.items()],
+        description=description,
+    )
+
+
 def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource) -> ClientMarket:
     settings = market_data.settings()
-    return load_client_market(database.engine(), context.partition_key, resolve_as_of(settings), context.run_id,
+    return load_client_market(database.engine(), context.partition_key, resolve_as_of(settings), context.run.run_id,
                               price_lookback_days=settings.price_lookback_days)
 
 
@@ -131,19 +142,12 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-@asset(
-    partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["price_history", "portfolio_positions"],
-    kinds={"numpy", "sql"},
-    check_specs=[
-        AssetCheckSpec("greeks_schema", partitions_def=clients_partitions, asset="position_greeks", blocking=True,
-                       description="Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0."),
-        AssetCheckSpec("every_position_accounted", partitions_def=clients_partitions, asset="position_greeks", blocking=True,
-                       description="Every option position has Greeks or is excluded with a reason."),
-    ],
-    description="Black–Scholes–Merton Greeks of every option position as of the as-of date (vectorised).",
-)
+@_analytics_asset("position_greeks", ["price_history", "portfolio_positions"],
+                  "Black–Scholes–Merton Greeks of every option position as of the as-of date (vectorised).",
+                  {
+                      "greeks_schema": "Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0.",
+                      "every_position_accounted": "Every option position has Greeks or is excluded with a reason.",
+                  })
 def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     market = _market(context, database, market_data)
     engine = database.engine()
@@ -291,19 +295,12 @@ def _factor_ids(engine) -> dict[str, int]:
         return dict(conn.execute(select(FactorDefinition.name, FactorDefinition.id)).all())
 
 
-@asset(
-    partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["price_history", "position_greeks"],
-    kinds={"numpy", "sql"},
-    check_specs=[
-        AssetCheckSpec("factor_schema", partitions_def=clients_partitions, asset="factor_exposures", blocking=True,
-                       description="Betas finite (or NULL with a quality flag); flags from the allowed set."),
-        AssetCheckSpec("every_position_accounted", partitions_def=clients_partitions, asset="factor_exposures", blocking=True,
-                       description="Every position has factor rows (options via their underlying) or a reason."),
-    ],
-    description="Single-factor and multivariate (SPY + style spreads) betas of all positions, and portfolio dollar exposures.",
-)
+@_analytics_asset("factor_exposures", ["price_history", "position_greeks"],
+                  "Single-factor and multivariate (SPY + style spreads) betas of all positions, and portfolio dollar exposures.",
+                  {
+                      "factor_schema": "Betas finite (or NULL with a quality flag); flags from the allowed set.",
+                      "every_position_accounted": "Every position has factor rows (options via their underlying) or a reason.",
+                  })
 def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     market = _market(context, database, market_data)
     engine = database.engine()
@@ -414,20 +411,12 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
 
 # --------------------------------------------------------------------------- interest_rate_betas
 
-@asset(
-    name="interest_rate_betas",
-    partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["price_history", "position_greeks"],
-    kinds={"numpy", "sql"},
-    check_specs=[
-        AssetCheckSpec("rate_beta_schema", partitions_def=clients_partitions, asset="interest_rate_betas", blocking=True,
-                       description="Rate betas finite or NULL with a flag; R² in [0, 1]."),
-        AssetCheckSpec("every_position_accounted", partitions_def=clients_partitions, asset="interest_rate_betas", blocking=True,
-                       description="Every position has a rate-beta row (options via their underlying)."),
-    ],
-    description="OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
-)
+@_analytics_asset("interest_rate_betas", ["price_history", "position_greeks"],
+                  "OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
+                  {
+                      "rate_beta_schema": "Rate betas finite or NULL with a flag; R² in [0, 1].",
+                      "every_position_accounted": "Every position has a rate-beta row (options via their underlying).",
+                  })
 def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     market = _market(context, database, market_data)
     engine = database.engine()
@@ -515,19 +504,12 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
 
 # --------------------------------------------------------------------------- correlations
 
-@asset(
-    partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["price_history", "position_greeks"],
-    kinds={"numpy", "sql"},
-    check_specs=[
-        AssetCheckSpec("correlations_bounded", partitions_def=clients_partitions, asset="correlations", blocking=True,
-                       description="Stored correlations are finite and in [-1, 1]; p-values in [0, 1]."),
-        AssetCheckSpec("every_position_accounted", partitions_def=clients_partitions, asset="correlations", blocking=True,
-                       description="Every position is in the correlation set or excluded with a reason."),
-    ],
-    description="90-session Pearson correlations of log returns for the material positions, clusters and concentration.",
-)
+@_analytics_asset("correlations", ["price_history", "position_greeks"],
+                  "90-session Pearson correlations of log returns for the material positions, clusters and concentration.",
+                  {
+                      "correlations_bounded": "Stored correlations are finite and in [-1, 1]; p-values in [0, 1].",
+                      "every_position_accounted": "Every position is in the correlation set or excluded with a reason.",
+                  })
 def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     market = _market(context, database, market_data)
     engine = database.engine()

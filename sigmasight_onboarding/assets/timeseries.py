@@ -11,7 +11,6 @@ ran alone or inside a range. A date that is not an NYSE session, or after the ma
 is rejected with the reason (neither is a date partition any more).
 """
 
-import warnings
 from datetime import date
 
 import numpy as np
@@ -29,7 +28,6 @@ from dagster import (
     Failure,
     MetadataValue,
     MultiPartitionsDefinition,
-    MultiToSingleDimensionPartitionMapping,
     Output,
     multi_asset,
 )
@@ -58,7 +56,7 @@ from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, cli
 from sigmasight_onboarding.db.onboarding_writer import client_transaction
 from sigmasight_onboarding.domain import DEFAULT_RISK_LOOKBACK, RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.metadata import readable
-from sigmasight_onboarding.partitions import client_date_key
+from sigmasight_onboarding.partitions import client_mapping, client_date_key
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.scenarios import load_scenarios
@@ -74,9 +72,7 @@ def history_sessions(risk_lookback: int) -> int:
 
 MC_PATHS = 10_000
 
-with warnings.catch_warnings():  # beta API, but the documented way to map client × date -> client
-    warnings.simplefilter("ignore")
-    _by_client = MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
+_by_client = client_mapping()  # client × date -> client
 
 
 def _dep(key: str) -> AssetDep:
@@ -103,7 +99,7 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     (asset backfills use `BackfillPolicy.single_run`): one price read per client, one bulk write
     per table, each session computed from exactly the price window it would see alone."""
     engine = database.engine()
-    selected = set(context.selected_output_names)
+    selected = set(context.op_execution_context.selected_output_names)
     by_client = partition_days(context.partition_keys)
     ranges = {client: f"{days[0]}..{days[-1]} ({len(days)})" for client, days in by_client.items()}
     context.log.info(f"time series for {', '.join(f'{c} {r}' for c, r in ranges.items())}")

@@ -4,7 +4,6 @@
 runs it last; in the daemon the `verification_sensor` requests it when the 30th session lands).
 """
 
-import warnings
 from datetime import date
 
 from dagster import (
@@ -16,7 +15,6 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     AssetSpec,
-    MultiToSingleDimensionPartitionMapping,
     asset,
     multi_asset,
 )
@@ -26,7 +24,7 @@ from sigmasight_onboarding.db.portfolio_reads import client_portfolio
 from sigmasight_onboarding.domain import CHECK_LIVE_API, VERIFICATION_CHECKS
 from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import find_drop_folder, read_drop
-from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.partitions import client_mapping, clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.resources.onboarding import OnboardingResource
@@ -38,9 +36,7 @@ GROUP = "verification"
 SESSIONS_TAG = "sigmasight/sessions"
 CHECK_NAMES = tuple(VERIFICATION_CHECKS)
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    _all_dates = MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
+_all_dates = client_mapping()  # client × date -> client
 
 
 @multi_asset(  # a multi_asset with can_subset so that a check that does not apply may go unreported (Skipped)

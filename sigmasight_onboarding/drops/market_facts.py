@@ -29,6 +29,13 @@ from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import ClientDrop
 
 
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Row-concatenate price frames, leaving out empty ones (pandas' documented way to keep the
+    dtypes of the non-empty frames; concatenating an empty frame is deprecated)."""
+    non_empty = [f for f in frames if len(f)]
+    return pd.concat(non_empty or frames[:1], ignore_index=True)
+
 def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str], as_of: date,
                  lookback_days: int = 730) -> MarketFacts:
     """Coverage of the last COVERAGE_SESSIONS sessions per symbol: from the shared cache, and for what
@@ -51,7 +58,7 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
         fetched = chain.daily_prices(missing, sessions[0], sessions[-1])
         failures.update(fetched.failures)
         frames.append(fetched.prices[fetched.prices["date"].isin(session_set)][["symbol", "date", "adj_close"]])
-    prices = pd.concat(frames, ignore_index=True)
+    prices = _concat(frames)
     cov = _coverage(prices, wanted, sessions)
     # spellings under another separator (BRK/B -> BRK-B) for the symbols still unpriced
     alts = {s: alias_spellings(s) for s in symbols if cov.get(s, 0.0) < MIN_COVERAGE}
@@ -63,7 +70,7 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
         for sym, why in more.failures.items():
             failures.setdefault(sym, why)
         extra = more.prices[more.prices["date"].isin(session_set)][["symbol", "date", "adj_close"]]
-        prices = pd.concat([prices, extra], ignore_index=True)
+        prices = _concat([prices, extra])
         alt_cov = _coverage(extra, flat, sessions)
         cov.update(alt_cov)
         for sym, a_list in alts.items():
