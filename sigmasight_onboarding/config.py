@@ -59,24 +59,23 @@ def _env(name: str, default: str | None = None, environ: Mapping[str, str] | Non
     return value.strip()
 
 
-def _env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+def _env_number(name: str, default, cast, environ: Mapping[str, str] | None = None):
+    """`cast(value)` of the variable (int or float), `default` when unset; a ValueError names it."""
     raw = _env(name, environ=environ)
     if raw is None:
         return default
     try:
-        return int(raw)
+        return cast(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ValueError(f"{name} must be {'an integer' if cast is int else 'a number'}, got {raw!r}") from exc
+
+
+def _env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    return _env_number(name, default, int, environ)
 
 
 def _env_float(name: str, default: float, environ: Mapping[str, str] | None = None) -> float:
-    raw = _env(name, environ=environ)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    return _env_number(name, default, float, environ)
 
 
 def normalize_database_url(url: str) -> str:
