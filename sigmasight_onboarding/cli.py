@@ -147,6 +147,8 @@ def cmd_onboard(args) -> int:
     from sigmasight_onboarding.drops.reader import read_drop
 
     settings = get_settings()
+    if args.sessions is None:  # the same N as the time-series and verification sensors
+        args.sessions = settings.onboard_sessions
     folder = Path(args.drop_folder)
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
@@ -482,6 +484,7 @@ def cmd_prices(args) -> int:
     from sigmasight_onboarding.db.engine import get_engine
     from sigmasight_onboarding.db.market_data import load_prices, window_start
     from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
+    from sigmasight_onboarding.domain import MIN_COVERAGE
 
     settings = get_settings()
     end = date.fromisoformat(args.end) if args.end else resolve_as_of(settings)
@@ -510,7 +513,7 @@ def cmd_prices(args) -> int:
         note = f"  ({failures[sym]})" if sym in failures else ""
         print(f"{sym:<10} {len(rows):>9} {cov:>8.1%}  {first:<10} {last:<10} {sources}{note}")
     print(f"window: {sessions[0]} .. {sessions[-1]} ({len(sessions)} NYSE sessions)")
-    return EXIT_OK if worst >= 0.95 else EXIT_PIPELINE
+    return EXIT_OK if worst >= MIN_COVERAGE else EXIT_PIPELINE
 
 
 def cmd_verify(args) -> int:
@@ -591,9 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("onboard", help="validate and onboard one drop folder")
     p.add_argument("drop_folder", help="e.g. data/imports/john.smith@example.com")
     p.add_argument("--log-level", default="ERROR", help="Dagster console log level (DEBUG shows every event)")
-    p.add_argument("--sessions", type=int, default=30,
+    p.add_argument("--sessions", type=int, default=None,
                    help="sessions of snapshots/risk/stress to materialise after onboarding, and to verify "
-                        "(default 30; 0 = none, and no verification)")
+                        "(default SIGMASIGHT_ONBOARD_SESSIONS or 30; 0 = none, and no verification)")
     p.set_defaults(func=cmd_onboard)
     p = sub.add_parser("backfill", help="snapshots, risk metrics and stress tests for a date range")
     p.add_argument("email", help="client email, or 'all' for every client")

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dagster import Failure, HookContext, failure_hook, success_hook
 
-from sigmasight_onboarding.config import get_settings
-from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.onboarding_state import READY, onboarding_state, record_outcome
 
 
@@ -60,13 +58,13 @@ def _is_rejection(exc: BaseException | None) -> bool:
     return isinstance(exc, Failure) and "nothing was written" in (exc.description or "")
 
 
-@failure_hook(name="incomplete_on_failure")
+@failure_hook(name="incomplete_on_failure", required_resource_keys={"database"})
 def incomplete_on_failure(context: HookContext) -> None:
     exc = context.op_exception
     key = _client_key(context)
     if not key or _is_rejection(exc):
         return
-    engine = get_engine(get_settings().database_url)
+    engine = context.resources.database.engine()  # the run's database resource
     if onboarding_state(engine, key).state in ("UNKNOWN", "REJECTED"):
         return  # nothing of the client was written
     stage = context.step_key.split(".")[-1]
@@ -74,14 +72,14 @@ def incomplete_on_failure(context: HookContext) -> None:
     _report_state(context, engine, key)
 
 
-@success_hook(name="ready_on_verification")
+@success_hook(name="ready_on_verification", required_resource_keys={"database"})
 def ready_on_verification(context: HookContext) -> None:
     if "onboarding_verification" not in context.step_key:
         return
     key = _client_key(context)
     if not key:
         return
-    engine = get_engine(get_settings().database_url)
+    engine = context.resources.database.engine()  # the run's database resource
     state = onboarding_state(engine, key)
     actor = f"dagster run {context.run_id[:8]}"
     if state.state == READY:

@@ -5,13 +5,14 @@
   launched with the `dagster/asset_partition_range_start`/`_end` tags (CLI, sensors, schedule), a
   client × session range as one run. UI backfills should be *asset* backfills (Assets →
   Materialize): the assets' `BackfillPolicy.single_run` makes each client's range one run.
+
+Each job's partitions are those of the assets it selects (Dagster infers them).
 """
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from sigmasight_onboarding.assets.onboarding_state import onboarding_complete
 from sigmasight_onboarding.hooks import incomplete_on_failure, ready_on_verification
-from sigmasight_onboarding.partitions import client_date_partitions, clients_partitions
 
 # Groups whose assets are partitioned by `clients` alone.
 CLIENT_GROUPS = ("onboarding", "market_data", "analytics")
@@ -22,7 +23,6 @@ onboard_client_job = define_asset_job(
     tags={"sigmasight/kind": "onboarding"},
     # onboarding_complete is reported by the hooks when the state changes, not run mid-onboarding
     selection=AssetSelection.groups(*CLIENT_GROUPS) - AssetSelection.checks(onboarding_complete),
-    partitions_def=clients_partitions,
     executor_def=in_process_executor,
     hooks={incomplete_on_failure},  # a failure after the write marks the client INCOMPLETE (audit log)
     description="Onboard one client (partition = lower-case email): account, positions, prices and position analytics.",
@@ -32,7 +32,6 @@ timeseries_job = define_asset_job(
     name="backfill_timeseries",
     tags={"sigmasight/kind": "timeseries"},
     selection=AssetSelection.groups(TIMESERIES_GROUP),
-    partitions_def=client_date_partitions,
     executor_def=in_process_executor,
     description="Snapshots, risk metrics and stress tests for one (client, NYSE session) partition or a range of them.",
 )
@@ -43,7 +42,6 @@ verify_client_job = define_asset_job(
     name="verify_client",
     tags={"sigmasight/kind": "verification"},
     selection=AssetSelection.groups(VERIFICATION_GROUP),
-    partitions_def=clients_partitions,
     executor_def=in_process_executor,
     hooks={incomplete_on_failure, ready_on_verification},  # the real outcome in the audit log
     description="Verification record and onboarding report of one client (after its time series exist).",
@@ -53,7 +51,6 @@ daily_refresh_job = define_asset_job(
     name="daily_refresh",
     tags={"sigmasight/kind": "daily-refresh"},
     selection=AssetSelection.groups("market_data", "analytics"),
-    partitions_def=clients_partitions,
     executor_def=in_process_executor,
     description="New prices and position analytics of one client for the newest session.",
 )

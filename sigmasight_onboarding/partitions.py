@@ -7,36 +7,49 @@
   date partition can succeed and "All" is a valid backfill. With a live provider (FMP, Polygon)
   there is no end: a session's partition appears when it closes.
 - `client_dates`: clients × date, for the time-series assets (snapshots, risk, stress).
+
+The date axis depends on settings (start, market data), so it is built on first use —
+`definitions.py` builds it when it builds the Definitions — never at import; it then stays the
+same for the life of the process, so the sensors, the CLI and the assets see one axis.
 """
 
-import os
 import warnings
 from datetime import date, datetime, timedelta
 
-from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, TimeWindowPartitionsDefinition
+from dagster import (
+    BetaWarning,
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    MultiToSingleDimensionPartitionMapping,
+    PreviewWarning,
+    TimeWindowPartitionsDefinition,
+)
+
+from sigmasight_onboarding.domain import DEFAULT_TIMESERIES_START
 
 # Per-partition checks (AssetCheckSpec.partitions_def, so the UI shows each client's and each
-# session's result) are a preview API in this Dagster version.
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
+# session's result) are a preview API in this Dagster version: exactly that PreviewWarning is
+# filtered (process-wide, so `dagster dev` logs stay readable), nothing else.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
 
 CLIENTS_PARTITION = "clients"
 clients_partitions = DynamicPartitionsDefinition(name=CLIENTS_PARTITION)
 
-TIMESERIES_START = os.environ.get("SIGMASIGHT_TIMESERIES_START", "2024-01-01")
 DATE_FMT = "%Y-%m-%d"
 
 
-def date_partitions_end() -> date | None:
+def date_partitions_end(settings=None) -> date | None:
     """Newest session the market data covers when it is fixed (file provider only), else None."""
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
-    settings = get_settings()
+    settings = settings or get_settings()
     live = any(p in ("fmp", "polygon") for p in settings.providers)
     return None if live and settings.as_of is None else resolve_as_of(settings)
 
 
-def build_date_partitions(start: str = TIMESERIES_START, end: date | None = None) -> TimeWindowPartitionsDefinition:
+def build_date_partitions(start: str = DEFAULT_TIMESERIES_START, end: date | None = None) -> TimeWindowPartitionsDefinition:
     """NYSE sessions in [start, end] (end inclusive; None = open-ended) as daily partitions."""
     from sigmasight_onboarding.calendar import sessions_between
 
@@ -55,8 +68,35 @@ def build_date_partitions(start: str = TIMESERIES_START, end: date | None = None
     )
 
 
-date_partitions = build_date_partitions(end=date_partitions_end())
-client_date_partitions = MultiPartitionsDefinition({"clients": clients_partitions, "date": date_partitions})
+_CLIENT_DATE_PARTITIONS: list[MultiPartitionsDefinition] = []  # built once per process, on first use
+
+
+def client_date_partitions(settings=None) -> MultiPartitionsDefinition:
+    """clients × date: the date axis from `Settings.timeseries_start` (SIGMASIGHT_TIMESERIES_START)
+    to the newest session of the market data. Built on the first call (by `definitions.py` when it
+    builds the Definitions), then the same object for the life of the process."""
+    if not _CLIENT_DATE_PARTITIONS:
+        from sigmasight_onboarding.config import get_settings
+
+        settings = settings or get_settings()
+        dates = build_date_partitions(settings.timeseries_start.isoformat(), date_partitions_end(settings))
+        _CLIENT_DATE_PARTITIONS.append(MultiPartitionsDefinition({"clients": clients_partitions, "date": dates}))
+    return _CLIENT_DATE_PARTITIONS[0]
+
+
+def date_partitions() -> TimeWindowPartitionsDefinition:
+    """The date axis of `client_date_partitions()` (NYSE sessions)."""
+    return client_date_partitions().get_partitions_def_for_dimension("date")
+
+
+def client_mapping() -> MultiToSingleDimensionPartitionMapping:
+    """clients × date -> clients: a client-partitioned asset depends on every session of its
+    client. MultiToSingleDimensionPartitionMapping is beta in this Dagster version but the
+    documented mapping for one dimension: exactly its BetaWarning is silenced, nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Class `MultiToSingleDimensionPartitionMapping` is currently in beta",
+                                category=BetaWarning)
+        return MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
 
 
 def client_date_key(client: str, day) -> MultiPartitionKey:
@@ -65,7 +105,7 @@ def client_date_key(client: str, day) -> MultiPartitionKey:
 
 def is_date_partition(day: date) -> bool:
     """True when `day` is one of the date partitions (an NYSE session inside the axis)."""
-    return date_partitions.has_partition_key(day.isoformat())
+    return date_partitions().has_partition_key(day.isoformat())
 
 
 def session_blocks(days) -> list[list[date]]:
@@ -73,7 +113,7 @@ def session_blocks(days) -> list[list[date]]:
 
     Raises ValueError naming the reason when a day is not a date partition.
     """
-    keys = date_partitions.get_partition_keys()
+    keys = date_partitions().get_partition_keys()
     index = {k: i for i, k in enumerate(keys)}
     blocks: list[list[date]] = []
     for day in sorted(set(days)):

@@ -10,9 +10,9 @@ covers), so with the offline file provider it is idempotent.
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
-from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.jobs import daily_refresh_job
 from sigmasight_onboarding.partitions import CLIENTS_PARTITION
+from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
 
 
 @schedule(
@@ -23,13 +23,12 @@ from sigmasight_onboarding.partitions import CLIENTS_PARTITION
     description="Weekdays 18:30 New York: prices and analytics for every client (then onboarding_timeseries_sensor "
                 "adds the new session's snapshots/risk/stress).",
 )
-def daily_refresh_schedule(context: ScheduleEvaluationContext):
-    from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+def daily_refresh_schedule(context: ScheduleEvaluationContext, market_data: MarketDataResource):
 
     clients = context.instance.get_dynamic_partitions(CLIENTS_PARTITION)
     if not clients:
         return SkipReason("no clients onboarded yet")
-    as_of = resolve_as_of(get_settings(), today=context.scheduled_execution_time.date())
+    as_of = resolve_as_of(market_data.settings(), today=context.scheduled_execution_time.date())
     stamp = context.scheduled_execution_time.strftime("%Y-%m-%d")
     return [
         RunRequest(run_key=f"refresh:{stamp}:{client}", partition_key=client,

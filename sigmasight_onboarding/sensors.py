@@ -8,7 +8,6 @@ tick and skipped; the others are still served. Content problems fail the run wit
 
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -32,6 +31,9 @@ from sigmasight_onboarding.drops.reader import (
 )
 from sigmasight_onboarding.jobs import onboard_client_job, timeseries_job, verify_client_job
 from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.resources.database import SigmaSightDatabase
+from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.resources.onboarding import OnboardingResource
 
 
 def scan_drops(imports_dir: Path, settle_seconds: float, now: float | None = None):
@@ -99,8 +101,8 @@ def group_case_twins(scanned):
     default_status=DefaultSensorStatus.STOPPED,
     description="Onboards each new or changed client drop folder in SIGMASIGHT_IMPORTS_DIR.",
 )
-def client_drop_sensor(context: SensorEvaluationContext):
-    settings = get_settings()
+def client_drop_sensor(context: SensorEvaluationContext, onboarding: OnboardingResource):
+    settings = onboarding.settings()
     cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     run_requests, new_keys, waiting = [], [], []
     existing = set(context.instance.get_dynamic_partitions(clients_partitions.name))
@@ -145,17 +147,18 @@ def client_drop_sensor(context: SensorEvaluationContext):
     )
 
 
-ONBOARDING_SESSIONS = int(os.environ.get("SIGMASIGHT_ONBOARD_SESSIONS", "30"))
 TIMESERIES_ASSETS = ("portfolio_snapshots", "portfolio_risk_metrics", "stress_test_results")
 ANALYTICS_ASSETS = ("position_greeks", "factor_exposures", "interest_rate_betas", "correlations")
 
 
-def onboarding_session_keys(client_key: str, as_of, sessions: int = ONBOARDING_SESSIONS):
-    """Partition keys of the last `sessions` NYSE sessions up to `as_of` for one client."""
+def onboarding_session_keys(client_key: str, as_of, sessions: int | None = None):
+    """Partition keys of the last `sessions` (default `Settings.onboard_sessions`) NYSE sessions
+    up to `as_of` for one client."""
     from sigmasight_onboarding.calendar import last_sessions
     from sigmasight_onboarding.partitions import client_date_key
 
-    return [client_date_key(client_key, day) for day in last_sessions(as_of, sessions)]
+    n = get_settings().onboard_sessions if sessions is None else sessions
+    return [client_date_key(client_key, day) for day in last_sessions(as_of, n)]
 
 
 def clients_in_flight(instance) -> set[str]:
@@ -186,9 +189,10 @@ def _price_history_as_of(instance, client: str):
     return (date.fromisoformat(value.value) if value is not None else None), records[0].storage_id
 
 
-def missing_timeseries_requests(instance, sessions: int = ONBOARDING_SESSIONS) -> tuple[list[RunRequest], list[str]]:
+def missing_timeseries_requests(instance, sessions: int | None = None, as_of=None) -> tuple[list[RunRequest], list[str]]:
     """What should exist versus what does: for every onboarded client (its analytics materialised)
-    that has no run in flight, the sessions among its last `sessions` (up to the as-of date, and
+    that has no run in flight, the sessions among its last `sessions` (default
+    `Settings.onboard_sessions`, read at each evaluation; up to the as-of date, and
     never past the as-of of its newest price refresh) whose snapshot/risk/stress partitions are not
     materialised — one range RunRequest per block of consecutive sessions. Returns (requests, notes)."""
     from dagster import AssetKey
@@ -208,7 +212,9 @@ def missing_timeseries_requests(instance, sessions: int = ONBOARDING_SESSIONS) -
         done = instance.get_materialized_partitions(AssetKey(asset))
         have = done if have is None else have & done
     busy = clients_in_flight(instance)
-    expected = [d for d in last_sessions(resolve_as_of(get_settings()), sessions) if is_date_partition(d)]
+    settings = get_settings()
+    n = settings.onboard_sessions if sessions is None else sessions
+    expected = [d for d in last_sessions(as_of or resolve_as_of(settings), n) if is_date_partition(d)]
     requests, notes = [], []
     for client in clients:
         if client not in onboarded:
@@ -235,11 +241,13 @@ def missing_timeseries_requests(instance, sessions: int = ONBOARDING_SESSIONS) -
     job=timeseries_job,
     minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Level-triggered: every onboarded client that lacks any of its last 30 sessions of snapshots, "
+    description="Level-triggered: every onboarded client that lacks any of its last N sessions "
+                "(SIGMASIGHT_ONBOARD_SESSIONS, default 30) of snapshots, "
                 "risk and stress gets them, as one range run per client (whenever it is switched on).",
 )
-def onboarding_timeseries_sensor(context: SensorEvaluationContext):
-    requests, notes = missing_timeseries_requests(context.instance)
+def onboarding_timeseries_sensor(context: SensorEvaluationContext, onboarding: OnboardingResource,
+                                 market_data: MarketDataResource):
+    requests, notes = missing_timeseries_requests(context.instance, onboarding.settings().onboard_sessions, market_data.as_of())
     for note in notes[:20]:
         context.log.info(note)
     if requests:
@@ -251,20 +259,19 @@ def onboarding_timeseries_sensor(context: SensorEvaluationContext):
     job=verify_client_job,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Requests a client's verification + report once its last 30 sessions of time series exist "
+    description="Requests a client's verification + report once its last N sessions (SIGMASIGHT_ONBOARD_SESSIONS, "
+                "default 30) of time series exist "
                 "(and again whenever they are recomputed).",
 )
-def verification_sensor(context: SensorEvaluationContext):
+def verification_sensor(context: SensorEvaluationContext, database: SigmaSightDatabase, onboarding: OnboardingResource,
+                        market_data: MarketDataResource):
     from sqlalchemy import func, select
 
     from sigmasight_onboarding.calendar import last_sessions
-    from sigmasight_onboarding.db.engine import get_engine
     from sigmasight_onboarding.db.models import Portfolio, PortfolioSnapshot, User
-    from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
-    settings = get_settings()
-    engine = get_engine(settings.database_url)
-    sessions = last_sessions(resolve_as_of(settings), ONBOARDING_SESSIONS)
+    engine = database.engine()
+    sessions = last_sessions(market_data.as_of(), onboarding.settings().onboard_sessions)
     clients = set(context.instance.get_dynamic_partitions(clients_partitions.name))
     with engine.connect() as conn:  # one query for every client: sessions present and newest write
         rows = conn.execute(

@@ -13,7 +13,18 @@ from datetime import date
 from sqlalchemy import Engine, func, insert, select
 
 from sigmasight_onboarding.calendar import last_sessions
-from sigmasight_onboarding.config import Settings
+from sigmasight_onboarding.config import Settings, get_settings
+from sigmasight_onboarding.domain import (
+    CHECK_ENGINES_RAN,
+    CHECK_POSITIONS_MATCH_CSV,
+    CHECK_PRICE_COVERAGE,
+    CHECK_RISK_METRICS,
+    CHECK_SNAPSHOTS,
+    CHECK_STRESS,
+    COVERAGE_SESSIONS,
+    MIN_COVERAGE,
+    OPTION_TYPES,
+)
 from sigmasight_onboarding.db.models import (
     CorrelationCalculation,
     FactorExposure,
@@ -33,20 +44,13 @@ from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import find_drop_folder, read_drop
 from sigmasight_onboarding.scenarios import load_scenarios
 
-COVERAGE_SESSIONS = 90
-MIN_COVERAGE = 0.95
-SNAPSHOT_SESSIONS = 30  # default; SIGMASIGHT_ONBOARD_SESSIONS or `--sessions N` change it
 
+def expected_sessions(settings: Settings | None = None) -> int:
+    """Sessions of snapshots a client is expected to have: `Settings.onboard_sessions`
+    (SIGMASIGHT_ONBOARD_SESSIONS, default 30) — the same value the time-series and verification
+    sensors use."""
+    return (settings or get_settings()).onboard_sessions
 
-def expected_sessions() -> int:
-    """Sessions of snapshots a client is expected to have: SIGMASIGHT_ONBOARD_SESSIONS (default 30)."""
-    import os
-
-    raw = os.environ.get("SIGMASIGHT_ONBOARD_SESSIONS", "").strip()
-    try:
-        return max(1, int(raw)) if raw else SNAPSHOT_SESSIONS
-    except ValueError as exc:
-        raise ValueError(f"SIGMASIGHT_ONBOARD_SESSIONS must be an integer, got {raw!r}") from exc
 RISK_FIELDS = ("var_95_historical", "var_99_historical", "var_95_parametric", "var_99_parametric",
                "var_95_monte_carlo", "var_99_monte_carlo", "es_975_historical", "annualised_volatility")
 
@@ -70,7 +74,7 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
 
     `sessions`: how many of the last sessions must have snapshots (default `expected_sessions()`);
     the check keeps its name `snapshots_30_sessions` so its history in Dagster stays one series."""
-    n_sessions = expected_sessions() if sessions is None else max(1, int(sessions))
+    n_sessions = expected_sessions(settings) if sessions is None else max(1, int(sessions))
     client = client_portfolio(engine, email)
     pid = client.portfolio_id
     stored = read_active_positions(engine, pid)
@@ -80,13 +84,13 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
     try:
         drop = read_drop(find_drop_folder(settings.imports_dir, email), settings)
         diffs = reconcile_with_drop(stored, drop)
-        checks.append(VerificationCheck("positions_match_csv", not diffs,
+        checks.append(VerificationCheck(CHECK_POSITIONS_MATCH_CSV, not diffs,
                                         f"{len(stored)} positions equal the CSV" if not diffs else "; ".join(diffs[:20])))
     except DropValidationError as err:
-        checks.append(VerificationCheck("positions_match_csv", False, f"drop cannot be read: {err.problems[0]}"))
+        checks.append(VerificationCheck(CHECK_POSITIONS_MATCH_CSV, False, f"drop cannot be read: {err.problems[0]}"))
 
-    held = sorted({p["underlying_symbol"] if p["position_type"].value in ("LC", "LP", "SC", "SP") else p["symbol"] for p in stored})
-    n_options = sum(p["position_type"].value in ("LC", "LP", "SC", "SP") for p in stored)
+    held = sorted({p["underlying_symbol"] if p["position_type"].value in OPTION_TYPES else p["symbol"] for p in stored})
+    n_options = sum(p["position_type"].value in OPTION_TYPES for p in stored)
     with engine.connect() as conn:
         # 2. every engine produced rows for the as-of date
         pieces = {
@@ -104,7 +108,7 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
             "stress_test_results": _count(conn, StressTestResult, StressTestResult.portfolio_id == pid, StressTestResult.calculation_date == as_of),
         }
         missing = [name for name, n in pieces.items() if n == 0 and not (name == "position_greeks" and n_options == 0)]
-        checks.append(VerificationCheck("engines_ran", not missing,
+        checks.append(VerificationCheck(CHECK_ENGINES_RAN, not missing,
                                         f"all engines have rows for {as_of}" if not missing else f"no rows for {as_of} in: " + ", ".join(missing)))
 
         # 3. price coverage over the last 90 sessions
@@ -114,7 +118,7 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
                 MarketDataCache.symbol.in_(held), MarketDataCache.date >= window[0], MarketDataCache.date <= window[-1]
             ).group_by(MarketDataCache.symbol)).all())
         low = {s: have.get(s, 0) / len(window) for s in held if have.get(s, 0) / len(window) < MIN_COVERAGE}
-        checks.append(VerificationCheck("price_coverage", not low,
+        checks.append(VerificationCheck(CHECK_PRICE_COVERAGE, not low,
                                         f"{len(held)} symbols ≥ {MIN_COVERAGE:.0%} over {len(window)} sessions" if not low else
                                         "below 95 %: " + ", ".join(f"{s} {v:.0%}" for s, v in sorted(low.items()))))
 
@@ -124,7 +128,7 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
             PortfolioSnapshot.portfolio_id == pid, PortfolioSnapshot.snapshot_date >= sessions[0],
             PortfolioSnapshot.snapshot_date <= sessions[-1])).scalars())
         absent = [d for d in sessions if d not in present]
-        checks.append(VerificationCheck("snapshots_30_sessions", not absent,
+        checks.append(VerificationCheck(CHECK_SNAPSHOTS, not absent,
                                         f"{len(sessions)} sessions {sessions[0]}..{sessions[-1]}" if not absent else
                                         f"{len(absent)} missing of the last {len(sessions)} sessions: " + ", ".join(map(str, absent[:10])) + ("…" if len(absent) > 10 else "")))
 
@@ -132,11 +136,11 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
         risk = conn.execute(select(PortfolioRiskMetrics).where(
             PortfolioRiskMetrics.portfolio_id == pid, PortfolioRiskMetrics.calculation_date == as_of)).mappings().first()
         if risk is None:
-            checks.append(VerificationCheck("risk_metrics", False, f"no risk metrics for {as_of}"))
+            checks.append(VerificationCheck(CHECK_RISK_METRICS, False, f"no risk metrics for {as_of}"))
         else:
             bad = [f for f in RISK_FIELDS if risk[f] is None or not math.isfinite(risk[f])]
             ok = risk["quality_flag"] == "ok" and not bad
-            checks.append(VerificationCheck("risk_metrics", ok, f"VaR99 (historical) {risk['var_99_historical']:,.0f} USD" if ok else
+            checks.append(VerificationCheck(CHECK_RISK_METRICS, ok, f"VaR99 (historical) {risk['var_99_historical']:,.0f} USD" if ok else
                                             f"quality {risk['quality_flag']}; not finite: {', '.join(bad) or 'none'}"))
 
         # 6. every stress scenario present and finite
@@ -144,7 +148,7 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
             StressTestResult.portfolio_id == pid, StressTestResult.calculation_date == as_of)).all())
     expected = [s.id for s in load_scenarios()]
     lacking = [s for s in expected if s not in results or not math.isfinite(results[s])]
-    checks.append(VerificationCheck("stress_scenarios", not lacking,
+    checks.append(VerificationCheck(CHECK_STRESS, not lacking,
                                     f"{len(results)} scenario results" if not lacking else "missing or not finite: " + ", ".join(lacking)))
     return checks
 

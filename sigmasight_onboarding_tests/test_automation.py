@@ -77,10 +77,10 @@ def test_timeseries_sensor_is_level_triggered(env):
     requests the verification. Requests are validated against the Definitions."""
     copy_demo(env["imports"], JOHN)
     with instance_for_test() as instance:
-        context = build_sensor_context(instance=instance, definitions=defs)
+        context = build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
         assert "no clients" in str(onboarding_timeseries_sensor(context).skip_message)
         assert run_onboarding(JOHN, instance).success
-        result = onboarding_timeseries_sensor(build_sensor_context(instance=instance, definitions=defs))
+        result = onboarding_timeseries_sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
         (request,) = result
         assert request.tags["dagster/asset_partition_range_start"] == f"{JOHN}|{last_sessions(AS_OF, 30)[0]}"
         assert request.tags["dagster/asset_partition_range_end"] == f"{JOHN}|{AS_OF}"
@@ -88,9 +88,9 @@ def test_timeseries_sensor_is_level_triggered(env):
         # execute exactly what was requested (in-process, same tags) and re-evaluate
         job = defs.resolve_job_def(request.job_name or "backfill_timeseries")
         assert job.execute_in_process(instance=instance, tags=request.tags).success
-        again = onboarding_timeseries_sensor(build_sensor_context(instance=instance, definitions=defs))
+        again = onboarding_timeseries_sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
         assert "every onboarded client has its last sessions" in str(again.skip_message)
-        (verify,) = verification_sensor(build_sensor_context(instance=instance, definitions=defs))
+        (verify,) = verification_sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
         assert verify.partition_key == JOHN
 
 

@@ -440,14 +440,14 @@ def test_sensor_survives_an_imports_folder_full_of_hostile_drops(env, monkeypatc
     (imports / "empty@example.com").mkdir()
 
     instance = DagsterInstance.ephemeral()
-    result = client_drop_sensor(build_sensor_context(instance=instance, cursor=None, definitions=defs))
+    result = client_drop_sensor(build_sensor_context(instance=instance, cursor=None, definitions=defs, resources=defs.resources))
     requested = {r.partition_key for r in result.run_requests}
     assert JOHN in requested
     assert not requested & skipped, sorted(requested & skipped)
     assert all(key.isascii() and key == key.strip() and "\n" not in key for key in requested)
     for req in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
-    again = client_drop_sensor(build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs))
+    again = client_drop_sensor(build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs, resources=defs.resources))
     assert not getattr(again, "run_requests", None)  # nothing changed: nothing re-requested
     assert run_onboarding(JOHN, instance).success
 

@@ -19,7 +19,7 @@ JOHN = "john.smith@example.com"
 
 
 def tick(instance, cursor=None):
-    context = build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    context = build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=defs.resources)
     result = client_drop_sensor(context)
     return result, context
 

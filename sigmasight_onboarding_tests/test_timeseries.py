@@ -121,8 +121,8 @@ def test_holiday_and_after_data_end_are_rejected(john):
     from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 
     env, instance = john
-    assert not date_partitions.has_partition_key("2025-12-25") and not date_partitions.has_partition_key("2026-09-01")
-    assert date_partitions.get_last_partition_key() == DAY.isoformat()
+    assert not date_partitions().has_partition_key("2025-12-25") and not date_partitions().has_partition_key("2026-09-01")
+    assert date_partitions().get_last_partition_key() == DAY.isoformat()
     for day, words in ((date(2025, 12, 25), "not an NYSE session"), (date(2026, 9, 1), "after the newest session")):
         with pytest.raises(ValueError, match=words):
             run_timeseries(JOHN, [day], instance)

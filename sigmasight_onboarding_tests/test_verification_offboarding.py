@@ -83,7 +83,7 @@ def test_onboard_verify_offboard_and_onboard_again(env, monkeypatch, tmp_path, c
     assert instance.get_run_by_id(record.run_id).status == DagsterRunStatus.SUCCESS
     assert instance.has_dynamic_partition("clients", JOHN)
     # the daemon path: once the 30 sessions exist, the verification sensor asks for verify_client
-    requests = verification_sensor(build_sensor_context(instance=instance, definitions=defs))
+    requests = verification_sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
     assert [(r.partition_key, r.run_key.startswith(f"verify:{JOHN}:2026-08-03:")) for r in requests] == [(JOHN, True)]
     with get_engine(env["db_url"]).connect() as conn:
         prices_before = conn.execute(select(func.count()).select_from(MarketDataCache)).scalar_one()
@@ -108,7 +108,7 @@ def test_verify_names_every_missing_piece(env, capsys):
     assert main(["onboard", str(env["imports"] / JOHN), "--sessions", "0"]) == 0
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("clients", [JOHN])
-    skipped = verification_sensor(build_sensor_context(instance=instance, definitions=defs))
+    skipped = verification_sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
     assert "no client with all 30 sessions" in skipped.skip_message  # nothing to verify yet
     capsys.readouterr()
     assert main(["verify", JOHN]) == 3
@@ -166,7 +166,8 @@ def test_daily_refresh_schedule_requests_every_client(monkeypatch):
     monkeypatch.delenv("SIGMASIGHT_AS_OF", raising=False)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("clients", [JOHN, "demo_hnw@sigmasight.com"])
-        context = build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 18, 30))
+        context = build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 18, 30),
+                                         resources=defs.resources)
         requests = daily_refresh_schedule(context)
     jobs = sorted((r.job_name or daily_refresh_schedule.job_name, str(r.partition_key), r.tags["sigmasight/as_of"]) for r in requests)
     assert jobs == sorted([

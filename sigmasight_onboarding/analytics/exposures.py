@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-CONTRACT_MULTIPLIER = 100
+from sigmasight_onboarding.domain import CONTRACT_MULTIPLIER
 
 POSITION_COLUMNS = ["underlying_symbol", "share_delta", "dollar_delta", "market_beta", "beta_adjusted_dollar_delta"]
 PORTFOLIO_FIELDS = [

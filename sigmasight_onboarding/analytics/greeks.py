@@ -29,8 +29,8 @@ import pandas as pd
 from scipy.special import ndtr
 
 from sigmasight_onboarding.analytics.returns import log_returns
+from sigmasight_onboarding.domain import CONTRACT_MULTIPLIER
 
-CONTRACT_MULTIPLIER = 100
 TRADING_DAYS_PER_YEAR = 252
 DAYS_PER_YEAR = 365.0
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)

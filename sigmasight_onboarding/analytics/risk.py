@@ -38,6 +38,7 @@ from sigmasight_onboarding.analytics.snapshots import (
     option_prices,
     prepare_positions,
 )
+from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 
 TRADING_DAYS = 252
 MIN_OBSERVATIONS = 60
@@ -690,7 +691,7 @@ def compute_risk_metrics(
 
     if rate is None:
         irx = hist[rf_symbol].iloc[-1] if rf_symbol in hist.columns else np.nan
-        rate = float(irx) / 100.0 if np.isfinite(irx) else 0.0
+        rate = float(irx) / 100.0 if np.isfinite(irx) else RISK_FREE_RATE_FALLBACK
     result["rate"] = float(rate)
     opt_und = sorted(set(pos.loc[pos["is_option"], "price_symbol"]))
     if opt_und and vols is None:

@@ -34,11 +34,9 @@ import pandas as pd
 from sigmasight_onboarding.analytics.greeks import black_scholes
 from sigmasight_onboarding.analytics.greeks import black_scholes_price as bs_price_only
 
-CONTRACT_MULTIPLIER = 100
+from sigmasight_onboarding.domain import CALL_TYPES, CONTRACT_MULTIPLIER, LONG_TYPES, OPTION_TYPES, STOCK_TYPES
+
 DAYS_PER_YEAR = 365.0
-STOCK_TYPES = ("LONG", "SHORT")
-OPTION_TYPES = ("LC", "LP", "SC", "SP")
-LONG_TYPES = ("LONG", "LC", "LP")
 
 Pricer = Callable[..., Mapping[str, np.ndarray]]
 
@@ -131,7 +129,7 @@ def prepare_positions(positions: pd.DataFrame) -> pd.DataFrame:
             f"{list(index[bad_sign])}"
         )
     is_option = np.array([p in OPTION_TYPES for p in ptype_list], dtype=bool)
-    is_call = np.array([p in ("LC", "SC") for p in ptype_list], dtype=bool)
+    is_call = np.array([p in CALL_TYPES for p in ptype_list], dtype=bool)
     strike = None
     if "strike" in positions.columns:
         strike_col = positions["strike"]

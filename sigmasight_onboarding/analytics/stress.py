@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
+from sigmasight_onboarding.domain import CALL_TYPES, OPTION_TYPES
 from sigmasight_onboarding.analytics.snapshots import (
     CONTRACT_MULTIPLIER,
     Pricer,
@@ -168,7 +169,7 @@ def run_stress_tests(
     pos = positions.copy()
     if "is_option" not in pos.columns:
         if "position_type" in pos.columns:
-            pos["is_option"] = pos["position_type"].astype(str).str.upper().isin(("LC", "LP", "SC", "SP"))
+            pos["is_option"] = pos["position_type"].astype(str).str.upper().isin(OPTION_TYPES)
         else:
             pos["is_option"] = False
     is_opt = pos["is_option"].fillna(False).to_numpy(bool)
@@ -190,7 +191,7 @@ def run_stress_tests(
         if "is_call" in opt.columns:
             is_call = opt["is_call"].astype(bool).to_numpy()
         else:
-            is_call = opt["position_type"].astype(str).str.upper().isin(("LC", "SC")).to_numpy()
+            is_call = opt["position_type"].astype(str).str.upper().isin(CALL_TYPES).to_numpy()
         s0 = _lookup(spots, und, "spot")
         k = pd.to_numeric(opt["strike"]).to_numpy(float)
         t = np.maximum(time_to_expiry_years(opt["expiration_date"], as_of), 0.0)

@@ -5,7 +5,6 @@ SigmaSight app shows is what `onboarding_verification` then checks. See `db/publ
 conventions and `db/contract.py` for the schema.
 """
 
-import warnings
 
 from dagster import (
     AssetCheckResult,
@@ -14,20 +13,17 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
-    MultiToSingleDimensionPartitionMapping,
     asset,
 )
 
 from sigmasight_onboarding.db.contract import BACKEND_COMMIT
 from sigmasight_onboarding.db.portfolio_reads import client_portfolio
 from sigmasight_onboarding.db.publish import published_counts, publish_client
-from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.partitions import client_mapping, clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    _all_dates = MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
+_all_dates = client_mapping()  # client × date -> client
 
 #: Contract tables the backend's portfolio routes need rows in (a table with 0 rows makes a
 #: route answer `available: false`).

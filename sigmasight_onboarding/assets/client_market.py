@@ -15,6 +15,7 @@ from sigmasight_onboarding.assets.market_data import reference_symbols
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.market_data import price_matrix, window_start
+from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.db.portfolio_reads import (
     ClientPortfolio,
     active_positions_frame,
@@ -47,18 +48,18 @@ class ClientMarket:
         return self.positions[self.positions["is_option"]]
 
 
-def load_client_market(engine, client_key: str, as_of: date, run_id: str, rate_fallback: float = 0.04) -> ClientMarket:
+def load_client_market(engine, client_key: str, as_of: date, run_id: str, rate_fallback: float = RISK_FREE_RATE_FALLBACK,
+                       price_lookback_days: int | None = None) -> ClientMarket:
     key = (run_id, str(engine.url), client_key, as_of)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    settings = get_settings()
     client = client_portfolio(engine, client_key)
     positions = active_positions_frame(engine, client.portfolio_id)
     positions["is_option"] = is_option_type(positions["position_type"])
     positions["price_symbol"] = positions["underlying_symbol"].where(positions["is_option"], positions["symbol"])
     symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
-    sessions = sessions_between(window_start(as_of, settings.price_lookback_days), as_of)
+    sessions = sessions_between(window_start(as_of, get_settings().price_lookback_days if price_lookback_days is None else price_lookback_days), as_of)
     prices = recall_prices(run_id, engine, client_key, as_of, sessions, symbols)
     if prices is None:
         prices = price_matrix(engine, symbols, sessions)

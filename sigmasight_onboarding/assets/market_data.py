@@ -6,7 +6,6 @@ and asks the provider chain only for those; a second run with nothing missing ma
 call. Blocking checks: coverage of held symbols, finite positive prices, complete factor ETFs.
 """
 
-import os
 from decimal import Decimal
 
 import numpy as np
@@ -31,7 +30,6 @@ from sqlalchemy import bindparam, update
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
 from sigmasight_onboarding.calendar import sessions_between
-from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.market_data import (
     cached_dates,
     cached_sessions,
@@ -44,6 +42,7 @@ from sigmasight_onboarding.db.market_data import (
     window_start,
 )
 from sigmasight_onboarding.db.models import Position, utcnow
+from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
 from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
 from sigmasight_onboarding.partitions import clients_partitions
@@ -54,18 +53,11 @@ from sigmasight_onboarding.metadata import readable
 
 GROUP = "market_data"
 RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
-COVERAGE_SESSIONS = 90
-MIN_COVERAGE = 0.95
 
 
 def reference_symbols() -> list[str]:
     """Factor ETFs and rate series every client needs."""
     return sorted(set(FACTOR_ETFS.values()) | set(RATE_SYMBOLS))
-
-
-def jump_bound() -> float:
-    """Largest plausible |daily return| (decimal) before a jump is flagged (SIGMASIGHT_JUMP_BOUND)."""
-    return float(os.environ.get("SIGMASIGHT_JUMP_BOUND", "0.5"))
 
 
 def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
@@ -207,7 +199,7 @@ def enrich_equity_positions(engine, positions, last_prices) -> int:
     description="Daily adjusted closes of the client's symbols, factor ETFs and rates over the look-back window.",
 )
 def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    settings = get_settings()
+    settings = market_data.settings()
     engine = database.engine()
     client = client_portfolio(engine, context.partition_key)
     positions = active_positions_frame(engine, client.portfolio_id)
@@ -227,7 +219,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     if summary["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
         del matrix
         matrix, synthetic = read_price_matrix(engine, symbols, sessions)
-    remember_prices(context.run_id, engine, context.partition_key, as_of, sessions, matrix)
+    remember_prices(context.run.run_id, engine, context.partition_key, as_of, sessions, matrix)
     cov = coverage(matrix, COVERAGE_SESSIONS)
     low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
     values = matrix.to_numpy(dtype=float)
@@ -235,7 +227,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     bad_values = sorted(matrix.columns[bad_cells.any(axis=0)])
     full = matrix.notna().mean()
     incomplete_reference = {s: float(full[s]) for s in reference_symbols() if full[s] < 1.0}
-    jumps = jump_flags(matrix, jump_bound())
+    jumps = jump_flags(matrix, settings.jump_bound)
     failed = summarise("symbols without prices (full list in the 'failures' metadata table)",
                        (f"{sym}: {reason}" for sym, reason in sorted(summary["failures"].items())))
     if failed:  # one event, never one per symbol
@@ -289,7 +281,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
                 check_name="no_unflagged_jumps", passed=not jumps, severity=AssetCheckSeverity.WARN,
                 metadata=readable({"jumps": _table([{"symbol": j["symbol"], "date": str(j["date"]), "return": round(j["return"], 4)} for j in jumps[:200]],
                                           [("symbol", "string"), ("date", "string"), ("return", "float")]),
-                          "bound": jump_bound()}),
+                          "bound": settings.jump_bound}),
             ),
         ],
     )

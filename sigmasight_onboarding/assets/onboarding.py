@@ -26,7 +26,6 @@ from dagster import (
     multi_asset,
 )
 
-from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.onboarding_writer import (
     audit,
     read_active_positions,
@@ -41,6 +40,7 @@ from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.resources.onboarding import OnboardingResource
 from sigmasight_onboarding.metadata import readable
 
 GROUP = "onboarding"
@@ -109,12 +109,13 @@ def _forget_rejected_client(context, engine, key: str) -> None:
     partitions_def=clients_partitions,
     can_subset=False,
 )
-def client_onboarding(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+def client_onboarding(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+                      onboarding: OnboardingResource):
     """Validate the client's drop, then create or reconcile account + positions in one transaction."""
-    settings = get_settings()
+    settings = onboarding.settings()
     key = context.partition_key
     engine = database.engine()
-    actor = f"dagster run {context.run_id[:8]}"
+    actor = f"dagster run {context.run.run_id[:8]}"
     try:  # configuration that would stop the run later (e.g. synthetic prices in production): refuse before writing
         market_data.chain()
     except ValueError as exc:

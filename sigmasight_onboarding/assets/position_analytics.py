@@ -46,6 +46,7 @@ from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
 from sigmasight_onboarding.db.bulk import replace_rows
 from sigmasight_onboarding.db.onboarding_writer import client_transaction
+from sigmasight_onboarding.domain import CALL_TYPES, CONTRACT_MULTIPLIER
 from sigmasight_onboarding.db.models import (
     CorrelationCalculation,
     CorrelationCluster,
@@ -63,7 +64,7 @@ from sigmasight_onboarding.db.models import (
 )
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
-from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
 from sigmasight_onboarding.metadata import readable
 
 GROUP = "analytics"
@@ -71,8 +72,21 @@ FACTOR_WINDOW = 252
 CORRELATION_WINDOW = 90
 
 
+def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str]):
+    """`@asset` of one position-analytics engine: partitioned by client, group `analytics`, kinds
+    numpy + sql, and its blocking checks {check name: description}."""
+    return asset(
+        name=name, partitions_def=clients_partitions, group_name=GROUP, deps=deps, kinds={"numpy", "sql"},
+        check_specs=[AssetCheckSpec(check, partitions_def=clients_partitions, asset=name, blocking=True, description=text)
+                     for check, text in checks.items()],
+        description=description,
+    )
+
+
 def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource) -> ClientMarket:
-    return load_client_market(database.engine(), context.partition_key, market_data.as_of(), context.run_id)
+    settings = market_data.settings()
+    return load_client_market(database.engine(), context.partition_key, resolve_as_of(settings), context.run.run_id,
+                              price_lookback_days=settings.price_lookback_days)
 
 
 def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
@@ -128,19 +142,12 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-@asset(
-    partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["price_history", "portfolio_positions"],
-    kinds={"numpy", "sql"},
-    check_specs=[
-        AssetCheckSpec("greeks_schema", partitions_def=clients_partitions, asset="position_greeks", blocking=True,
-                       description="Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0."),
-        AssetCheckSpec("every_position_accounted", partitions_def=clients_partitions, asset="position_greeks", blocking=True,
-                       description="Every option position has Greeks or is excluded with a reason."),
-    ],
-    description="Black–Scholes–Merton Greeks of every option position as of the as-of date (vectorised).",
-)
+@_analytics_asset("position_greeks", ["price_history", "portfolio_positions"],
+                  "Black–Scholes–Merton Greeks of every option position as of the as-of date (vectorised).",
+                  {
+                      "greeks_schema": "Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0.",
+                      "every_position_accounted": "Every option position has Greeks or is excluded with a reason.",
+                  })
 def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     market = _market(context, database, market_data)
     engine = database.engine()
@@ -243,8 +250,8 @@ def _value_options(conn, priced: pd.DataFrame, rows: list[dict]) -> None:
         qty = Decimal(str(pos["quantity"]))
         updates.append({
             "_id": r["position_id"], "last_price": price,
-            "market_value": (qty * price * 100).quantize(Decimal("0.01")),
-            "unrealized_pnl": (qty * (price - Decimal(str(pos["entry_price"]))) * 100).quantize(Decimal("0.01")),
+            "market_value": (qty * price * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
+            "unrealized_pnl": (qty * (price - Decimal(str(pos["entry_price"]))) * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
         })
     if updates:
         t = Position.__table__
@@ -288,19 +295,12 @@ def _factor_ids(engine) -> dict[str, int]:
         return dict(conn.execute(select(FactorDefinition.name, FactorDefinition.id)).all())
 
 
-@asset(
-    partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["price_history", "position_greeks"],
-    kinds={"numpy", "sql"},
-    check_specs=[
-        AssetCheckSpec("factor_schema", partitions_def=clients_partitions, asset="factor_exposures", blocking=True,
-                       description="Betas finite (or NULL with a quality flag); flags from the allowed set."),
-        AssetCheckSpec("every_position_accounted", partitions_def=clients_partitions, asset="factor_exposures", blocking=True,
-                       description="Every position has factor rows (options via their underlying) or a reason."),
-    ],
-    description="Single-factor and multivariate (SPY + style spreads) betas of all positions, and portfolio dollar exposures.",
-)
+@_analytics_asset("factor_exposures", ["price_history", "position_greeks"],
+                  "Single-factor and multivariate (SPY + style spreads) betas of all positions, and portfolio dollar exposures.",
+                  {
+                      "factor_schema": "Betas finite (or NULL with a quality flag); flags from the allowed set.",
+                      "every_position_accounted": "Every position has factor rows (options via their underlying) or a reason.",
+                  })
 def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     market = _market(context, database, market_data)
     engine = database.engine()
@@ -411,20 +411,12 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
 
 # --------------------------------------------------------------------------- interest_rate_betas
 
-@asset(
-    name="interest_rate_betas",
-    partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["price_history", "position_greeks"],
-    kinds={"numpy", "sql"},
-    check_specs=[
-        AssetCheckSpec("rate_beta_schema", partitions_def=clients_partitions, asset="interest_rate_betas", blocking=True,
-                       description="Rate betas finite or NULL with a flag; R² in [0, 1]."),
-        AssetCheckSpec("every_position_accounted", partitions_def=clients_partitions, asset="interest_rate_betas", blocking=True,
-                       description="Every position has a rate-beta row (options via their underlying)."),
-    ],
-    description="OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
-)
+@_analytics_asset("interest_rate_betas", ["price_history", "position_greeks"],
+                  "OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
+                  {
+                      "rate_beta_schema": "Rate betas finite or NULL with a flag; R² in [0, 1].",
+                      "every_position_accounted": "Every position has a rate-beta row (options via their underlying).",
+                  })
 def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     market = _market(context, database, market_data)
     engine = database.engine()
@@ -501,30 +493,23 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
             continue
         o = opts.loc[r.position_id]
         i = expo.index.get_loc(r.position_id)
-        call = o["position_type"] in ("LC", "SC")
+        call = o["position_type"] in CALL_TYPES
         q = r.dividend_yield or 0.0
         base = black_scholes(r.underlying_price, o["strike"], r.time_to_expiry_years, r.risk_free_rate, r.implied_volatility, q, call)["price"]
         shocked = black_scholes(r.underlying_price * (1.0 + move[i]), o["strike"], r.time_to_expiry_years,
                                 r.risk_free_rate + shock_bp / 10_000.0, r.implied_volatility, q, call)["price"]
-        out.loc[r.position_id] = float(o["quantity"]) * 100.0 * float(shocked - base)
+        out.loc[r.position_id] = float(o["quantity"]) * CONTRACT_MULTIPLIER * float(shocked - base)
     return out
 
 
 # --------------------------------------------------------------------------- correlations
 
-@asset(
-    partitions_def=clients_partitions,
-    group_name=GROUP,
-    deps=["price_history", "position_greeks"],
-    kinds={"numpy", "sql"},
-    check_specs=[
-        AssetCheckSpec("correlations_bounded", partitions_def=clients_partitions, asset="correlations", blocking=True,
-                       description="Stored correlations are finite and in [-1, 1]; p-values in [0, 1]."),
-        AssetCheckSpec("every_position_accounted", partitions_def=clients_partitions, asset="correlations", blocking=True,
-                       description="Every position is in the correlation set or excluded with a reason."),
-    ],
-    description="90-session Pearson correlations of log returns for the material positions, clusters and concentration.",
-)
+@_analytics_asset("correlations", ["price_history", "position_greeks"],
+                  "90-session Pearson correlations of log returns for the material positions, clusters and concentration.",
+                  {
+                      "correlations_bounded": "Stored correlations are finite and in [-1, 1]; p-values in [0, 1].",
+                      "every_position_accounted": "Every position is in the correlation set or excluded with a reason.",
+                  })
 def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     market = _market(context, database, market_data)
     engine = database.engine()

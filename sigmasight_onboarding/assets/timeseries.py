@@ -4,15 +4,13 @@ One step computes the three assets of every (client, date) partition of its run 
 loaded prices (each asset can also be materialised alone). A run is one partition or — asset
 backfills, `sigmasight backfill`, the onboarding's last N sessions — a client × date range as ONE
 run (`BackfillPolicy.single_run`): one price read per client, one bulk write per table.
-Everything is point-in-time: each session sees exactly the HISTORY_SESSIONS-session price window
+Everything is point-in-time: each session sees exactly the history_sessions()-session price window
 ending on it (prices up to the date, betas on the 252 sessions before it, options revalued with
 Black–Scholes on that date, Monte Carlo seed 42), so a session's numbers are identical whether it
 ran alone or inside a range. A date that is not an NYSE session, or after the market data ends,
 is rejected with the reason (neither is a date partition any more).
 """
 
-import os
-import warnings
 from datetime import date
 
 import numpy as np
@@ -20,6 +18,7 @@ import pandas as pd
 from dagster import (
     AssetCheckEvaluation,
     AssetKey,
+    AssetsDefinition,
     BackfillPolicy,
     AssetCheckSpec,
     AssetDep,
@@ -27,7 +26,7 @@ from dagster import (
     AssetSpec,
     Failure,
     MetadataValue,
-    MultiToSingleDimensionPartitionMapping,
+    MultiPartitionsDefinition,
     Output,
     multi_asset,
 )
@@ -48,22 +47,25 @@ from sigmasight_onboarding.db.pnl_explain import explain_records
 from sigmasight_onboarding.db.timeseries_writer import write_timeseries
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
+from sigmasight_onboarding.domain import DEFAULT_RISK_LOOKBACK, RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.metadata import readable
-from sigmasight_onboarding.partitions import client_date_key, client_date_partitions
+from sigmasight_onboarding.partitions import client_mapping, client_date_key
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.scenarios import load_scenarios
 
 GROUP = "timeseries"
-RISK_LOOKBACK = int(os.environ.get("SIGMASIGHT_RISK_LOOKBACK", "252"))
 BACKTEST_SESSIONS = 250
-# sessions of prices a date needs: risk look-back + backtest + the window's first return
-HISTORY_SESSIONS = RISK_LOOKBACK + BACKTEST_SESSIONS + 5
+
+
+def history_sessions(risk_lookback: int) -> int:
+    """Sessions of prices a date needs: risk look-back (`Settings.risk_lookback`,
+    SIGMASIGHT_RISK_LOOKBACK, read by the run — never at import) + backtest + the window's first return."""
+    return risk_lookback + BACKTEST_SESSIONS + 5
+
 MC_PATHS = 10_000
 
-with warnings.catch_warnings():  # beta API, but the documented way to map client × date -> client
-    warnings.simplefilter("ignore")
-    _by_client = MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
+_by_client = client_mapping()  # client × date -> client
 
 
 def _dep(key: str) -> AssetDep:
@@ -85,44 +87,12 @@ def scenario_definition(s) -> dict:
             "description": s.description, "symbol_returns": {k: float(v) for k, v in dict(s.symbol_returns).items()}}
 
 
-@multi_asset(
-    specs=[
-        AssetSpec("portfolio_snapshots", group_name=GROUP, kinds={"sql"},
-                  deps=[_dep("portfolio_positions"), _dep("price_history")],
-                  description="End-of-day portfolio value, exposures, P&L and Greeks per client and session (each session "
-                              "valued with its own marks, so daily P&L = Δ value), and the P&L explanation per position "
-                              "(delta, gamma, vega, theta, rates, residual) in onb_position_pnl_explain."),
-        AssetSpec("portfolio_risk_metrics", group_name=GROUP, kinds={"sql", "numpy"},
-                  deps=[_dep("portfolio_positions"), _dep("price_history")],
-                  description="VaR (historical, parametric, Monte Carlo), ES 97.5 %, volatility, beta, drawdown, "
-                              "Sharpe/Sortino, Euler contributions and a Kupiec backtest of the current positions."),
-        AssetSpec("stress_test_results", group_name=GROUP, kinds={"sql", "numpy"},
-                  deps=[_dep("portfolio_positions"), _dep("price_history")],
-                  description="P&L of the 18 SigmaSight scenarios plus historical replays, from the multivariate and rate betas "
-                              "of each session's own 252-session window (computed here per session; the factor_exposures and "
-                              "interest_rate_betas assets hold the as-of date's betas for the report and the backend)."),
-    ],
-    check_specs=[
-        AssetCheckSpec("snapshot_valid", partitions_def=client_date_partitions, asset="portfolio_snapshots", blocking=True,
-                       description="Every value finite; long − |short| = net; gross = long + |short|; daily P&L = Δ total value − "
-                                   "capital of entering positions (to the cent, against the previous session of the run); the P&L "
-                                   "explanation: terms + residual = pnl per position and Σ pnl = daily P&L − entry P&L, to the cent "
-                                   "(every session of the run)."),
-        AssetCheckSpec("risk_metrics_consistent", partitions_def=client_date_partitions, asset="portfolio_risk_metrics", blocking=True,
-                       description="Finite; VaR99 ≥ VaR95 ≥ 0; ES97.5 ≥ VaR95; Euler contributions sum to the total (every session)."),
-        AssetCheckSpec("stress_results_complete", partitions_def=client_date_partitions, asset="stress_test_results", blocking=True,
-                       description="A finite result for every scenario of the scenario file and the replays (every session)."),
-    ],
-    partitions_def=client_date_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    can_subset=True,
-)
 def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
     """Every (client, session) partition of the run — one session, or a whole range as ONE run
     (asset backfills use `BackfillPolicy.single_run`): one price read per client, one bulk write
     per table, each session computed from exactly the price window it would see alone."""
     engine = database.engine()
-    selected = set(context.selected_output_names)
+    selected = set(context.op_execution_context.selected_output_names)
     by_client = partition_days(context.partition_keys)
     ranges = {client: f"{days[0]}..{days[-1]} ({len(days)})" for client, days in by_client.items()}
     context.log.info(f"time series for {', '.join(f'{c} {r}' for c, r in ranges.items())}")
@@ -132,6 +102,44 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     for client, res in results.items():
         write_client_range(engine, res)
     yield from _outputs(results, selected)
+
+
+def build_portfolio_timeseries(client_date_partitions: MultiPartitionsDefinition) -> AssetsDefinition:
+    """The time-series multi-asset over `client_date_partitions` (clients × date; `definitions.py`
+    passes `partitions.client_date_partitions()`, so nothing here reads settings at import)."""
+    return multi_asset(
+        specs=[
+            AssetSpec("portfolio_snapshots", group_name=GROUP, kinds={"sql"},
+                      deps=[_dep("portfolio_positions"), _dep("price_history")],
+                      description="End-of-day portfolio value, exposures, P&L and Greeks per client and session (each session "
+                                  "valued with its own marks, so daily P&L = Δ value), and the P&L explanation per position "
+                                  "(delta, gamma, vega, theta, rates, residual) in onb_position_pnl_explain."),
+            AssetSpec("portfolio_risk_metrics", group_name=GROUP, kinds={"sql", "numpy"},
+                      deps=[_dep("portfolio_positions"), _dep("price_history")],
+                      description="VaR (historical, parametric, Monte Carlo), ES 97.5 %, volatility, beta, drawdown, "
+                                  "Sharpe/Sortino, Euler contributions and a Kupiec backtest of the current positions."),
+            AssetSpec("stress_test_results", group_name=GROUP, kinds={"sql", "numpy"},
+                      deps=[_dep("portfolio_positions"), _dep("price_history")],
+                      description="P&L of the 18 SigmaSight scenarios plus historical replays, from the multivariate and rate "
+                                  "betas of each session's own 252-session window (computed here per session; the factor_exposures "
+                                  "and interest_rate_betas assets hold the as-of date's betas for the report and the backend)."),
+        ],
+        check_specs=[
+            AssetCheckSpec("snapshot_valid", partitions_def=client_date_partitions, asset="portfolio_snapshots", blocking=True,
+                           description="Every value finite; long − |short| = net; gross = long + |short|; daily P&L = Δ total value − "
+                                       "capital of entering positions (to the cent, against the previous session of the run); the P&L "
+                                       "explanation: terms + residual = pnl per position and Σ pnl = daily P&L − entry P&L, to the cent "
+                                       "(every session of the run)."),
+            AssetCheckSpec("risk_metrics_consistent", partitions_def=client_date_partitions, asset="portfolio_risk_metrics", blocking=True,
+                           description="Finite; VaR99 ≥ VaR95 ≥ 0; ES97.5 ≥ VaR95; Euler contributions sum to the total (every session)."),
+            AssetCheckSpec("stress_results_complete", partitions_def=client_date_partitions, asset="stress_test_results", blocking=True,
+                           description="A finite result for every scenario of the scenario file and the replays (every session)."),
+        ],
+        partitions_def=client_date_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        can_subset=True,
+        name="portfolio_timeseries",
+    )(portfolio_timeseries)
 
 
 def partition_days(partition_keys) -> dict[str, list[date]]:
@@ -161,13 +169,14 @@ class ClientRange:
                                                     "stress_results_complete": {}}
         self.notes: list[str] = []
         self.expected_scenarios: dict[date, int] = {}
+        self.risk_lookback = DEFAULT_RISK_LOOKBACK  # set by compute_client_range from the run's settings
 
 
 def compute_client_range(engine, market_data, client_key: str, days: list[date], selected) -> ClientRange:
     """Snapshots / risk / stress records of one client for `days` (NYSE sessions), not written.
 
-    One read of the price window [HISTORY_SESSIONS before days[0], days[-1]]; each session then
-    gets exactly the HISTORY_SESSIONS × symbols frame a single-session run would read, so its
+    One read of the price window [history_sessions() before days[0], days[-1]]; each session then
+    gets exactly the history_sessions() × symbols frame a single-session run would read, so its
     numbers do not depend on the range (MC seed 42 per session); a session before every entry date
     is an empty book. Raises Failure with every bad session (holiday, after the data, missing
     price) before anything is written.
@@ -180,7 +189,9 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     client = client_portfolio(engine, client_key)
     all_positions = active_positions_frame(engine, client.portfolio_id)
     symbols = sorted(set(price_symbols(all_positions)) | set(reference_symbols()))
-    first_window = last_sessions(days[0], HISTORY_SESSIONS)
+    risk_lookback = market_data.settings().risk_lookback
+    history = history_sessions(risk_lookback)
+    first_window = last_sessions(days[0], history)
     sessions = sessions_between(first_window[0], days[-1])
     long = load_prices(engine, symbols, sessions[0], sessions[-1])
     fetched = backfill_prices(engine, market_data.chain(), symbols, sessions, cached=dates_by_symbol(long, symbols))
@@ -199,6 +210,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         raise Failure("refusing to value with stale prices: " + "; ".join(f"no price on {d} for {', '.join(s)}" for d, s in missing.items()),
                       metadata={"failures": MetadataValue.json(fetched["failures"])})
     out = ClientRange(client, days)
+    out.risk_lookback = risk_lookback
     scenarios = load_scenarios()
     for day in days:
         positions = held_by_day[day]
@@ -207,10 +219,10 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
             continue
         day_symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
         i = position[day]
-        prices = matrix.iloc[i - HISTORY_SESSIONS + 1: i + 1][day_symbols]  # = a single-session run's frame
+        prices = matrix.iloc[i - history + 1: i + 1][day_symbols]  # = a single-session run's frame
         irx = prices["^IRX"]
         rates = (irx / 100.0).ffill()
-        rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else 0.0
+        rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else RISK_FREE_RATE_FALLBACK
         underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
         vols = realised_volatility(prices.loc[:day, underlyings], window=63) if underlyings else pd.Series(dtype=float)
         if "portfolio_snapshots" in selected:
@@ -258,7 +270,7 @@ def _empty_book_records(out, client, day, selected) -> None:
     if "portfolio_risk_metrics" in selected:
         out.risk.append({
             "portfolio_id": client.portfolio_id, "calculation_date": day, "quality_flag": "empty_portfolio",
-            "n_observations": 0, "lookback_sessions": RISK_LOOKBACK, "gross_exposure": 0.0, "net_value": 0.0,
+            "n_observations": 0, "lookback_sessions": out.risk_lookback, "gross_exposure": 0.0, "net_value": 0.0,
             **{c: None for c in RISK_COLUMNS}, "beta_spy": None, "backtest_exceedances_95": None,
             "backtest_exceedances_99": None, "backtest_sessions": None, "kupiec_p_95": None, "kupiec_p_99": None,
             "details": {"note": "no position held yet (every entry_date is later)"}, "created_at": now})
@@ -401,12 +413,12 @@ RISK_COLUMNS = [
 
 def _risk_record(out, client, positions, prices, day, rate, vols):
     """The risk-metrics row of `day` (analytics.risk.compute_risk_metrics, MC seed 42)."""
-    metrics = compute_risk_metrics(positions, prices, as_of=day, vols=vols, rate=rate, lookback=RISK_LOOKBACK,
+    metrics = compute_risk_metrics(positions, prices, as_of=day, vols=vols, rate=rate, lookback=out.risk_lookback,
                                    backtest_sessions=BACKTEST_SESSIONS, n_paths=MC_PATHS, seed=42)
     backtest = metrics.get("backtest") or {}
     record = {
         "portfolio_id": client.portfolio_id, "calculation_date": day, "quality_flag": metrics["quality_flag"],
-        "n_observations": int(metrics.get("n_observations") or 0), "lookback_sessions": RISK_LOOKBACK,
+        "n_observations": int(metrics.get("n_observations") or 0), "lookback_sessions": out.risk_lookback,
         "gross_exposure": _f(metrics.get("gross_exposure")), "net_value": _f(metrics.get("net_value")),
         **{c: _f(metrics.get(c)) for c in RISK_COLUMNS},
         "beta_spy": _f(metrics.get("beta_SPY")),
@@ -467,7 +479,7 @@ def _stress_records(out, client, positions, prices, day, rate, vols, scenarios):
     rate_betas = interest_rate_betas(returns.reindex(columns=price_syms), prices.loc[:day, "^TNX"], returns["TLT"], window=252)["rate_beta"].fillna(0.0)
     spots = prices.loc[day]
     valued = value_positions(positions, spots, day, rate, vols=vols)
-    replays = historical_replay_scenarios(prices.loc[:day], lookback=RISK_LOOKBACK, window=20)
+    replays = historical_replay_scenarios(prices.loc[:day], lookback=out.risk_lookback, window=20)
     stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
                                "expiration_date", "position_type"]]
     result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols,

@@ -4,8 +4,6 @@
 runs it last; in the daemon the `verification_sensor` requests it when the 30th session lands).
 """
 
-import os
-import warnings
 from datetime import date
 
 from dagster import (
@@ -17,30 +15,28 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     AssetSpec,
-    MultiToSingleDimensionPartitionMapping,
     asset,
     multi_asset,
 )
 
-from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.onboarding_writer import read_active_positions
 from sigmasight_onboarding.db.portfolio_reads import client_portfolio
+from sigmasight_onboarding.domain import CHECK_LIVE_API, VERIFICATION_CHECKS
 from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import find_drop_folder, read_drop
-from sigmasight_onboarding.partitions import clients_partitions
+from sigmasight_onboarding.partitions import client_mapping, clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.resources.onboarding import OnboardingResource
 from sigmasight_onboarding.resources.sigmasight_api import check_live_api
 from sigmasight_onboarding.verification import record_verification, verify_client
 from sigmasight_onboarding.metadata import readable
 
 GROUP = "verification"
 SESSIONS_TAG = "sigmasight/sessions"
-CHECK_NAMES = ("positions_match_csv", "engines_ran", "price_coverage", "snapshots_30_sessions", "risk_metrics", "stress_scenarios")
+CHECK_NAMES = tuple(VERIFICATION_CHECKS)
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    _all_dates = MultiToSingleDimensionPartitionMapping(partition_dimension_name="clients")
+_all_dates = client_mapping()  # client × date -> client
 
 
 @multi_asset(  # a multi_asset with can_subset so that a check that does not apply may go unreported (Skipped)
@@ -56,21 +52,16 @@ with warnings.catch_warnings():
         description="End-to-end verification record of the client (the runbook's manual checklist).",
     )],
     partitions_def=clients_partitions,
-    check_specs=[AssetCheckSpec(name, asset="onboarding_verification", description=desc) for name, desc in (
-        ("positions_match_csv", "Positions in the DB equal the CSV (count, symbols, quantities, prices, types, tags)."),
-        ("engines_ran", "Every engine produced rows for the as-of date."),
-        ("price_coverage", "Held symbols have prices on ≥ 95 % of the last 90 sessions."),
-        ("snapshots_30_sessions", "Snapshots exist for each of the last 30 sessions (N with `sigmasight onboard --sessions N`, "
-                                  "the run tag sigmasight/sessions or SIGMASIGHT_ONBOARD_SESSIONS)."),
-        ("risk_metrics", "Risk metrics for the as-of date are present and finite."),
-        ("stress_scenarios", "Every stress scenario has a finite result for the as-of date."),
-    )] + [AssetCheckSpec("live_api", asset="onboarding_verification",
+    check_specs=[AssetCheckSpec(name, asset="onboarding_verification", description=desc)
+                 for name, desc in VERIFICATION_CHECKS.items()
+                 ] + [AssetCheckSpec(CHECK_LIVE_API, asset="onboarding_verification",
                          description="Optional (SIGMASIGHT_API_URL): login, then every portfolio route of the SigmaSight backend answers 200 with data; "
                                      "Skipped when SIGMASIGHT_API_URL is not set.")],
     can_subset=True,
 )
-def onboarding_verification(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    settings = get_settings()
+def onboarding_verification(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+                            onboarding: OnboardingResource):
+    settings = onboarding.settings()
     engine = database.engine()
     email = context.partition_key
     as_of = market_data.as_of()
@@ -82,7 +73,7 @@ def onboarding_verification(context: AssetExecutionContext, database: SigmaSight
     skipped: dict[str, str] = {}
     live = _live_api_result(engine, email, settings, as_of)
     if live is None:  # not emitted: the UI shows the check as Skipped, never as a pass
-        skipped["live_api"] = LIVE_API_SKIP_REASON
+        skipped[CHECK_LIVE_API] = LIVE_API_SKIP_REASON
         lines.append(f"- ⏭️ **live_api** — skipped: {LIVE_API_SKIP_REASON}")
         context.log.info(f"live_api check skipped: {LIVE_API_SKIP_REASON}")
     else:
@@ -115,7 +106,7 @@ def _inline_checks(lines: list[str]) -> str:
 
 def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult | None:
     """The live API check, or None when it does not apply (no SIGMASIGHT_API_URL)."""
-    api_url = os.environ.get("SIGMASIGHT_API_URL")
+    api_url = settings.api_url
     if not api_url:
         return None
     client = client_portfolio(engine, email)
@@ -131,7 +122,7 @@ def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult | None:
     api_checks = check_live_api(api_url, email, password, str(client.portfolio_id), symbols, lookback_days=lookback)
     failed = [c for c in api_checks if not c.passed]
     return AssetCheckResult(
-        check_name="live_api", passed=not failed, severity=AssetCheckSeverity.WARN,
+        check_name=CHECK_LIVE_API, passed=not failed, severity=AssetCheckSeverity.WARN,
         description="; ".join(f"{c.name}: {c.detail}" for c in (failed or api_checks))[:1000],
         metadata=readable({c.name: c.detail for c in api_checks}),
     )
@@ -145,10 +136,11 @@ def _live_api_result(engine, email, settings, as_of) -> AssetCheckResult | None:
     description="Self-contained HTML report (holdings, exposures, factors, correlations, P&L, VaR, stress, data "
                 "quality) with the answers to the runbook's four chat verification questions.",
 )
-def onboarding_report(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+def onboarding_report(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+                      onboarding: OnboardingResource):
     from sigmasight_onboarding.report import build_report, write_report
 
-    settings = get_settings()
+    settings = onboarding.settings()
     report = build_report(database.engine(), context.partition_key, market_data.as_of())
     path = write_report(report, settings.reports_dir, context.partition_key)
     for warning in report.warnings:

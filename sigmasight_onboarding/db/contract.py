@@ -47,6 +47,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sigmasight_onboarding.db.base import Base, utcnow
+from sigmasight_onboarding.domain import OPTION_TYPES, PositionType  # noqa: F401  (re-exported)
 
 #: The backend commit whose schema this module mirrors.
 BACKEND_COMMIT = "003cf139"
@@ -62,30 +63,7 @@ def _pg_default(sql: str) -> dict[str, Any]:
     return {"info": {"pg_server_default": sql}}
 
 
-class PositionType(str, enum.Enum):
-    """Position types, in the backend's enum order (PostgreSQL type `positiontype`)."""
-
-    LC = "LC"  # long call
-    LP = "LP"  # long put
-    SC = "SC"  # short call
-    SP = "SP"  # short put
-    LONG = "LONG"  # long stock / ETF
-    SHORT = "SHORT"  # short stock / ETF
-
-    @property
-    def is_option(self) -> bool:
-        return self in OPTION_TYPES
-
-    @property
-    def is_short(self) -> bool:
-        return self in (PositionType.SHORT, PositionType.SC, PositionType.SP)
-
-    @property
-    def is_call(self) -> bool:
-        return self in (PositionType.LC, PositionType.SC)
-
-
-OPTION_TYPES = frozenset({PositionType.LC, PositionType.LP, PositionType.SC, PositionType.SP})
+# PositionType and the option-type set are domain constants (`sigmasight_onboarding/domain.py`).
 
 
 class TagType(str, enum.Enum):

@@ -31,6 +31,7 @@ from sigmasight_onboarding.db.models import (
     User,
     utcnow,
 )
+from sigmasight_onboarding.db.portfolio_reads import tag_names_by_position
 from sigmasight_onboarding.drops.reader import ClientDrop
 from sigmasight_onboarding.security import hash_password, new_id, verify_password
 
@@ -307,17 +308,9 @@ def read_active_positions(engine: Engine, portfolio_id) -> list[dict]:
                 select(Position).where(Position.portfolio_id == portfolio_id, Position.deleted_at.is_(None))
             ).mappings()
         ]
-        links = conn.execute(
-            select(PositionTag.position_id, Tag.name)
-            .join(Tag, Tag.id == PositionTag.tag_id)
-            .join(Position, Position.id == PositionTag.position_id)
-            .where(Position.portfolio_id == portfolio_id)
-        ).all()
-    tags: dict[Any, list[str]] = {}
-    for pid, name in links:
-        tags.setdefault(pid, []).append(name)
+        tags = tag_names_by_position(conn, portfolio_id)
     for r in rows:
-        r["tags"] = sorted(tags.get(r["id"], []))
+        r["tags"] = tags.get(r["id"], [])
     return rows
 
 

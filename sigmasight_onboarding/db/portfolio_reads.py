@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from sigmasight_onboarding.db.models import Portfolio, Position, PositionTag, Tag, User
+from sigmasight_onboarding.domain import is_option_type  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,7 @@ def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
                 Position.entry_date, Position.underlying_symbol, Position.strike_price, Position.expiration_date,
             ).where(Position.portfolio_id == portfolio_id, Position.deleted_at.is_(None)).order_by(Position.symbol)
         ).all()
-        links = conn.execute(
-            select(PositionTag.position_id, Tag.name)
-            .join(Tag, Tag.id == PositionTag.tag_id)
-            .join(Position, Position.id == PositionTag.position_id)
-            .where(Position.portfolio_id == portfolio_id)
-        ).all()
+        tags = tag_names_by_position(conn, portfolio_id)
     frame = pd.DataFrame(
         rows,
         columns=["id", "symbol", "position_type", "quantity", "entry_price", "entry_date", "underlying_symbol",
@@ -59,15 +55,22 @@ def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
     frame["position_type"] = frame["position_type"].map(lambda t: getattr(t, "value", t))
     for col in ("quantity", "entry_price", "strike"):
         frame[col] = pd.to_numeric(frame[col].astype(object), errors="coerce").astype(float)
-    tags: dict = {}
-    for pid, name in links:
-        tags.setdefault(pid, []).append(name)
-    frame["tags"] = [sorted(tags.get(pid, [])) for pid in frame.index]
+    frame["tags"] = [tags.get(pid, []) for pid in frame.index]
     return frame
 
 
-def is_option_type(position_type: pd.Series) -> pd.Series:
-    return position_type.isin(["LC", "LP", "SC", "SP"])
+def tag_names_by_position(conn, portfolio_id) -> dict:
+    """{position id: sorted tag names} for the positions of a portfolio that have tags."""
+    links = conn.execute(
+        select(PositionTag.position_id, Tag.name)
+        .join(Tag, Tag.id == PositionTag.tag_id)
+        .join(Position, Position.id == PositionTag.position_id)
+        .where(Position.portfolio_id == portfolio_id)
+    ).all()
+    tags: dict = {}
+    for pid, name in links:
+        tags.setdefault(pid, []).append(name)
+    return {pid: sorted(names) for pid, names in tags.items()}
 
 
 def price_symbols(positions: pd.DataFrame) -> list[str]:

@@ -40,6 +40,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from sigmasight_onboarding.db import contract as ss
 from sigmasight_onboarding.db import models as onb
 from sigmasight_onboarding.db.onboarding_writer import client_lock
+from sigmasight_onboarding.domain import CONTRACT_MULTIPLIER
 
 #: Our factor name -> the backend's seeded factor name.
 BACKEND_FACTOR_NAME = {
@@ -55,7 +56,6 @@ BACKEND_FACTOR_ETFS = ("SPY", "VTV", "VUG", "MTUM", "QUAL", "SLY", "SIZE", "USMV
 PUBLISHED_FACTOR_MODEL = "multivariate"
 #: Our price source, as written to `market_data_cache.data_source`.
 DATA_SOURCE_PREFIX = "sigmasight-onboarding"
-CONTRACT_MULTIPLIER = 100
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,13 @@ from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import ClientDrop
 
 
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Row-concatenate price frames, leaving out empty ones (pandas' documented way to keep the
+    dtypes of the non-empty frames; concatenating an empty frame is deprecated)."""
+    non_empty = [f for f in frames if len(f)]
+    return pd.concat(non_empty or frames[:1], ignore_index=True)
+
 def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str], as_of: date,
                  lookback_days: int = 730) -> MarketFacts:
     """Coverage of the last COVERAGE_SESSIONS sessions per symbol: from the shared cache, and for what

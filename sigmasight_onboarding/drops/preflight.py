@@ -39,12 +39,11 @@ import bcrypt
 import pandas as pd
 
 from sigmasight_onboarding.drops.problems import DropProblem
+from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE  # noqa: F401  (market_facts)
 from sigmasight_onboarding.drops.reader import CLIENT_FILE, PORTFOLIO_FILE, ClientDrop
 from sigmasight_onboarding.drops.schemas import OCC_RE, OPTION_TYPES
 
 MARKET_DATA = "market data"  # DropProblem.file of problems about the provider chain itself
-MIN_COVERAGE = 0.95
-COVERAGE_SESSIONS = 90
 MAX_BCRYPT_COST = 15  # cost 16 takes ~4 s per login
 # Column limits of the backend's schema (db/contract.py): NUMERIC(p, s) holds |x| < 10^(p-s).
 MAX_MARKET_VALUE = Decimal(10) ** 14  # positions.market_value / unrealized_pnl NUMERIC(16,2)

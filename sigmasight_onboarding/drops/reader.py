@@ -22,6 +22,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from sigmasight_onboarding.config import Settings
+from sigmasight_onboarding.domain import CONTRACT_MULTIPLIER
 from sigmasight_onboarding.drops.problems import DropProblem, DropValidationError
 from sigmasight_onboarding.drops.schemas import (
     CSV_COLUMNS,
@@ -523,6 +524,6 @@ def problems_in_file(problems: list[DropProblem], name: str) -> bool:
 
 def entry_notional(positions: pd.DataFrame) -> tuple[Decimal, Decimal]:
     """(gross, net) entry notional in dollars: Σ|q·p·m| and Σ q·p·m with m = 100 for options."""
-    mult = positions["position_type"].isin(OPTION_TYPES).map({True: Decimal(100), False: Decimal(1)})
+    mult = positions["position_type"].isin(OPTION_TYPES).map({True: Decimal(CONTRACT_MULTIPLIER), False: Decimal(1)})
     notional = [q * p * m for q, p, m in zip(positions["quantity"], positions["entry_price"], mult)]
     return sum((abs(n) for n in notional), Decimal(0)), sum(notional, Decimal(0))

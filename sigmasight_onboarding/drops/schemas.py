@@ -17,6 +17,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from sigmasight_onboarding.domain import CALL_TYPES, OPTION_TYPES, POSITION_TYPES, SHORT_TYPES  # noqa: F401  (re-exported)
+
 CSV_COLUMNS = [
     "symbol",
     "quantity",
@@ -28,9 +30,6 @@ CSV_COLUMNS = [
     "strike_price",
     "expiration_date",
 ]
-POSITION_TYPES = ("LONG", "SHORT", "LC", "LP", "SC", "SP")
-OPTION_TYPES = ("LC", "LP", "SC", "SP")
-SHORT_TYPES = ("SHORT", "SC", "SP")
 OPTION_FIELDS = ("underlying_symbol", "strike_price", "expiration_date")
 
 # At most 20 characters: `positions.symbol` is VARCHAR(20) in the backend's schema.
@@ -237,7 +236,7 @@ def _occ_consistent(df: pd.DataFrame) -> pd.Series:
         expiry = parse_iso_date(expiration_date)
         if expiry is not None and expiry != occ["expiration_date"]:
             return False
-        return occ["is_call"] == (position_type in ("LC", "SC"))
+        return occ["is_call"] == (position_type in CALL_TYPES)
 
     return _row_rule(df, ("position_type", "symbol", "underlying_symbol", "strike_price", "expiration_date"), ok)
 

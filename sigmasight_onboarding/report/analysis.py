@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sigmasight_onboarding.analytics.returns import simple_returns
+from sigmasight_onboarding.domain import MIN_COVERAGE, POSITION_TYPES
 from sigmasight_onboarding.report.data import (
     BENCHMARK,
     COVERAGE_SESSIONS,
@@ -28,11 +29,11 @@ QUESTIONS = {
     "spy_correlation": "What's my portfolio's correlation with the S&P 500?",
     "stress_test": "Run a stress test on my portfolio",
 }
-TYPE_ORDER = ["LONG", "SHORT", "LC", "LP", "SC", "SP"]
+TYPE_ORDER = list(POSITION_TYPES)
 TYPE_NAMES = {"LONG": "Long stock", "SHORT": "Short stock", "LC": "Long call", "LP": "Long put",
               "SC": "Short call", "SP": "Short put"}
 UNTAGGED = "(untagged)"
-COVERAGE_WARN = 0.95
+COVERAGE_WARN = MIN_COVERAGE
 
 
 def _f(x: Any) -> float | None:

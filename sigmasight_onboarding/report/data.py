@@ -43,16 +43,14 @@ from sigmasight_onboarding.db.models import (
 )
 from sigmasight_onboarding.db.pnl_explain import load_pnl_explain
 from sigmasight_onboarding.db.portfolio_reads import UnknownClient
+from sigmasight_onboarding.domain import COVERAGE_SESSIONS, OPTION_TYPES, SHORT_TYPES  # noqa: F401  (re-exported)
 
 RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
 REFERENCE_SYMBOLS = tuple(sorted(set(FACTOR_ETFS.values()) | set(RATE_SYMBOLS)))
 BENCHMARK = "SPY"
 SNAPSHOT_SESSIONS = 30
 RETURN_SESSIONS = 252
-COVERAGE_SESSIONS = 90
 MIN_SNAPSHOT_RETURNS = 20
-OPTION_TYPES = ("LC", "LP", "SC", "SP")
-SHORT_TYPES = ("SHORT", "SC", "SP")
 
 __all__ = ["ReportData", "UnknownClient", "load_report_data"]
 

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from sigmasight_onboarding.report.analysis import QUESTIONS, TYPE_NAMES, Analysis
-from sigmasight_onboarding.report.data import COVERAGE_SESSIONS, OPTION_TYPES, ReportData
+from sigmasight_onboarding.domain import CALL_TYPES, COVERAGE_SESSIONS, MIN_COVERAGE, OPTION_TYPES
+from sigmasight_onboarding.report.data import ReportData
 
 MARKDOWN_BUDGET = 1_400_000  # characters; Dagster metadata should stay well under ~1.5 MB
 
@@ -236,7 +237,7 @@ def _warnings(a: Analysis) -> str:
 def _option_note(r) -> str:
     if r.position_type not in OPTION_TYPES:
         return ""
-    kind = "call" if r.position_type in ("LC", "SC") else "put"
+    kind = "call" if r.position_type in CALL_TYPES else "put"
     exp = r.expiration_date.isoformat() if hasattr(r.expiration_date, "isoformat") else esc(r.expiration_date)
     return f'<span class="opt">{esc(r.underlying_symbol)} {esc(num(r.strike_price, 2))} {kind} · exp {esc(exp)}</span>'
 
@@ -478,11 +479,11 @@ def _quality(d: ReportData, a: Analysis) -> str:
     if q.empty:
         return _section("data-quality", _missing("No price symbols to check."))
     rows, classes = [], []
-    clean_refs = q[(q["role"] == "reference") & (q["coverage_90"] >= 0.95) & (q["gaps"] == 0) & ~q["synthetic"]]
+    clean_refs = q[(q["role"] == "reference") & (q["coverage_90"] >= MIN_COVERAGE) & (q["gaps"] == 0) & ~q["synthetic"]]
     shown = q.drop(index=clean_refs.index)
     for r in shown.itertuples():
         src = esc(r.sources) + (' <span class="badge syn">SYNTHETIC</span>' if r.synthetic else "")
-        cov_badge = "ok" if r.coverage_90 >= 0.95 else "warn"
+        cov_badge = "ok" if r.coverage_90 >= MIN_COVERAGE else "warn"
         flags = ('<span class="badge ok">ok</span>' if r.flags == "ok" else f'<span class="badge warn">{esc(r.flags)}</span>')
         gaps = f"{r.gaps}" + (f' <span class="small">{esc(r.gap_dates)}</span>' if r.gaps else "")
         rows.append([f"<b>{esc(r.symbol)}</b>", esc(r.role), src,

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from typing import ClassVar
+
 from pydantic import Field
 from sqlalchemy import Engine
 
-from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.engine import get_engine
+from sigmasight_onboarding.resources.settings import SettingsResource
 
 
-class SigmaSightDatabase(ConfigurableResource):
+class SigmaSightDatabase(SettingsResource):
     """SQLAlchemy engine of the SigmaSight database, migrated to the newest schema on first use.
 
-    `url` defaults to SIGMASIGHT_DATABASE_URL (or the embedded SQLite file when unset).
+    Unset fields come from the environment when used (`resources/settings.py`).
     """
 
-    url: str | None = Field(default=None, description="SQLAlchemy URL; default SIGMASIGHT_DATABASE_URL")
+    ENV_VARS: ClassVar[dict[str, str]] = {"url": "SIGMASIGHT_DATABASE_URL", "state_dir": "SIGMASIGHT_STATE_DIR"}
+
+    url: str | None = Field(default=None, description="SQLAlchemy URL (SIGMASIGHT_DATABASE_URL); "
+                                                      "default: SQLite file sigmasight.db under the state folder")
+    state_dir: str | None = Field(default=None, description="Local state folder (SIGMASIGHT_STATE_DIR) of the "
+                                                            "embedded SQLite default; default <project>/.local")
 
     def resolved_url(self) -> str:
-        return self.url or get_settings().database_url
+        return self.settings().database_url
 
     def engine(self) -> Engine:
         return get_engine(self.resolved_url())

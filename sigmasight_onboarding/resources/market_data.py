@@ -46,6 +46,7 @@ from .providers.fmp import FmpProvider
 from .providers.http import ClockFn, HttpProviderBase, RateLimiter, SleepFn, parse_retry_after
 from .providers.polygon import PolygonProvider
 from .providers.synthetic import SyntheticPricesRefused, SyntheticProvider
+from . import providers as _providers
 
 logger = logging.getLogger(__name__)
 
@@ -206,23 +207,10 @@ def build_provider_chain(
     return ProviderChain(providers)
 
 
-__all__ = [
+__all__ = [  # the chain, and the provider clients re-exported
     "API_KEY_ENV",
     "KNOWN_PROVIDERS",
-    "PRICE_COLUMNS",
-    "FileProvider",
-    "FmpProvider",
-    "HttpProviderBase",
-    "MarketDataProvider",
-    "PolygonProvider",
     "ProviderChain",
-    "ProviderResult",
-    "RateLimiter",
-    "SyntheticPricesRefused",
-    "SyntheticProvider",
     "build_provider_chain",
-    "empty_prices",
-    "parse_retry_after",
-    "redact",
-    "symbol_aliases",
+    *_providers.__all__,
 ]
