@@ -71,8 +71,9 @@ FACTOR_WINDOW = 252
 CORRELATION_WINDOW = 90
 
 
-def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource) -> ClientMarket:
-    return load_client_market(database.engine(), context.partition_key, market_data.as_of(), context.run_id)
+def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource, prices: pd.DataFrame) -> ClientMarket:
+    """The client's positions and window, on the matrix `price_history` handed over (resources/price_matrix_io.py)."""
+    return load_client_market(database.engine(), context.partition_key, market_data.as_of(), prices)
 
 
 def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
@@ -131,7 +132,7 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
 @asset(
     partitions_def=clients_partitions,
     group_name=GROUP,
-    deps=["price_history", "portfolio_positions"],
+    deps=["portfolio_positions"],  # + the price_history input
     kinds={"numpy", "sql"},
     check_specs=[
         AssetCheckSpec("greeks_schema", partitions_def=clients_partitions, asset="position_greeks", blocking=True,
@@ -141,8 +142,9 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
     ],
     description="Black–Scholes–Merton Greeks of every option position as of the as-of date (vectorised).",
 )
-def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    market = _market(context, database, market_data)
+def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+        price_history: pd.DataFrame):
+    market = _market(context, database, market_data, price_history)
     engine = database.engine()
     options = market.options
     excluded = {s: "underlying has no price on the as-of date" for s in options.loc[options["spot"].isna(), "symbol"]}
@@ -291,7 +293,7 @@ def _factor_ids(engine) -> dict[str, int]:
 @asset(
     partitions_def=clients_partitions,
     group_name=GROUP,
-    deps=["price_history", "position_greeks"],
+    deps=["position_greeks"],  # + the price_history input
     kinds={"numpy", "sql"},
     check_specs=[
         AssetCheckSpec("factor_schema", partitions_def=clients_partitions, asset="factor_exposures", blocking=True,
@@ -301,8 +303,9 @@ def _factor_ids(engine) -> dict[str, int]:
     ],
     description="Single-factor and multivariate (SPY + style spreads) betas of all positions, and portfolio dollar exposures.",
 )
-def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    market = _market(context, database, market_data)
+def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+        price_history: pd.DataFrame):
+    market = _market(context, database, market_data, price_history)
     engine = database.engine()
     returns = simple_returns(market.prices)
     price_syms = sorted(set(market.positions["price_symbol"].dropna()))
@@ -415,7 +418,7 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
     name="interest_rate_betas",
     partitions_def=clients_partitions,
     group_name=GROUP,
-    deps=["price_history", "position_greeks"],
+    deps=["position_greeks"],  # + the price_history input
     kinds={"numpy", "sql"},
     check_specs=[
         AssetCheckSpec("rate_beta_schema", partitions_def=clients_partitions, asset="interest_rate_betas", blocking=True,
@@ -425,8 +428,9 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
     ],
     description="OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
 )
-def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    market = _market(context, database, market_data)
+def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+        price_history: pd.DataFrame):
+    market = _market(context, database, market_data, price_history)
     engine = database.engine()
     price_syms = sorted(set(market.positions["price_symbol"].dropna()))
     returns = simple_returns(market.prices)
@@ -515,7 +519,7 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
 @asset(
     partitions_def=clients_partitions,
     group_name=GROUP,
-    deps=["price_history", "position_greeks"],
+    deps=["position_greeks"],  # + the price_history input
     kinds={"numpy", "sql"},
     check_specs=[
         AssetCheckSpec("correlations_bounded", partitions_def=clients_partitions, asset="correlations", blocking=True,
@@ -525,8 +529,9 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
     ],
     description="90-session Pearson correlations of log returns for the material positions, clusters and concentration.",
 )
-def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    market = _market(context, database, market_data)
+def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+        price_history: pd.DataFrame):
+    market = _market(context, database, market_data, price_history)
     engine = database.engine()
     expo = _exposures(engine, market)
     excluded = {s: "option: its risk is measured on the underlying" for s in expo.loc[expo["is_option"], "symbol"]}
