@@ -33,6 +33,7 @@ from sigmasight_onboarding.schedules import daily_refresh_schedule
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.resources.onboarding import OnboardingResource
+from sigmasight_onboarding.resources.price_matrix_io import PRICE_MATRIX_IO_MANAGER, PriceMatrixIOManager
 from sigmasight_onboarding.sensors import client_drop_sensor, onboarding_timeseries_sensor, verification_sensor
 
 
@@ -84,7 +85,7 @@ def build_definitions() -> Definitions:
         jobs=[onboard_client_job, timeseries_job, verify_client_job, daily_refresh_job, offboard_client_job],
         schedules=[daily_refresh_schedule],
         sensors=[client_drop_sensor, onboarding_timeseries_sensor, verification_sensor],
-        resources=build_resources(),
+        resources={**build_resources(), PRICE_MATRIX_IO_MANAGER: PriceMatrixIOManager()},
         # UI materialisations and asset backfills run every step in the run's own process: one
         # process per run instead of one per step (a client's range is one run, see timeseries).
         executor=in_process_executor,

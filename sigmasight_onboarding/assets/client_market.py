@@ -1,10 +1,10 @@
-"""What the analytics assets of one client share in a run: positions, prices, as-of, rate.
+"""What the analytics assets of one client work on: positions, prices, as-of, rate.
 
-Loaded once per (run, client) and reused by every asset of that run, so a run reads each price
-matrix from the database once.
+The price matrix comes from the `price_history` asset through Dagster (resources/price_matrix_io.py);
+only when it does not cover the window (e.g. the asset was materialised for another as-of date) is it
+read from the database.
 """
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -23,10 +23,7 @@ from sigmasight_onboarding.db.portfolio_reads import (
     is_option_type,
     price_symbols,
 )
-from sigmasight_onboarding.price_cache import recall_prices
-
-_CACHE: "OrderedDict[tuple, ClientMarket]" = OrderedDict()
-_CACHE_SIZE = 4
+from sigmasight_onboarding.resources.price_matrix_io import covers
 
 
 @dataclass
@@ -48,20 +45,20 @@ class ClientMarket:
         return self.positions[self.positions["is_option"]]
 
 
-def load_client_market(engine, client_key: str, as_of: date, run_id: str, rate_fallback: float = RISK_FREE_RATE_FALLBACK,
-                       price_lookback_days: int | None = None) -> ClientMarket:
-    key = (run_id, str(engine.url), client_key, as_of)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
+def load_client_market(engine, client_key: str, as_of: date, prices: pd.DataFrame | None = None,
+                       rate_fallback: float = RISK_FREE_RATE_FALLBACK, price_lookback_days: int | None = None) -> ClientMarket:
+    """Positions (with spot at the as-of date) and the window's price matrix: `prices` (the
+    `price_history` output) when it covers the window's sessions and every symbol, else the database."""
     client = client_portfolio(engine, client_key)
     positions = active_positions_frame(engine, client.portfolio_id)
     positions["is_option"] = is_option_type(positions["position_type"])
     positions["price_symbol"] = positions["underlying_symbol"].where(positions["is_option"], positions["symbol"])
     symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
-    sessions = sessions_between(window_start(as_of, get_settings().price_lookback_days if price_lookback_days is None else price_lookback_days), as_of)
-    prices = recall_prices(run_id, engine, client_key, as_of, sessions, symbols)
-    if prices is None:
+    lookback = get_settings().price_lookback_days if price_lookback_days is None else price_lookback_days
+    sessions = sessions_between(window_start(as_of, lookback), as_of)
+    if prices is not None and covers(prices, sessions, symbols):
+        prices = prices[symbols]
+    else:
         prices = price_matrix(engine, symbols, sessions)
     last = prices.ffill().iloc[-1] if len(prices) else pd.Series(dtype=float)
     positions["spot"] = positions["price_symbol"].map(last.to_dict()).astype(float)
@@ -75,8 +72,4 @@ def load_client_market(engine, client_key: str, as_of: date, run_id: str, rate_f
     else:
         rate = rate_fallback
         notes.append(f"^IRX unavailable; risk-free rate fallback {rate_fallback:.2%}")
-    market = ClientMarket(client, as_of, sessions, positions, prices, rate if np.isfinite(rate) else rate_fallback, notes)
-    _CACHE[key] = market
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return market
+    return ClientMarket(client, as_of, sessions, positions, prices, rate if np.isfinite(rate) else rate_fallback, notes)

@@ -46,7 +46,7 @@ from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
 from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
 from sigmasight_onboarding.partitions import clients_partitions
-from sigmasight_onboarding.price_cache import remember_prices
+from sigmasight_onboarding.resources.price_matrix_io import PRICE_MATRIX_IO_MANAGER
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.metadata import readable
@@ -185,6 +185,7 @@ def enrich_equity_positions(engine, positions, last_prices) -> int:
     group_name=GROUP,
     deps=["portfolio_positions"],
     kinds={"sql", "pandas"},
+    io_manager_key=PRICE_MATRIX_IO_MANAGER,  # the matrix goes to the analytics assets through Dagster
     retry_policy=RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL),
     check_specs=[
         AssetCheckSpec("held_symbols_coverage", partitions_def=clients_partitions, asset="price_history", blocking=True,
@@ -219,7 +220,6 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     if summary["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
         del matrix
         matrix, synthetic = read_price_matrix(engine, symbols, sessions)
-    remember_prices(context.run.run_id, engine, context.partition_key, as_of, sessions, matrix)
     cov = coverage(matrix, COVERAGE_SESSIONS)
     low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
     values = matrix.to_numpy(dtype=float)
@@ -247,6 +247,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         for s in (incomplete if len(symbols) > 100 else symbols)[:500]
     ]
     return MaterializeResult(
+        value=matrix,  # session × symbol adjusted closes, for the analytics assets (resources/price_matrix_io.py)
         metadata=readable({
             "as_of": as_of.isoformat(),
             "window_sessions": len(sessions),

@@ -74,7 +74,8 @@ CORRELATION_WINDOW = 90
 
 def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str]):
     """`@asset` of one position-analytics engine: partitioned by client, group `analytics`, kinds
-    numpy + sql, and its blocking checks {check name: description}."""
+    numpy + sql, and its blocking checks {check name: description}. Each takes the `price_history`
+    matrix as an input (through the price-matrix IO manager), besides `deps`."""
     return asset(
         name=name, partitions_def=clients_partitions, group_name=GROUP, deps=deps, kinds={"numpy", "sql"},
         check_specs=[AssetCheckSpec(check, partitions_def=clients_partitions, asset=name, blocking=True, description=text)
@@ -83,9 +84,10 @@ def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[
     )
 
 
-def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource) -> ClientMarket:
+def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource, prices: pd.DataFrame) -> ClientMarket:
+    """The client's positions and window, on the matrix `price_history` handed over (resources/price_matrix_io.py)."""
     settings = market_data.settings()
-    return load_client_market(database.engine(), context.partition_key, resolve_as_of(settings), context.run.run_id,
+    return load_client_market(database.engine(), context.partition_key, resolve_as_of(settings), prices,
                               price_lookback_days=settings.price_lookback_days)
 
 
@@ -142,14 +144,15 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-@_analytics_asset("position_greeks", ["price_history", "portfolio_positions"],
+@_analytics_asset("position_greeks", ["portfolio_positions"],
                   "Black–Scholes–Merton Greeks of every option position as of the as-of date (vectorised).",
                   {
                       "greeks_schema": "Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0.",
                       "every_position_accounted": "Every option position has Greeks or is excluded with a reason.",
                   })
-def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    market = _market(context, database, market_data)
+def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+        price_history: pd.DataFrame):
+    market = _market(context, database, market_data, price_history)
     engine = database.engine()
     options = market.options
     excluded = {s: "underlying has no price on the as-of date" for s in options.loc[options["spot"].isna(), "symbol"]}
@@ -295,14 +298,15 @@ def _factor_ids(engine) -> dict[str, int]:
         return dict(conn.execute(select(FactorDefinition.name, FactorDefinition.id)).all())
 
 
-@_analytics_asset("factor_exposures", ["price_history", "position_greeks"],
+@_analytics_asset("factor_exposures", ["position_greeks"],
                   "Single-factor and multivariate (SPY + style spreads) betas of all positions, and portfolio dollar exposures.",
                   {
                       "factor_schema": "Betas finite (or NULL with a quality flag); flags from the allowed set.",
                       "every_position_accounted": "Every position has factor rows (options via their underlying) or a reason.",
                   })
-def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    market = _market(context, database, market_data)
+def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+        price_history: pd.DataFrame):
+    market = _market(context, database, market_data, price_history)
     engine = database.engine()
     returns = simple_returns(market.prices)
     price_syms = sorted(set(market.positions["price_symbol"].dropna()))
@@ -411,14 +415,15 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
 
 # --------------------------------------------------------------------------- interest_rate_betas
 
-@_analytics_asset("interest_rate_betas", ["price_history", "position_greeks"],
+@_analytics_asset("interest_rate_betas", ["position_greeks"],
                   "OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
                   {
                       "rate_beta_schema": "Rate betas finite or NULL with a flag; R² in [0, 1].",
                       "every_position_accounted": "Every position has a rate-beta row (options via their underlying).",
                   })
-def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    market = _market(context, database, market_data)
+def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+        price_history: pd.DataFrame):
+    market = _market(context, database, market_data, price_history)
     engine = database.engine()
     price_syms = sorted(set(market.positions["price_symbol"].dropna()))
     returns = simple_returns(market.prices)
@@ -504,14 +509,15 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
 
 # --------------------------------------------------------------------------- correlations
 
-@_analytics_asset("correlations", ["price_history", "position_greeks"],
+@_analytics_asset("correlations", ["position_greeks"],
                   "90-session Pearson correlations of log returns for the material positions, clusters and concentration.",
                   {
                       "correlations_bounded": "Stored correlations are finite and in [-1, 1]; p-values in [0, 1].",
                       "every_position_accounted": "Every position is in the correlation set or excluded with a reason.",
                   })
-def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
-    market = _market(context, database, market_data)
+def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+        price_history: pd.DataFrame):
+    market = _market(context, database, market_data, price_history)
     engine = database.engine()
     expo = _exposures(engine, market)
     excluded = {s: "option: its risk is measured on the underlying" for s in expo.loc[expo["is_option"], "symbol"]}

@@ -1,0 +1,85 @@
+"""The client's session × symbol price matrix, handed from `price_history` to the analytics assets
+through Dagster (an IO manager), not through process-wide caches.
+
+`price_history` returns the matrix (index: session dates, columns: symbols, values: adjusted closes in
+dollars, ^TNX/^IRX in percent, NaN where no price); this IO manager stores it as Parquet under
+``<state dir>/price_matrices/<client>.parquet`` (atomic replace) and loads it for every downstream
+input — so the analytics read it once per run whatever the executor (in-process: from the copy kept
+for the run; multiprocess, Celery, Kubernetes: from the file, which must then sit on storage the
+workers share, e.g. SIGMASIGHT_STATE_DIR on a shared volume).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+from dagster import ConfigurableIOManager, InputContext, OutputContext
+from pydantic import PrivateAttr
+
+PRICE_MATRIX_IO_MANAGER = "price_matrix_io_manager"
+
+
+def matrix_path(base_dir: Path, client_key: str) -> Path:
+    """One file per client partition (the key quoted so any e-mail is a safe file name)."""
+    return base_dir / f"{quote(client_key, safe='@._-+')}.parquet"
+
+
+def write_matrix(path: Path, matrix: pd.DataFrame) -> None:
+    """Parquet with a `date` column (float64 values bit-exact), written to a temporary file then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = matrix.copy()
+    frame.index = pd.to_datetime(pd.Index(matrix.index))
+    frame.index.name = "date"
+    frame.columns = [str(c) for c in frame.columns]
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    frame.reset_index().to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def read_matrix(path: Path) -> pd.DataFrame:
+    """The matrix as written: index = `datetime.date` sessions, columns = symbols."""
+    frame = pd.read_parquet(path)
+    dates = [d.date() for d in pd.to_datetime(frame.pop("date"))]
+    frame.index = pd.Index(dates, dtype=object)
+    frame.columns.name = None
+    return frame
+
+
+class PriceMatrixIOManager(ConfigurableIOManager):
+    """Stores/loads the `price_history` matrix per client partition (see the module docstring)."""
+
+    base_dir: str = ""  # default: <SIGMASIGHT_STATE_DIR>/price_matrices
+    _run_copy: dict = PrivateAttr(default_factory=dict)  # (run id, client) -> matrix, this run only
+
+    def _base(self) -> Path:
+        if self.base_dir:
+            return Path(self.base_dir)
+        from sigmasight_onboarding.config import get_settings
+
+        return Path(get_settings().state_dir) / "price_matrices"
+
+    def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
+        key = context.asset_partition_key
+        write_matrix(matrix_path(self._base(), key), obj)
+        self._run_copy.clear()  # one matrix kept in memory at most
+        self._run_copy[(context.run_id, key)] = obj
+
+    def load_input(self, context: InputContext) -> pd.DataFrame:
+        key = context.asset_partition_key
+        upstream = context.upstream_output
+        kept = self._run_copy.get((upstream.run_id if upstream is not None else None, key))
+        if kept is not None:
+            return kept
+        path = matrix_path(self._base(), key)
+        if not path.exists():
+            return pd.DataFrame(index=pd.Index([], dtype=object))  # never stored here: the consumer reads the database
+        return read_matrix(path)
+
+
+def covers(matrix: pd.DataFrame, sessions: list[date], symbols: list[str]) -> bool:
+    """True when `matrix` has exactly these sessions and every symbol (else read the database)."""
+    return list(matrix.index) == list(sessions) and set(symbols) <= set(matrix.columns)
