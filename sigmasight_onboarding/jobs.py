@@ -5,9 +5,12 @@
   launched with the `dagster/asset_partition_range_start`/`_end` tags (CLI, sensors, schedule), a
   client × session range as one run. UI backfills should be *asset* backfills (Assets →
   Materialize): the assets' `BackfillPolicy.single_run` makes each client's range one run.
+
+The jobs name no executor: they take the Definitions' one, chosen by the deployment
+(`SIGMASIGHT_EXECUTOR`, see `executors.py`; in-process by default).
 """
 
-from dagster import AssetSelection, define_asset_job, in_process_executor
+from dagster import AssetSelection, define_asset_job
 
 from sigmasight_onboarding.assets.onboarding_state import onboarding_complete
 from sigmasight_onboarding.hooks import incomplete_on_failure, ready_on_verification
@@ -23,7 +26,6 @@ onboard_client_job = define_asset_job(
     # onboarding_complete is reported by the hooks when the state changes, not run mid-onboarding
     selection=AssetSelection.groups(*CLIENT_GROUPS) - AssetSelection.checks(onboarding_complete),
     partitions_def=clients_partitions,
-    executor_def=in_process_executor,
     hooks={incomplete_on_failure},  # a failure after the write marks the client INCOMPLETE (audit log)
     description="Onboard one client (partition = lower-case email): account, positions, prices and position analytics.",
 )
@@ -33,7 +35,6 @@ timeseries_job = define_asset_job(
     tags={"sigmasight/kind": "timeseries"},
     selection=AssetSelection.groups(TIMESERIES_GROUP),
     partitions_def=client_date_partitions,
-    executor_def=in_process_executor,
     description="Snapshots, risk metrics and stress tests for one (client, NYSE session) partition or a range of them.",
 )
 
@@ -44,7 +45,6 @@ verify_client_job = define_asset_job(
     tags={"sigmasight/kind": "verification"},
     selection=AssetSelection.groups(VERIFICATION_GROUP),
     partitions_def=clients_partitions,
-    executor_def=in_process_executor,
     hooks={incomplete_on_failure, ready_on_verification},  # the real outcome in the audit log
     description="Verification record and onboarding report of one client (after its time series exist).",
 )
@@ -54,6 +54,5 @@ daily_refresh_job = define_asset_job(
     tags={"sigmasight/kind": "daily-refresh"},
     selection=AssetSelection.groups("market_data", "analytics"),
     partitions_def=clients_partitions,
-    executor_def=in_process_executor,
     description="New prices and position analytics of one client for the newest session.",
 )
