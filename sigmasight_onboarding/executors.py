@@ -8,6 +8,8 @@
   Broker, result backend and queue come from the YAML file named by `SIGMASIGHT_CELERY_CONFIG`
   (default `deploy/celery.yaml`) — the same file the workers are started with
   (`dagster-celery worker start -y deploy/celery.yaml -q <queue>`), so both sides always agree.
+- `k8s`: dagster-k8s's `k8s_job_executor`, one Kubernetes pod per step (deploy/k8s/; needs
+  `dagster-k8s==0.29.27` in the image — not a dependency of this project, not runnable here).
 
 Nothing passes between steps in memory: every asset re-reads what it needs from the SigmaSight
 database (the per-run caches fall back to it on a miss) and Dagster's IO manager persists
@@ -25,7 +27,7 @@ from dagster import ExecutorDefinition, in_process_executor, multiprocess_execut
 from sigmasight_onboarding.config import PROJECT_ROOT
 
 DEFAULT_CELERY_CONFIG = PROJECT_ROOT / "deploy" / "celery.yaml"
-EXECUTORS = ("in_process", "multiprocess", "celery")
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
 
 
 def celery_config(path: str | Path) -> dict:
@@ -54,4 +56,10 @@ def executor_from_settings(environ: Mapping[str, str] | None = None) -> Executor
 
         path = environ.get("SIGMASIGHT_CELERY_CONFIG") or DEFAULT_CELERY_CONFIG
         return celery_executor.configured(celery_config(path), name="celery")
+    if kind == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError as exc:
+            raise ValueError("SIGMASIGHT_EXECUTOR=k8s needs dagster-k8s==0.29.27 installed (deploy/k8s/Dockerfile)") from exc
+        return k8s_job_executor
     raise ValueError(f"SIGMASIGHT_EXECUTOR={kind!r}: expected one of {', '.join(EXECUTORS)}")

@@ -28,8 +28,7 @@ from .scale_out_cluster import PG_ADMIN_URL, ScaleOutCluster, client_email, reac
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-CLIENTS = int(os.environ.get("SIGMASIGHT_SCALE_OUT_CLIENTS", "8"))
-KILL_CLIENTS = 3  # dropped for the worker-kill phase
+CLIENTS = int(os.environ.get("SIGMASIGHT_SCALE_OUT_CLIENTS", "6"))
 
 
 def _services_or_skip(cluster: ScaleOutCluster) -> None:
@@ -137,32 +136,14 @@ def test_daemon_and_celery_workers_onboard_clients_and_survive_a_killed_worker(t
 
         monkeypatch.setenv("DAGSTER_PG_URL", cluster.dagster_pg_url)  # deploy/dagster.yaml reads it
         with DagsterInstance.from_config(str(cluster.home)) as instance:
-            phase1 = cluster.wait_ready(list(books), timeout=300)
-            cluster.wait_runs_finished(instance)
-            print(f"\nphase 1: {CLIENTS} clients READY in {phase1:.0f} s\n" + cluster.timeline(instance))
-            records = instance.get_run_records()
-            assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records), \
-                [(r.dagster_run.job_name, r.dagster_run.status) for r in records if r.dagster_run.status != DagsterRunStatus.SUCCESS]
-            assert_one_run_per_client_at_a_time(records)
-            snaps = assert_exact_positions_no_duplicates(cluster.db_url, books)
-            assert all(snaps.get(email) == 3 for email in books), snaps
-            # every step ran on a Celery worker, and both workers took some
-            hosts = set()
-            for record in records:
-                for entry in instance.all_logs(record.dagster_run.run_id):
-                    hosts.add(celery_worker_of(entry))
-            hosts.discard(None)
-            assert hosts == {cluster.worker_name(1), cluster.worker_name(2)}, hosts
-
-            # ---- phase 2: SIGKILL worker 1 while it executes a step
-            kill_books = {client_email(100 + i): small_book(100 + i) for i in range(KILL_CLIENTS)}
-            for email, book in kill_books.items():
-                write_small_drop(cluster.imports, email, book)
+            # both workers work until the first client is READY; then worker 1 is SIGKILLed (its whole
+            # process group: the worker and its pool process) while it executes a step
+            cluster.wait_ready(list(books)[:1], timeout=240)
             victim = cluster.worker_procs[0]
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 120
             in_flight = []
             while not in_flight:
-                assert time.monotonic() < deadline, "worker 1 never executed a step of the new clients\n" + cluster.diagnostics()
+                assert time.monotonic() < deadline, "worker 1 executed no further step\n" + cluster.diagnostics()
                 in_flight = _in_flight_on(instance, cluster.worker_name(1))
                 if not in_flight:
                     time.sleep(0.2)
@@ -170,21 +151,34 @@ def test_daemon_and_celery_workers_onboard_clients_and_survive_a_killed_worker(t
             victim.popen.wait(timeout=30)
             cluster.killed.append(victim)
             killed_at = time.time()
-            cluster.wait_ready(list(kill_books), timeout=300)
+
+            elapsed = cluster.wait_ready(list(books), timeout=300)
             cluster.wait_runs_finished(instance)
+            print(f"\n{CLIENTS} clients READY ({time.monotonic() - started:.0f} s from start); worker 1 killed "
+                  f"during {in_flight}\n" + cluster.timeline(instance))
 
             records = instance.get_run_records()
-            assert_one_run_per_client_at_a_time(records)
-            snaps = assert_exact_positions_no_duplicates(cluster.db_url, {**books, **kill_books})
-            assert all(snaps.get(email) == 3 for email in {**books, **kill_books}), snaps
-            for run_id, step_key in in_flight:  # the killed step finished after the kill (re-delivered or retried)
+            # the killed step finished after the kill: re-delivered to worker 2 in the same run, or the
+            # run failed and its retry (run_retries, dagster/parent_run_id) succeeded
+            retried = set()
+            for run_id, step_key in in_flight:
                 run = instance.get_run_by_id(run_id)
                 succeeded = [e for e in instance.all_logs(run_id)
                              if e.dagster_event and e.dagster_event.is_step_success and e.step_key == step_key]
                 retries = instance.get_runs(filters=RunsFilter(tags={"dagster/parent_run_id": run_id}))
-                assert (run.status == DagsterRunStatus.SUCCESS and succeeded and succeeded[-1].timestamp >= killed_at) or \
-                    any(r.status == DagsterRunStatus.SUCCESS for r in retries), \
+                resumed = run.status == DagsterRunStatus.SUCCESS and succeeded and succeeded[-1].timestamp >= killed_at
+                assert resumed or any(r.status == DagsterRunStatus.SUCCESS for r in retries), \
                     (run_id, step_key, run.status, [(r.run_id, r.status) for r in retries])
-            print("\n" + cluster.timeline(instance))
-            print(f"\nscale-out: {CLIENTS} clients READY in {phase1:.0f} s on 2 workers; killed worker 1 during "
-                  f"{in_flight}; {KILL_CLIENTS} more clients READY; total {time.monotonic() - started:.0f} s")
+                if not resumed:
+                    retried.add(run_id)
+            failed = [(r.dagster_run.job_name, _client_of(r.dagster_run), r.dagster_run.status) for r in records
+                      if r.dagster_run.status != DagsterRunStatus.SUCCESS and r.dagster_run.run_id not in retried]
+            assert not failed, failed
+            assert_one_run_per_client_at_a_time(records)
+            snaps = assert_exact_positions_no_duplicates(cluster.db_url, books)
+            assert all(snaps.get(email) == 3 for email in books), snaps
+            # every step ran on a Celery worker, and both workers took some
+            hosts = {celery_worker_of(entry) for record in records for entry in instance.all_logs(record.dagster_run.run_id)}
+            hosts.discard(None)
+            assert hosts == {cluster.worker_name(1), cluster.worker_name(2)}, hosts
+            print(f"scale-out e2e: {CLIENTS} clients READY in {elapsed:.0f} s, total {time.monotonic() - started:.0f} s")
