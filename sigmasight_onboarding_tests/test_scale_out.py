@@ -120,6 +120,11 @@ def _in_flight_on(instance, worker_name: str) -> list[tuple[str, str]]:
     return found
 
 
+def _succeeded_before(instance, run_id: str, step_key: str, when: float) -> bool:
+    return any(e.dagster_event and e.dagster_event.is_step_success and e.step_key == step_key and e.timestamp < when
+               for e in instance.all_logs(run_id))
+
+
 def test_daemon_and_celery_workers_onboard_clients_and_survive_a_killed_worker(tmp_path, monkeypatch):
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
@@ -139,22 +144,32 @@ def test_daemon_and_celery_workers_onboard_clients_and_survive_a_killed_worker(t
             # both workers work until the first client is READY; then worker 1 is SIGKILLed (its whole
             # process group: the worker and its pool process) while it executes a step
             cluster.wait_ready(list(books)[:1], timeout=240)
-            victim = cluster.worker_procs[0]
-            deadline = time.monotonic() + 120
-            in_flight = []
-            while not in_flight:
-                assert time.monotonic() < deadline, "worker 1 executed no further step\n" + cluster.diagnostics()
-                in_flight = _in_flight_on(instance, cluster.worker_name(1))
-                if not in_flight:
-                    time.sleep(0.2)
-            os.killpg(victim.popen.pid, signal.SIGKILL)
-            victim.popen.wait(timeout=30)
-            cluster.killed.append(victim)
-            killed_at = time.time()
+            victim_index, in_flight, killed_at = 1, [], None
+            for _attempt in range(3):
+                victim = cluster.worker_procs[victim_index - 1]
+                deadline = time.monotonic() + 120
+                seen = []
+                while not seen:
+                    assert time.monotonic() < deadline, f"worker {victim_index} executed no further step\n" + cluster.diagnostics()
+                    seen = _in_flight_on(instance, cluster.worker_name(victim_index))
+                    if not seen:
+                        time.sleep(0.2)
+                os.killpg(victim.popen.pid, signal.SIGKILL)
+                killed_at = time.time()
+                victim.popen.wait(timeout=30)
+                cluster.killed.append(victim)
+                # a step that finished in the instant between the look and the kill was not hit
+                in_flight = [(run_id, key) for run_id, key in seen if not _succeeded_before(instance, run_id, key, killed_at)]
+                if in_flight:
+                    break
+                cluster.start_worker(len(cluster.worker_procs) + 1)  # missed: a fresh worker, and try again
+                victim_index = len(cluster.worker_procs)
+                cluster.wait_workers_ready()
+            assert in_flight, "the kill never hit a running step"
 
             elapsed = cluster.wait_ready(list(books), timeout=300)
             cluster.wait_runs_finished(instance)
-            print(f"\n{CLIENTS} clients READY ({time.monotonic() - started:.0f} s from start); worker 1 killed "
+            print(f"\n{CLIENTS} clients READY ({time.monotonic() - started:.0f} s from start); worker {victim_index} killed "
                   f"during {in_flight}\n" + cluster.timeline(instance))
 
             records = instance.get_run_records()
@@ -180,5 +195,5 @@ def test_daemon_and_celery_workers_onboard_clients_and_survive_a_killed_worker(t
             # every step ran on a Celery worker, and both workers took some
             hosts = {celery_worker_of(entry) for record in records for entry in instance.all_logs(record.dagster_run.run_id)}
             hosts.discard(None)
-            assert hosts == {cluster.worker_name(1), cluster.worker_name(2)}, hosts
-            print(f"scale-out e2e: {CLIENTS} clients READY in {elapsed:.0f} s, total {time.monotonic() - started:.0f} s")
+            assert {cluster.worker_name(1), cluster.worker_name(2)} <= hosts, hosts
+            print(f"scale-out e2e: {CLIENTS} clients READY ({elapsed:.0f} s after the kill), total {time.monotonic() - started:.0f} s")
