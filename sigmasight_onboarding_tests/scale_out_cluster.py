@@ -251,6 +251,7 @@ class ScaleOutCluster:
             except Exception as exc:  # pragma: no cover - keep stopping the others
                 errors.append(f"{proc.name}: {exc}")
         self._delete_queue()
+        self._delete_results()
         from sigmasight_onboarding.db import engine as db_engine
 
         db_engine.dispose_all()
@@ -269,6 +270,24 @@ class ScaleOutCluster:
             with Connection(self.config["broker"], connect_timeout=5) as conn:
                 channel = conn.channel()
                 channel.queue_delete(self.queue)
+        except Exception:
+            pass
+
+    def _delete_results(self) -> None:
+        """Delete this cluster's task results from the Redis backend (they name its workers, w<i>-<tag>@host)."""
+        backend = self.config.get("backend", "") if hasattr(self, "config") else ""
+        if not backend.startswith("redis://"):
+            return
+        try:
+            import redis
+
+            client = redis.Redis.from_url(backend, socket_timeout=5)
+            marker = f"-{self.tag}@".encode()
+            for key in client.scan_iter(match="celery-task-meta-*", count=500):
+                value = client.get(key)
+                if value and marker in value:
+                    client.delete(key)
+            client.close()
         except Exception:
             pass
 
