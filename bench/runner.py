@@ -34,6 +34,7 @@ FULL = {
     "B": [10, 100, 1_000, 5_000],
     "C": 10_000,
     "P": 100_000,
+    "F": 50,
     "M": 500,
     "D_sessions": 250,
     "E_clients": 200,
@@ -46,6 +47,7 @@ QUICK = {
     "B": [10, 100, 1_000],
     "C": 1_000,
     "P": 10_000,
+    "F": 10,
     "M": 100,
     "D_sessions": 20,
     "E_clients": 20,
@@ -616,6 +618,44 @@ class Bench:
                                  f"write {r['write_s']:.1f} s; {r['warnings']:,} warnings summarised", plot=False))
             self.say(f"   validate {r['validate_s']:.1f} s, pre-flight {r['preflight_s']:.1f} s, write {r['write_s']:.1f} s")
 
+    def scenario_f(self) -> None:
+        """F (issue 14): N clients end to end through dagster-daemon + Celery workers (deploy/), with 1
+        and with 2 workers; clients/min, the ratio, a projection for 10,000 clients. Writes
+        bench/results/issue14_F.md. PostgreSQL, RabbitMQ and Redis must be up."""
+        from bench.scale_out import report, run_f
+        from sigmasight_onboarding_tests.scale_out_cluster import reachable
+
+        n = self.args.f_clients or self.plan["F"]
+        problems = [p for p in (reachable(PG_ADMIN_URL, 5432), reachable("amqp://127.0.0.1:5672", 5672),
+                                reachable("redis://127.0.0.1:6379", 6379)) if p]
+        if problems:
+            self.notes.append("F skipped: " + "; ".join(problems))
+            return
+        results = []
+        for workers in (1, 2):
+            self.say(f"F {n} clients through the daemon on {workers} Celery worker(s)")
+            try:
+                r = run_f(n, workers, say=self.say)
+            except Exception as exc:
+                self.rows.append(Row(f"F daemon + {workers} Celery worker(s)", "postgresql", n, None, "", None, "", "NO (failed)",
+                                     f"FAILED: {str(exc)[:300]}"))
+                self.say(f"   failed: {str(exc)[:300]}")
+                continue
+            results.append(r)
+            self.rows.append(Row(f"F daemon + {workers} Celery worker(s)", "postgresql", n, r["seconds"],
+                                 f"{r['per_min']:.2f} clients/min", None, "2 w ≥ 1.6× 1 w" if workers == 2 else "", "",
+                                 f"{r['runs']} runs ({r['failed_runs']} failed); first READY {r['first_ready_s']:.0f} s", plot=False))
+            self.say(f"   {r['seconds']:.0f} s, {r['per_min']:.2f} clients/min")
+        if results:
+            text = report(results, f"{os.getloadavg()[0]:.1f}", os.cpu_count() or 0)
+            (RESULTS / "issue14_F.md").write_text(text)
+            print(text)
+            by_w = {r["workers"]: r for r in results}
+            if 1 in by_w and 2 in by_w:
+                ratio = by_w[2]["per_min"] / by_w[1]["per_min"]
+                self.rows[-1].met = "yes" if ratio >= 1.6 else f"NO (×{ratio:.2f})"
+                self.rows[-1].note += f"; ratio 2 w / 1 w = {ratio:.2f}×"
+
     def scenario_q(self) -> None:
         """Q: full-size price path — file provider -> stored, then the matrix read (issue 17 targets)."""
         uni = self.load_universe()
@@ -926,7 +966,7 @@ def _mem_gb() -> float:
         return float("nan")
 
 
-SCENARIOS = ("A", "B", "C", "P", "Q", "M", "D", "E")
+SCENARIOS = ("A", "B", "C", "P", "Q", "M", "D", "E", "F")
 
 
 def parse_args(argv=None):
@@ -944,6 +984,8 @@ def parse_args(argv=None):
                    help="start every scenario as a new interpreter instead of forking a pre-imported worker")
     p.add_argument("--cold-cap", type=float, default=None,
                    help="skip (and extrapolate) a cold onboarding run predicted longer than this many seconds")
+    p.add_argument("--f-clients", type=int, default=None,
+                   help="clients of scenario F (default 50, quick 10)")
     p.add_argument("--a-sizes", help="comma-separated sizes for scenario A (default the plan's)")
     args = p.parse_args(argv)
     args.only_given = bool(args.only) or args.profile
@@ -954,8 +996,9 @@ def parse_args(argv=None):
             p.error(f"unknown scenario(s) {bad}; choose from {','.join(SCENARIOS)}")
         args.scenarios = chosen
     else:
-        # P (a 100,000-row drop, minutes) runs only when asked for: --only P
-        args.scenarios = [] if args.profile else [s for s in SCENARIOS if s != "P"]
+        # P (a 100,000-row drop, minutes) and F (a daemon + Celery workers, many minutes) run only
+        # when asked for: --only P / --only F
+        args.scenarios = [] if args.profile else [s for s in SCENARIOS if s not in ("P", "F")]
     return args
 
 
@@ -969,7 +1012,7 @@ def main(argv=None) -> int:
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
         signal.signal(signal.SIGINT, _terminate)
     bench = Bench(args)
-    order = [s for s in ("B", "M", "Q", "C", "P", "D", "E", "A") if s in args.scenarios]  # cheap first, A (longest) last
+    order = [s for s in ("B", "M", "Q", "C", "P", "D", "E", "A", "F") if s in args.scenarios]  # cheap first, A (longest) last
     bench.say(f"plan: {'quick' if args.quick else 'full'}; scenarios {','.join(order) or '-'}"
               f"{' + profile' if args.profile else ''}; db {args.db}; work dir {bench.run_dir.relative_to(REPO)}")
     bench.load_universe()

@@ -12,7 +12,7 @@ the Definitions.
 
 import os
 
-from dagster import Definitions, EnvVar, in_process_executor
+from dagster import Definitions, EnvVar
 
 from sigmasight_onboarding.assets.backend import sigmasight_backend_tables
 from sigmasight_onboarding.assets.market_data import price_history
@@ -26,6 +26,7 @@ from sigmasight_onboarding.assets.position_analytics import (
 )
 from sigmasight_onboarding.assets.timeseries import build_portfolio_timeseries
 from sigmasight_onboarding.assets.verification import onboarding_report, onboarding_verification
+from sigmasight_onboarding.executors import executor_from_settings
 from sigmasight_onboarding.jobs import daily_refresh_job, onboard_client_job, timeseries_job, verify_client_job
 from sigmasight_onboarding.ops import offboard_client_job
 from sigmasight_onboarding.partitions import client_date_partitions
@@ -86,9 +87,9 @@ def build_definitions() -> Definitions:
         schedules=[daily_refresh_schedule],
         sensors=[client_drop_sensor, onboarding_timeseries_sensor, verification_sensor],
         resources={**build_resources(), PRICE_MATRIX_IO_MANAGER: PriceMatrixIOManager()},
-        # UI materialisations and asset backfills run every step in the run's own process: one
-        # process per run instead of one per step (a client's range is one run, see timeseries).
-        executor=in_process_executor,
+        # Every job and UI materialisation uses this executor. Default in-process (one process per
+        # run); SIGMASIGHT_EXECUTOR=celery hands each step to dagster-celery workers (executors.py).
+        executor=executor_from_settings(),
     )
 
 

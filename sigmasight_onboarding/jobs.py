@@ -7,9 +7,11 @@
   Materialize): the assets' `BackfillPolicy.single_run` makes each client's range one run.
 
 Each job's partitions are those of the assets it selects (Dagster infers them).
+The jobs name no executor: they take the Definitions' one, chosen by the deployment
+(`SIGMASIGHT_EXECUTOR`, see `executors.py`; in-process by default).
 """
 
-from dagster import AssetSelection, define_asset_job, in_process_executor
+from dagster import AssetSelection, define_asset_job
 
 from sigmasight_onboarding.assets.onboarding_state import onboarding_complete
 from sigmasight_onboarding.hooks import incomplete_on_failure, ready_on_verification
@@ -23,7 +25,6 @@ onboard_client_job = define_asset_job(
     tags={"sigmasight/kind": "onboarding"},
     # onboarding_complete is reported by the hooks when the state changes, not run mid-onboarding
     selection=AssetSelection.groups(*CLIENT_GROUPS) - AssetSelection.checks(onboarding_complete),
-    executor_def=in_process_executor,
     hooks={incomplete_on_failure},  # a failure after the write marks the client INCOMPLETE (audit log)
     description="Onboard one client (partition = lower-case email): account, positions, prices and position analytics.",
 )
@@ -32,7 +33,6 @@ timeseries_job = define_asset_job(
     name="backfill_timeseries",
     tags={"sigmasight/kind": "timeseries"},
     selection=AssetSelection.groups(TIMESERIES_GROUP),
-    executor_def=in_process_executor,
     description="Snapshots, risk metrics and stress tests for one (client, NYSE session) partition or a range of them.",
 )
 
@@ -42,7 +42,6 @@ verify_client_job = define_asset_job(
     name="verify_client",
     tags={"sigmasight/kind": "verification"},
     selection=AssetSelection.groups(VERIFICATION_GROUP),
-    executor_def=in_process_executor,
     hooks={incomplete_on_failure, ready_on_verification},  # the real outcome in the audit log
     description="Verification record and onboarding report of one client (after its time series exist).",
 )
@@ -51,6 +50,5 @@ daily_refresh_job = define_asset_job(
     name="daily_refresh",
     tags={"sigmasight/kind": "daily-refresh"},
     selection=AssetSelection.groups("market_data", "analytics"),
-    executor_def=in_process_executor,
     description="New prices and position analytics of one client for the newest session.",
 )

@@ -25,7 +25,7 @@ KEY = "john.smith@example.com"
 
 
 def test_both_instance_configs_turn_run_monitoring_on():
-    for path in (REPO / "dagster.yaml", REPO / "deploy" / "dagster-postgres.yaml"):
+    for path in (REPO / "dagster.yaml", REPO / "deploy" / "dagster-postgres.yaml", REPO / "deploy" / "dagster.yaml"):
         config = yaml.safe_load(path.read_text())
         assert config["run_monitoring"]["enabled"] is True, path
         assert config["run_monitoring"]["max_resume_run_attempts"] == 0, path
