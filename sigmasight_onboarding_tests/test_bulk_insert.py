@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from sigmasight_onboarding.db.bulk import insert_rows
 from sigmasight_onboarding.db.engine import get_engine
@@ -37,8 +38,24 @@ def _stored(conn, portfolio_id) -> list[tuple]:
     return [tuple(r) for r in conn.execute(select(*cols).where(table.c.portfolio_id == portfolio_id).order_by(table.c.id))]
 
 
+def _drivers(url: str) -> list[str]:
+    """PostgreSQL through both drivers (psycopg 3 COPY write_row, psycopg2 COPY csv); SQLite as it is."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return [url]
+    return [parsed.set(drivername=f"postgresql+{d}").render_as_string(hide_password=False) for d in ("psycopg", "psycopg2")]
+
+
 def test_copy_insert_equals_executemany(db_url):
-    engine = get_engine(db_url)
+    for url in _drivers(db_url):
+        with get_engine(url).begin() as conn:
+            for table in (PositionTag, Tag, Position, Portfolio, User):
+                conn.execute(table.__table__.delete())
+        _copy_insert_equals_executemany(url)
+
+
+def _copy_insert_equals_executemany(url: str):
+    engine = get_engine(url)
     now = datetime.now(timezone.utc)
     user_id, portfolio_id = uuid.uuid4(), uuid.uuid4()
     rows = _rows(portfolio_id, 50)
@@ -50,6 +67,7 @@ def test_copy_insert_equals_executemany(db_url):
         assert insert_rows(conn, Position.__table__, rows) == 50
         tag_id = uuid.uuid4()
         conn.execute(Tag.__table__.insert(), [{"id": tag_id, "user_id": user_id, "name": 'a "quoted", tag', "created_at": now}])
+        assert engine.dialect.driver in ("pysqlite", "psycopg", "psycopg2")
         insert_rows(conn, PositionTag.__table__, [{"position_id": r["id"], "tag_id": tag_id} for r in rows[:7]])
     with engine.connect() as conn:
         copied = _stored(conn, portfolio_id)

