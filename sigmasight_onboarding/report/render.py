@@ -54,40 +54,39 @@ def md(value: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def usd(x: Any, decimals: int = 0) -> str:
+def _finite(x: Any) -> float | None:
+    """float(x) when it is a finite number, else None (shown as "n/a")."""
     try:
         v = float(x)
     except (TypeError, ValueError):
-        return "n/a"
-    if not np.isfinite(v):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def usd(x: Any, decimals: int = 0) -> str:
+    v = _finite(x)
+    if v is None:
         return "n/a"
     return f"{'-' if v < 0 else ''}${abs(v):,.{decimals}f}"
 
 
 def pct(x: Any, decimals: int = 1, signed: bool = False) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not np.isfinite(v):
+    v = _finite(x)
+    if v is None:
         return "n/a"
     return f"{v:+.{decimals}%}" if signed else f"{v:.{decimals}%}"
 
 
 def num(x: Any, decimals: int = 2) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not np.isfinite(v):
+    v = _finite(x)
+    if v is None:
         return "n/a"
     return f"{v:,.{decimals}f}"
 
 
 def qty(x: Any) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
+    v = _finite(x)
+    if v is None:
         return "n/a"
     return f"{v:,.0f}" if v == int(v) else f"{v:,.4f}".rstrip("0")
 
