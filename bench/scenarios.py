@@ -132,7 +132,7 @@ def _drop_symbols(folder: Path) -> set[str]:
 def warm_cache(spec: dict) -> dict:
     """Fill the price cache for a drop's symbols (+ factor ETFs, rates) with the bench loader."""
     from bench.cache_warm import warm_cache as _warm
-    from sigmasight_onboarding.assets.market_data import reference_symbols
+    from sigmasight_onboarding.price_backfill import reference_symbols
 
     settings, engine, _ = _settings_engine()
     t0 = time.perf_counter()
@@ -179,7 +179,7 @@ def ingest(spec: dict) -> dict:
 def market(spec: dict) -> dict:
     from datetime import timedelta
 
-    from sigmasight_onboarding.assets.market_data import backfill_prices
+    from sigmasight_onboarding.price_backfill import backfill_prices
     from sigmasight_onboarding.calendar import sessions_between
     from sigmasight_onboarding.resources.market_data import build_provider_chain
 
@@ -215,7 +215,7 @@ def price_path(spec: dict) -> dict:
     session × symbol matrix read back (`read_price_matrix`), twice."""
     from datetime import timedelta
 
-    import sigmasight_onboarding.assets.market_data as amd
+    import sigmasight_onboarding.price_backfill as amd  # store_prices is looked up there at call time
     from sigmasight_onboarding.calendar import sessions_between
     from sigmasight_onboarding.db.market_data import read_price_matrix
     from sigmasight_onboarding.resources.market_data import build_provider_chain
@@ -383,7 +383,7 @@ def backfill_timeseries(spec: dict) -> dict:
     import dagster
 
     from bench.cache_warm import warm_cache as _warm
-    from sigmasight_onboarding.assets.market_data import reference_symbols
+    from sigmasight_onboarding.price_backfill import reference_symbols
     from sigmasight_onboarding.calendar import last_sessions
     from sigmasight_onboarding.cli import run_timeseries
 
@@ -425,7 +425,7 @@ def daily_refresh(spec: dict) -> dict:
     import dagster
 
     from bench.cache_warm import warm_cache as _warm
-    from sigmasight_onboarding.assets.market_data import reference_symbols
+    from sigmasight_onboarding.price_backfill import reference_symbols
     from sigmasight_onboarding.calendar import previous_session, sessions_between
 
     job, how = find_timeseries()

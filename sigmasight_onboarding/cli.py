@@ -478,7 +478,7 @@ def cmd_prices(args) -> int:
     """Coverage and source per symbol, from the cache and (with --fetch) the provider chain."""
     from datetime import date
 
-    from sigmasight_onboarding.assets.market_data import backfill_prices
+    from sigmasight_onboarding.price_backfill import backfill_prices
     from sigmasight_onboarding.calendar import sessions_between
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.db.engine import get_engine

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 # Imported at module level on purpose: the forkserver preloads this module once.
-from sigmasight_onboarding.assets.market_data import backfill_prices
+from sigmasight_onboarding.price_backfill import backfill_prices
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.engine import get_engine

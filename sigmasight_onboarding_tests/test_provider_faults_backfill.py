@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from sigmasight_onboarding.assets.market_data import backfill_prices
+from sigmasight_onboarding.price_backfill import backfill_prices
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import SHIPPED_MARKET_DATA, get_settings
 from sigmasight_onboarding.db.engine import get_engine

@@ -29,7 +29,7 @@ from dagster import DagsterInstance
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from sigmasight_onboarding.assets.market_data import backfill_prices
+from sigmasight_onboarding.price_backfill import backfill_prices
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.cli import main
 from sigmasight_onboarding.config import get_settings

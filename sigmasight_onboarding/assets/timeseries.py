@@ -40,7 +40,7 @@ from sigmasight_onboarding.analytics.risk import compute_risk_metrics
 from sigmasight_onboarding.analytics.pnl_explain import TERMS, explain_sessions
 from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, position_marks, value_positions
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
-from sigmasight_onboarding.assets.market_data import backfill_prices, reference_symbols
+from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
 from sigmasight_onboarding.db.market_data import dates_by_symbol, load_prices, price_matrix
 from sigmasight_onboarding.db.pnl_explain import explain_records

@@ -133,7 +133,7 @@ def probe_outage(chain, sessions: list[date]) -> str | None:
 def preflight_drop(drop: ClientDrop, engine: Engine, chain, settings: Settings, as_of: date) -> ClientDrop:
     """The drop to write (symbols in the market data's spelling, as-of warnings), or
     `DropValidationError` with every pre-flight problem. Writes no client row."""
-    from sigmasight_onboarding.assets.market_data import reference_symbols
+    from sigmasight_onboarding.price_backfill import reference_symbols
 
     facts = market_facts(engine, chain, needed_symbols(drop.positions), reference_symbols(), as_of)
     result = preflight(drop, facts)

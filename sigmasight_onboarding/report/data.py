@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, func, select
 
-from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
 from sigmasight_onboarding.calendar import last_sessions
 from sigmasight_onboarding.db.models import (
     CorrelationCalculation,
@@ -44,9 +43,9 @@ from sigmasight_onboarding.db.models import (
 from sigmasight_onboarding.db.pnl_explain import load_pnl_explain
 from sigmasight_onboarding.db.portfolio_reads import UnknownClient
 from sigmasight_onboarding.domain import COVERAGE_SESSIONS, OPTION_TYPES, SHORT_TYPES  # noqa: F401  (re-exported)
+from sigmasight_onboarding.price_backfill import reference_symbols
 
-RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
-REFERENCE_SYMBOLS = tuple(sorted(set(FACTOR_ETFS.values()) | set(RATE_SYMBOLS)))
+REFERENCE_SYMBOLS = tuple(reference_symbols())  # factor ETFs and rate series (price_backfill)
 BENCHMARK = "SPY"
 SNAPSHOT_SESSIONS = 30
 RETURN_SESSIONS = 252

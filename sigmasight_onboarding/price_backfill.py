@@ -1,0 +1,98 @@
+"""Gap-aware price backfill: which sessions of a window the shared price cache lacks, fetched through
+the provider chain and stored (no Dagster). Used by `price_history`, the time-series range runs, the
+CLI and the benches.
+
+`reference_symbols()` are the series every client needs besides its own: the factor ETFs and the rate
+series (^TNX and ^IRX in percent, TLT).
+"""
+
+import numpy as np
+import pandas as pd
+
+from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
+from sigmasight_onboarding.db.market_data import cached_dates, plan_fetches, record_gaps, store_prices
+
+RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
+
+
+def reference_symbols() -> list[str]:
+    """Factor ETFs and rate series every client needs."""
+    return sorted(set(FACTOR_ETFS.values()) | set(RATE_SYMBOLS))
+
+
+def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: dict | None = None) -> dict:
+    """Fetch the missing sessions of `symbols` through `chain` and store them; returns a summary.
+
+    `cached`: symbol -> cached sessions when the caller already loaded them (saves a query).
+    """
+    groups = plan_fetches(engine, symbols, sessions, cached)
+    summary = {"provider_calls": 0, "rows_added": 0, "served": {}, "failures": {}, "gaps_recorded": 0}
+    session_set = set(sessions)
+    for (start, end), group in sorted(groups.items()):
+        result = chain.daily_prices(group, start, end)
+        summary["provider_calls"] += 1
+        in_window = result.prices["date"].isin(session_set).to_numpy()
+        prices = result.prices if in_window.all() else result.prices[in_window]  # no copy of millions of rows
+        summary["rows_added"] += store_prices(engine, prices)
+        for source, n in prices.groupby("data_source")["symbol"].nunique().items():
+            summary["served"][source] = summary["served"].get(source, 0) + int(n)
+        summary["failures"].update(result.failures)
+        # sessions a provider left out of a symbol it served: ask the later providers for just those,
+        # then remember what nobody had as known gaps (rows keep their own truthful data_source)
+        span = [d for d in sessions if start <= d <= end]
+        # only a symbol with fewer distinct sessions of the span than the span has holes (counted column-wise)
+        counts = _sessions_per_symbol(prices, start, end)
+        short = [s for s in group if s not in result.failures and counts.get(s, 0) < len(span)]
+        short_rows = prices[prices["symbol"].isin(short)] if short else prices.iloc[:0]
+        got = short_rows.groupby("symbol")["date"].agg(set).to_dict()
+        holes = {s: [d for d in span if d not in got.get(s, set())] for s in short}
+        holes = {s: days for s, days in holes.items() if days}
+        if holes:
+            have = cached_dates(engine, list(holes), start, end)
+            holes = {s: [d for d in days if d not in have[s]] for s, days in holes.items()}
+            holes = {s: days for s, days in holes.items() if days}
+        if holes:
+            served_by = prices.drop_duplicates("symbol").set_index("symbol")["data_source"].to_dict()
+            holes, asked = _fill_holes(engine, chain, holes, served_by, summary)
+            if holes:
+                summary["gaps_recorded"] += record_gaps(engine, holes, "no provider had this session: " + ",".join(asked))
+    return summary
+
+
+def _sessions_per_symbol(prices, start, end) -> dict:
+    """Distinct dates within [start, end] per symbol of a long price frame."""
+    if not len(prices):
+        return {}
+    sym_codes, syms = pd.factorize(prices["symbol"])
+    day_codes, days = pd.factorize(prices["date"])
+    inside = np.array([d is not None and d == d and start <= d <= end for d in days] + [False])
+    keys = sym_codes.astype(np.int64) * (len(days) + 1) + day_codes
+    keys = np.unique(keys[inside[day_codes] & (sym_codes >= 0)])
+    counts = np.bincount(keys // (len(days) + 1), minlength=len(syms))
+    return dict(zip(syms, counts.tolist()))
+
+
+def _fill_holes(engine, chain, holes: dict, served_by: dict, summary: dict) -> tuple[dict, list[str]]:
+    """Ask the providers after the one that served a symbol for its missing sessions only.
+
+    Returns (sessions still missing per symbol, names of the providers that were asked).
+    """
+    providers = list(getattr(chain, "providers", ()))
+    names = [p.name for p in providers]
+    asked: list[str] = sorted(set(served_by.values()), key=lambda n: names.index(n) if n in names else -1)
+    for i, provider in enumerate(providers):
+        ask = [s for s, days in holes.items() if days and served_by.get(s) in names and names.index(served_by[s]) < i]
+        if not ask:
+            continue
+        wanted = {(s, d) for s in ask for d in holes[s]}
+        lo = min(min(holes[s]) for s in ask)
+        hi = max(max(holes[s]) for s in ask)
+        result = provider.daily_prices(ask, lo, hi)
+        summary["provider_calls"] += 1
+        asked.append(provider.name)
+        rows = result.prices[[(s, d) in wanted for s, d in zip(result.prices["symbol"], result.prices["date"])]]
+        summary["rows_added"] += store_prices(engine, rows)
+        filled = set(zip(rows["symbol"], rows["date"]))
+        holes = {s: [d for d in days if (s, d) not in filled] for s, days in holes.items()}
+        holes = {s: days for s, days in holes.items() if days}
+    return holes, asked
