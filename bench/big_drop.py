@@ -74,7 +74,7 @@ def preflight_ingest(spec: dict) -> dict:
     from sigmasight_onboarding.db.onboarding_writer import write_client
     from sigmasight_onboarding.drops.market_facts import preflight_drop
     from sigmasight_onboarding.drops.reader import read_drop
-    from sigmasight_onboarding.resources.market_data import build_provider_chain
+    from sigmasight_onboarding.resources.price_providers import build_provider_chain
 
     settings = get_settings()
     engine = get_engine(settings.database_url)

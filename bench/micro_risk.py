@@ -5,7 +5,7 @@ Book: the 30-position demo hedge-fund portfolio (22 equities long/short + 8 opti
 ``db.portfolio_reads.active_positions_frame``. Prices: ``data/market/daily_adj_close_extract.parquet``,
 the last 507 sessions (risk look-back 252 + back-test 250 + 5) up to each session, for the held price
 symbols plus the reference symbols (factor ETFs, ^TNX, ^IRX, TLT) — a date-object index like
-``db.market_data.price_matrix``.
+``db.price_cache.price_matrix``.
 
 Per session, exactly the calls ``assets/timeseries.py`` makes:
 

@@ -114,7 +114,7 @@ def save_profile(profiler, stem: Path, top: int = 25) -> dict:
 
 def _window(settings, as_of: date | None = None) -> list:
     from sigmasight_onboarding.calendar import sessions_between
-    from sigmasight_onboarding.db.market_data import window_start
+    from sigmasight_onboarding.db.price_cache import window_start
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
     as_of = as_of or resolve_as_of(settings)
@@ -181,7 +181,7 @@ def market(spec: dict) -> dict:
 
     from sigmasight_onboarding.price_backfill import backfill_prices
     from sigmasight_onboarding.calendar import sessions_between
-    from sigmasight_onboarding.resources.market_data import build_provider_chain
+    from sigmasight_onboarding.resources.price_providers import build_provider_chain
 
     _settings, engine, _ = _settings_engine()
     as_of = date.fromisoformat(spec["as_of"])
@@ -217,8 +217,8 @@ def price_path(spec: dict) -> dict:
 
     import sigmasight_onboarding.price_backfill as amd  # store_prices is looked up there at call time
     from sigmasight_onboarding.calendar import sessions_between
-    from sigmasight_onboarding.db.market_data import read_price_matrix
-    from sigmasight_onboarding.resources.market_data import build_provider_chain
+    from sigmasight_onboarding.db.price_cache import read_price_matrix
+    from sigmasight_onboarding.resources.price_providers import build_provider_chain
 
     _settings, engine, _ = _settings_engine()
     as_of = date.fromisoformat(spec["as_of"])

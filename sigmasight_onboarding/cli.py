@@ -162,7 +162,7 @@ def cmd_onboard(args) -> int:
         )
         return EXIT_USAGE
     try:
-        from sigmasight_onboarding.resources.market_data import build_provider_chain
+        from sigmasight_onboarding.resources.price_providers import build_provider_chain
 
         build_provider_chain(settings)  # e.g. synthetic prices in production: refuse before anything is written
     except ValueError as exc:
@@ -482,7 +482,7 @@ def cmd_prices(args) -> int:
     from sigmasight_onboarding.calendar import sessions_between
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.db.engine import get_engine
-    from sigmasight_onboarding.db.market_data import load_prices, window_start
+    from sigmasight_onboarding.db.price_cache import load_prices, window_start
     from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
     from sigmasight_onboarding.domain import MIN_COVERAGE
 

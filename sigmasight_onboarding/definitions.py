@@ -15,7 +15,7 @@ import os
 from dagster import Definitions, EnvVar
 
 from sigmasight_onboarding.assets.backend import sigmasight_backend_tables
-from sigmasight_onboarding.assets.market_data import price_history
+from sigmasight_onboarding.assets.price_history import price_history
 from sigmasight_onboarding.assets.onboarding import client_onboarding
 from sigmasight_onboarding.assets.onboarding_state import onboarding_complete
 from sigmasight_onboarding.assets.position_analytics import (

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
-from sigmasight_onboarding.db.market_data import cached_dates, plan_fetches, record_gaps, store_prices
+from sigmasight_onboarding.db.price_cache import cached_dates, plan_fetches, record_gaps, store_prices
 
 RATE_SYMBOLS = ("^TNX", "^IRX", "TLT")
 

@@ -21,10 +21,10 @@ from sigmasight_onboarding.price_backfill import backfill_prices
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.engine import get_engine
-from sigmasight_onboarding.db.market_data import window_start
+from sigmasight_onboarding.db.price_cache import window_start
 from sigmasight_onboarding.db.onboarding_writer import write_client
 from sigmasight_onboarding.drops.reader import read_drop
-from sigmasight_onboarding.resources.market_data import build_provider_chain
+from sigmasight_onboarding.resources.price_providers import build_provider_chain
 from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
 # Warm the NYSE calendar (an lru_cache) once in the forkserver: every forked child shares it.

@@ -35,7 +35,7 @@ from sqlalchemy import func, inspect, select
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import SHIPPED_MARKET_DATA
 from sigmasight_onboarding.db.engine import get_engine
-from sigmasight_onboarding.db.market_data import window_start
+from sigmasight_onboarding.db.price_cache import window_start
 from sigmasight_onboarding.db.models import (
     MarketDataCache,
     OnboardingAuditLog,

@@ -20,7 +20,7 @@ from sigmasight_onboarding.analytics.greeks import (
     compute_option_greeks,
     dividend_yields,
 )
-from sigmasight_onboarding.resources.market_data import ProviderChain
+from sigmasight_onboarding.resources.price_providers import ProviderChain
 from sigmasight_onboarding.resources.providers.fmp import FmpProvider
 from sigmasight_onboarding.resources.providers.polygon import PolygonProvider
 

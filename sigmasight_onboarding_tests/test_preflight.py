@@ -164,7 +164,7 @@ def test_unreachable_provider_chain_fails_fast_naming_the_cause(env, monkeypatch
     from sigmasight_onboarding.drops.market_facts import preflight_drop
     from sigmasight_onboarding.drops.problems import DropValidationError
     from sigmasight_onboarding.drops.reader import read_drop
-    from sigmasight_onboarding.resources.market_data import build_provider_chain
+    from sigmasight_onboarding.resources.price_providers import build_provider_chain
 
     monkeypatch.setenv("SIGMASIGHT_PROVIDERS", "fmp")
     monkeypatch.setenv("FMP_API_KEY", "test-key-123456")

@@ -19,7 +19,7 @@ from sigmasight_onboarding.price_backfill import backfill_prices
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import SHIPPED_MARKET_DATA
 from sigmasight_onboarding.db.engine import get_engine
-from sigmasight_onboarding.db.market_data import (
+from sigmasight_onboarding.db.price_cache import (
     cached_sessions,
     load_prices,
     price_matrix,

@@ -30,7 +30,7 @@ from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import SHIPPED_MARKET_DATA, get_settings
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import MarketDataCache, MarketDataGap
-from sigmasight_onboarding.resources.market_data import build_provider_chain
+from sigmasight_onboarding.resources.price_providers import build_provider_chain
 
 AS_OF = date(2026, 8, 3)
 SESSIONS = sessions_between(date(2026, 5, 1), AS_OF)

@@ -22,7 +22,7 @@ from hypothesis import given, settings as hyp_settings, strategies as st
 
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import SHIPPED_MARKET_DATA, Settings
-from sigmasight_onboarding.resources.market_data import (
+from sigmasight_onboarding.resources.price_providers import (
     PRICE_COLUMNS,
     FileProvider,
     FmpProvider,

@@ -35,7 +35,7 @@ from sigmasight_onboarding.cli import main
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import Base, MarketDataCache, OnboardingAuditLog, Portfolio, Position, Tag, User
-from sigmasight_onboarding.resources.market_data import build_provider_chain
+from sigmasight_onboarding.resources.price_providers import build_provider_chain
 from sigmasight_onboarding.security import deterministic_uuid, hash_password
 
 from .conftest import REPO, client_tables, copy_demo, write_drop

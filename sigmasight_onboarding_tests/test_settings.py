@@ -15,7 +15,7 @@ from dagster import DagsterInstance, build_sensor_context
 from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 from sigmasight_onboarding.sensors import onboarding_session_keys, verification_sensor
-from sigmasight_onboarding.verification import expected_sessions
+from sigmasight_onboarding.verification_rules import expected_sessions
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sigmasight_onboarding"
 REPO = PACKAGE.parent
@@ -53,7 +53,7 @@ from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.resources.onboarding import OnboardingResource
 from sigmasight_onboarding.sensors import onboarding_session_keys
-from sigmasight_onboarding.verification import expected_sessions
+from sigmasight_onboarding.verification_rules import expected_sessions
 s = MarketDataResource().settings()
 print(json.dumps([expected_sessions(), len(onboarding_session_keys("x@example.com", datetime.date(2026, 8, 3))),
                   OnboardingResource().settings().onboard_sessions, s.risk_lookback, s.jump_bound,

@@ -42,7 +42,7 @@ from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series,
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
-from sigmasight_onboarding.db.market_data import dates_by_symbol, load_prices, price_matrix
+from sigmasight_onboarding.db.price_cache import dates_by_symbol, load_prices, price_matrix
 from sigmasight_onboarding.db.pnl_explain import explain_records
 from sigmasight_onboarding.db.timeseries_writer import write_timeseries
 from sigmasight_onboarding.db.base import utcnow

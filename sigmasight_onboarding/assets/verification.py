@@ -29,7 +29,7 @@ from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
 from sigmasight_onboarding.resources.onboarding import OnboardingResource
 from sigmasight_onboarding.resources.sigmasight_api import check_live_api
-from sigmasight_onboarding.verification import record_verification, verify_client
+from sigmasight_onboarding.verification_rules import record_verification, verify_client
 from sigmasight_onboarding.metadata import readable
 
 GROUP = "verification"

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from sigmasight_onboarding.calendar import last_sessions
 from sigmasight_onboarding.config import Settings
-from sigmasight_onboarding.db.market_data import load_prices
+from sigmasight_onboarding.db.price_cache import load_prices
 from sigmasight_onboarding.drops.preflight import (
     COVERAGE_SESSIONS,
     MIN_COVERAGE,
@@ -109,7 +109,7 @@ def probe_outage(chain, sessions: list[date]) -> str | None:
     """One quick request for SPY's last sessions through every provider (HTTP ones with one retry and
     5-s timeouts): the cause when no provider answers, else None. Costs seconds, not the minute the
     full retry budget of every symbol would take when the providers are down."""
-    from sigmasight_onboarding.resources.market_data import ProviderChain
+    from sigmasight_onboarding.resources.price_providers import ProviderChain
 
     quick = []
     for provider in getattr(chain, "providers", ()):

@@ -1,6 +1,6 @@
 """Outside-world resources: market-data provider clients."""
 
-from .market_data import (
+from .price_providers import (
     PRICE_COLUMNS,
     FileProvider,
     FmpProvider,

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from sigmasight_onboarding.calendar import is_session, previous_session
 from sigmasight_onboarding.config import Settings
-from sigmasight_onboarding.resources.market_data import ProviderChain, build_provider_chain
+from sigmasight_onboarding.resources.price_providers import ProviderChain, build_provider_chain
 from sigmasight_onboarding.resources.settings import SettingsResource
 
 

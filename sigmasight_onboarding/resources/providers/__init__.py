@@ -1,4 +1,4 @@
-"""Market-data provider clients; see :mod:`sigmasight_onboarding.resources.market_data`."""
+"""Market-data provider clients; see :mod:`sigmasight_onboarding.resources.price_providers`."""
 
 from .base import PRICE_COLUMNS, MarketDataProvider, ProviderResult, empty_prices, redact, symbol_aliases
 from .file import FileProvider

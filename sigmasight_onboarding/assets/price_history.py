@@ -24,7 +24,7 @@ from dagster import (
     asset,
 )
 from sigmasight_onboarding.calendar import sessions_between
-from sigmasight_onboarding.db.market_data import cached_sessions, coverage, jump_flags, read_price_matrix, window_start
+from sigmasight_onboarding.db.price_cache import cached_sessions, coverage, jump_flags, read_price_matrix, window_start
 from sigmasight_onboarding.db.position_values import enrich_equity_positions
 from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
 from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
