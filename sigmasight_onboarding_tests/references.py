@@ -18,27 +18,8 @@ def real_price_matrix(symbols=None) -> pd.DataFrame:
     return df.pivot(index="date", columns="symbol", values="adj_close").sort_index()
 
 
-def ql_european(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0) -> tuple[float, float]:
-    """(price, delta) from QuantLib's analytic European engine (Act/365F, flat continuous curves)."""
-    today = ql.Date(as_of.day, as_of.month, as_of.year)
-    ql.Settings.instance().evaluationDate = today
-    dc = ql.Actual365Fixed()
-    payoff = ql.PlainVanillaPayoff(ql.Option.Call if is_call else ql.Option.Put, float(strike))
-    option = ql.VanillaOption(payoff, ql.EuropeanExercise(ql.Date(expiry.day, expiry.month, expiry.year)))
-    process = ql.BlackScholesMertonProcess(
-        ql.QuoteHandle(ql.SimpleQuote(float(spot))),
-        ql.YieldTermStructureHandle(ql.FlatForward(today, q, dc)),
-        ql.YieldTermStructureHandle(ql.FlatForward(today, rate, dc)),
-        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, dc)),
-    )
-    option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
-    return option.NPV(), option.delta()
-
-
-def ql_greeks(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0) -> dict[str, float]:
-    """Price and per-share Greeks from QuantLib in the units of ``analytics.greeks``: delta per $1, gamma per
-    $1², vega $ per vol point (QuantLib per 1.00 × 0.01), theta $ per calendar day (QuantLib per year / 365),
-    rho $ per 1 % rate (QuantLib per 1.00 × 0.01)."""
+def _ql_option(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0):
+    """A QuantLib European option on QuantLib's analytic BSM engine (Act/365F, flat continuous curves)."""
     today = ql.Date(as_of.day, as_of.month, as_of.year)
     ql.Settings.instance().evaluationDate = today
     dc = ql.Actual365Fixed()
@@ -51,5 +32,19 @@ def ql_greeks(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0
         ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, dc)),
     )
     option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
+    return option
+
+
+def ql_european(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0) -> tuple[float, float]:
+    """(price, delta) from QuantLib's analytic European engine (Act/365F, flat continuous curves)."""
+    option = _ql_option(spot, strike, as_of, expiry, rate, vol, is_call, q)
+    return option.NPV(), option.delta()
+
+
+def ql_greeks(spot, strike, as_of: date, expiry: date, rate, vol, is_call, q=0.0) -> dict[str, float]:
+    """Price and per-share Greeks from QuantLib in the units of ``analytics.greeks``: delta per $1, gamma per
+    $1², vega $ per vol point (QuantLib per 1.00 × 0.01), theta $ per calendar day (QuantLib per year / 365),
+    rho $ per 1 % rate (QuantLib per 1.00 × 0.01)."""
+    option = _ql_option(spot, strike, as_of, expiry, rate, vol, is_call, q)
     return {"price": option.NPV(), "delta": option.delta(), "gamma": option.gamma(), "vega": option.vega() * 0.01,
             "theta": option.theta() / 365.0, "rho": option.rho() * 0.01}
