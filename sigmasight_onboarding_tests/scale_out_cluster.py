@@ -188,6 +188,11 @@ class ScaleOutCluster:
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         }
         self.env.pop("SIGMASIGHT_ENV", None)
+        # Dagster's storage is created once, before any process opens the instance: workers, daemon and
+        # `dagster sensor start` started together on an empty database race to CREATE TABLE and one dies
+        # with "relation instance_info already exists" (seen in CI). The README's deploy steps do the same.
+        subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=self.env, cwd=str(REPO), check=True,
+                       capture_output=True, text=True, timeout=240)
         for i in range(self.workers):
             self.start_worker(i + 1)
         return self
