@@ -282,6 +282,35 @@ def realised_volatility(prices: pd.DataFrame, window: int = 63, min_obs: int = 2
     return vol
 
 
+def realised_volatility_by_date(prices: pd.DataFrame, dates, window: int = 63, min_obs: int = 20) -> pd.DataFrame:
+    """``realised_volatility(prices.loc[:d], window, min_obs)`` for every d of ``dates`` at once.
+
+    Returns a DataFrame (index = the dates, columns = prices' columns) of annualised decimal vols: each
+    row is the stdev (ddof=1) of the last ``window`` daily log returns ending on that date (NaN returns
+    skipped, NaN when fewer than ``min_obs``) × √252 — the window ending on each session, so a session's
+    vol does not depend on which other dates are asked for. Every date must be in ``prices.index``.
+    """
+    idx = pd.DatetimeIndex(pd.to_datetime(prices.index)).normalize()
+    want = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    rows = idx.get_indexer(want)
+    if (rows < 0).any():
+        raise ValueError(f"dates not in the price index: {[str(d.date()) for d in want[rows < 0]][:5]}")
+    values = prices.to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(values[1:] / values[:-1])  # analytics.returns.log_returns
+    # return t ends on price row t + 1; pad so every date has `window` return slots (missing = NaN, skipped)
+    padded = np.vstack([np.full((window, values.shape[1]), np.nan), lr])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)  # slot i: returns ending on price row i
+    chosen = windows[rows]  # dates × columns × window
+    n = np.isfinite(chosen).sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(chosen, axis=2) / n
+        var = np.nansum((chosen - mean[:, :, None]) ** 2, axis=2) / (n - 1)
+    vol = np.sqrt(var) * np.sqrt(TRADING_DAYS_PER_YEAR)
+    vol[n < max(min_obs, 2)] = np.nan
+    return pd.DataFrame(vol, index=want, columns=prices.columns)
+
+
 def dividend_yields(symbols: Any, spots: Any, as_of: Any, dividends: dict | None) -> pd.DataFrame:
     """Continuous dividend yield q per underlying for Black–Scholes–Merton, with its source.
 

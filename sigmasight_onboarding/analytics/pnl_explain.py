@@ -63,14 +63,31 @@ def explain_pnl(previous: pd.DataFrame, current: pd.DataFrame, calendar_days: fl
         raise ValueError(f"no current mark for positions {missing[:10]}")
     p = {c: previous[c].astype(float).to_numpy() for c in PREVIOUS_COLUMNS}
     c = {k: cur[k].astype(float).to_numpy() for k in CURRENT_COLUMNS}
+    out = pd.DataFrame(explain_terms(p, c, calendar_days), index=previous.index)
+    if round_to_cents:
+        out = out.round(2)
+        out["pnl"] = (out["value_current"] - out["value_previous"]).round(2)  # Δ of the stored (cent) values
+    out["residual"] = out["pnl"] - out[TERMS].sum(axis=1)
+    if round_to_cents:
+        out["residual"] = out["residual"].round(2)
+    return out[EXPLAIN_COLUMNS]
+
+
+def explain_terms(p: dict[str, np.ndarray], c: dict[str, np.ndarray], calendar_days) -> dict[str, np.ndarray]:
+    """The formulas of the module docstring on arrays of any (broadcastable) shape, full precision.
+
+    p: ``PREVIOUS_COLUMNS`` arrays (the previous session's marks and per-share Greeks), c: ``CURRENT_COLUMNS``
+    arrays (the current session's own marks), calendar_days: days between the sessions. Returns
+    value_previous, value_current, pnl and the five ``TERMS`` in dollars (no residual, no rounding).
+    """
     n = p["quantity"] * p["multiplier"]
     ds = c["spot"] - p["spot"]
     dvol = np.nan_to_num(c["vol"] - p["vol"])
     drate = np.nan_to_num(c["rate"] - p["rate"])
-    days = np.broadcast_to(np.asarray(calendar_days, dtype=float), n.shape)
+    days = np.broadcast_to(np.asarray(calendar_days, dtype=float), np.broadcast_shapes(n.shape, np.shape(calendar_days)))
     v0 = n * p["price"]
     v1 = n * c["price"]
-    out = pd.DataFrame({
+    return {
         "value_previous": v0,
         "value_current": v1,
         "pnl": v1 - v0,
@@ -79,14 +96,7 @@ def explain_pnl(previous: pd.DataFrame, current: pd.DataFrame, calendar_days: fl
         "vega_pnl": n * np.nan_to_num(p["vega"]) * dvol * 100.0,
         "theta_pnl": n * np.nan_to_num(p["theta"]) * days,
         "rates_pnl": n * np.nan_to_num(p["rho"]) * drate * 100.0,
-    }, index=previous.index)
-    if round_to_cents:
-        out = out.round(2)
-        out["pnl"] = (out["value_current"] - out["value_previous"]).round(2)  # Δ of the stored (cent) values
-    out["residual"] = out["pnl"] - out[TERMS].sum(axis=1)
-    if round_to_cents:
-        out["residual"] = out["residual"].round(2)
-    return out[EXPLAIN_COLUMNS]
+    }
 
 
 def explain_total(explained: pd.DataFrame) -> pd.Series:
@@ -116,3 +126,30 @@ def explain_sessions(marks: pd.DataFrame, previous_date, current_date, round_to_
     prev = prev.loc[prev["held"].astype(bool)]
     days = float((d1 - d0).days)
     return explain_pnl(prev[PREVIOUS_COLUMNS], cur[CURRENT_COLUMNS], days, round_to_cents=round_to_cents)
+
+
+def explain_session_pairs(marks: pd.DataFrame, pairs) -> dict[str, np.ndarray]:
+    """``explain_sessions`` for many (previous_date, current_date) pairs at once, full precision.
+
+    marks: ``analytics.snapshots.position_marks`` over every date of the pairs (a date × position product, as
+    it returns). Returns arrays of shape pairs × positions: ``EXPLAIN_COLUMNS`` (residual = pnl − Σ terms),
+    plus ``held`` (the position is held on the previous date — only those rows are explained) and the
+    ``position_id`` labels (length positions). Row i equals ``explain_sessions(marks, *pairs[i])`` on the
+    held positions (the same formulas, ``explain_terms``).
+    """
+    dates = marks.index.get_level_values("date").unique()
+    ids = marks.index.get_level_values("position_id")[: len(marks) // max(len(dates), 1)]
+    grid = {c: marks[c].to_numpy().reshape(len(dates), len(ids)) for c in set(PREVIOUS_COLUMNS) | set(CURRENT_COLUMNS) | {"held"}}
+    d0 = pd.DatetimeIndex([pd.Timestamp(a).normalize() for a, _ in pairs])
+    d1 = pd.DatetimeIndex([pd.Timestamp(b).normalize() for _, b in pairs])
+    i0, i1 = dates.get_indexer(d0), dates.get_indexer(d1)
+    if (i0 < 0).any() or (i1 < 0).any():
+        raise ValueError("a pair's date has no marks")
+    p = {c: grid[c][i0].astype(float) for c in PREVIOUS_COLUMNS}
+    c = {k: grid[k][i1].astype(float) for k in CURRENT_COLUMNS}
+    days = (d1 - d0).days.to_numpy(dtype=float)[:, None]
+    out = explain_terms(p, c, days)
+    out["residual"] = out["pnl"] - sum(out[t] for t in TERMS)  # the same left-to-right sum as DataFrame.sum(axis=1)
+    out["held"] = grid["held"][i0].astype(bool)
+    out["position_id"] = np.asarray(ids)
+    return out

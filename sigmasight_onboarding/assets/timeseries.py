@@ -33,11 +33,11 @@ from dagster import (
 from threadpoolctl import threadpool_limits
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, betas_wide, multivariate_betas
-from sigmasight_onboarding.analytics.greeks import realised_volatility
+from sigmasight_onboarding.analytics.greeks import realised_volatility, realised_volatility_by_date
 from sigmasight_onboarding.analytics.rates import interest_rate_betas
 from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.risk import compute_risk_metrics
-from sigmasight_onboarding.analytics.pnl_explain import TERMS, explain_sessions
+from sigmasight_onboarding.analytics.pnl_explain import EXPLAIN_COLUMNS, TERMS, explain_session_pairs
 from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, position_marks, value_positions
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
@@ -212,6 +212,10 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     out = ClientRange(client, days)
     out.risk_lookback = risk_lookback
     scenarios = load_scenarios()
+    irx_rates = (matrix["^IRX"] / 100.0).ffill()
+    booked = [d for d in days if not held_by_day[d].empty]
+    if "portfolio_snapshots" in selected and booked:
+        _snapshot_records(out, client, held_by_day[booked[-1]], matrix, booked, irx_rates)
     for day in days:
         positions = held_by_day[day]
         if positions.empty:  # before the first entry date: an empty book, so "All" stays a valid range
@@ -225,8 +229,6 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else RISK_FREE_RATE_FALLBACK
         underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
         vols = realised_volatility(prices.loc[:day, underlyings], window=63) if underlyings else pd.Series(dtype=float)
-        if "portfolio_snapshots" in selected:
-            _snapshot_record(out, client, positions, prices, day, rates, vols, underlyings)
         if "portfolio_risk_metrics" in selected:
             _risk_record(out, client, positions, prices, day, rate, vols)
         if "stress_test_results" in selected:
@@ -344,64 +346,79 @@ def _explain_metadata(res: ClientRange | None) -> dict:
             "pnl_explain_residual_pct": round(pct, 3) if pct is not None else None}
 
 
-def _snapshot_record(out, client, positions, prices, day, rates, vols, underlyings):
-    """The snapshot row of `day` (the [previous session, day] series of analytics.snapshots) and the
-    P&L explanation rows of the positions held over the night.
+def _snapshot_records(out, client, positions, matrix, days, rates):
+    """The snapshot rows of `days` and the P&L explanation rows of the positions held over each night, in one
+    pass: every session of the range and its previous session valued once (`position_marks` over the union of
+    those dates), each with its OWN marks — its spot, its rate, the realised-vol window ending on it, its time
+    to expiry —, so a session's row is what a run of that session alone computes (the previous session is
+    marked exactly as its own row was) and daily_pnl = total_value − previous total_value when no position
+    enters (a position entering adds its P&L since the entry price, entry_pnl: a trade, not market P&L).
 
-    Each session is valued with its OWN marks: the previous session with the realised-vol window ending
-    on it and its own rate (exactly as its own snapshot row was computed), today with today's — so
-    daily_pnl = total_value − previous total_value when no position enters today (a position entering
-    today adds its P&L since the entry price, entry_pnl: a trade, not market P&L).
+    positions: the book held on the last day (a position is held on d when entry_date ≤ d); matrix: sessions ×
+    symbols, at least the 64 sessions before days[0]; rates: decimal ^IRX per session, forward-filled.
     """
-    prev = last_sessions(day, 2)[0]
-    vol_frame = None
-    if underlyings:
-        vols_prev = realised_volatility(prices.loc[:prev, underlyings], window=63)
-        vol_frame = pd.DataFrame([vols_prev.reindex(underlyings), vols.reindex(underlyings)],
-                                 index=pd.DatetimeIndex([pd.Timestamp(prev), pd.Timestamp(day)]))
-    series = portfolio_snapshot_series(positions, prices, [prev, day], rates, vols=vol_frame)
-    row = series.loc[pd.Timestamp(day)] if pd.Timestamp(day) in series.index else series.iloc[-1]
-    if row["missing_prices"]:
-        raise Failure(f"missing prices on {day}: {row['missing_prices']}")
-    prev_ok = not series.iloc[0]["missing_prices"]
-    if not prev_ok:
-        out.notes.append(f"previous session {prev} has missing prices ({series.iloc[0]['missing_prices']}): daily P&L left empty")
-    record = {
-        "portfolio_id": client.portfolio_id, "snapshot_date": day,
-        "total_value": float(row["total_value"]), "cash_value": 0.0, "long_value": float(row["long_value"]),
-        "short_value": float(row["short_value"]), "gross_exposure": float(row["gross_exposure"]),
-        "net_exposure": float(row["net_exposure"]), "daily_pnl": _f(row["daily_pnl"]), "daily_return": _f(row["daily_return"]),
-        "cumulative_pnl": float(row["cumulative_pnl"]), "portfolio_delta": float(row["portfolio_delta"]),
-        "portfolio_gamma": float(row["portfolio_gamma"]), "portfolio_theta": float(row["portfolio_theta"]),
-        "portfolio_vega": float(row["portfolio_vega"]), "num_positions": int(row["num_positions"]),
-        "num_long_positions": int(row["num_long"]), "num_short_positions": int(row["num_short"]), "created_at": utcnow(),
-    }
-    numbers = [v for k, v in record.items() if isinstance(v, float)]
-    consistent = (abs(record["long_value"] + record["short_value"] - record["net_exposure"]) < 0.01
-                  and abs(record["long_value"] - record["short_value"] - record["gross_exposure"]) < 0.01)
-    problems = []
-    if not (all(np.isfinite(numbers)) and consistent):
-        problems.append("non-finite value or long/short/net/gross inconsistent")
-    if prev_ok:
-        marks = position_marks(positions, prices, [prev, day], rates, vols=vol_frame)
-        today = marks.xs(pd.Timestamp(day), level="date")
-        entering = today["held"].astype(bool) & ~marks.xs(pd.Timestamp(prev), level="date")["held"].astype(bool)
-        out.entry[day] = {"entry_pnl": float(row["entry_pnl"]), "entering_value": float(today.loc[entering, "market_value"].sum()),
-                          "n_entering": int(entering.sum())}
-        explained = explain_sessions(marks, prev, day)
-        now = record["created_at"]
-        out.explain.extend(explain_records(client.portfolio_id, prev, day, explained, now))
-        gap = (explained[TERMS].sum(axis=1) + explained["residual"] - explained["pnl"]).abs()
-        if len(gap) and float(gap.max()) > 0.005:
-            problems.append(f"P&L explain: terms + residual ≠ pnl (max gap {float(gap.max()):.4f} $)")
-        market = float(row["daily_pnl"]) - float(row["entry_pnl"])
-        if abs(float(explained["pnl"].sum()) - market) > 0.005:
-            problems.append(f"P&L explain: Σ position pnl {float(explained['pnl'].sum()):,.2f} ≠ daily P&L − entry P&L {market:,.2f}")
-        if not np.isfinite(explained[["pnl", *TERMS, "residual"]].to_numpy(float)).all():
-            problems.append("P&L explain: non-finite term")
-    if problems:
-        out.problems["snapshot_valid"][day] = "; ".join(problems)
-    out.snapshots.append(record)
+    previous = {d: last_sessions(d, 2)[0] for d in days}
+    dates = sorted(set(days) | set(previous.values()))
+    stamps = pd.DatetimeIndex([pd.Timestamp(d) for d in dates])
+    underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
+    vol_frame = realised_volatility_by_date(matrix[underlyings], stamps, window=63) if underlyings else None
+    symbols = sorted(set(price_symbols(positions)))
+    prices = matrix[symbols]  # all rows: an expired option settles on the last price on or before its expiry
+    with np.errstate(invalid="ignore"):  # positions not held yet may lack a price: masked, never valued
+        marks = position_marks(positions, prices, dates, rates, vols=vol_frame)
+        series = portfolio_snapshot_series(positions, prices, dates, rates, vols=vol_frame)
+    series.index = stamps
+    now = utcnow()
+    pairs = [(previous[d], d) for d in days]
+    explained = explain_session_pairs(marks, pairs)
+    held_grid = marks["held"].to_numpy().reshape(len(dates), -1).astype(bool)
+    value_grid = marks["market_value"].to_numpy().reshape(len(dates), -1)
+    row_of = {d: i for i, d in enumerate(dates)}
+    ids = explained["position_id"]
+    for k, day in enumerate(days):
+        prev = previous[day]
+        row = series.loc[pd.Timestamp(day)]
+        if row["missing_prices"]:
+            raise Failure(f"missing prices on {day}: {row['missing_prices']}")
+        prev_ok = not series.loc[pd.Timestamp(prev), "missing_prices"]
+        if not prev_ok:
+            out.notes.append(f"previous session {prev} has missing prices ({series.loc[pd.Timestamp(prev), 'missing_prices']}): "
+                             "daily P&L left empty")
+        record = {
+            "portfolio_id": client.portfolio_id, "snapshot_date": day,
+            "total_value": float(row["total_value"]), "cash_value": 0.0, "long_value": float(row["long_value"]),
+            "short_value": float(row["short_value"]), "gross_exposure": float(row["gross_exposure"]),
+            "net_exposure": float(row["net_exposure"]), "daily_pnl": _f(row["daily_pnl"]), "daily_return": _f(row["daily_return"]),
+            "cumulative_pnl": float(row["cumulative_pnl"]), "portfolio_delta": float(row["portfolio_delta"]),
+            "portfolio_gamma": float(row["portfolio_gamma"]), "portfolio_theta": float(row["portfolio_theta"]),
+            "portfolio_vega": float(row["portfolio_vega"]), "num_positions": int(row["num_positions"]),
+            "num_long_positions": int(row["num_long"]), "num_short_positions": int(row["num_short"]), "created_at": now,
+        }
+        numbers = [v for v in record.values() if isinstance(v, float)]
+        consistent = (abs(record["long_value"] + record["short_value"] - record["net_exposure"]) < 0.01
+                      and abs(record["long_value"] - record["short_value"] - record["gross_exposure"]) < 0.01)
+        problems = []
+        if not (all(np.isfinite(numbers)) and consistent):
+            problems.append("non-finite value or long/short/net/gross inconsistent")
+        if prev_ok:
+            i0, i1 = row_of[prev], row_of[day]
+            entering = held_grid[i1] & ~held_grid[i0]
+            out.entry[day] = {"entry_pnl": float(row["entry_pnl"]), "entering_value": float(value_grid[i1][entering].sum()),
+                              "n_entering": int(entering.sum())}
+            held = explained["held"][k]
+            terms = {c: explained[c][k][held] for c in EXPLAIN_COLUMNS}
+            out.explain.extend(explain_records(client.portfolio_id, prev, day, ids[held], terms, now))
+            gap = np.abs(sum(terms[t] for t in TERMS) + terms["residual"] - terms["pnl"])
+            if gap.size and float(gap.max()) > 0.005:
+                problems.append(f"P&L explain: terms + residual ≠ pnl (max gap {float(gap.max()):.4f} $)")
+            market = float(row["daily_pnl"]) - float(row["entry_pnl"])
+            if abs(float(terms["pnl"].sum()) - market) > 0.005:
+                problems.append(f"P&L explain: Σ position pnl {float(terms['pnl'].sum()):,.2f} ≠ daily P&L − entry P&L {market:,.2f}")
+            if not all(np.isfinite(terms[c]).all() for c in ("pnl", *TERMS, "residual")):
+                problems.append("P&L explain: non-finite term")
+        if problems:
+            out.problems["snapshot_valid"][day] = "; ".join(problems)
+        out.snapshots.append(record)
 
 
 RISK_COLUMNS = [

@@ -1,6 +1,6 @@
 """Writes and reads of `onb_position_pnl_explain` (the daily P&L explanation per position).
 
-Rows are computed by `analytics.pnl_explain.explain_sessions` in the time-series asset; they are
+Rows are computed by `analytics.pnl_explain.explain_session_pairs` in the time-series asset; they are
 replaced per (client, session) in the same client transaction as the session's snapshot rows, so a
 re-run is idempotent and the explanation never disagrees with the stored snapshot. Offboarding
 (`db/offboarding.py`) deletes them with the client's other rows (and the position foreign key cascades).
@@ -25,13 +25,14 @@ def replace_pnl_explain(conn: Connection, portfolio_id, days: Sequence[date], ro
     return replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.calculation_date.in_(list(days))), rows)
 
 
-def explain_records(portfolio_id, previous_date: date, calculation_date: date, explained: pd.DataFrame, created_at) -> list[dict]:
-    """Table rows of one session's `explain_sessions` frame (index = position id)."""
-    out = []
-    for pid, r in explained.iterrows():
-        out.append({"position_id": pid, "portfolio_id": portfolio_id, "calculation_date": calculation_date,
-                    "previous_date": previous_date, **{c: float(r[c]) for c in EXPLAIN_COLUMNS}, "created_at": created_at})
-    return out
+def explain_records(portfolio_id, previous_date: date, calculation_date: date, position_ids: Sequence,
+                    columns: dict[str, Sequence[float]], created_at) -> list[dict]:
+    """Table rows of one session's explanation: ``position_ids`` and, per ``EXPLAIN_COLUMNS`` name, the
+    values in the same order (dollars; `analytics.pnl_explain.explain_session_pairs`)."""
+    values = [[float(v) for v in columns[c]] for c in EXPLAIN_COLUMNS]
+    return [{"position_id": pid, "portfolio_id": portfolio_id, "calculation_date": calculation_date,
+             "previous_date": previous_date, **dict(zip(EXPLAIN_COLUMNS, row)), "created_at": created_at}
+            for pid, *row in zip(position_ids, *values)]
 
 
 def load_pnl_explain(conn: Connection, portfolio_id, start: date | None = None, end: date | None = None) -> pd.DataFrame:
