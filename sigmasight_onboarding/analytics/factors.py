@@ -366,6 +366,7 @@ def multivariate_betas(
     window: int = 252,
     min_obs: int = 60,
     extreme_threshold: float = 3.0,
+    diagnostics: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Joint ORTHOGONAL factor regression for all positions:
 
@@ -391,7 +392,9 @@ def multivariate_betas(
       diagnostics — ``regressor_diagnostics`` of the orthogonal design in the window (condition_number,
         vif, max_raw_etf_correlation, …) plus ``vif_spread_model`` (the VIFs the former SPY + spread design
         would have had, for comparison), ``method``, ``order`` and ``loadings`` (``orthogonalise_factors``: how
-        each style ETF loads on the market and the earlier styles; the stress engine needs it).
+        each style ETF loads on the market and the earlier styles; the stress engine needs it). With
+        ``diagnostics=False`` (a caller that needs only the betas and loadings, e.g. the stress engine once per
+        session) the collinearity figures are skipped: only ``method``, ``order`` and ``loadings``.
     """
     raw = _factor_frame(etf_returns)
     assets, raw = align_window(asset_returns, raw, window=window)
@@ -419,15 +422,18 @@ def multivariate_betas(
             "extreme_beta": np.abs(np.nan_to_num(beta.ravel())) > extreme_threshold,
         }
     )
+    if not diagnostics:
+        return out[MULTIVARIATE_COLUMNS], {"method": ORTHOGONAL_METHOD, "order": [f for f in ORTHOGONALISATION_ORDER if f in factors],
+                                           "loadings": loadings}
     raw_named = raw.rename(columns=FACTOR_ETFS)
-    diagnostics = regressor_diagnostics(reg.rename(columns=dict(zip(factors, regressor_names))), raw_named)
+    diag = regressor_diagnostics(reg.rename(columns=dict(zip(factors, regressor_names))), raw_named)
     spread = spread_regressors(raw)
     spread_names = [FACTOR_ETFS[f] if f == MARKET_FACTOR else f"{FACTOR_ETFS[f]}-{FACTOR_ETFS[MARKET_FACTOR]}" for f in spread.columns]
-    diagnostics["vif_spread_model"] = regressor_diagnostics(spread.rename(columns=dict(zip(spread.columns, spread_names))))["vif"]
-    diagnostics["method"] = ORTHOGONAL_METHOD
-    diagnostics["order"] = [f for f in ORTHOGONALISATION_ORDER if f in factors]
-    diagnostics["loadings"] = loadings
-    return out[MULTIVARIATE_COLUMNS], diagnostics
+    diag["vif_spread_model"] = regressor_diagnostics(spread.rename(columns=dict(zip(spread.columns, spread_names))))["vif"]
+    diag["method"] = ORTHOGONAL_METHOD
+    diag["order"] = [f for f in ORTHOGONALISATION_ORDER if f in factors]
+    diag["loadings"] = loadings
+    return out[MULTIVARIATE_COLUMNS], diag
 
 
 def betas_wide(betas: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ ran alone or inside a range. A date that is not an NYSE session, or after the ma
 is rejected with the reason (neither is a date partition any more).
 """
 
+import math
 from datetime import date
 
 import numpy as np
@@ -200,9 +201,18 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     matrix = price_matrix(engine, symbols, sessions, long=long)
     position = {s: i for i, s in enumerate(sessions)}
     held_by_day = {d: all_positions[all_positions["entry_date"] <= d] for d in days}
+    reference = set(reference_symbols())
+    by_size: dict[int, list[str]] = {}  # the held books are nested (entry_date ≤ day), so a size names one book
+
+    def held_symbols(book) -> list[str]:
+        """price_symbols(book), computed once per distinct book."""
+        if len(book) not in by_size:
+            by_size[len(book)] = price_symbols(book)
+        return by_size[len(book)]
+
     missing = {}
     for d in days:
-        held = price_symbols(held_by_day[d])
+        held = held_symbols(held_by_day[d])
         absent = [s for s in held if not np.isfinite(matrix.at[d, s])]
         if absent:
             missing[d] = absent
@@ -211,6 +221,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
                       metadata={"failures": MetadataValue.json(fetched["failures"])})
     out = ClientRange(client, days)
     out.risk_lookback = risk_lookback
+
     scenarios = load_scenarios()
     irx_rates = (matrix["^IRX"] / 100.0).ffill()
     booked = [d for d in days if not held_by_day[d].empty]
@@ -221,7 +232,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         if positions.empty:  # before the first entry date: an empty book, so "All" stays a valid range
             _empty_book_records(out, client, day, selected)
             continue
-        day_symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
+        day_symbols = sorted(set(held_symbols(positions)) | reference)
         i = position[day]
         prices = matrix.iloc[i - history + 1: i + 1][day_symbols]  # = a single-session run's frame
         irx = prices["^IRX"]
@@ -232,7 +243,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         if "portfolio_risk_metrics" in selected:
             _risk_record(out, client, positions, prices, day, rate, vols)
         if "stress_test_results" in selected:
-            _stress_records(out, client, positions, prices, day, rate, vols, scenarios)
+            _stress_records(out, client, positions, held_symbols(positions), prices, day, rate, vols, scenarios)
     if "portfolio_snapshots" in selected:
         _check_pnl_is_value_change(out)
     return out
@@ -487,11 +498,11 @@ def risk_consistency_problems(record: dict) -> list[str]:
     return problems
 
 
-def _stress_records(out, client, positions, prices, day, rate, vols, scenarios):
+def _stress_records(out, client, positions, price_syms, prices, day, rate, vols, scenarios):
     """The stress rows of `day`: scenario file + historical replay, from multivariate and rate betas."""
     returns = simple_returns(prices.loc[:day])
-    price_syms = sorted(set(price_symbols(positions)))
-    betas, _diag = multivariate_betas(returns.reindex(columns=price_syms), returns[list(FACTOR_ETFS.values())], window=252)
+    betas, _diag = multivariate_betas(returns.reindex(columns=price_syms), returns[list(FACTOR_ETFS.values())], window=252,
+                                      diagnostics=False)
     wide = betas_wide(betas).fillna(0.0)
     rate_betas = interest_rate_betas(returns.reindex(columns=price_syms), prices.loc[:day, "^TNX"], returns["TLT"], window=252)["rate_beta"].fillna(0.0)
     spots = prices.loc[day]
@@ -507,16 +518,16 @@ def _stress_records(out, client, positions, prices, day, rate, vols, scenarios):
                                "source": "historical_replay" if s in replays else "scenario_file",
                                "file_version": None if s in replays else 1, "definition": scenario_definition(s),
                                "updated_at": now}
-    symbols = positions["symbol"].to_dict()
+    position_symbols = positions["symbol"].reindex(result.position_pnl.columns).tolist()
+    per_scenario = dict(zip(result.position_pnl.index, result.position_pnl.to_numpy(dtype=float).tolist()))
     rows = []
     for sid, summary in result.summary.iterrows():
-        per_position = result.position_pnl.loc[sid]
         rows.append({
             "portfolio_id": client.portfolio_id, "scenario_id": sid, "calculation_date": day,
             "portfolio_pnl": float(summary["portfolio_pnl"]), "pnl_pct_gross": _f(summary["pnl_to_gross"]),
             "pnl_pct_net": _f(summary["pnl_to_net"]), "gross_exposure": float(summary["gross_exposure"]),
             "net_value": float(summary["net_value"]),
-            "position_pnl": {symbols[pid]: round(float(v), 2) for pid, v in per_position.items() if np.isfinite(v)},
+            "position_pnl": {sym: round(v, 2) for sym, v in zip(position_symbols, per_scenario[sid]) if math.isfinite(v)},
             "created_at": now,
         })
     expected = len(scenarios) + len(replays)
