@@ -33,9 +33,9 @@ from dagster import (
 )
 from threadpoolctl import threadpool_limits
 
-from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, betas_wide, multivariate_betas
+from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
 from sigmasight_onboarding.analytics.greeks import realised_volatility, realised_volatility_by_date
-from sigmasight_onboarding.analytics.rates import interest_rate_betas
+from sigmasight_onboarding.analytics.rolling_betas import rolling_stress_betas
 from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.risk import compute_risk_metrics
 from sigmasight_onboarding.analytics.pnl_explain import EXPLAIN_COLUMNS, TERMS, explain_session_pairs
@@ -227,6 +227,13 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     booked = [d for d in days if not held_by_day[d].empty]
     if "portfolio_snapshots" in selected and booked:
         _snapshot_records(out, client, held_by_day[booked[-1]], matrix, booked, irx_rates)
+    rolled = None
+    if "stress_test_results" in selected and booked:  # every session's betas from its own 252-session window, one pass
+        book_symbols = held_symbols(held_by_day[booked[-1]])
+        columns = sorted(set(book_symbols) | set(FACTOR_ETFS.values()) | {"TLT"})
+        rolled = rolling_stress_betas(simple_returns(matrix[columns]), book_symbols, matrix["^TNX"], booked, window=252)
+        rolled["session"] = {d: k for k, d in enumerate(booked)}
+        rolled["column"] = {sym: j for j, sym in enumerate(book_symbols)}
     for day in days:
         positions = held_by_day[day]
         if positions.empty:  # before the first entry date: an empty book, so "All" stays a valid range
@@ -243,7 +250,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         if "portfolio_risk_metrics" in selected:
             _risk_record(out, client, positions, prices, day, rate, vols)
         if "stress_test_results" in selected:
-            _stress_records(out, client, positions, held_symbols(positions), prices, day, rate, vols, scenarios)
+            _stress_records(out, client, positions, held_symbols(positions), prices, day, rate, vols, scenarios, rolled)
     if "portfolio_snapshots" in selected:
         _check_pnl_is_value_change(out)
     return out
@@ -498,20 +505,21 @@ def risk_consistency_problems(record: dict) -> list[str]:
     return problems
 
 
-def _stress_records(out, client, positions, price_syms, prices, day, rate, vols, scenarios):
-    """The stress rows of `day`: scenario file + historical replay, from multivariate and rate betas."""
-    returns = simple_returns(prices.loc[:day])
-    betas, _diag = multivariate_betas(returns.reindex(columns=price_syms), returns[list(FACTOR_ETFS.values())], window=252,
-                                      diagnostics=False)
-    wide = betas_wide(betas).fillna(0.0)
-    rate_betas = interest_rate_betas(returns.reindex(columns=price_syms), prices.loc[:day, "^TNX"], returns["TLT"], window=252)["rate_beta"].fillna(0.0)
+def _stress_records(out, client, positions, price_syms, prices, day, rate, vols, scenarios, rolled):
+    """The stress rows of `day`: scenario file + historical replay, from the multivariate and rate betas of the
+    session's own 252-session window (`analytics.rolling_betas.rolling_stress_betas`, computed for the whole range)."""
+    k, cols = rolled["session"][day], [rolled["column"][sym] for sym in price_syms]
+    factors = rolled["factors"]
+    wide = pd.DataFrame(rolled["betas"][k][cols], index=price_syms, columns=factors).fillna(0.0)
+    rate_betas = pd.Series(rolled["rate_betas"][k][cols], index=price_syms).fillna(0.0)
+    loadings = pd.DataFrame(rolled["loadings"][k], index=factors, columns=factors)
     spots = prices.loc[day]
     valued = value_positions(positions, spots, day, rate, vols=vols)
     replays = historical_replay_scenarios(prices.loc[:day], lookback=out.risk_lookback, window=20)
     stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
                                "expiration_date", "position_type"]]
     result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols,
-                              factor_loadings=_diag["loadings"])  # issue 15: orthogonal style factors
+                              factor_loadings=loadings)  # issue 15: orthogonal style factors
     now = utcnow()
     for s in scenarios + replays:  # the newest session's definition of a replay id wins (as when run one by one)
         out.scenarios[s.id] = {"id": s.id, "name": s.name, "category": s.category,
