@@ -34,7 +34,7 @@ from dagster import (
 from threadpoolctl import threadpool_limits
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
-from sigmasight_onboarding.analytics.greeks import realised_volatility, realised_volatility_by_date
+from sigmasight_onboarding.analytics.greeks import realised_volatility_by_date
 from sigmasight_onboarding.analytics.rolling_betas import rolling_stress_betas
 from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.risk import compute_risk_metrics
@@ -227,6 +227,9 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     booked = [d for d in days if not held_by_day[d].empty]
     if "portfolio_snapshots" in selected and booked:
         _snapshot_records(out, client, held_by_day[booked[-1]], matrix, booked, irx_rates)
+    option_underlyings = sorted(set(all_positions.loc[is_option_type(all_positions["position_type"]), "underlying_symbol"]))
+    vol_by_day = (realised_volatility_by_date(matrix[option_underlyings], [pd.Timestamp(d) for d in booked], window=63)
+                  if option_underlyings and booked else None)  # each session's 63-session window, one pass
     rolled = None
     if "stress_test_results" in selected and booked:  # every session's betas from its own 252-session window, one pass
         book_symbols = held_symbols(held_by_day[booked[-1]])
@@ -246,7 +249,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         rates = (irx / 100.0).ffill()
         rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else RISK_FREE_RATE_FALLBACK
         underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
-        vols = realised_volatility(prices.loc[:day, underlyings], window=63) if underlyings else pd.Series(dtype=float)
+        vols = vol_by_day.loc[pd.Timestamp(day), underlyings] if underlyings else pd.Series(dtype=float)
         if "portfolio_risk_metrics" in selected:
             _risk_record(out, client, positions, prices, day, rate, vols)
         if "stress_test_results" in selected:
