@@ -13,6 +13,13 @@ Conventions
   (historical days / Monte Carlo paths × options) the default pricer runs as
   ``analytics.snapshots.bs_price_only`` — the same price formula without the Greeks.
 
+Structure: single-metric functions (historical_var, parametric_var, euler_contributions,
+sharpe_ratio, kupiec_pof, ...) take plain arrays; `compute_risk_metrics` is a short orchestrator of
+documented steps — held_positions → spot_prices / risk_free_rate / option_vols → returns_window →
+full-revaluation P&L → historical_estimates, parametric_estimates, monte_carlo_estimates,
+risk_ratios, rolling_var_backtest — and returns a frozen `RiskMetrics` (typed sub-results
+`VarEstimates`, `RiskRatios`, `Backtest`; `QualityFlag` values are the stored strings).
+
 Performance: compute_risk_metrics prepares and values the positions once, builds the historical
 and Monte Carlo P&L on numpy arrays with one price-only Black–Scholes call per grid, and the
 back-test's rolling VaR is one vectorised quantile over a sliding-window view (NaN windows apart).
@@ -70,7 +77,18 @@ def _norm_pdf(z: float) -> float:
 
 
 def confidence_label(confidence: float) -> str:
-    """0.95 → '95', 0.975 → '975', 0.99 → '99' (used in result keys)."""
+    """Short label of a confidence in stored names: 0.95 → '95', 0.975 → '975', 0.99 → '99'.
+
+    Parameters
+    ----------
+    confidence : float
+        c in (0, 1).
+
+    Returns
+    -------
+    str
+        100 c without the decimal point (used in column and key names, e.g. var_99_historical).
+    """
     return f"{confidence * 100:.4f}".rstrip("0").rstrip(".").replace(".", "")
 
 
@@ -102,10 +120,20 @@ def _align(exposures: Any, cov: Any) -> tuple[np.ndarray, np.ndarray, pd.Index |
 
 
 def historical_var(pnl: Any, confidence: float) -> float:
-    """Historical VaR (positive dollar loss): VaR_c = −quantile(pnl, 1 − c), numpy 'linear' method.
+    """Historical VaR: VaR_c = −quantile(pnl, 1 − c), numpy 'linear' quantile.
 
-    pnl: dollar P&L per scenario (gain > 0); NaNs ignored. Negative only if even the (1 − c)
-    quantile is a gain. NaN for an empty vector.
+    Parameters
+    ----------
+    pnl : array-like
+        Dollar P&L per scenario (gain > 0); NaNs ignored.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    float
+        Positive dollar loss; negative only if even the (1 − c) quantile is a gain. NaN for an
+        empty vector.
     """
     c = _check_confidence(confidence)
     x = _finite(pnl)
@@ -115,10 +143,20 @@ def historical_var(pnl: Any, confidence: float) -> float:
 
 
 def historical_es(pnl: Any, confidence: float) -> float:
-    """Historical expected shortfall (positive dollar loss): ES_c = −mean{pnl_i : pnl_i ≤ −VaR_c}.
+    """Historical expected shortfall: ES_c = −mean{pnl_i : pnl_i ≤ −VaR_c}.
 
-    VaR_c as in `historical_var` (linear quantile); the tail set is never empty since the quantile
-    is ≥ min(pnl). NaNs ignored.
+    Parameters
+    ----------
+    pnl : array-like
+        Dollar P&L per scenario (gain > 0); NaNs ignored.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    float
+        Positive dollar loss ≥ `historical_var` (VaR_c as there, linear quantile; the tail set is
+        never empty since the quantile is ≥ min(pnl)). NaN for an empty vector.
     """
     c = _check_confidence(confidence)
     x = _finite(pnl)
@@ -129,12 +167,24 @@ def historical_es(pnl: Any, confidence: float) -> float:
 
 
 def historical_var_contributions(scenario_pnl: pd.DataFrame | np.ndarray, confidence: float) -> pd.Series | np.ndarray:
-    """Component historical VaR per position (dollars) that sums exactly to `historical_var`.
+    """Component historical VaR per position that sums exactly to `historical_var`.
 
-    scenario_pnl: scenarios × positions dollar P&L. With the portfolio P&L sorted ascending and the
-    linear quantile at rank h = (n − 1)(1 − c), j = ⌊h⌋, g = h − j, the portfolio quantile is
-    (1 − g)·P_(j) + g·P_(j+1); each position's contribution is −[(1 − g)·x_(j) + g·x_(j+1)] using the
-    same two scenarios. Rows with NaN are dropped.
+    With the portfolio P&L sorted ascending and the linear quantile at rank h = (n − 1)(1 − c),
+    j = ⌊h⌋, g = h − j, the portfolio quantile is (1 − g)·P_(j) + g·P_(j+1); each position's
+    contribution is −[(1 − g)·x_(j) + g·x_(j+1)] using the same two scenarios.
+
+    Parameters
+    ----------
+    scenario_pnl : DataFrame or ndarray
+        Scenarios × positions, dollar P&L (gain > 0); rows with NaN are dropped.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    Series or ndarray
+        Dollars per position (positive = adds to the loss), labelled like the columns; NaN when no
+        scenario is left.
     """
     c = _check_confidence(confidence)
     labels = scenario_pnl.columns if isinstance(scenario_pnl, pd.DataFrame) else None
@@ -171,18 +221,43 @@ def scenario_pnl_full_revaluation(
     symbols: Sequence[str] | None = None,
     pricer: Pricer | None = None,
 ) -> pd.DataFrame:
-    """P&L matrix (scenarios × positions, dollars) of today's positions under return scenarios.
+    """P&L of today's positions under return scenarios, with full revaluation of the options.
 
-    scenario_returns: scenarios × symbols simple decimal returns (historical days or simulated
-    paths); a DataFrame's columns are the symbols, an ndarray needs `symbols`. Each scenario applies
-    return r_u to today's spot S_u of every price symbol u.
-      stocks: P&L = mv × r, mv = quantity × S (dollars; linear, no floor),
+    Each scenario applies return r_u to today's spot S_u of every price symbol u:
+      stocks: P&L = mv × r, mv = quantity × S (linear, no floor),
       options: P&L = quantity × 100 × [BS(S(1 + r), K, T − h/365, rate, σ, q) − BS(S, K, T, rate, σ, q)]
-        — full revaluation at the shocked spot, same vol and rate, time to expiry shortened by the
-        horizon (`horizon_days` calendar days, default 1; T floored at 0 → intrinsic); today's leg is
-        the model price so a zero return with h = 0 gives zero P&L. Shocked spot floored at 1e-12·S.
-    spots: today's prices ($) per price symbol; rate: decimal annualised; vols: decimal annualised
-    per option underlying. Vectorised: one pricer call on the (scenarios × options) grid.
+        — same vol and rate, time to expiry shortened by the horizon (T floored at 0 → intrinsic);
+        today's leg is the model price so a zero return with h = 0 gives zero P&L. Shocked spot
+        floored at 1e-12·S. Vectorised: one pricer call on the (scenarios × options) grid.
+
+    Parameters
+    ----------
+    positions : DataFrame
+        Positions table (analytics.snapshots), prepared or not.
+    spots : mapping or Series
+        Today's price per price symbol, dollars.
+    scenario_returns : DataFrame or ndarray
+        Scenarios × symbols simple decimal returns (historical days or simulated paths); a
+        DataFrame's columns are the symbols, an ndarray needs `symbols`.
+    as_of : date-like
+        Valuation date.
+    rate : float
+        Risk-free rate, decimal annualised.
+    vols : mapping or Series, optional
+        Decimal annualised vol per option underlying.
+    dividend_yields : mapping or Series, optional
+        Decimal per underlying (default 0).
+    horizon_days : float
+        Calendar days the options age in each scenario (default 1).
+    symbols : sequence of str, optional
+        Column symbols of an ndarray `scenario_returns`.
+    pricer : callable, optional
+        Black–Scholes-signature pricer (default ``greeks.black_scholes``, run price-only).
+
+    Returns
+    -------
+    DataFrame
+        Scenarios × positions, dollars (gain > 0).
     """
     pos = positions if "price_symbol" in positions.columns else prepare_positions(positions)
     if isinstance(scenario_returns, pd.DataFrame):
@@ -249,33 +324,83 @@ class _Revaluation:
 
 
 def portfolio_sigma(exposures: Any, cov: Any) -> float:
-    """1-day P&L standard deviation in dollars: σ_p = sqrt(wᵀ Σ w).
+    """1-day P&L standard deviation of a linear book: σ_p = sqrt(wᵀ Σ w).
 
-    exposures w: dollar delta per underlying; cov Σ: daily simple-return covariance (not annualised).
+    Parameters
+    ----------
+    exposures : array-like or Series
+        w: dollar delta per underlying.
+    cov : array-like or DataFrame
+        Σ: daily simple-return covariance (not annualised); aligned by label when both are labelled.
+
+    Returns
+    -------
+    float
+        Dollars (≥ 0).
     """
     w, sigma, _ = _align(exposures, cov)
     return float(np.sqrt(max(w @ sigma @ w, 0.0)))
 
 
 def parametric_var(exposures: Any, cov: Any, confidence: float) -> float:
-    """Delta-normal 1-day VaR (positive dollars): VaR_c = z_c × sqrt(wᵀ Σ w), z_c = Φ⁻¹(c).
+    """Delta-normal 1-day VaR: VaR_c = z_c × sqrt(wᵀ Σ w), z_c = Φ⁻¹(c), zero mean P&L.
 
-    Zero mean P&L assumed. w = dollar delta per underlying, Σ = daily simple-return covariance.
+    Parameters
+    ----------
+    exposures : array-like or Series
+        w: dollar delta per underlying.
+    cov : array-like or DataFrame
+        Σ: daily simple-return covariance.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    float
+        Positive dollar loss.
     """
     c = _check_confidence(confidence)
     return float(_norm_ppf(c) * portfolio_sigma(exposures, cov))
 
 
 def parametric_es(exposures: Any, cov: Any, confidence: float) -> float:
-    """Delta-normal 1-day ES (positive dollars): ES_c = σ_p × φ(z_c) / (1 − c), zero mean."""
+    """Delta-normal 1-day ES: ES_c = σ_p × φ(z_c) / (1 − c), zero mean P&L.
+
+    Parameters
+    ----------
+    exposures : array-like or Series
+        w: dollar delta per underlying.
+    cov : array-like or DataFrame
+        Σ: daily simple-return covariance.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    float
+        Positive dollar loss (≥ `parametric_var`).
+    """
     c = _check_confidence(confidence)
     return float(portfolio_sigma(exposures, cov) * _norm_pdf(_norm_ppf(c)) / (1.0 - c))
 
 
 def euler_contributions(exposures: Any, cov: Any, confidence: float) -> pd.Series | np.ndarray:
-    """Component (Euler) parametric VaR per underlying, dollars: c_i = z_c × w_i (Σ w)_i / σ_p.
+    """Component (Euler) parametric VaR per underlying: c_i = z_c × w_i (Σ w)_i / σ_p.
 
-    Σ_i c_i = z_c σ_p = parametric_var exactly. Zeros when σ_p = 0. Labelled like `exposures`.
+    Parameters
+    ----------
+    exposures : array-like or Series
+        w: dollar delta per underlying.
+    cov : array-like or DataFrame
+        Σ: daily simple-return covariance.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    Series or ndarray
+        Dollars per underlying, labelled like `exposures`; Σ_i c_i = z_c σ_p = `parametric_var`
+        exactly. Zeros when σ_p = 0.
     """
     c = _check_confidence(confidence)
     w, sigma, labels = _align(exposures, cov)
@@ -285,8 +410,19 @@ def euler_contributions(exposures: Any, cov: Any, confidence: float) -> pd.Serie
 
 
 def cholesky_factor(cov: Any) -> np.ndarray:
-    """Lower factor L with L Lᵀ = Σ: Cholesky, or for a non positive-definite Σ the eigen factor
-    V·diag(sqrt(max(λ, 0))) (negative eigenvalues clipped to 0)."""
+    """Lower factor L with L Lᵀ = Σ.
+
+    Parameters
+    ----------
+    cov : array-like
+        Σ, k × k covariance (symmetrised first).
+
+    Returns
+    -------
+    ndarray
+        k × k: the Cholesky factor, or for a non positive-definite Σ the eigen factor
+        V·diag(sqrt(max(λ, 0))) (negative eigenvalues clipped to 0).
+    """
     sigma = np.asarray(cov, dtype=float)
     sigma = 0.5 * (sigma + sigma.T)
     try:
@@ -300,10 +436,22 @@ _DRAWS: dict[tuple, np.ndarray] = {}
 
 
 def standard_normal_draws(n_paths: int, k: int, seed: int | None) -> np.ndarray:
-    """n_paths × k iid N(0, 1) draws of ``default_rng(seed)`` — cached per (n_paths, k, seed), read-only.
+    """iid N(0, 1) draws of ``numpy.random.default_rng(seed)``, cached per (n_paths, k, seed).
 
     A seeded session's draws depend only on (n_paths, k, seed), so the sessions of a range run share
     them and get exactly the numbers they would get alone.
+
+    Parameters
+    ----------
+    n_paths, k : int
+        Shape of the draw.
+    seed : int or None
+        Generator seed; None draws afresh (not cached).
+
+    Returns
+    -------
+    ndarray
+        n_paths × k, read-only when cached.
     """
     if seed is None:
         return np.random.default_rng().standard_normal((int(n_paths), int(k)))
@@ -319,7 +467,22 @@ def standard_normal_draws(n_paths: int, k: int, seed: int | None) -> np.ndarray:
 
 
 def simulate_normal_returns(cov: Any, n_paths: int = 10_000, seed: int | None = 42) -> np.ndarray:
-    """n_paths × k draws of daily simple returns ~ N(0, Σ) (seeded, R = Z Lᵀ, Z iid standard normal)."""
+    """Simulated daily simple returns R ~ N(0, Σ): R = Z Lᵀ, Z iid standard normal (seeded).
+
+    Parameters
+    ----------
+    cov : array-like
+        Σ, daily simple-return covariance (k × k).
+    n_paths : int
+        Paths.
+    seed : int or None
+        ``default_rng`` seed.
+
+    Returns
+    -------
+    ndarray
+        n_paths × k decimal returns.
+    """
     L = cholesky_factor(cov)
     return standard_normal_draws(n_paths, L.shape[0], seed) @ L.T
 
@@ -331,12 +494,29 @@ def monte_carlo_pnl(
     n_paths: int = 10_000,
     seed: int | None = 42,
 ) -> np.ndarray:
-    """Simulated 1-day portfolio P&L (dollars) for `n_paths` ≥ 10 000 multivariate-normal paths.
+    """Simulated 1-day portfolio P&L for `n_paths` ≥ 10 000 multivariate-normal paths.
 
-    Returns R ~ N(0, Σ) (Σ daily simple-return covariance). Linear: P&L = R w (w = dollar exposures).
-    Full revaluation: `revalue(R_df)` with R_df a paths × symbols DataFrame (symbols = cov labels)
-    returning per-path P&L, or paths × positions P&L (summed across positions), e.g.
-    ``lambda R: scenario_pnl_full_revaluation(positions, spots, R, as_of, rate, vols)``.
+    Returns R ~ N(0, Σ). Linear: P&L = R w. Full revaluation: `revalue(R_df)` with R_df a paths ×
+    symbols DataFrame (symbols = cov labels) returning per-path P&L, or paths × positions P&L (summed
+    across positions), e.g. ``lambda R: scenario_pnl_full_revaluation(positions, spots, R, as_of, rate, vols)``.
+
+    Parameters
+    ----------
+    cov : array-like or DataFrame
+        Σ, daily simple-return covariance.
+    exposures : array-like or Series, optional
+        w, dollar delta per symbol (linear model).
+    revalue : callable, optional
+        Full-revaluation P&L of a returns DataFrame (dollars).
+    n_paths : int
+        Paths, ≥ 10 000.
+    seed : int or None
+        ``default_rng`` seed.
+
+    Returns
+    -------
+    ndarray
+        n_paths dollar P&L values (gain > 0).
     """
     if n_paths < 10_000:
         raise ValueError(f"n_paths must be ≥ 10000, got {n_paths}")
@@ -359,17 +539,40 @@ def monte_carlo_var(
     seed: int | None = 42,
     revalue: Callable[[pd.DataFrame], Any] | None = None,
 ) -> dict[str, float]:
-    """Monte Carlo 1-day VaR and ES (positive dollars) from `monte_carlo_pnl` (see there).
+    """Monte Carlo 1-day VaR and ES from `monte_carlo_pnl` (see there).
 
-    VaR = −quantile(simulated P&L, 1 − c) (numpy linear), ES = −mean(P&L ≤ −VaR).
-    Returns {"var", "es", "n_paths"}.
+    Parameters
+    ----------
+    exposures, cov, n_paths, seed, revalue
+        As in `monte_carlo_pnl`.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    dict
+        {"var": −quantile(P&L, 1 − c) (numpy linear), "es": −mean(P&L ≤ −VaR), "n_paths"} — VaR and
+        ES positive dollar losses.
     """
     pnl = monte_carlo_pnl(cov, exposures=exposures, revalue=revalue, n_paths=n_paths, seed=seed)
     return {"var": historical_var(pnl, confidence), "es": historical_es(pnl, confidence), "n_paths": int(n_paths)}
 
 
 def scale_var(var_1d: float, horizon_days: float = 10.0) -> float:
-    """h-day VaR by the square-root-of-time rule: VaR_h = VaR_1d × √h (i.i.d. zero-mean returns)."""
+    """h-day VaR by the square-root-of-time rule (i.i.d. zero-mean returns).
+
+    Parameters
+    ----------
+    var_1d : float
+        1-day VaR, dollars.
+    horizon_days : float
+        h, trading days (default 10).
+
+    Returns
+    -------
+    float
+        VaR_h = VaR_1d × √h, dollars.
+    """
     return float(var_1d) * math.sqrt(horizon_days)
 
 
@@ -379,7 +582,18 @@ def scale_var(var_1d: float, horizon_days: float = 10.0) -> float:
 
 
 def annualised_volatility(returns: Any) -> float:
-    """Annualised volatility (decimal) = √252 × std(daily returns, ddof=1); NaNs ignored."""
+    """Annualised volatility = √252 × std(daily returns, ddof = 1).
+
+    Parameters
+    ----------
+    returns : array-like
+        Daily simple returns, decimal; NaNs ignored.
+
+    Returns
+    -------
+    float
+        Decimal (0.2 = 20 %); NaN with fewer than 2 returns.
+    """
     x = _finite(returns)
     return float(np.sqrt(TRADING_DAYS) * x.std(ddof=1)) if x.size > 1 else float("nan")
 
@@ -387,7 +601,17 @@ def annualised_volatility(returns: Any) -> float:
 def beta(returns: Any, benchmark_returns: Any) -> float:
     """OLS slope (with intercept) of daily returns on benchmark returns: β = cov(r, b) / var(b).
 
-    Only dates where both are finite are used (pass aligned Series/arrays).
+    Parameters
+    ----------
+    returns : array-like
+        Daily simple returns, decimal.
+    benchmark_returns : array-like
+        Benchmark daily simple returns on the same dates; only dates where both are finite count.
+
+    Returns
+    -------
+    float
+        Dimensionless; NaN with fewer than 2 dates or a constant benchmark.
     """
     r = np.asarray(returns, dtype=float).ravel()
     b = np.asarray(benchmark_returns, dtype=float).ravel()
@@ -399,9 +623,17 @@ def beta(returns: Any, benchmark_returns: Any) -> float:
 
 
 def max_drawdown(values: Any) -> float:
-    """Maximum drawdown (decimal, ≥ 0): max_t (1 − V_t / max_{s≤t} V_s) of a positive value series.
+    """Maximum drawdown: max_t (1 − V_t / max_{s≤t} V_s).
 
-    0 for a never-falling series; NaN if the series is empty or its running peak is ≤ 0.
+    Parameters
+    ----------
+    values : array-like
+        Positive value series (e.g. an index Π(1 + r_t)); NaNs ignored.
+
+    Returns
+    -------
+    float
+        Decimal, ≥ 0 (0 for a never-falling series); NaN if empty or its running peak is ≤ 0.
     """
     v = _finite(values)
     if v.size == 0:
@@ -420,9 +652,19 @@ def _excess(returns: Any, rf_daily: Any) -> np.ndarray:
 
 
 def sharpe_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
-    """Annualised Sharpe = √252 × mean(r − rf) / std(r − rf, ddof=1).
+    """Annualised Sharpe ratio = √252 × mean(r − rf) / std(r − rf, ddof = 1).
 
-    returns: daily decimal; rf_daily: daily decimal risk-free (e.g. ^IRX% / 100 / 252), scalar or aligned.
+    Parameters
+    ----------
+    returns : array-like
+        Daily simple returns, decimal.
+    rf_daily : float or array-like
+        Daily risk-free return, decimal (e.g. ^IRX % / 100 / 252), scalar or aligned with `returns`.
+
+    Returns
+    -------
+    float
+        Annualised, dimensionless; NaN with fewer than 2 finite excess returns or zero dispersion.
     """
     ex = _excess(returns, rf_daily)
     if ex.size < 2:
@@ -432,9 +674,19 @@ def sharpe_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
 
 
 def sortino_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
-    """Annualised Sortino = √252 × mean(r − rf) / DD, DD = sqrt(mean(min(r − rf, 0)²)) over ALL days.
+    """Annualised Sortino ratio = √252 × mean(r − rf) / DD, DD = sqrt(mean(min(r − rf, 0)²)) over ALL days.
 
-    Target return = rf. NaN when there is no downside (DD = 0).
+    Parameters
+    ----------
+    returns : array-like
+        Daily simple returns, decimal.
+    rf_daily : float or array-like
+        Daily risk-free return, decimal (the target return), scalar or aligned.
+
+    Returns
+    -------
+    float
+        Annualised, dimensionless; NaN when there is no downside (DD = 0) or fewer than 2 days.
     """
     ex = _excess(returns, rf_daily)
     if ex.size < 2:
@@ -449,11 +701,25 @@ def sortino_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
 
 
 def kupiec_pof(exceedances: int, n_obs: int, confidence: float) -> tuple[float, float]:
-    """Kupiec proportion-of-failures test → (LR statistic, p-value), LR ~ χ²(1) under H0.
+    """Kupiec proportion-of-failures test of a VaR's exceedance rate, LR ~ χ²(1) under H0.
 
     p = 1 − c (expected exceedance rate), x exceedances in n observations, π̂ = x / n:
     LR = −2 [ (n − x) ln(1 − p) + x ln p − (n − x) ln(1 − π̂) − x ln π̂ ], with 0·ln 0 = 0
-    (so x = 0 gives LR = −2 n ln(1 − p); x = n gives LR = −2 n ln p). p-value = 1 − F_χ²(1)(LR).
+    (so x = 0 gives LR = −2 n ln(1 − p); x = n gives LR = −2 n ln p).
+
+    Parameters
+    ----------
+    exceedances : int
+        x, days with a loss beyond VaR (0 ≤ x ≤ n).
+    n_obs : int
+        n, test days (> 0).
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    (float, float)
+        LR statistic and p-value = 1 − F_χ²(1)(LR) (decimal).
     """
     c = _check_confidence(confidence)
     n, x = int(n_obs), int(exceedances)
@@ -480,13 +746,26 @@ def var_backtest(
 ) -> dict[str, Any]:
     """Rolling historical-VaR back-test with Kupiec POF, no look-ahead.
 
-    pnl: chronological daily dollar P&L (e.g. today's portfolio under each historical day's returns).
     For each of the last n_test = min(test_sessions, n − min_window) days t, VaR_t = historical_var
     of pnl[max(0, t − window) : t] (strictly prior data: up to `window` days, fewer when less
-    history is available). An exceedance is pnl_t < −VaR_t. Per confidence (label L, e.g. '99'):
-    exceedances_L, expected_exceedances_L = n_test (1 − c), exceedance_rate_L, kupiec_lr_L,
-    kupiec_p_L. Also n_test, window, and `series` (DataFrame: pnl, var_L, exceed_L per test day).
-    n_test ≤ 0 → counts None. The same numbers, typed, are `rolling_var_backtest`'s `Backtest`.
+    history is available). An exceedance is pnl_t < −VaR_t.
+
+    Parameters
+    ----------
+    pnl : Series or ndarray
+        Chronological daily dollar P&L (e.g. today's portfolio under each historical day's returns).
+    confidences : sequence of float
+        VaR confidences c in (0, 1).
+    window, test_sessions, min_window : int
+        Sessions behind each VaR, test days wanted, days kept out of the test.
+
+    Returns
+    -------
+    dict
+        Per confidence (label L, e.g. '99'): exceedances_L, expected_exceedances_L = n_test (1 − c),
+        exceedance_rate_L (decimal), kupiec_lr_L, kupiec_p_L; n_test, window, and `series`
+        (DataFrame: pnl, var_L ($), exceed_L per test day). n_test ≤ 0 → counts and series None.
+        The same numbers, typed, are `rolling_var_backtest`'s `Backtest`.
     """
     labels = pnl.index if isinstance(pnl, pd.Series) else None
     x = np.asarray(pnl, dtype=float).ravel()
