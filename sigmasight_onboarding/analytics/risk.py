@@ -147,10 +147,8 @@ def historical_es(pnl: Any, confidence: float) -> float:
 
     Parameters
     ----------
-    pnl : array-like
-        Dollar P&L per scenario (gain > 0); NaNs ignored.
-    confidence : float
-        c in (0, 1), e.g. 0.99.
+    pnl, confidence
+        As in `historical_var`: dollar P&L per scenario (gain > 0, NaNs ignored), c in (0, 1).
 
     Returns
     -------
@@ -368,12 +366,8 @@ def parametric_es(exposures: Any, cov: Any, confidence: float) -> float:
 
     Parameters
     ----------
-    exposures : array-like or Series
-        w: dollar delta per underlying.
-    cov : array-like or DataFrame
-        Σ: daily simple-return covariance.
-    confidence : float
-        c in (0, 1), e.g. 0.99.
+    exposures, cov, confidence
+        As in `parametric_var`: dollar delta per underlying, daily covariance, c in (0, 1).
 
     Returns
     -------
@@ -389,12 +383,8 @@ def euler_contributions(exposures: Any, cov: Any, confidence: float) -> pd.Serie
 
     Parameters
     ----------
-    exposures : array-like or Series
-        w: dollar delta per underlying.
-    cov : array-like or DataFrame
-        Σ: daily simple-return covariance.
-    confidence : float
-        c in (0, 1), e.g. 0.99.
+    exposures, cov, confidence
+        w (dollar delta per underlying), Σ (daily return covariance) and c, as in `parametric_var`.
 
     Returns
     -------
@@ -678,10 +668,8 @@ def sortino_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
 
     Parameters
     ----------
-    returns : array-like
-        Daily simple returns, decimal.
-    rf_daily : float or array-like
-        Daily risk-free return, decimal (the target return), scalar or aligned.
+    returns, rf_daily
+        As in `sharpe_ratio` (daily decimals); rf is also the target return.
 
     Returns
     -------
