@@ -273,11 +273,11 @@ def scenario_pnl_full_revaluation(
     else:
         r = ret_df.reindex(columns=psym).to_numpy(dtype=float)  # raises like before
     valued = valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)  # value_positions' numbers
-    reval = _Revaluation(pos, valued, rate, dividend_yields, horizon_days, pricer)
+    reval = Revaluation(pos, valued, rate, dividend_yields, horizon_days, pricer)
     return pd.DataFrame(reval.pnl(r), index=ret_df.index, columns=pos.index)
 
 
-class _Revaluation:
+class Revaluation:
     """Per-position constants of `scenario_pnl_full_revaluation`, reusable for many return grids.
 
     valued: the `snapshots.valuation_arrays` of the (prepared) positions today (spot, unit_price,
@@ -308,6 +308,8 @@ class _Revaluation:
             self.scale = (pos["quantity"].to_numpy(float) * pos["multiplier"].to_numpy(float))[m][None, :]
 
     def pnl(self, r: np.ndarray) -> np.ndarray:
+        """Scenarios × positions dollar P&L (gain > 0) for r, scenarios × positions decimal returns of
+        each position's price symbol."""
         pnl = self.mv[None, :] * r
         if self.has_options:
             s1 = self.s0 * np.maximum(1.0 + r[:, self.is_opt], 1e-12)
@@ -1286,13 +1288,13 @@ def monte_carlo_estimates(simulated_pnl: np.ndarray, confidences: Sequence[float
     return VarEstimates(var=var, es=es)
 
 
-def simulated_portfolio_pnl(reval: _Revaluation, cov: np.ndarray, exposures: np.ndarray, symbol_index: np.ndarray,
+def simulated_portfolio_pnl(reval: Revaluation, cov: np.ndarray, exposures: np.ndarray, symbol_index: np.ndarray,
                             n_paths: int, seed: int | None) -> np.ndarray:
     """Simulated 1-day portfolio P&L, dollars, one value per path (returns ~ N(0, Σ), seeded).
 
     Parameters
     ----------
-    reval : _Revaluation
+    reval : Revaluation
         Today's positions, ready for full revaluation.
     cov : ndarray
         Daily simple-return covariance of the price symbols.
@@ -1433,7 +1435,7 @@ def compute_risk_metrics(
         return replace(result, quality_flag=QualityFlag.EMPTY_PORTFOLIO)
 
     symbol_index = np.array([window.columns[s] for s in pos["price_symbol"].tolist()], dtype=np.intp)
-    reval = _Revaluation(pos, valued, rate, dividend_yields, 1.0, pricer)
+    reval = Revaluation(pos, valued, rate, dividend_yields, 1.0, pricer)
     history_pnl = reval.pnl(window.symbol_returns[:, symbol_index])  # complete days × positions, $
     sample_pnl = history_pnl[window.lookback_mask]
     exposures = dollar_exposures(valued["dollar_delta"], symbol_index, len(symbols))
@@ -1457,6 +1459,7 @@ __all__ = [
     "BacktestLevel",
     "QualityFlag",
     "ReturnsWindow",
+    "Revaluation",
     "RiskMetrics",
     "RiskRatios",
     "VarEstimates",
