@@ -30,7 +30,9 @@ alike), and every result of the two is compared.
 
 Each call is repeated ``--repeat`` times and its minimum kept (the least disturbed run); the table
 shows the median and maximum of those minima over the sessions. Comparisons check every number with
-rel 1e-9 (abs 1e-9 × the book's gross exposure near zero) and everything else exactly.
+rel 1e-9 (abs 1e-9 × the book's gross exposure near zero) and everything else exactly; risk results
+are compared as `legacy_risk_dict` (the typed ``RiskMetrics`` under the flat keys the dict-returning
+versions used), so a baseline from before the typed result still compares.
 """
 
 from __future__ import annotations
