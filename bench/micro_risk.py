@@ -30,7 +30,9 @@ alike), and every result of the two is compared.
 
 Each call is repeated ``--repeat`` times and its minimum kept (the least disturbed run); the table
 shows the median and maximum of those minima over the sessions. Comparisons check every number with
-rel 1e-9 (abs 1e-9 × the book's gross exposure near zero) and everything else exactly.
+rel 1e-9 (abs 1e-9 × the book's gross exposure near zero) and everything else exactly; risk results
+are compared as `legacy_risk_dict` (the typed ``RiskMetrics`` under the flat keys the dict-returning
+versions used), so a baseline from before the typed result still compares.
 """
 
 from __future__ import annotations
@@ -288,14 +290,50 @@ def _compare(a: Any, b: Any, path: str, scale: float, problems: list[str]) -> No
         problems.append(f"{path}: {a!r} vs {b!r}")
 
 
+def legacy_risk_dict(metrics: Any) -> dict[str, Any]:
+    """A `RiskMetrics` as the flat dict `compute_risk_metrics` returned before it was typed (keys such as
+    var_95_historical, es_975_parametric, beta_SPY, component_var_99_historical, backtest), so a baseline
+    from before the typed result still compares. A dict (an old result) is returned unchanged."""
+    if isinstance(metrics, dict):
+        return metrics
+    from sigmasight_onboarding.analytics.risk import confidence_label as lab
+
+    m = metrics
+    out: dict[str, Any] = {"as_of": m.as_of, "quality_flag": str(m.quality_flag), "n_observations": m.n_observations,
+                           "lookback": m.lookback, "missing_symbols": list(m.missing_symbols), "rate": m.rate,
+                           "net_value": m.net_value, "gross_exposure": m.gross_exposure}
+    for kind, est in m.methods.items():
+        out.update({f"var_{lab(c)}_{kind}": est.var[c] if est else None for c in m.confidences})
+        out.update({f"es_{lab(c)}_{kind}": est.es[c] if est else None for c in m.es_confidences})
+        out.update({f"var_{lab(c)}_{kind}_10d": est.var_10d[c] if est else None for c in m.confidences})
+    for c in m.confidences:
+        for kind in ("parametric", "historical"):
+            est = m.methods[kind]
+            out[f"component_var_{lab(c)}_{kind}"] = est.components[c] if est else None
+    r, bt = m.ratios, m.backtest
+    benchmark = r.benchmark if r else "SPY"
+    out.update({"portfolio_sigma_1d": m.portfolio_sigma_1d, "exposures": m.exposures,
+                "annualised_volatility": r and r.annualised_volatility, f"beta_{benchmark}": r and r.beta,
+                "max_drawdown": r and r.max_drawdown, "sharpe_ratio": r and r.sharpe_ratio,
+                "sortino_ratio": r and r.sortino_ratio, "backtest": None})
+    if bt is not None:
+        out["backtest"] = {"n_test": bt.n_test, "window": bt.window}
+        for c in m.confidences:
+            level = bt.levels.get(c)
+            for key in ("exceedances", "expected_exceedances", "exceedance_rate", "kupiec_lr", "kupiec_p"):
+                out["backtest"][f"{key}_{lab(c)}"] = getattr(level, key) if level else None
+    return out
+
+
 def compare_runs(ref: dict[str, Any], res: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     for day, out in res.items():
         if day not in ref:
             problems.append(f"{day}: not in the reference run")
             continue
+        out = {**out, "risk": legacy_risk_dict(out["risk"])}
         scale = float(out["risk"].get("gross_exposure") or 1.0)
-        _compare(ref[day], out, day, scale, problems)
+        _compare({**ref[day], "risk": legacy_risk_dict(ref[day]["risk"])}, out, day, scale, problems)
     return problems
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import date
 
@@ -228,30 +229,33 @@ def test_compute_risk_metrics_real_data(prices):
         ]
     )
     m = risk.compute_risk_metrics(positions, prices, n_paths=10_000, seed=1)
-    assert m["quality_flag"] == "ok"
-    assert m["n_observations"] == 252
-    assert m["var_99_historical"] >= m["var_95_historical"] >= 0
-    assert m["es_975_historical"] >= m["var_95_historical"]
-    for kind in ("parametric", "monte_carlo"):
-        assert m[f"var_99_{kind}"] >= m[f"var_95_{kind}"] >= 0
-        assert m[f"es_975_{kind}"] >= m[f"var_95_{kind}"]
-    assert m["var_99_historical_10d"] == pytest.approx(m["var_99_historical"] * math.sqrt(10))
-    assert sum(m["component_var_99_parametric"].values()) == pytest.approx(m["var_99_parametric"], rel=1e-10)
-    assert sum(m["component_var_95_historical"].values()) == pytest.approx(m["var_95_historical"], rel=1e-10)
-    assert 0 <= m["max_drawdown"] < 1
-    assert 0 < m["annualised_volatility"] < 1
-    assert m["beta_SPY"] > 0
-    assert m["backtest"]["n_test"] == 250
-    assert 0 <= m["backtest"]["kupiec_p_99"] <= 1
+    assert m.quality_flag is risk.QualityFlag.OK and m.quality_flag == "ok"
+    assert m.n_observations == 252
+    h = m.historical
+    assert h.var[0.99] >= h.var[0.95] >= 0
+    assert h.es[0.975] >= h.var[0.95]
+    for est in (m.parametric, m.monte_carlo):
+        assert est.var[0.99] >= est.var[0.95] >= 0
+        assert est.es[0.975] >= est.var[0.95]
+    assert h.var_10d[0.99] == pytest.approx(h.var[0.99] * math.sqrt(10))
+    assert sum(m.parametric.components[0.99].values()) == pytest.approx(m.parametric.var[0.99], rel=1e-10)
+    assert sum(h.components[0.95].values()) == pytest.approx(h.var[0.95], rel=1e-10)
+    assert m.monte_carlo.components == {}
+    assert 0 <= m.ratios.max_drawdown < 1
+    assert 0 < m.ratios.annualised_volatility < 1
+    assert m.ratios.benchmark == "SPY" and m.ratios.beta > 0
+    assert m.backtest.n_test == 250
+    assert 0 <= m.backtest.levels[0.99].kupiec_p <= 1
 
 
 def test_compute_risk_metrics_limited_history(prices):
     positions = pd.DataFrame([dict(symbol="AAPL", position_type="LONG", quantity=10)])
     short = prices.iloc[-30:]
     m = risk.compute_risk_metrics(positions, short)
-    assert m["quality_flag"] == "limited_history"
-    assert m["n_observations"] == 29
-    assert m["var_95_historical"] is None and m["max_drawdown"] is None and m["sharpe_ratio"] is None
+    assert m.quality_flag == "limited_history"
+    assert m.n_observations == 29
+    assert m.historical is None and m.ratios is None and m.backtest is None
+    assert m.gross_exposure == pytest.approx(10 * short["AAPL"].iloc[-1])
 
 
 def test_compute_risk_metrics_missing_price_flagged(prices):
@@ -259,8 +263,8 @@ def test_compute_risk_metrics_missing_price_flagged(prices):
     px = prices.copy()
     px.iloc[-1, px.columns.get_loc("AAPL")] = np.nan
     m = risk.compute_risk_metrics(positions, px)
-    assert m["quality_flag"] == "missing_prices" and m["missing_symbols"] == ["AAPL"]
-    assert m["var_99_historical"] is None
+    assert m.quality_flag == "missing_prices" and m.missing_symbols == ("AAPL",)
+    assert m.historical is None and m.rate is None
 
 
 # ---------------------------------------------------------------- fast paths vs straightforward references
@@ -337,18 +341,23 @@ def test_compute_risk_metrics_fast_pricing_equals_generic_pricer(prices):
     )
     fast = risk.compute_risk_metrics(positions, prices, n_paths=10_000, seed=3)
     generic = risk.compute_risk_metrics(positions, prices, n_paths=10_000, seed=3, pricer=lambda **kw: black_scholes(**kw))
-    assert fast["quality_flag"] == generic["quality_flag"] == "ok"
-    for key, value in generic.items():
-        if isinstance(value, float):
-            assert fast[key] == pytest.approx(value, rel=1e-12, abs=1e-9), key
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                if isinstance(v, float):
-                    assert fast[key][k] == pytest.approx(v, rel=1e-12, abs=1e-9), (key, k)
-                else:
-                    assert fast[key][k] == v, (key, k)
+    assert fast.quality_flag == generic.quality_flag == "ok"
+
+    def check(a, b, path):
+        if dataclasses.is_dataclass(b):
+            assert type(a) is type(b), path
+            for f in dataclasses.fields(b):
+                check(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+        elif isinstance(b, dict):
+            assert list(a) == list(b), path
+            for k, v in b.items():
+                check(a[k], v, f"{path}[{k}]")
+        elif isinstance(b, float):
+            assert a == pytest.approx(b, rel=1e-12, abs=1e-9), path
         else:
-            assert fast[key] == value, key
+            assert a == b, path
+
+    check(fast, generic, "metrics")
     # the public revaluation agrees with compute_risk_metrics' grid as well
     rets = pd.DataFrame({"AAPL": [-0.05, 0.02], "TSLA": [0.01, -0.03], "SPY": [-0.04, 0.0], "QQQ": [0.03, -0.2]})
     spots = prices.iloc[-1]

@@ -13,6 +13,13 @@ Conventions
   (historical days / Monte Carlo paths × options) the default pricer runs as
   ``analytics.snapshots.bs_price_only`` — the same price formula without the Greeks.
 
+Structure: single-metric functions (historical_var, parametric_var, euler_contributions,
+sharpe_ratio, kupiec_pof, ...) take plain arrays; `compute_risk_metrics` is a short orchestrator of
+documented steps — held_positions → spot_prices / risk_free_rate / option_vols → returns_window →
+full-revaluation P&L → historical_estimates, parametric_estimates, monte_carlo_estimates,
+risk_ratios, rolling_var_backtest — and returns a frozen `RiskMetrics` (typed sub-results
+`VarEstimates`, `RiskRatios`, `Backtest`; `QualityFlag` values are the stored strings).
+
 Performance: compute_risk_metrics prepares and values the positions once, builds the historical
 and Monte Carlo P&L on numpy arrays with one price-only Black–Scholes call per grid, and the
 back-test's rolling VaR is one vectorised quantile over a sliding-window view (NaN windows apart).
@@ -23,6 +30,9 @@ Pure computation: numpy/scipy, pandas for labelled input/output. No Dagster, no 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field, replace
+from datetime import date
+from enum import StrEnum
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -33,19 +43,15 @@ from scipy import special
 from sigmasight_onboarding.analytics.snapshots import (
     DAYS_PER_YEAR,
     Pricer,
-    _lookup,
-    _valuation_arrays,
+    lookup_values,
     option_prices,
     prepare_positions,
+    valuation_arrays,
 )
 from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 
 TRADING_DAYS = 252
 MIN_OBSERVATIONS = 60
-QUALITY_OK = "ok"
-QUALITY_LIMITED = "limited_history"
-QUALITY_MISSING_PRICES = "missing_prices"
-QUALITY_EMPTY = "empty_portfolio"
 
 
 # --------------------------------------------------------------------------------------------
@@ -71,7 +77,18 @@ def _norm_pdf(z: float) -> float:
 
 
 def confidence_label(confidence: float) -> str:
-    """0.95 → '95', 0.975 → '975', 0.99 → '99' (used in result keys)."""
+    """Short label of a confidence in stored names: 0.95 → '95', 0.975 → '975', 0.99 → '99'.
+
+    Parameters
+    ----------
+    confidence : float
+        c in (0, 1).
+
+    Returns
+    -------
+    str
+        100 c without the decimal point (used in column and key names, e.g. var_99_historical).
+    """
     return f"{confidence * 100:.4f}".rstrip("0").rstrip(".").replace(".", "")
 
 
@@ -103,10 +120,20 @@ def _align(exposures: Any, cov: Any) -> tuple[np.ndarray, np.ndarray, pd.Index |
 
 
 def historical_var(pnl: Any, confidence: float) -> float:
-    """Historical VaR (positive dollar loss): VaR_c = −quantile(pnl, 1 − c), numpy 'linear' method.
+    """Historical VaR: VaR_c = −quantile(pnl, 1 − c), numpy 'linear' quantile.
 
-    pnl: dollar P&L per scenario (gain > 0); NaNs ignored. Negative only if even the (1 − c)
-    quantile is a gain. NaN for an empty vector.
+    Parameters
+    ----------
+    pnl : array-like
+        Dollar P&L per scenario (gain > 0); NaNs ignored.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    float
+        Positive dollar loss; negative only if even the (1 − c) quantile is a gain. NaN for an
+        empty vector.
     """
     c = _check_confidence(confidence)
     x = _finite(pnl)
@@ -116,10 +143,18 @@ def historical_var(pnl: Any, confidence: float) -> float:
 
 
 def historical_es(pnl: Any, confidence: float) -> float:
-    """Historical expected shortfall (positive dollar loss): ES_c = −mean{pnl_i : pnl_i ≤ −VaR_c}.
+    """Historical expected shortfall: ES_c = −mean{pnl_i : pnl_i ≤ −VaR_c}.
 
-    VaR_c as in `historical_var` (linear quantile); the tail set is never empty since the quantile
-    is ≥ min(pnl). NaNs ignored.
+    Parameters
+    ----------
+    pnl, confidence
+        As in `historical_var`: dollar P&L per scenario (gain > 0, NaNs ignored), c in (0, 1).
+
+    Returns
+    -------
+    float
+        Positive dollar loss ≥ `historical_var` (VaR_c as there, linear quantile; the tail set is
+        never empty since the quantile is ≥ min(pnl)). NaN for an empty vector.
     """
     c = _check_confidence(confidence)
     x = _finite(pnl)
@@ -130,12 +165,24 @@ def historical_es(pnl: Any, confidence: float) -> float:
 
 
 def historical_var_contributions(scenario_pnl: pd.DataFrame | np.ndarray, confidence: float) -> pd.Series | np.ndarray:
-    """Component historical VaR per position (dollars) that sums exactly to `historical_var`.
+    """Component historical VaR per position that sums exactly to `historical_var`.
 
-    scenario_pnl: scenarios × positions dollar P&L. With the portfolio P&L sorted ascending and the
-    linear quantile at rank h = (n − 1)(1 − c), j = ⌊h⌋, g = h − j, the portfolio quantile is
-    (1 − g)·P_(j) + g·P_(j+1); each position's contribution is −[(1 − g)·x_(j) + g·x_(j+1)] using the
-    same two scenarios. Rows with NaN are dropped.
+    With the portfolio P&L sorted ascending and the linear quantile at rank h = (n − 1)(1 − c),
+    j = ⌊h⌋, g = h − j, the portfolio quantile is (1 − g)·P_(j) + g·P_(j+1); each position's
+    contribution is −[(1 − g)·x_(j) + g·x_(j+1)] using the same two scenarios.
+
+    Parameters
+    ----------
+    scenario_pnl : DataFrame or ndarray
+        Scenarios × positions, dollar P&L (gain > 0); rows with NaN are dropped.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    Series or ndarray
+        Dollars per position (positive = adds to the loss), labelled like the columns; NaN when no
+        scenario is left.
     """
     c = _check_confidence(confidence)
     labels = scenario_pnl.columns if isinstance(scenario_pnl, pd.DataFrame) else None
@@ -172,18 +219,43 @@ def scenario_pnl_full_revaluation(
     symbols: Sequence[str] | None = None,
     pricer: Pricer | None = None,
 ) -> pd.DataFrame:
-    """P&L matrix (scenarios × positions, dollars) of today's positions under return scenarios.
+    """P&L of today's positions under return scenarios, with full revaluation of the options.
 
-    scenario_returns: scenarios × symbols simple decimal returns (historical days or simulated
-    paths); a DataFrame's columns are the symbols, an ndarray needs `symbols`. Each scenario applies
-    return r_u to today's spot S_u of every price symbol u.
-      stocks: P&L = mv × r, mv = quantity × S (dollars; linear, no floor),
+    Each scenario applies return r_u to today's spot S_u of every price symbol u:
+      stocks: P&L = mv × r, mv = quantity × S (linear, no floor),
       options: P&L = quantity × 100 × [BS(S(1 + r), K, T − h/365, rate, σ, q) − BS(S, K, T, rate, σ, q)]
-        — full revaluation at the shocked spot, same vol and rate, time to expiry shortened by the
-        horizon (`horizon_days` calendar days, default 1; T floored at 0 → intrinsic); today's leg is
-        the model price so a zero return with h = 0 gives zero P&L. Shocked spot floored at 1e-12·S.
-    spots: today's prices ($) per price symbol; rate: decimal annualised; vols: decimal annualised
-    per option underlying. Vectorised: one pricer call on the (scenarios × options) grid.
+        — same vol and rate, time to expiry shortened by the horizon (T floored at 0 → intrinsic);
+        today's leg is the model price so a zero return with h = 0 gives zero P&L. Shocked spot
+        floored at 1e-12·S. Vectorised: one pricer call on the (scenarios × options) grid.
+
+    Parameters
+    ----------
+    positions : DataFrame
+        Positions table (analytics.snapshots), prepared or not.
+    spots : mapping or Series
+        Today's price per price symbol, dollars.
+    scenario_returns : DataFrame or ndarray
+        Scenarios × symbols simple decimal returns (historical days or simulated paths); a
+        DataFrame's columns are the symbols, an ndarray needs `symbols`.
+    as_of : date-like
+        Valuation date.
+    rate : float
+        Risk-free rate, decimal annualised.
+    vols : mapping or Series, optional
+        Decimal annualised vol per option underlying.
+    dividend_yields : mapping or Series, optional
+        Decimal per underlying (default 0).
+    horizon_days : float
+        Calendar days the options age in each scenario (default 1).
+    symbols : sequence of str, optional
+        Column symbols of an ndarray `scenario_returns`.
+    pricer : callable, optional
+        Black–Scholes-signature pricer (default ``greeks.black_scholes``, run price-only).
+
+    Returns
+    -------
+    DataFrame
+        Scenarios × positions, dollars (gain > 0).
     """
     pos = positions if "price_symbol" in positions.columns else prepare_positions(positions)
     if isinstance(scenario_returns, pd.DataFrame):
@@ -200,15 +272,15 @@ def scenario_pnl_full_revaluation(
         r = ret_df.to_numpy(dtype=float)[:, ret_df.columns.get_indexer(psym)]  # n × p
     else:
         r = ret_df.reindex(columns=psym).to_numpy(dtype=float)  # raises like before
-    valued = _valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)  # value_positions' numbers
-    reval = _Revaluation(pos, valued, rate, dividend_yields, horizon_days, pricer)
+    valued = valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)  # value_positions' numbers
+    reval = Revaluation(pos, valued, rate, dividend_yields, horizon_days, pricer)
     return pd.DataFrame(reval.pnl(r), index=ret_df.index, columns=pos.index)
 
 
-class _Revaluation:
+class Revaluation:
     """Per-position constants of `scenario_pnl_full_revaluation`, reusable for many return grids.
 
-    valued: the `snapshots._valuation_arrays` of the (prepared) positions today (spot, unit_price,
+    valued: the `snapshots.valuation_arrays` of the (prepared) positions today (spot, unit_price,
     market_value, time_years, vol). pnl(r) with r scenarios × positions (the return of each
     position's price symbol) gives the scenarios × positions dollar P&L: stocks mv × r; options
     quantity × multiplier × [BS(S(1 + r), K, max(T − h/365, 0), rate, σ, q) − today's model price],
@@ -228,7 +300,7 @@ class _Revaluation:
             t0 = np.asarray(valued["time_years"], dtype=float)[m]  # (expiry − as_of) days / 365
             self.t1 = np.maximum(t0 - horizon_days / DAYS_PER_YEAR, 0.0)[None, :]
             self.v = np.asarray(valued["vol"], dtype=float)[m][None, :]
-            self.q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)[None, :]
+            self.q = lookup_values(dividend_yields, und, "dividend_yield", default=0.0)[None, :]
             self.s0 = np.asarray(valued["spot"], dtype=float)[m][None, :]
             self.k = pos["strike"].to_numpy(dtype=float)[m][None, :]
             self.call = pos["is_call"].to_numpy(dtype=bool)[m][None, :]
@@ -236,6 +308,8 @@ class _Revaluation:
             self.scale = (pos["quantity"].to_numpy(float) * pos["multiplier"].to_numpy(float))[m][None, :]
 
     def pnl(self, r: np.ndarray) -> np.ndarray:
+        """Scenarios × positions dollar P&L (gain > 0) for r, scenarios × positions decimal returns of
+        each position's price symbol."""
         pnl = self.mv[None, :] * r
         if self.has_options:
             s1 = self.s0 * np.maximum(1.0 + r[:, self.is_opt], 1e-12)
@@ -250,33 +324,75 @@ class _Revaluation:
 
 
 def portfolio_sigma(exposures: Any, cov: Any) -> float:
-    """1-day P&L standard deviation in dollars: σ_p = sqrt(wᵀ Σ w).
+    """1-day P&L standard deviation of a linear book: σ_p = sqrt(wᵀ Σ w).
 
-    exposures w: dollar delta per underlying; cov Σ: daily simple-return covariance (not annualised).
+    Parameters
+    ----------
+    exposures : array-like or Series
+        w: dollar delta per underlying.
+    cov : array-like or DataFrame
+        Σ: daily simple-return covariance (not annualised); aligned by label when both are labelled.
+
+    Returns
+    -------
+    float
+        Dollars (≥ 0).
     """
     w, sigma, _ = _align(exposures, cov)
     return float(np.sqrt(max(w @ sigma @ w, 0.0)))
 
 
 def parametric_var(exposures: Any, cov: Any, confidence: float) -> float:
-    """Delta-normal 1-day VaR (positive dollars): VaR_c = z_c × sqrt(wᵀ Σ w), z_c = Φ⁻¹(c).
+    """Delta-normal 1-day VaR: VaR_c = z_c × sqrt(wᵀ Σ w), z_c = Φ⁻¹(c), zero mean P&L.
 
-    Zero mean P&L assumed. w = dollar delta per underlying, Σ = daily simple-return covariance.
+    Parameters
+    ----------
+    exposures : array-like or Series
+        w: dollar delta per underlying.
+    cov : array-like or DataFrame
+        Σ: daily simple-return covariance.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    float
+        Positive dollar loss.
     """
     c = _check_confidence(confidence)
     return float(_norm_ppf(c) * portfolio_sigma(exposures, cov))
 
 
 def parametric_es(exposures: Any, cov: Any, confidence: float) -> float:
-    """Delta-normal 1-day ES (positive dollars): ES_c = σ_p × φ(z_c) / (1 − c), zero mean."""
+    """Delta-normal 1-day ES: ES_c = σ_p × φ(z_c) / (1 − c), zero mean P&L.
+
+    Parameters
+    ----------
+    exposures, cov, confidence
+        As in `parametric_var`: dollar delta per underlying, daily covariance, c in (0, 1).
+
+    Returns
+    -------
+    float
+        Positive dollar loss (≥ `parametric_var`).
+    """
     c = _check_confidence(confidence)
     return float(portfolio_sigma(exposures, cov) * _norm_pdf(_norm_ppf(c)) / (1.0 - c))
 
 
 def euler_contributions(exposures: Any, cov: Any, confidence: float) -> pd.Series | np.ndarray:
-    """Component (Euler) parametric VaR per underlying, dollars: c_i = z_c × w_i (Σ w)_i / σ_p.
+    """Component (Euler) parametric VaR per underlying: c_i = z_c × w_i (Σ w)_i / σ_p.
 
-    Σ_i c_i = z_c σ_p = parametric_var exactly. Zeros when σ_p = 0. Labelled like `exposures`.
+    Parameters
+    ----------
+    exposures, cov, confidence
+        w (dollar delta per underlying), Σ (daily return covariance) and c, as in `parametric_var`.
+
+    Returns
+    -------
+    Series or ndarray
+        Dollars per underlying, labelled like `exposures`; Σ_i c_i = z_c σ_p = `parametric_var`
+        exactly. Zeros when σ_p = 0.
     """
     c = _check_confidence(confidence)
     w, sigma, labels = _align(exposures, cov)
@@ -286,8 +402,19 @@ def euler_contributions(exposures: Any, cov: Any, confidence: float) -> pd.Serie
 
 
 def cholesky_factor(cov: Any) -> np.ndarray:
-    """Lower factor L with L Lᵀ = Σ: Cholesky, or for a non positive-definite Σ the eigen factor
-    V·diag(sqrt(max(λ, 0))) (negative eigenvalues clipped to 0)."""
+    """Lower factor L with L Lᵀ = Σ.
+
+    Parameters
+    ----------
+    cov : array-like
+        Σ, k × k covariance (symmetrised first).
+
+    Returns
+    -------
+    ndarray
+        k × k: the Cholesky factor, or for a non positive-definite Σ the eigen factor
+        V·diag(sqrt(max(λ, 0))) (negative eigenvalues clipped to 0).
+    """
     sigma = np.asarray(cov, dtype=float)
     sigma = 0.5 * (sigma + sigma.T)
     try:
@@ -301,10 +428,22 @@ _DRAWS: dict[tuple, np.ndarray] = {}
 
 
 def standard_normal_draws(n_paths: int, k: int, seed: int | None) -> np.ndarray:
-    """n_paths × k iid N(0, 1) draws of ``default_rng(seed)`` — cached per (n_paths, k, seed), read-only.
+    """iid N(0, 1) draws of ``numpy.random.default_rng(seed)``, cached per (n_paths, k, seed).
 
     A seeded session's draws depend only on (n_paths, k, seed), so the sessions of a range run share
     them and get exactly the numbers they would get alone.
+
+    Parameters
+    ----------
+    n_paths, k : int
+        Shape of the draw.
+    seed : int or None
+        Generator seed; None draws afresh (not cached).
+
+    Returns
+    -------
+    ndarray
+        n_paths × k, read-only when cached.
     """
     if seed is None:
         return np.random.default_rng().standard_normal((int(n_paths), int(k)))
@@ -320,7 +459,22 @@ def standard_normal_draws(n_paths: int, k: int, seed: int | None) -> np.ndarray:
 
 
 def simulate_normal_returns(cov: Any, n_paths: int = 10_000, seed: int | None = 42) -> np.ndarray:
-    """n_paths × k draws of daily simple returns ~ N(0, Σ) (seeded, R = Z Lᵀ, Z iid standard normal)."""
+    """Simulated daily simple returns R ~ N(0, Σ): R = Z Lᵀ, Z iid standard normal (seeded).
+
+    Parameters
+    ----------
+    cov : array-like
+        Σ, daily simple-return covariance (k × k).
+    n_paths : int
+        Paths.
+    seed : int or None
+        ``default_rng`` seed.
+
+    Returns
+    -------
+    ndarray
+        n_paths × k decimal returns.
+    """
     L = cholesky_factor(cov)
     return standard_normal_draws(n_paths, L.shape[0], seed) @ L.T
 
@@ -332,12 +486,29 @@ def monte_carlo_pnl(
     n_paths: int = 10_000,
     seed: int | None = 42,
 ) -> np.ndarray:
-    """Simulated 1-day portfolio P&L (dollars) for `n_paths` ≥ 10 000 multivariate-normal paths.
+    """Simulated 1-day portfolio P&L for `n_paths` ≥ 10 000 multivariate-normal paths.
 
-    Returns R ~ N(0, Σ) (Σ daily simple-return covariance). Linear: P&L = R w (w = dollar exposures).
-    Full revaluation: `revalue(R_df)` with R_df a paths × symbols DataFrame (symbols = cov labels)
-    returning per-path P&L, or paths × positions P&L (summed across positions), e.g.
-    ``lambda R: scenario_pnl_full_revaluation(positions, spots, R, as_of, rate, vols)``.
+    Returns R ~ N(0, Σ). Linear: P&L = R w. Full revaluation: `revalue(R_df)` with R_df a paths ×
+    symbols DataFrame (symbols = cov labels) returning per-path P&L, or paths × positions P&L (summed
+    across positions), e.g. ``lambda R: scenario_pnl_full_revaluation(positions, spots, R, as_of, rate, vols)``.
+
+    Parameters
+    ----------
+    cov : array-like or DataFrame
+        Σ, daily simple-return covariance.
+    exposures : array-like or Series, optional
+        w, dollar delta per symbol (linear model).
+    revalue : callable, optional
+        Full-revaluation P&L of a returns DataFrame (dollars).
+    n_paths : int
+        Paths, ≥ 10 000.
+    seed : int or None
+        ``default_rng`` seed.
+
+    Returns
+    -------
+    ndarray
+        n_paths dollar P&L values (gain > 0).
     """
     if n_paths < 10_000:
         raise ValueError(f"n_paths must be ≥ 10000, got {n_paths}")
@@ -360,17 +531,40 @@ def monte_carlo_var(
     seed: int | None = 42,
     revalue: Callable[[pd.DataFrame], Any] | None = None,
 ) -> dict[str, float]:
-    """Monte Carlo 1-day VaR and ES (positive dollars) from `monte_carlo_pnl` (see there).
+    """Monte Carlo 1-day VaR and ES from `monte_carlo_pnl` (see there).
 
-    VaR = −quantile(simulated P&L, 1 − c) (numpy linear), ES = −mean(P&L ≤ −VaR).
-    Returns {"var", "es", "n_paths"}.
+    Parameters
+    ----------
+    exposures, cov, n_paths, seed, revalue
+        As in `monte_carlo_pnl`.
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    dict
+        {"var": −quantile(P&L, 1 − c) (numpy linear), "es": −mean(P&L ≤ −VaR), "n_paths"} — VaR and
+        ES positive dollar losses.
     """
     pnl = monte_carlo_pnl(cov, exposures=exposures, revalue=revalue, n_paths=n_paths, seed=seed)
     return {"var": historical_var(pnl, confidence), "es": historical_es(pnl, confidence), "n_paths": int(n_paths)}
 
 
 def scale_var(var_1d: float, horizon_days: float = 10.0) -> float:
-    """h-day VaR by the square-root-of-time rule: VaR_h = VaR_1d × √h (i.i.d. zero-mean returns)."""
+    """h-day VaR by the square-root-of-time rule (i.i.d. zero-mean returns).
+
+    Parameters
+    ----------
+    var_1d : float
+        1-day VaR, dollars.
+    horizon_days : float
+        h, trading days (default 10).
+
+    Returns
+    -------
+    float
+        VaR_h = VaR_1d × √h, dollars.
+    """
     return float(var_1d) * math.sqrt(horizon_days)
 
 
@@ -380,7 +574,18 @@ def scale_var(var_1d: float, horizon_days: float = 10.0) -> float:
 
 
 def annualised_volatility(returns: Any) -> float:
-    """Annualised volatility (decimal) = √252 × std(daily returns, ddof=1); NaNs ignored."""
+    """Annualised volatility = √252 × std(daily returns, ddof = 1).
+
+    Parameters
+    ----------
+    returns : array-like
+        Daily simple returns, decimal; NaNs ignored.
+
+    Returns
+    -------
+    float
+        Decimal (0.2 = 20 %); NaN with fewer than 2 returns.
+    """
     x = _finite(returns)
     return float(np.sqrt(TRADING_DAYS) * x.std(ddof=1)) if x.size > 1 else float("nan")
 
@@ -388,7 +593,17 @@ def annualised_volatility(returns: Any) -> float:
 def beta(returns: Any, benchmark_returns: Any) -> float:
     """OLS slope (with intercept) of daily returns on benchmark returns: β = cov(r, b) / var(b).
 
-    Only dates where both are finite are used (pass aligned Series/arrays).
+    Parameters
+    ----------
+    returns : array-like
+        Daily simple returns, decimal.
+    benchmark_returns : array-like
+        Benchmark daily simple returns on the same dates; only dates where both are finite count.
+
+    Returns
+    -------
+    float
+        Dimensionless; NaN with fewer than 2 dates or a constant benchmark.
     """
     r = np.asarray(returns, dtype=float).ravel()
     b = np.asarray(benchmark_returns, dtype=float).ravel()
@@ -400,9 +615,17 @@ def beta(returns: Any, benchmark_returns: Any) -> float:
 
 
 def max_drawdown(values: Any) -> float:
-    """Maximum drawdown (decimal, ≥ 0): max_t (1 − V_t / max_{s≤t} V_s) of a positive value series.
+    """Maximum drawdown: max_t (1 − V_t / max_{s≤t} V_s).
 
-    0 for a never-falling series; NaN if the series is empty or its running peak is ≤ 0.
+    Parameters
+    ----------
+    values : array-like
+        Positive value series (e.g. an index Π(1 + r_t)); NaNs ignored.
+
+    Returns
+    -------
+    float
+        Decimal, ≥ 0 (0 for a never-falling series); NaN if empty or its running peak is ≤ 0.
     """
     v = _finite(values)
     if v.size == 0:
@@ -421,9 +644,19 @@ def _excess(returns: Any, rf_daily: Any) -> np.ndarray:
 
 
 def sharpe_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
-    """Annualised Sharpe = √252 × mean(r − rf) / std(r − rf, ddof=1).
+    """Annualised Sharpe ratio = √252 × mean(r − rf) / std(r − rf, ddof = 1).
 
-    returns: daily decimal; rf_daily: daily decimal risk-free (e.g. ^IRX% / 100 / 252), scalar or aligned.
+    Parameters
+    ----------
+    returns : array-like
+        Daily simple returns, decimal.
+    rf_daily : float or array-like
+        Daily risk-free return, decimal (e.g. ^IRX % / 100 / 252), scalar or aligned with `returns`.
+
+    Returns
+    -------
+    float
+        Annualised, dimensionless; NaN with fewer than 2 finite excess returns or zero dispersion.
     """
     ex = _excess(returns, rf_daily)
     if ex.size < 2:
@@ -433,9 +666,17 @@ def sharpe_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
 
 
 def sortino_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
-    """Annualised Sortino = √252 × mean(r − rf) / DD, DD = sqrt(mean(min(r − rf, 0)²)) over ALL days.
+    """Annualised Sortino ratio = √252 × mean(r − rf) / DD, DD = sqrt(mean(min(r − rf, 0)²)) over ALL days.
 
-    Target return = rf. NaN when there is no downside (DD = 0).
+    Parameters
+    ----------
+    returns, rf_daily
+        As in `sharpe_ratio` (daily decimals); rf is also the target return.
+
+    Returns
+    -------
+    float
+        Annualised, dimensionless; NaN when there is no downside (DD = 0) or fewer than 2 days.
     """
     ex = _excess(returns, rf_daily)
     if ex.size < 2:
@@ -450,11 +691,25 @@ def sortino_ratio(returns: Any, rf_daily: Any = 0.0) -> float:
 
 
 def kupiec_pof(exceedances: int, n_obs: int, confidence: float) -> tuple[float, float]:
-    """Kupiec proportion-of-failures test → (LR statistic, p-value), LR ~ χ²(1) under H0.
+    """Kupiec proportion-of-failures test of a VaR's exceedance rate, LR ~ χ²(1) under H0.
 
     p = 1 − c (expected exceedance rate), x exceedances in n observations, π̂ = x / n:
     LR = −2 [ (n − x) ln(1 − p) + x ln p − (n − x) ln(1 − π̂) − x ln π̂ ], with 0·ln 0 = 0
-    (so x = 0 gives LR = −2 n ln(1 − p); x = n gives LR = −2 n ln p). p-value = 1 − F_χ²(1)(LR).
+    (so x = 0 gives LR = −2 n ln(1 − p); x = n gives LR = −2 n ln p).
+
+    Parameters
+    ----------
+    exceedances : int
+        x, days with a loss beyond VaR (0 ≤ x ≤ n).
+    n_obs : int
+        n, test days (> 0).
+    confidence : float
+        c in (0, 1), e.g. 0.99.
+
+    Returns
+    -------
+    (float, float)
+        LR statistic and p-value = 1 − F_χ²(1)(LR) (decimal).
     """
     c = _check_confidence(confidence)
     n, x = int(n_obs), int(exceedances)
@@ -481,23 +736,42 @@ def var_backtest(
 ) -> dict[str, Any]:
     """Rolling historical-VaR back-test with Kupiec POF, no look-ahead.
 
-    pnl: chronological daily dollar P&L (e.g. today's portfolio under each historical day's returns).
     For each of the last n_test = min(test_sessions, n − min_window) days t, VaR_t = historical_var
     of pnl[max(0, t − window) : t] (strictly prior data: up to `window` days, fewer when less
-    history is available). An exceedance is pnl_t < −VaR_t. Per confidence (label L, e.g. '99'):
-    exceedances_L, expected_exceedances_L = n_test (1 − c), exceedance_rate_L, kupiec_lr_L,
-    kupiec_p_L. Also n_test, window, and `series` (DataFrame: pnl, var_L, exceed_L per test day).
-    n_test ≤ 0 → counts None.
+    history is available). An exceedance is pnl_t < −VaR_t.
+
+    Parameters
+    ----------
+    pnl : Series or ndarray
+        Chronological daily dollar P&L (e.g. today's portfolio under each historical day's returns).
+    confidences : sequence of float
+        VaR confidences c in (0, 1).
+    window, test_sessions, min_window : int
+        Sessions behind each VaR, test days wanted, days kept out of the test.
+
+    Returns
+    -------
+    dict
+        Per confidence (label L, e.g. '99'): exceedances_L, expected_exceedances_L = n_test (1 − c),
+        exceedance_rate_L (decimal), kupiec_lr_L, kupiec_p_L; n_test, window, and `series`
+        (DataFrame: pnl, var_L ($), exceed_L per test day). n_test ≤ 0 → counts and series None.
+        The same numbers, typed, are `rolling_var_backtest`'s `Backtest`.
     """
     labels = pnl.index if isinstance(pnl, pd.Series) else None
     x = np.asarray(pnl, dtype=float).ravel()
-    out, arrays = _var_backtest_arrays(x, confidences, window, test_sessions, min_window)
-    if arrays is None:
+    bt, test_idx, var_by_c = _backtest_arrays(x, confidences, window, test_sessions, min_window)
+    out: dict[str, Any] = {"n_test": bt.n_test, "window": bt.window}
+    for c in confidences:
+        lab = confidence_label(c)
+        level = bt.levels.get(float(c))
+        for key in ("exceedances", "expected_exceedances", "exceedance_rate", "kupiec_lr", "kupiec_p"):
+            out[f"{key}_{lab}"] = None if level is None else getattr(level, key)
+    if test_idx is None:
         out["series"] = None
         return out
-    test_idx, var_by_label = arrays
     series = pd.DataFrame({"pnl": x[test_idx]}, index=None if labels is None else labels[test_idx])
-    for lab, var_t in var_by_label.items():
+    for c, var_t in var_by_c.items():
+        lab = confidence_label(c)
         series[f"var_{lab}"] = var_t
         series[f"exceed_{lab}"] = x[test_idx] < -var_t
     out["series"] = series
@@ -537,49 +811,195 @@ def _rolling_nanquantiles(x: np.ndarray, start: int, window: int, probs: Sequenc
     return out
 
 
-def _var_backtest_arrays(
+def rolling_var_backtest(
+    pnl: Any,
+    confidences: Sequence[float] = (0.95, 0.99),
+    window: int = TRADING_DAYS,
+    test_sessions: int = 250,
+    min_window: int = MIN_OBSERVATIONS,
+) -> Backtest:
+    """`var_backtest` as a typed result, without the per-day series.
+
+    Parameters
+    ----------
+    pnl : array-like
+        Chronological daily P&L, dollars (gain > 0); NaN days are never exceedances.
+    confidences : sequence of float
+        VaR confidences c in (0, 1).
+    window : int
+        Sessions of strictly prior P&L behind each day's historical VaR.
+    test_sessions : int
+        Test days wanted; n_test = min(test_sessions, n − min_window).
+    min_window : int
+        Days kept out of the test so the first VaR has history.
+
+    Returns
+    -------
+    Backtest
+        n_test, window and one `BacktestLevel` per confidence (none when n_test ≤ 0).
+    """
+    return _backtest_arrays(np.asarray(pnl, dtype=float).ravel(), confidences, window, test_sessions, min_window)[0]
+
+
+def _backtest_arrays(
     x: np.ndarray,
     confidences: Sequence[float],
     window: int,
     test_sessions: int,
     min_window: int,
-) -> tuple[dict[str, Any], tuple[np.ndarray, dict[str, np.ndarray]] | None]:
-    """`var_backtest` numbers without the `series` frame: (result dict, (test indexes, {label: VaR_t}))."""
+) -> tuple[Backtest, np.ndarray | None, dict[float, np.ndarray]]:
+    """(Backtest, test-day indexes into x or None, {confidence: VaR_t per test day ($)})."""
     n = x.size
     n_test = min(int(test_sessions), n - int(min_window))
-    out: dict[str, Any] = {"n_test": max(n_test, 0), "window": int(window)}
     if n_test <= 0:
-        for c in confidences:
-            lab = confidence_label(c)
-            for key in ("exceedances", "expected_exceedances", "exceedance_rate", "kupiec_lr", "kupiec_p"):
-                out[f"{key}_{lab}"] = None
-        return out, None
+        return Backtest(n_test=0, window=int(window), levels={}), None, {}
     cs = [_check_confidence(c) for c in confidences]
     test_idx = np.arange(n - n_test, n)
     quantiles = _rolling_nanquantiles(x, n - n_test, int(window), [1.0 - c for c in cs])
     x_test = x[test_idx]
-    var_by_label: dict[str, np.ndarray] = {}
+    levels: dict[float, BacktestLevel] = {}
+    var_by_c: dict[float, np.ndarray] = {}
     for c, qrow in zip(cs, quantiles):
-        lab = confidence_label(c)
         var_t = -qrow
-        exceed = x_test < -var_t
-        k = int(exceed.sum())
+        k = int((x_test < -var_t).sum())
         lr, pv = kupiec_pof(k, n_test, c)
-        out[f"exceedances_{lab}"] = k
-        out[f"expected_exceedances_{lab}"] = n_test * (1.0 - c)
-        out[f"exceedance_rate_{lab}"] = k / n_test
-        out[f"kupiec_lr_{lab}"] = lr
-        out[f"kupiec_p_{lab}"] = pv
-        var_by_label[lab] = var_t
-    return out, (test_idx, var_by_label)
+        levels[c] = BacktestLevel(confidence=c, exceedances=k, expected_exceedances=n_test * (1.0 - c),
+                                  exceedance_rate=k / n_test, kupiec_lr=lr, kupiec_p=pv)
+        var_by_c[c] = var_t
+    return Backtest(n_test=n_test, window=int(window), levels=levels), test_idx, var_by_c
 
 
 # --------------------------------------------------------------------------------------------
-# one-call metrics
+# typed results of compute_risk_metrics
+# --------------------------------------------------------------------------------------------
+
+
+class QualityFlag(StrEnum):
+    """Why a `RiskMetrics` carries numbers or not; the values are the stored ``quality_flag`` strings.
+
+    OK: every metric computed. LIMITED_HISTORY: fewer than `min_observations` usable days, or an
+    option underlying without a vol. MISSING_PRICES: a held symbol has no price on as_of.
+    EMPTY_PORTFOLIO: nothing held, or a zero gross exposure.
+    """
+
+    OK = "ok"
+    LIMITED_HISTORY = "limited_history"
+    MISSING_PRICES = "missing_prices"
+    EMPTY_PORTFOLIO = "empty_portfolio"
+
+
+@dataclass(frozen=True)
+class BacktestLevel:
+    """Kupiec POF back-test of the rolling historical VaR at one confidence.
+
+    confidence: c (decimal, e.g. 0.99); exceedances: test days with P&L < −VaR_t (count);
+    expected_exceedances: n_test × (1 − c) (days); exceedance_rate: exceedances / n_test (decimal);
+    kupiec_lr: likelihood-ratio statistic, χ²(1) under H0; kupiec_p: its p-value (decimal).
+    """
+
+    confidence: float
+    exceedances: int
+    expected_exceedances: float
+    exceedance_rate: float
+    kupiec_lr: float
+    kupiec_p: float
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Rolling historical-VaR back-test (see `var_backtest`): n_test test days (0 when the history is
+    too short), each VaR on up to `window` strictly prior days; `levels` maps confidence c → its
+    `BacktestLevel` (empty when n_test = 0)."""
+
+    n_test: int
+    window: int
+    levels: dict[float, BacktestLevel]
+
+
+@dataclass(frozen=True)
+class VarEstimates:
+    """VaR and ES of one method (historical, delta-normal or Monte Carlo), 1-day horizon.
+
+    var: {c: VaR_c}, es: {c: ES_c} — POSITIVE dollar losses keyed by confidence c (decimal, e.g.
+    0.99); None where not finite. components: {c: {name: $}} component VaR summing to var[c]
+    (historical: per position id, full revaluation; parametric: Euler, per underlying; Monte
+    Carlo: none). `var_10d` scales var by √10 (square-root-of-time).
+    """
+
+    var: dict[float, float | None]
+    es: dict[float, float | None]
+    components: dict[float, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def var_10d(self) -> dict[float, float | None]:
+        """10-day VaR per confidence, dollars: VaR_1d × √10 (`scale_var`)."""
+        return {c: None if v is None else scale_var(v, 10.0) for c, v in self.var.items()}
+
+
+@dataclass(frozen=True)
+class RiskRatios:
+    """Ratios of the portfolio's reconstructed daily return r_t = P&L_t / today's gross exposure
+    (decimal) over the look-back days; None where not finite.
+
+    annualised_volatility: √252 × sd(r) (decimal); beta: OLS slope of r on `benchmark`'s daily
+    return (None without benchmark prices); max_drawdown: of the index Π(1 + r_t) (decimal, ≥ 0);
+    sharpe_ratio / sortino_ratio: annualised, excess over rf_daily = ^IRX_{t−1} / 100 / 252.
+    """
+
+    benchmark: str
+    annualised_volatility: float | None
+    beta: float | None
+    max_drawdown: float | None
+    sharpe_ratio: float | None
+    sortino_ratio: float | None
+
+
+@dataclass(frozen=True)
+class RiskMetrics:
+    """Everything `compute_risk_metrics` measures for the positions held on `as_of`.
+
+    Status: quality_flag (`QualityFlag`); n_observations (usable look-back days); lookback
+    (sessions asked for); missing_symbols (what caused a MISSING_PRICES / LIMITED_HISTORY flag).
+    Levels asked for: confidences (VaR) and es_confidences (ES), decimals.
+    Book (dollars): net_value (Σ signed market values), gross_exposure (Σ |market value|),
+    exposures ({underlying: dollar delta}), portfolio_sigma_1d (1-day delta-normal P&L sd); rate:
+    the risk-free rate used (decimal annualised).
+    Risk: historical / parametric / monte_carlo (`VarEstimates`: 1-day VaR/ES, positive dollar
+    losses), ratios (`RiskRatios`), backtest (`Backtest` of the historical VaR).
+    Anything not computed — every metric unless quality_flag is OK — is None.
+    """
+
+    as_of: date
+    quality_flag: QualityFlag
+    lookback: int
+    confidences: tuple[float, ...]
+    es_confidences: tuple[float, ...]
+    n_observations: int = 0
+    missing_symbols: tuple[str, ...] = ()
+    rate: float | None = None
+    net_value: float | None = None
+    gross_exposure: float | None = None
+    exposures: dict[str, float] | None = None
+    portfolio_sigma_1d: float | None = None
+    historical: VarEstimates | None = None
+    parametric: VarEstimates | None = None
+    monte_carlo: VarEstimates | None = None
+    ratios: RiskRatios | None = None
+    backtest: Backtest | None = None
+
+    @property
+    def methods(self) -> dict[str, VarEstimates | None]:
+        """{'historical' | 'parametric' | 'monte_carlo': its `VarEstimates`} (the stored method names)."""
+        return {"historical": self.historical, "parametric": self.parametric, "monte_carlo": self.monte_carlo}
+
+
+# --------------------------------------------------------------------------------------------
+# the steps of compute_risk_metrics
 # --------------------------------------------------------------------------------------------
 
 
 def _none_if_nan(x: Any) -> Any:
+    """None for None/NaN/±inf, numpy scalars as Python numbers, anything else unchanged."""
     if x is None:
         return None
     if isinstance(x, (float, np.floating)):
@@ -587,6 +1007,365 @@ def _none_if_nan(x: Any) -> Any:
     if isinstance(x, (np.integer,)):
         return int(x)
     return x
+
+
+def price_history(prices: pd.DataFrame, as_of: Any) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The price rows up to `as_of`.
+
+    Parameters
+    ----------
+    prices : DataFrame
+        date × symbol matrix, dollars (``^IRX`` in percent); any date-like index, any order.
+    as_of : date-like or None
+        The valuation session; None means the last price date.
+
+    Returns
+    -------
+    as_of : Timestamp
+        `as_of` normalised to midnight.
+    history : DataFrame
+        The rows dated ≤ as_of, on a sorted, normalised DatetimeIndex.
+    """
+    px = prices.copy()
+    px.index = pd.DatetimeIndex(pd.to_datetime(px.index)).normalize()
+    px = px.sort_index()
+    as_of_ts = px.index[-1] if as_of is None else pd.Timestamp(as_of).normalize()
+    return as_of_ts, px.loc[:as_of_ts]
+
+
+def held_positions(positions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The positions that carry risk on `as_of`, prepared (`snapshots.prepare_positions`).
+
+    Parameters
+    ----------
+    positions : DataFrame
+        Positions table (see analytics.snapshots); `entry_date` optional.
+    as_of : Timestamp
+        Normalised valuation date.
+
+    Returns
+    -------
+    DataFrame
+        The prepared rows held on as_of (entry_date ≤ as_of when the column exists), without the
+        options that expired before as_of.
+    """
+    pos = prepare_positions(positions)
+    if "entry_date" in pos.columns:
+        held = ~(pd.to_datetime(pos["entry_date"]).dt.normalize() > as_of).to_numpy()
+        if not held.all():
+            pos = pos.loc[held]
+    if pos["is_option"].any():
+        exp = pd.to_datetime(pos["expiration_date"]).dt.normalize()
+        alive = ~(pos["is_option"] & (exp < as_of)).to_numpy()
+        if not alive.all():
+            pos = pos.loc[alive]
+    return pos
+
+
+def spot_prices(history: pd.DataFrame, as_of: pd.Timestamp, pos: pd.DataFrame) -> tuple[pd.Series | None, list[str]]:
+    """Today's price of every price symbol the positions need.
+
+    Parameters
+    ----------
+    history : DataFrame
+        `price_history` rows (dollars).
+    as_of : Timestamp
+        Normalised valuation date.
+    pos : DataFrame
+        Prepared, held positions.
+
+    Returns
+    -------
+    spots : Series or None
+        Price on as_of ($ per share) per distinct price symbol, in position order; None when any is missing.
+    missing : list of str
+        Sorted price symbols without a finite price on as_of (all of them when as_of has no price row).
+    """
+    if len(history) == 0 or history.index[-1] != as_of:
+        return None, sorted(set(pos["price_symbol"]))
+    symbols = list(dict.fromkeys(pos["price_symbol"].tolist()))
+    today = history.iloc[-1].reindex(symbols)
+    missing = sorted(today.index[~np.isfinite(today.to_numpy(float))])
+    return (None, missing) if missing else (today.astype(float), [])
+
+
+def risk_free_rate(history: pd.DataFrame, rf_symbol: str, rate: float | None = None) -> float:
+    """Risk-free rate, decimal annualised: `rate` if given, else `rf_symbol` (^IRX, percent) on the
+    last history row / 100, else ``domain.RISK_FREE_RATE_FALLBACK``."""
+    if rate is not None:
+        return float(rate)
+    irx = history[rf_symbol].iloc[-1] if rf_symbol in history.columns else np.nan
+    return float(irx) / 100.0 if np.isfinite(irx) else RISK_FREE_RATE_FALLBACK
+
+
+def option_vols(pos: pd.DataFrame, history: pd.DataFrame, vols: Mapping[str, float] | pd.Series | None) -> tuple[Any, list[str]]:
+    """Vols of the option underlyings.
+
+    Parameters
+    ----------
+    pos : DataFrame
+        Prepared, held positions.
+    history : DataFrame
+        `price_history` rows (dollars).
+    vols : mapping or Series or None
+        Decimal annualised vol per underlying; None → ``greeks.realised_volatility`` (63 sessions).
+
+    Returns
+    -------
+    vols : mapping or Series or None
+        The vols to value with (unchanged when given or when no option is held).
+    missing : list of str
+        Sorted option underlyings without a finite vol (empty when all are priced).
+    """
+    opt_und = sorted(set(pos.loc[pos["is_option"], "price_symbol"]))
+    if not opt_und:
+        return vols, []
+    if vols is None:
+        from sigmasight_onboarding.analytics.greeks import realised_volatility
+
+        vols = realised_volatility(history[opt_und]).to_dict()
+    vol_vec = lookup_values(vols, opt_und, "vol", default=np.nan)
+    return vols, [u for u, v in zip(opt_und, vol_vec) if not np.isfinite(v)]
+
+
+@dataclass(frozen=True)
+class ReturnsWindow:
+    """Simple daily returns of the last `lookback + backtest_sessions` sessions up to as_of, as numpy.
+
+    symbols: the held price symbols — the first len(symbols) columns; columns: symbol → column of
+    `prices` / `returns` (held symbols, then the benchmark / risk-free extras); prices: (n + 1) ×
+    columns ($; ^IRX in percent); returns: n × columns simple decimal returns; complete: the days
+    where every held symbol has a return; in_lookback: the complete days among the last `lookback`
+    (the VaR sample).
+    """
+
+    symbols: list[str]
+    columns: dict[str, int]
+    prices: np.ndarray
+    returns: np.ndarray
+    complete: np.ndarray
+    in_lookback: np.ndarray
+
+    @property
+    def n_observations(self) -> int:
+        """Days in the VaR sample."""
+        return int(self.in_lookback.sum())
+
+    @property
+    def symbol_returns(self) -> np.ndarray:
+        """complete days × held symbols, decimal returns (the back-test's history)."""
+        return self.returns[:, : len(self.symbols)][self.complete]
+
+    @property
+    def lookback_mask(self) -> np.ndarray:
+        """Which complete days are in the VaR sample (boolean over `symbol_returns` rows)."""
+        return self.in_lookback[self.complete]
+
+
+def returns_window(history: pd.DataFrame, symbols: list[str], extra: Sequence[str], lookback: int,
+                   backtest_sessions: int) -> ReturnsWindow:
+    """The `ReturnsWindow` of `symbols` (plus the `extra` columns history has, e.g. benchmark, ^IRX).
+
+    Parameters
+    ----------
+    history : DataFrame
+        `price_history` rows, dollars.
+    symbols : list of str
+        Held price symbols.
+    extra : sequence of str
+        Reference columns wanted too (skipped when absent or already held).
+    lookback, backtest_sessions : int
+        Sessions of returns for VaR, and the back-test days before them.
+
+    Returns
+    -------
+    ReturnsWindow
+        Simple returns r_t = P_t / P_{t−1} − 1 (``analytics.returns.simple_returns``) over the last
+        lookback + backtest_sessions sessions.
+    """
+    n_hist = int(lookback) + int(backtest_sessions)
+    cols = symbols + [s for s in extra if s in history.columns and s not in symbols]
+    wp = history[cols].iloc[-(n_hist + 1):].to_numpy(dtype=float)
+    rets_all = wp[1:] / wp[:-1] - 1.0
+    complete = np.isfinite(rets_all[:, : len(symbols)]).all(axis=1)
+    in_lookback = np.zeros(len(rets_all), dtype=bool)
+    in_lookback[-int(lookback):] = True
+    return ReturnsWindow(symbols, {c: j for j, c in enumerate(cols)}, wp, rets_all, complete, complete & in_lookback)
+
+
+def dollar_exposures(dollar_delta: np.ndarray, symbol_index: np.ndarray, n_symbols: int) -> np.ndarray:
+    """Dollar delta per price symbol ($): Σ of the positions' dollar deltas on each symbol.
+
+    Parameters
+    ----------
+    dollar_delta : ndarray
+        Per position, dollars (share-equivalents × spot).
+    symbol_index : ndarray of int
+        Per position, its price symbol's column.
+    n_symbols : int
+        Number of price symbols.
+
+    Returns
+    -------
+    ndarray
+        n_symbols dollar exposures (the parametric model's w).
+    """
+    return np.bincount(symbol_index, weights=dollar_delta, minlength=n_symbols)[:n_symbols]
+
+
+def returns_covariance(window: ReturnsWindow) -> np.ndarray:
+    """Sample covariance (ddof = 1) of the held symbols' daily returns over the VaR sample (daily,
+    decimal², not annualised): k × k, = ``DataFrame.cov`` of the NaN-free days."""
+    k = len(window.symbols)
+    return np.cov(window.symbol_returns[window.lookback_mask].T, ddof=1).reshape(k, k)
+
+
+def _quantile_estimates(pnl: np.ndarray, confidences: Sequence[float], es_confidences: Sequence[float]) -> tuple[dict, dict]:
+    """({c: historical_var(pnl, c)}, {c: historical_es(pnl, c)}) with NaN → None."""
+    return ({float(c): _none_if_nan(historical_var(pnl, c)) for c in confidences},
+            {float(c): _none_if_nan(historical_es(pnl, c)) for c in es_confidences})
+
+
+def historical_estimates(scenario_pnl: np.ndarray, position_ids: Sequence[Any], confidences: Sequence[float],
+                         es_confidences: Sequence[float]) -> VarEstimates:
+    """Historical VaR / ES / component VaR of today's positions.
+
+    Parameters
+    ----------
+    scenario_pnl : ndarray
+        Look-back days × positions, dollar P&L of today's positions under each day's returns (full
+        revaluation, gain > 0).
+    position_ids : sequence
+        Position ids (the component keys, as str).
+    confidences, es_confidences : sequence of float
+        VaR and ES confidences, decimals.
+
+    Returns
+    -------
+    VarEstimates
+        1-day `historical_var` / `historical_es` of the portfolio P&L (positive dollar losses) and
+        `historical_var_contributions` per position id.
+    """
+    var, es = _quantile_estimates(scenario_pnl.sum(axis=1), confidences, es_confidences)
+    components = {float(c): {str(k): float(v) for k, v in zip(position_ids, historical_var_contributions(scenario_pnl, c))}
+                  for c in confidences}
+    return VarEstimates(var=var, es=es, components=components)
+
+
+def parametric_estimates(exposures: np.ndarray, cov: np.ndarray, symbols: Sequence[str], confidences: Sequence[float],
+                         es_confidences: Sequence[float]) -> VarEstimates:
+    """Delta-normal VaR / ES / Euler contributions.
+
+    Parameters
+    ----------
+    exposures : ndarray
+        Dollar delta per symbol (w).
+    cov : ndarray
+        Daily simple-return covariance of the symbols (Σ).
+    symbols : sequence of str
+        The symbols (component keys).
+    confidences, es_confidences : sequence of float
+        VaR and ES confidences, decimals.
+
+    Returns
+    -------
+    VarEstimates
+        1-day `parametric_var` / `parametric_es` (positive dollars, zero mean) and
+        `euler_contributions` per symbol.
+    """
+    var = {float(c): _none_if_nan(parametric_var(exposures, cov, c)) for c in confidences}
+    es = {float(c): _none_if_nan(parametric_es(exposures, cov, c)) for c in es_confidences}
+    components = {float(c): {k: float(v) for k, v in zip(symbols, euler_contributions(exposures, cov, c))}
+                  for c in confidences}
+    return VarEstimates(var=var, es=es, components=components)
+
+
+def monte_carlo_estimates(simulated_pnl: np.ndarray, confidences: Sequence[float],
+                          es_confidences: Sequence[float]) -> VarEstimates:
+    """Monte Carlo VaR / ES: the empirical `historical_var` / `historical_es` of simulated 1-day
+    portfolio P&L (dollars, gain > 0; see `simulated_portfolio_pnl`); no components."""
+    var, es = _quantile_estimates(simulated_pnl, confidences, es_confidences)
+    return VarEstimates(var=var, es=es)
+
+
+def simulated_portfolio_pnl(reval: Revaluation, cov: np.ndarray, exposures: np.ndarray, symbol_index: np.ndarray,
+                            n_paths: int, seed: int | None) -> np.ndarray:
+    """Simulated 1-day portfolio P&L, dollars, one value per path (returns ~ N(0, Σ), seeded).
+
+    Parameters
+    ----------
+    reval : Revaluation
+        Today's positions, ready for full revaluation.
+    cov : ndarray
+        Daily simple-return covariance of the price symbols.
+    exposures : ndarray
+        Dollar delta per price symbol (used when no option is held: P&L = R w, linear).
+    symbol_index : ndarray of int
+        Per position, its price symbol's column of `cov`.
+    n_paths : int
+        Paths, ≥ 10 000.
+    seed : int or None
+        ``numpy.random.default_rng`` seed.
+
+    Returns
+    -------
+    ndarray
+        n_paths P&L values; options repriced in full (Black–Scholes, T − 1 day).
+    """
+    if not reval.has_options:
+        return monte_carlo_pnl(cov, exposures=exposures, n_paths=n_paths, seed=seed)
+    if n_paths < 10_000:
+        raise ValueError(f"n_paths must be ≥ 10000, got {n_paths}")
+    sims = simulate_normal_returns(cov, n_paths, seed)  # paths × symbols
+    return reval.pnl(sims[:, symbol_index]).sum(axis=1)
+
+
+def risk_ratios(portfolio_pnl: np.ndarray, gross_exposure: float, window: ReturnsWindow, benchmark: str,
+                rf_symbol: str) -> RiskRatios:
+    """Volatility, beta, max drawdown, Sharpe and Sortino of the reconstructed portfolio returns.
+
+    Parameters
+    ----------
+    portfolio_pnl : ndarray
+        Dollar P&L of today's positions on each day of the VaR sample.
+    gross_exposure : float
+        Today's Σ |market value|, dollars (> 0); r_t = P&L_t / gross_exposure.
+    window : ReturnsWindow
+        The returns behind the P&L (benchmark and ^IRX columns when present).
+    benchmark, rf_symbol : str
+        Beta benchmark, and the risk-free series (percent; rf_daily = previous session / 100 / 252,
+        missing → 0; absent column → 0).
+
+    Returns
+    -------
+    RiskRatios
+        Annualised volatility, beta (None without benchmark), max drawdown (decimals), annualised
+        Sharpe and Sortino; NaN → None.
+    """
+    port_ret = portfolio_pnl / gross_exposure
+    sample = window.lookback_mask
+    b = None
+    if benchmark in window.columns:
+        b = beta(port_ret, window.returns[window.complete, window.columns[benchmark]][sample])
+    if rf_symbol in window.columns:
+        rf_prev = window.prices[:-1, window.columns[rf_symbol]] / 100.0 / TRADING_DAYS  # ^IRX of the previous session
+        rf_daily = rf_prev[window.complete][sample]
+        rf_daily = np.where(np.isnan(rf_daily), 0.0, rf_daily)
+    else:
+        rf_daily = 0.0
+    return RiskRatios(
+        benchmark=benchmark,
+        annualised_volatility=_none_if_nan(annualised_volatility(port_ret)),
+        beta=_none_if_nan(b),
+        max_drawdown=_none_if_nan(max_drawdown(np.concatenate([[1.0], np.cumprod(1.0 + port_ret)]))),
+        sharpe_ratio=_none_if_nan(sharpe_ratio(port_ret, np.asarray(rf_daily))),
+        sortino_ratio=_none_if_nan(sortino_ratio(port_ret, np.asarray(rf_daily))),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# one-call metrics
+# --------------------------------------------------------------------------------------------
 
 
 def compute_risk_metrics(
@@ -607,7 +1386,7 @@ def compute_risk_metrics(
     rf_symbol: str = "^IRX",
     min_observations: int = MIN_OBSERVATIONS,
     pricer: Pricer | None = None,
-) -> dict[str, Any]:
+) -> RiskMetrics:
     """All portfolio risk metrics for the positions held on `as_of` (default: last price date).
 
     positions: positions table (see analytics.snapshots; held when entry_date ≤ as_of if the column
@@ -618,201 +1397,106 @@ def compute_risk_metrics(
 
     Method: returns = simple daily returns of the held price symbols over the last `lookback`
     sessions up to as_of; days with any missing return are dropped (n_observations counts the rest).
-    Scenario P&L = scenario_pnl_full_revaluation (stocks linear, options full BS revaluation with
-    T − 1 day). Portfolio daily return r_t = P&L_t / today's gross exposure; the reconstructed value
-    series is the index Π(1 + r_t) of a constant-gross book; its max drawdown is reported.
+    Scenario P&L = full revaluation of today's positions (stocks linear, options Black–Scholes with
+    T − 1 day) under each day's returns (`historical_estimates`), delta-normal on the same days'
+    covariance (`parametric_estimates`), full revaluation of `n_paths` seeded normal paths
+    (`monte_carlo_estimates`); ratios on r_t = P&L_t / today's gross exposure (`risk_ratios`);
+    back-test over up to `backtest_sessions` days before the look-back (`rolling_var_backtest`).
 
-    Keys (dollars unless stated; VaR/ES positive losses, 1-day unless `_10d`):
-      as_of, quality_flag ('ok' | 'limited_history' | 'missing_prices' | 'empty_portfolio'),
-      n_observations, lookback, missing_symbols, rate, net_value, gross_exposure,
-      var_{95,99}_historical, es_{95,975,99}_historical, var_{95,99}_parametric,
-      es_{95,975,99}_parametric, var_{95,99}_monte_carlo, es_{95,975,99}_monte_carlo,
-      var_{95,99}_{historical,parametric,monte_carlo}_10d (= 1-day × √10),
-      portfolio_sigma_1d ($), exposures ({underlying: dollar delta}),
-      component_var_{95,99}_parametric ({underlying: $}), component_var_{95,99}_historical
-      ({position id: $}), annualised_volatility (decimal), beta_<benchmark>, max_drawdown (decimal,
-      positive), sharpe_ratio, sortino_ratio (annualised; rf_daily = ^IRX_{t−1}/100/252),
-      backtest (var_backtest dict without 'series', over up to `backtest_sessions` days before as_of,
-      using the P&L of today's positions on each historical day).
-    With fewer than `min_observations` usable days every metric is None (quality_flag
-    'limited_history'); with a missing price for a held symbol on as_of, 'missing_prices'.
+    Returns a `RiskMetrics` (dollars unless stated; VaR/ES positive losses, 1-day unless `var_10d`).
+    With fewer than `min_observations` usable days every metric is None (QualityFlag.LIMITED_HISTORY);
+    with a missing price for a held symbol on as_of, MISSING_PRICES; nothing held, EMPTY_PORTFOLIO.
     """
-    px = prices.copy()
-    px.index = pd.DatetimeIndex(pd.to_datetime(px.index)).normalize()
-    px = px.sort_index()
-    as_of_ts = px.index[-1] if as_of is None else pd.Timestamp(as_of).normalize()
-    hist = px.loc[:as_of_ts]
-    pos = prepare_positions(positions)
-    if "entry_date" in pos.columns:
-        held = ~(pd.to_datetime(pos["entry_date"]).dt.normalize() > as_of_ts).to_numpy()
-        if not held.all():
-            pos = pos.loc[held]
-    if pos["is_option"].any():
-        exp = pd.to_datetime(pos["expiration_date"]).dt.normalize()
-        alive = ~(pos["is_option"] & (exp < as_of_ts)).to_numpy()
-        if not alive.all():
-            pos = pos.loc[alive]
-
-    metric_keys: list[str] = []
-    for kind in ("historical", "parametric", "monte_carlo"):
-        metric_keys += [f"var_{confidence_label(c)}_{kind}" for c in confidences]
-        metric_keys += [f"es_{confidence_label(c)}_{kind}" for c in es_confidences]
-        metric_keys += [f"var_{confidence_label(c)}_{kind}_10d" for c in confidences]
-    metric_keys += [f"component_var_{confidence_label(c)}_{k}" for c in confidences for k in ("parametric", "historical")]
-    metric_keys += ["portfolio_sigma_1d", "exposures", "annualised_volatility", f"beta_{benchmark}", "max_drawdown",
-                    "sharpe_ratio", "sortino_ratio", "backtest"]
-    result: dict[str, Any] = {
-        "as_of": as_of_ts.date(),
-        "quality_flag": QUALITY_OK,
-        "n_observations": 0,
-        "lookback": int(lookback),
-        "missing_symbols": [],
-        "rate": None,
-        "net_value": None,
-        "gross_exposure": None,
-        **{k: None for k in metric_keys},
-    }
+    as_of_ts, hist = price_history(prices, as_of)
+    pos = held_positions(positions, as_of_ts)
+    result = RiskMetrics(as_of=as_of_ts.date(), quality_flag=QualityFlag.OK, lookback=int(lookback),
+                         confidences=tuple(float(c) for c in confidences),
+                         es_confidences=tuple(float(c) for c in es_confidences))
     if len(pos) == 0:
-        result["quality_flag"] = QUALITY_EMPTY
-        return result
-    if len(hist) == 0 or hist.index[-1] != as_of_ts:
-        result["quality_flag"] = QUALITY_MISSING_PRICES
-        result["missing_symbols"] = sorted(set(pos["price_symbol"]))
-        return result
+        return replace(result, quality_flag=QualityFlag.EMPTY_PORTFOLIO)
+    spots, missing = spot_prices(hist, as_of_ts, pos)
+    if spots is None:
+        return replace(result, quality_flag=QualityFlag.MISSING_PRICES, missing_symbols=tuple(missing))
+    rate = risk_free_rate(hist, rf_symbol, rate)
+    result = replace(result, rate=rate)
+    vols, no_vol = option_vols(pos, hist, vols)
+    if no_vol:
+        return replace(result, quality_flag=QualityFlag.LIMITED_HISTORY, missing_symbols=tuple(no_vol))
 
-    symbols = list(dict.fromkeys(pos["price_symbol"].tolist()))
-    today = hist.iloc[-1].reindex(symbols)
-    missing = sorted(today.index[~np.isfinite(today.to_numpy(float))])
-    if missing:
-        result["quality_flag"] = QUALITY_MISSING_PRICES
-        result["missing_symbols"] = missing
-        return result
-    spots = today.astype(float)
+    valued = valuation_arrays(pos, spots, as_of_ts, rate, vols, dividend_yields, pricer)
+    gross = float(np.abs(valued["market_value"]).sum())
+    symbols = list(spots.index)
+    window = returns_window(hist, symbols, (benchmark, rf_symbol), lookback, backtest_sessions)
+    result = replace(result, net_value=float(valued["market_value"].sum()), gross_exposure=gross,
+                     n_observations=window.n_observations)
+    if window.n_observations < min_observations:
+        return replace(result, quality_flag=QualityFlag.LIMITED_HISTORY)
+    if gross == 0.0:
+        return replace(result, quality_flag=QualityFlag.EMPTY_PORTFOLIO)
 
-    if rate is None:
-        irx = hist[rf_symbol].iloc[-1] if rf_symbol in hist.columns else np.nan
-        rate = float(irx) / 100.0 if np.isfinite(irx) else RISK_FREE_RATE_FALLBACK
-    result["rate"] = float(rate)
-    opt_und = sorted(set(pos.loc[pos["is_option"], "price_symbol"]))
-    if opt_und and vols is None:
-        from sigmasight_onboarding.analytics.greeks import realised_volatility
-
-        vols = realised_volatility(hist[opt_und]).to_dict()
-    if opt_und:
-        vol_vec = _lookup(vols, opt_und, "vol", default=np.nan)
-        if not np.isfinite(vol_vec).all():
-            result["quality_flag"] = QUALITY_LIMITED
-            result["missing_symbols"] = [u for u, v in zip(opt_und, vol_vec) if not np.isfinite(v)]
-            return result
-
-    valued = _valuation_arrays(pos, spots, as_of_ts, rate, vols, dividend_yields, pricer)
-    mv = valued["market_value"]
-    gross = float(np.abs(mv).sum())
-    result["net_value"] = float(mv.sum())
-    result["gross_exposure"] = gross
-
-    # returns: backtest history ⊇ VaR look-back (numpy from here on; columns = symbols + extra)
-    n_hist = int(lookback) + int(backtest_sessions)
-    extra = [s for s in (benchmark, rf_symbol) if s in hist.columns and s not in symbols]
-    window_px = hist[symbols + extra].iloc[-(n_hist + 1):]
-    wp = window_px.to_numpy(dtype=float)
-    rets_all = wp[1:] / wp[:-1] - 1.0  # simple daily returns (analytics.returns.simple_returns)
-    col = {c: j for j, c in enumerate(symbols + extra)}
-    k_sym = len(symbols)
-    rets_sym = rets_all[:, :k_sym]
-    complete = np.isfinite(rets_sym).all(axis=1)
-    in_lookback = np.zeros(len(rets_all), dtype=bool)
-    in_lookback[-int(lookback):] = True
-    use = complete & in_lookback
-    n_obs = int(use.sum())
-    result["n_observations"] = n_obs
-    if n_obs < min_observations or gross == 0.0:
-        result["quality_flag"] = QUALITY_LIMITED if n_obs < min_observations else QUALITY_EMPTY
-        return result
-
-    # full-revaluation P&L of today's positions under each complete historical day
-    rets = rets_sym[complete]  # n_c × symbols
-    sym_idx = np.array([col[s] for s in pos["price_symbol"].tolist()], dtype=np.intp)  # position → symbol column
-    reval = _Revaluation(pos, valued, rate, dividend_yields, 1.0, pricer)
-    pnl_all = reval.pnl(rets[:, sym_idx])  # n_c × positions
-    use_c = use[complete]
-    pnl_mat = pnl_all[use_c]
-    port_pnl = pnl_mat.sum(axis=1)
-
-    # exposures and covariance over the same days (DataFrame.cov of NaN-free data is numpy.cov)
-    exposures = np.bincount(sym_idx, weights=valued["dollar_delta"], minlength=k_sym)[:k_sym]
-    cov = np.cov(rets[use_c].T, ddof=1).reshape(k_sym, k_sym)
-    sig = portfolio_sigma(exposures, cov)
-    result["portfolio_sigma_1d"] = sig
-    result["exposures"] = {k: float(v) for k, v in zip(symbols, exposures)}
-
-    if reval.has_options:
-        if n_paths < 10_000:
-            raise ValueError(f"n_paths must be ≥ 10000, got {n_paths}")
-        sims = simulate_normal_returns(cov, n_paths, seed)  # paths × symbols
-        mc = reval.pnl(sims[:, sym_idx]).sum(axis=1)
-    else:
-        mc = monte_carlo_pnl(cov, exposures=exposures, n_paths=n_paths, seed=seed)
-    z10 = math.sqrt(10.0)
-    pos_ids = list(pos.index)
-    for c in confidences:
-        lab = confidence_label(c)
-        for kind, var in (
-            ("historical", historical_var(port_pnl, c)),
-            ("parametric", parametric_var(exposures, cov, c)),
-            ("monte_carlo", historical_var(mc, c)),
-        ):
-            result[f"var_{lab}_{kind}"] = var
-            result[f"var_{lab}_{kind}_10d"] = var * z10
-        result[f"component_var_{lab}_parametric"] = {k: float(v) for k, v in zip(symbols, euler_contributions(exposures, cov, c))}
-        result[f"component_var_{lab}_historical"] = {str(k): float(v) for k, v in zip(pos_ids, historical_var_contributions(pnl_mat, c))}
-    for c in es_confidences:
-        lab = confidence_label(c)
-        result[f"es_{lab}_historical"] = historical_es(port_pnl, c)
-        result[f"es_{lab}_parametric"] = parametric_es(exposures, cov, c)
-        result[f"es_{lab}_monte_carlo"] = historical_es(mc, c)
-
-    port_ret = port_pnl / gross
-    result["annualised_volatility"] = annualised_volatility(port_ret)
-    if benchmark in col:
-        bench = rets_all[complete, col[benchmark]][use_c]
-        result[f"beta_{benchmark}"] = beta(port_ret, bench)
-    result["max_drawdown"] = max_drawdown(np.concatenate([[1.0], np.cumprod(1.0 + port_ret)]))
-    if rf_symbol in col:
-        rf_prev = wp[:-1, col[rf_symbol]] / 100.0 / TRADING_DAYS  # ^IRX of the previous session, decimal daily
-        rf_daily = rf_prev[complete][use_c]
-        rf_daily = np.where(np.isnan(rf_daily), 0.0, rf_daily)
-    else:
-        rf_daily = 0.0
-    result["sharpe_ratio"] = sharpe_ratio(port_ret, np.asarray(rf_daily))
-    result["sortino_ratio"] = sortino_ratio(port_ret, np.asarray(rf_daily))
-
-    bt, _ = _var_backtest_arrays(pnl_all.sum(axis=1), confidences, int(lookback), backtest_sessions, min_observations)
-    result["backtest"] = {k: _none_if_nan(v) for k, v in bt.items()}
-    return {k: _none_if_nan(v) for k, v in result.items()}
+    symbol_index = np.array([window.columns[s] for s in pos["price_symbol"].tolist()], dtype=np.intp)
+    reval = Revaluation(pos, valued, rate, dividend_yields, 1.0, pricer)
+    history_pnl = reval.pnl(window.symbol_returns[:, symbol_index])  # complete days × positions, $
+    sample_pnl = history_pnl[window.lookback_mask]
+    exposures = dollar_exposures(valued["dollar_delta"], symbol_index, len(symbols))
+    cov = returns_covariance(window)
+    simulated = simulated_portfolio_pnl(reval, cov, exposures, symbol_index, n_paths, seed)
+    return replace(
+        result,
+        exposures={k: float(v) for k, v in zip(symbols, exposures)},
+        portfolio_sigma_1d=_none_if_nan(portfolio_sigma(exposures, cov)),
+        historical=historical_estimates(sample_pnl, list(pos.index), confidences, es_confidences),
+        parametric=parametric_estimates(exposures, cov, symbols, confidences, es_confidences),
+        monte_carlo=monte_carlo_estimates(simulated, confidences, es_confidences),
+        ratios=risk_ratios(sample_pnl.sum(axis=1), gross, window, benchmark, rf_symbol),
+        backtest=rolling_var_backtest(history_pnl.sum(axis=1), confidences, int(lookback), backtest_sessions,
+                                      min_observations),
+    )
 
 
 __all__ = [
+    "Backtest",
+    "BacktestLevel",
+    "QualityFlag",
+    "ReturnsWindow",
+    "Revaluation",
+    "RiskMetrics",
+    "RiskRatios",
+    "VarEstimates",
     "annualised_volatility",
     "beta",
     "cholesky_factor",
     "compute_risk_metrics",
     "confidence_label",
+    "dollar_exposures",
     "euler_contributions",
+    "held_positions",
     "historical_es",
+    "historical_estimates",
     "historical_var",
     "historical_var_contributions",
     "kupiec_pof",
     "max_drawdown",
+    "monte_carlo_estimates",
     "monte_carlo_pnl",
     "monte_carlo_var",
+    "option_vols",
     "parametric_es",
+    "parametric_estimates",
     "parametric_var",
     "portfolio_sigma",
+    "price_history",
+    "returns_covariance",
+    "returns_window",
+    "risk_free_rate",
+    "risk_ratios",
+    "rolling_var_backtest",
     "scale_var",
     "scenario_pnl_full_revaluation",
     "sharpe_ratio",
     "simulate_normal_returns",
+    "simulated_portfolio_pnl",
     "sortino_ratio",
+    "spot_prices",
     "var_backtest",
 ]

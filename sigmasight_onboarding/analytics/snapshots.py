@@ -26,7 +26,7 @@ Pure computation: numpy, pandas for labelled input/output. No Dagster, no databa
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -185,8 +185,26 @@ def _float_values(spots: Mapping[str, float] | pd.Series, keys: Sequence[str]) -
     return pd.Series(spots, dtype=float).reindex(list(keys)).to_numpy(dtype=float)
 
 
-def _lookup(mapping: Mapping[str, float] | pd.Series | float | None, keys: Sequence[str], what: str, default: float | None = None) -> np.ndarray:
-    """Vector of mapping[key] for keys; scalar mapping broadcasts; missing → default or ValueError."""
+def lookup_values(mapping: Mapping[str, float] | pd.Series | float | None, keys: Sequence[str], what: str, default: float | None = None) -> np.ndarray:
+    """Per-key values of a mapping as a float vector (vols, dividend yields, spots, rate betas, ...).
+
+    Parameters
+    ----------
+    mapping : mapping or Series keyed by symbol, a scalar (broadcast to every key), or None
+        The values, in whatever unit the caller uses (e.g. decimal annualised vols).
+    keys : sequence of str
+        The symbols to look up, in output order (repeats allowed).
+    what : str
+        Name of the quantity, used in error messages.
+    default : float, optional
+        Value for absent keys (and for every key when `mapping` is None).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``mapping[key]`` per key (float). Raises ValueError for an absent key (or a None mapping)
+        when `default` is None.
+    """
     if mapping is None:
         if default is None:
             raise ValueError(f"{what} required")
@@ -232,7 +250,7 @@ def value_positions(
       day), vega ($ per vol point); option Greeks per the pricer's units, stocks have gamma/theta/vega 0.
     """
     pos = positions if "price_symbol" in positions.columns else prepare_positions(positions)
-    cols = _valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)
+    cols = valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)
     if not pos.index.is_unique or any(c in pos.columns for c in cols):
         out = pos.copy()
         for key, arr in cols.items():
@@ -245,7 +263,7 @@ VALUATION_COLUMNS = ("spot", "time_years", "vol", "unit_price", "market_value", 
                      "gamma_shares", "theta", "vega")
 
 
-def _valuation_arrays(
+def valuation_arrays(
     pos: pd.DataFrame,
     spots: Mapping[str, float] | pd.Series,
     as_of: Any,
@@ -254,7 +272,22 @@ def _valuation_arrays(
     dividend_yields: Mapping[str, float] | pd.Series | None = None,
     pricer: Pricer | None = None,
 ) -> dict[str, np.ndarray]:
-    """`value_positions` columns as arrays (pos = a prepared positions table), in column order."""
+    """The valuation columns of `value_positions` as arrays, without building a DataFrame.
+
+    Parameters
+    ----------
+    pos : DataFrame
+        A positions table already through `prepare_positions` (has price_symbol, is_option, ...).
+    spots, as_of, rate, vols, dividend_yields, pricer
+        As in `value_positions` (dollars; annualised decimals).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``VALUATION_COLUMNS`` in order, one value per position: spot ($), time_years, vol, unit_price
+        ($/share), market_value ($, signed), delta_shares, dollar_delta ($), gamma_shares, theta
+        ($/calendar day), vega ($/vol point) — the numbers `value_positions` adds to the table.
+    """
     n = len(pos)
     spot = _float_values(spots, pos["price_symbol"].tolist()) if n else np.zeros(0)
     is_opt = pos["is_option"].to_numpy(dtype=bool)
@@ -271,8 +304,8 @@ def _valuation_arrays(
         opt = pos.loc[is_opt]
         und = opt["price_symbol"].tolist()
         t = time_to_expiry_years(opt["expiration_date"], as_of)
-        v = _lookup(vols, und, "vol")
-        q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)
+        v = lookup_values(vols, und, "vol")
+        q = lookup_values(dividend_yields, und, "dividend_yield", default=0.0)
         g = price_options(pricer, spot[is_opt], opt["strike"].to_numpy(float), t, rate, v, q, opt["is_call"].to_numpy(bool))
         unit[is_opt] = g["price"]
         delta[is_opt] = g["delta"]
@@ -314,7 +347,7 @@ def _vol_matrix(vols: Mapping[str, float] | pd.Series | pd.DataFrame | None, und
             where = sorted({f"{und[j]} on {date_idx[i].date()}" for i, j in zip(*np.nonzero(bad))})
             raise ValueError(f"vol missing for {where[:10]}")
         return m
-    return np.broadcast_to(_lookup(vols, und, "vol")[None, :], (len(date_idx), len(und))).copy()
+    return np.broadcast_to(lookup_values(vols, und, "vol")[None, :], (len(date_idx), len(und))).copy()
 
 
 def _rate_vector(rates: pd.Series | float, date_idx: pd.DatetimeIndex) -> np.ndarray:
@@ -395,7 +428,7 @@ def _position_arrays(
         s = np.where(after, settle[None, :], s)
         spot[:, is_opt] = s
         v = _vol_matrix(vols, und, date_idx, held[:, is_opt])
-        q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)
+        q = lookup_values(dividend_yields, und, "dividend_yield", default=0.0)
         g = price_options(pricer, s, opt["strike"].to_numpy(float)[None, :], t, r[:, None], v, q[None, :], opt["is_call"].to_numpy(bool)[None, :])
         unit[:, is_opt] = g["price"]
         delta[:, is_opt] = g["delta"]
@@ -413,6 +446,19 @@ def _position_arrays(
             "qty": qty, "mult": mult, "cost": cost, "scale": scale, "missing": missing, "mv": mv}
 
 
+class MarkOptions(TypedDict, total=False):
+    """Optional valuation inputs of `position_marks` and `portfolio_snapshot_series` (keywords).
+
+    vols: decimal annualised per option underlying — a mapping/Series (one vol for every date) or a
+    DataFrame dates × underlyings (each session its own vol); dividend_yields: decimal per underlying
+    (default 0); pricer: Black–Scholes-signature option pricer (default ``greeks.black_scholes``).
+    """
+
+    vols: Mapping[str, float] | pd.Series | pd.DataFrame | None
+    dividend_yields: Mapping[str, float] | pd.Series | None
+    pricer: Pricer | None
+
+
 MARK_COLUMNS = ("held", "quantity", "multiplier", "spot", "price", "vol", "rate", "time_years", "delta", "gamma",
                 "vega", "theta", "rho", "market_value", "cost")
 
@@ -422,9 +468,7 @@ def position_marks(
     prices: pd.DataFrame,
     dates: Sequence[Any],
     rates: pd.Series | float,
-    vols: Mapping[str, float] | pd.Series | pd.DataFrame | None = None,
-    dividend_yields: Mapping[str, float] | pd.Series | None = None,
-    pricer: Pricer | None = None,
+    **options: Unpack[MarkOptions],
 ) -> pd.DataFrame:
     """Every position's OWN marks on every date — the valuation `portfolio_snapshot_series` aggregates.
 
@@ -436,7 +480,7 @@ def position_marks(
     — stocks 1, 0, 0, 0, 0 —, market_value ($ = quantity × multiplier × price where held, else 0) and cost
     ($ = quantity × multiplier × entry_price). This is what `analytics.pnl_explain.explain_sessions` takes.
     """
-    a = _position_arrays(positions, prices, dates, rates, vols, dividend_yields, pricer)
+    a = _position_arrays(positions, prices, dates, rates, **options)
     n_d, n_p = a["held"].shape
     ids = a["pos"].index
     index = pd.MultiIndex.from_product([a["date_idx"], ids], names=["date", "position_id"])
@@ -465,9 +509,7 @@ def portfolio_snapshot_series(
     prices: pd.DataFrame,
     dates: Sequence[Any],
     rates: pd.Series | float,
-    vols: Mapping[str, float] | pd.Series | pd.DataFrame | None = None,
-    dividend_yields: Mapping[str, float] | pd.Series | None = None,
-    pricer: Pricer | None = None,
+    **options: Unpack[MarkOptions],
 ) -> pd.DataFrame:
     """Daily portfolio snapshots over `dates` (vectorised over dates × positions).
 
@@ -514,7 +556,7 @@ def portfolio_snapshot_series(
     On a date with missing prices every value/Greek column is NaN (never a stale price); daily_pnl
     and daily_return are also NaN on the following date (no valid previous valuation).
     """
-    a = _position_arrays(positions, prices, dates, rates, vols, dividend_yields, pricer)
+    a = _position_arrays(positions, prices, dates, rates, **options)
     n_d, n_p = a["held"].shape
     held, mv, cost, scale, qty, spot = a["held"], a["mv"], a["cost"], a["scale"], a["qty"], a["spot"]
     missing = a["missing"]
@@ -582,12 +624,15 @@ __all__ = [
     "STOCK_TYPES",
     "bs_price_only",
     "get_pricer",
+    "lookup_values",
     "option_prices",
     "MARK_COLUMNS",
+    "MarkOptions",
     "portfolio_snapshot_series",
     "position_marks",
     "prepare_positions",
     "price_options",
     "time_to_expiry_years",
+    "valuation_arrays",
     "value_positions",
 ]

@@ -47,7 +47,7 @@ from sigmasight_onboarding.domain import CALL_TYPES, OPTION_TYPES
 from sigmasight_onboarding.analytics.snapshots import (
     CONTRACT_MULTIPLIER,
     Pricer,
-    _lookup,
+    lookup_values,
     option_prices,
     time_to_expiry_years,
 )
@@ -104,7 +104,7 @@ def scenario_symbol_returns(
         raise ValueError(f"no betas for symbols {need_betas}")
     B = b.reindex(symbols).fillna(0.0).to_numpy()  # symbols × factors
     F = factor_moves(scenarios, factor_loadings).to_numpy()  # scenarios × factors
-    rb = _lookup(rate_betas, symbols, "rate_beta", default=0.0) if rate_betas is not None else np.zeros(len(symbols))
+    rb = lookup_values(rate_betas, symbols, "rate_beta", default=0.0) if rate_betas is not None else np.zeros(len(symbols))
     bp = np.array([sc.rates_bp for sc in scenarios], dtype=float)
     R = F @ B.T + bp[:, None] * rb[None, :]
     realised = np.array([[sc.symbol_returns.get(s, np.nan) for s in symbols] for sc in scenarios], dtype=float).reshape(R.shape)
@@ -192,11 +192,11 @@ def run_stress_tests(
             is_call = opt["is_call"].astype(bool).to_numpy()
         else:
             is_call = opt["position_type"].astype(str).str.upper().isin(CALL_TYPES).to_numpy()
-        s0 = _lookup(spots, und, "spot")
+        s0 = lookup_values(spots, und, "spot")
         k = pd.to_numeric(opt["strike"]).to_numpy(float)
         t = np.maximum(time_to_expiry_years(opt["expiration_date"], as_of), 0.0)
-        v = _lookup(vols, und, "vol")
-        q = _lookup(dividend_yields, und, "dividend_yield", default=0.0)
+        v = lookup_values(vols, und, "vol")
+        q = lookup_values(dividend_yields, und, "dividend_yield", default=0.0)
         qty = pd.to_numeric(opt["quantity"]).to_numpy(float)
         vm = np.array([sc.volatility_multiplier for sc in scenarios], dtype=float)
         bp = np.array([sc.rates_bp for sc in scenarios], dtype=float)

@@ -37,7 +37,7 @@ from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
 from sigmasight_onboarding.analytics.greeks import realised_volatility_by_date
 from sigmasight_onboarding.analytics.rolling_betas import rolling_stress_betas
 from sigmasight_onboarding.analytics.returns import simple_returns
-from sigmasight_onboarding.analytics.risk import compute_risk_metrics
+from sigmasight_onboarding.analytics.risk import RiskMetrics, VarEstimates, compute_risk_metrics, confidence_label
 from sigmasight_onboarding.analytics.pnl_explain import EXPLAIN_COLUMNS, TERMS, explain_session_pairs
 from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, position_marks, value_positions
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
@@ -453,36 +453,51 @@ def _risk_record(out, client, positions, prices, day, rate, vols):
     """The risk-metrics row of `day` (analytics.risk.compute_risk_metrics, MC seed 42)."""
     metrics = compute_risk_metrics(positions, prices, as_of=day, vols=vols, rate=rate, lookback=out.risk_lookback,
                                    backtest_sessions=BACKTEST_SESSIONS, n_paths=MC_PATHS, seed=42)
-    backtest = metrics.get("backtest") or {}
-    record = {
-        "portfolio_id": client.portfolio_id, "calculation_date": day, "quality_flag": metrics["quality_flag"],
-        "n_observations": int(metrics.get("n_observations") or 0), "lookback_sessions": out.risk_lookback,
-        "gross_exposure": _f(metrics.get("gross_exposure")), "net_value": _f(metrics.get("net_value")),
-        **{c: _f(metrics.get(c)) for c in RISK_COLUMNS},
-        "beta_spy": _f(metrics.get("beta_SPY")),
-        "backtest_exceedances_95": backtest.get("exceedances_95"), "backtest_exceedances_99": backtest.get("exceedances_99"),
-        "backtest_sessions": backtest.get("n_test"), "kupiec_p_95": _f(backtest.get("kupiec_p_95")),
-        "kupiec_p_99": _f(backtest.get("kupiec_p_99")),
+    out.risk.append(_risk_row(metrics, client.portfolio_id, day, out.risk_lookback, rate))
+    problems = risk_consistency_problems(out.risk[-1])
+    if problems:
+        out.problems["risk_metrics_consistent"][day] = "; ".join(problems)
+
+
+_NOT_COMPUTED = VarEstimates(var={}, es={})
+
+
+def _risk_row(metrics: RiskMetrics, portfolio_id, day, lookback: int, rate) -> dict:
+    """The onb_portfolio_risk_metrics row of a `RiskMetrics` (None for whatever was not computed)."""
+    h, p, mc = (est or _NOT_COMPUTED for est in (metrics.historical, metrics.parametric, metrics.monte_carlo))
+    r = metrics.ratios
+    levels = metrics.backtest.levels if metrics.backtest else {}
+    bt95, bt99 = levels.get(0.95), levels.get(0.99)
+    return {
+        "portfolio_id": portfolio_id, "calculation_date": day, "quality_flag": metrics.quality_flag.value,
+        "n_observations": metrics.n_observations, "lookback_sessions": lookback,
+        "gross_exposure": _f(metrics.gross_exposure), "net_value": _f(metrics.net_value),
+        "var_95_historical": _f(h.var.get(0.95)), "var_99_historical": _f(h.var.get(0.99)),
+        "var_95_parametric": _f(p.var.get(0.95)), "var_99_parametric": _f(p.var.get(0.99)),
+        "var_95_monte_carlo": _f(mc.var.get(0.95)), "var_99_monte_carlo": _f(mc.var.get(0.99)),
+        "var_95_historical_10d": _f(h.var_10d.get(0.95)), "var_99_historical_10d": _f(h.var_10d.get(0.99)),
+        "es_975_historical": _f(h.es.get(0.975)), "es_975_parametric": _f(p.es.get(0.975)),
+        "es_975_monte_carlo": _f(mc.es.get(0.975)),
+        "annualised_volatility": _f(r.annualised_volatility) if r else None,
+        "max_drawdown": _f(r.max_drawdown) if r else None,
+        "sharpe_ratio": _f(r.sharpe_ratio) if r else None, "sortino_ratio": _f(r.sortino_ratio) if r else None,
+        "beta_spy": _f(r.beta) if r and r.benchmark == "SPY" else None,
+        "backtest_exceedances_95": bt95.exceedances if bt95 else None,
+        "backtest_exceedances_99": bt99.exceedances if bt99 else None,
+        "backtest_sessions": metrics.backtest.n_test if metrics.backtest else None,
+        "kupiec_p_95": _f(bt95.kupiec_p) if bt95 else None, "kupiec_p_99": _f(bt99.kupiec_p) if bt99 else None,
         "details": {
-            "es": {k: _f(v) for k, v in metrics.items() if k.startswith("es_")},
-            "component_var_95_parametric": {k: _f(v) for k, v in (metrics.get("component_var_95_parametric") or {}).items()},
-            "component_var_99_parametric": {k: _f(v) for k, v in (metrics.get("component_var_99_parametric") or {}).items()},
-            "component_var_99_historical": {str(k): _f(v) for k, v in (metrics.get("component_var_99_historical") or {}).items()},
-            "exposures": {k: _f(v) for k, v in (metrics.get("exposures") or {}).items()},
+            "es": {f"es_{confidence_label(c)}_{name}": _f((est or _NOT_COMPUTED).es.get(c))
+                   for name, est in metrics.methods.items() for c in metrics.es_confidences},
+            "component_var_95_parametric": {k: _f(v) for k, v in p.components.get(0.95, {}).items()},
+            "component_var_99_parametric": {k: _f(v) for k, v in p.components.get(0.99, {}).items()},
+            "component_var_99_historical": {k: _f(v) for k, v in h.components.get(0.99, {}).items()},
+            "exposures": {k: _f(v) for k, v in (metrics.exposures or {}).items()},
             "rate": rate, "method": "1-day VaR; 10-day = 1-day × √10; MC seed 42, 10,000 paths; ES at 97.5 %",
-            "missing_symbols": metrics.get("missing_symbols"),
+            "missing_symbols": list(metrics.missing_symbols),
         },
         "created_at": utcnow(),
     }
-    for k, v in (backtest or {}).items():
-        if isinstance(v, (np.integer,)):
-            backtest[k] = int(v)
-    for key in ("backtest_exceedances_95", "backtest_exceedances_99", "backtest_sessions"):
-        record[key] = int(record[key]) if record[key] is not None else None
-    problems = risk_consistency_problems(record)
-    if problems:
-        out.problems["risk_metrics_consistent"][day] = "; ".join(problems)
-    out.risk.append(record)
 
 
 def risk_consistency_problems(record: dict) -> list[str]:
