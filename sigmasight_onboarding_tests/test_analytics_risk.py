@@ -365,3 +365,46 @@ def test_compute_risk_metrics_fast_pricing_equals_generic_pricer(prices):
     a = risk.scenario_pnl_full_revaluation(positions, spots, rets, date(2026, 8, 3), 0.04, vols)
     b = risk.scenario_pnl_full_revaluation(positions, spots, rets, date(2026, 8, 3), 0.04, vols, pricer=lambda **kw: black_scholes(**kw))
     np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-12, atol=1e-9)
+
+
+def test_monte_carlo_pnl_equals_the_explicit_simulation(prices):
+    """The simulated P&L (R = Z Lᵀ never formed: linear positions through Lᵀ w, options through their
+    underlyings' columns) equals the definition computed the long way: draw Z ~ N(0, 1) with
+    default_rng(seed), R = Z Lᵀ for every symbol, revalue every position on its symbol's column (stocks
+    mv × r, options Black–Scholes through the generic pricer), sum per path."""
+    from sigmasight_onboarding.analytics.greeks import black_scholes
+
+    as_of = prices.index[-1]
+    positions = pd.DataFrame([
+        dict(symbol="AAPL", position_type="LONG", quantity=200),
+        dict(symbol="TSLA", position_type="SHORT", quantity=-40),
+        dict(symbol="SPY", position_type="LONG", quantity=10),
+        dict(symbol="SPYC", position_type="LC", quantity=2, underlying_symbol="SPY", strike=760.0, expiration_date=date(2026, 12, 18)),
+        dict(symbol="QQQP", position_type="LP", quantity=1, underlying_symbol="QQQ", strike=600.0, expiration_date=date(2027, 1, 15)),
+    ])
+    symbols = ["AAPL", "TSLA", "SPY", "QQQ"]
+    rets = prices[symbols].pct_change().iloc[-252:].to_numpy(float)
+    cov = np.cov(rets.T, ddof=1)
+    from sigmasight_onboarding.analytics.snapshots import prepare_positions, valuation_arrays
+
+    pos = prepare_positions(positions)
+    spots = prices.loc[as_of, symbols].astype(float)
+    vols = {"SPY": 0.18, "QQQ": 0.22}
+    valued = valuation_arrays(pos, spots, pd.Timestamp(as_of), 0.04, vols, None, None)
+    reval = risk.Revaluation(pos, valued, 0.04, None, 1.0, None)
+    symbol_index = np.array([symbols.index(s) for s in pos["price_symbol"]])
+    got = risk.simulated_portfolio_pnl(reval, cov, None, symbol_index, 10_000, 7)
+
+    z = np.random.default_rng(7).standard_normal((10_000, len(symbols)))
+    r = z @ np.linalg.cholesky(cov).T
+    generic = risk.Revaluation(pos, valued, 0.04, None, 1.0, lambda **kw: black_scholes(**kw))
+    expected = generic.pnl(r[:, symbol_index]).sum(axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-6)
+
+    stocks = pos.loc[~pos["is_option"]]
+    s_valued = valuation_arrays(stocks, spots, pd.Timestamp(as_of), 0.04, None, None, None)
+    s_reval = risk.Revaluation(stocks, s_valued, 0.04, None, 1.0, None)
+    s_index = np.array([symbols.index(s) for s in stocks["price_symbol"]])
+    w = np.bincount(s_index, weights=s_valued["market_value"], minlength=len(symbols))
+    linear = risk.simulated_portfolio_pnl(s_reval, cov, w, s_index, 10_000, 7)
+    np.testing.assert_allclose(linear, r @ w, rtol=1e-9, atol=1e-6)

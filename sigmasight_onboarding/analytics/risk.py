@@ -312,10 +312,15 @@ class Revaluation:
         each position's price symbol."""
         pnl = self.mv[None, :] * r
         if self.has_options:
-            s1 = self.s0 * np.maximum(1.0 + r[:, self.is_opt], 1e-12)
-            shocked = option_prices(self.pricer, s1, self.k, self.t1, self.rate, self.v, self.q, self.call)
-            pnl[:, self.is_opt] = self.scale * (shocked - self.base)
+            pnl[:, self.is_opt] = self.option_pnl(r[:, self.is_opt])
         return pnl
+
+    def option_pnl(self, r_options: np.ndarray) -> np.ndarray:
+        """Scenarios × option positions dollar P&L for r_options, the decimal returns of each option's
+        underlying (full Black–Scholes revaluation, see the class docstring)."""
+        s1 = self.s0 * np.maximum(1.0 + r_options, 1e-12)
+        shocked = option_prices(self.pricer, s1, self.k, self.t1, self.rate, self.v, self.q, self.call)
+        return self.scale * (shocked - self.base)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1312,12 +1317,18 @@ def simulated_portfolio_pnl(reval: Revaluation, cov: np.ndarray, exposures: np.n
     ndarray
         n_paths P&L values; options repriced in full (Black–Scholes, T − 1 day).
     """
-    if not reval.has_options:
-        return monte_carlo_pnl(cov, exposures=exposures, n_paths=n_paths, seed=seed)
     if n_paths < 10_000:
         raise ValueError(f"n_paths must be ≥ 10000, got {n_paths}")
-    sims = simulate_normal_returns(cov, n_paths, seed)  # paths × symbols
-    return reval.pnl(sims[:, symbol_index]).sum(axis=1)
+    # R = Z Lᵀ is never formed: the linear positions need only R w = Z (Lᵀ w) (one matrix-vector product per
+    # path instead of a paths × symbols × symbols product), the options only their underlyings' columns of R.
+    factor = cholesky_factor(cov)
+    z = standard_normal_draws(n_paths, factor.shape[0], seed)
+    if not reval.has_options:
+        return z @ (factor.T @ np.asarray(exposures, dtype=float))
+    linear = ~reval.is_opt
+    w_linear = np.bincount(symbol_index[linear], weights=reval.mv[linear], minlength=factor.shape[0])
+    underlying_returns = z @ factor.T[:, symbol_index[reval.is_opt]]  # paths × option positions
+    return z @ (factor.T @ w_linear) + reval.option_pnl(underlying_returns).sum(axis=1)
 
 
 def risk_ratios(portfolio_pnl: np.ndarray, gross_exposure: float, window: ReturnsWindow, benchmark: str,
