@@ -171,6 +171,20 @@ def quality_flags(n_obs: np.ndarray, window: int, min_obs: int, degenerate: np.n
     return flags.astype(object)
 
 
+def univariate_statistics(fit: dict[str, np.ndarray], window: int, min_obs: int) -> dict[str, np.ndarray]:
+    """Per-column statistics of a one-regressor ``masked_ols`` fit with intercept: beta (the slope) with
+    its std_err and t_stat, alpha (the intercept), r2, n_obs and quality_flag (``quality_flags``)."""
+    return {
+        "beta": fit["coef"][1],
+        "alpha": fit["coef"][0],
+        "std_err": fit["se"][1],
+        "r2": fit["r2"],
+        "t_stat": fit["t"][1],
+        "n_obs": fit["n_obs"].astype(int),
+        "quality_flag": quality_flags(fit["n_obs"], window, min_obs, fit["degenerate"], fit["perfect_fit"]),
+    }
+
+
 def align_window(asset_returns: pd.DataFrame, *others: pd.DataFrame | pd.Series, window: int) -> list:
     """Align inputs on their common dates (sorted) and keep the last ``window`` of them."""
     idx = asset_returns.index
@@ -222,22 +236,15 @@ def single_factor_betas(
     symbols = np.asarray(assets.columns, dtype=object)
     frames = []
     for factor in factors.columns:  # 7 factors; positions are vectorised inside masked_ols
-        res = masked_ols(factors[factor].to_numpy(dtype=float), y, min_obs)
-        beta = res["coef"][1]
+        stats = univariate_statistics(masked_ols(factors[factor].to_numpy(dtype=float), y, min_obs), window, min_obs)
         frames.append(
             pd.DataFrame(
                 {
                     "symbol": symbols,
                     "factor": factor,
                     "factor_symbol": FACTOR_ETFS[factor],
-                    "beta": beta,
-                    "alpha": res["coef"][0],
-                    "std_err": res["se"][1],
-                    "r2": res["r2"],
-                    "t_stat": res["t"][1],
-                    "n_obs": res["n_obs"].astype(int),
-                    "quality_flag": quality_flags(res["n_obs"], window, min_obs, res["degenerate"], res["perfect_fit"]),
-                    "extreme_beta": np.abs(np.nan_to_num(beta)) > extreme_threshold,
+                    **stats,
+                    "extreme_beta": np.abs(np.nan_to_num(stats["beta"])) > extreme_threshold,
                 }
             )
         )

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sigmasight_onboarding.analytics.factors import align_window, masked_ols, quality_flags
+from sigmasight_onboarding.analytics.factors import align_window, masked_ols, univariate_statistics
 from sigmasight_onboarding.analytics.returns import yield_changes_bp
 
 #: |t| below this: the rate beta is not distinguishable from zero at the usual 5 % level (flagged, kept).
@@ -65,27 +65,17 @@ def interest_rate_betas(
     tlt = tlt_returns.astype(float).rename("tlt")
     assets, dbp, tlt = align_window(asset_returns, dbp, tlt, window=window)
     y = assets.to_numpy(dtype=float)
-    rate = masked_ols(dbp.to_numpy(), y, min_obs)
-    bond = masked_ols(tlt.to_numpy(), y, min_obs)
-    beta = rate["coef"][1]
-    t = rate["t"][1]
-    low = ~(np.abs(np.nan_to_num(t, nan=0.0)) >= SIGNIFICANCE_T) & ~rate["perfect_fit"]
+    rate_fit = masked_ols(dbp.to_numpy(), y, min_obs)
+    rate = univariate_statistics(rate_fit, window, min_obs)
+    bond = univariate_statistics(masked_ols(tlt.to_numpy(), y, min_obs), window, min_obs)
+    low = ~(np.abs(np.nan_to_num(rate["t_stat"], nan=0.0)) >= SIGNIFICANCE_T) & ~rate_fit["perfect_fit"]
     return pd.DataFrame(
         {
-            "rate_beta": beta,
-            "alpha": rate["coef"][0],
-            "std_err": rate["se"][1],
-            "r2": rate["r2"],
-            "t_stat": rate["t"][1],
-            "n_obs": rate["n_obs"].astype(int),
-            "quality_flag": quality_flags(rate["n_obs"], window, min_obs, rate["degenerate"], rate["perfect_fit"]),
+            "rate_beta": rate["beta"],
+            **rate,
             "low_significance": low,
-            "implied_duration": -beta * 1e4,
-            "tlt_beta": bond["coef"][1],
-            "tlt_r2": bond["r2"],
-            "tlt_t_stat": bond["t"][1],
-            "tlt_n_obs": bond["n_obs"].astype(int),
-            "tlt_quality_flag": quality_flags(bond["n_obs"], window, min_obs, bond["degenerate"], bond["perfect_fit"]),
+            "implied_duration": -rate["beta"] * 1e4,
+            **{f"tlt_{name}": values for name, values in bond.items()},
         },
         index=pd.Index(assets.columns, name="symbol"),
     )[RATE_BETA_COLUMNS]

@@ -7,6 +7,7 @@ the factor and rate exposures (exposure = delta dollars × underlying beta).
 """
 
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 import numpy as np
@@ -23,7 +24,7 @@ from dagster import (
     TableSchema,
     asset,
 )
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Engine, and_, bindparam, select, update
 
 from sigmasight_onboarding.analytics.correlations import (
     concentration_metrics,
@@ -75,13 +76,25 @@ CORRELATION_WINDOW = 90
 def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str]):
     """`@asset` of one position-analytics engine: partitioned by client, group `analytics`, kinds
     numpy + sql, and its blocking checks {check name: description}. Each takes the `price_history`
-    matrix as an input (through the price-matrix IO manager), besides `deps`."""
-    return asset(
-        name=name, partitions_def=clients_partitions, group_name=GROUP, deps=deps, kinds={"numpy", "sql"},
-        check_specs=[AssetCheckSpec(check, partitions_def=clients_partitions, asset=name, blocking=True, description=text)
-                     for check, text in checks.items()],
-        description=description,
-    )
+    matrix as an input (through the price-matrix IO manager), besides `deps`; the decorated
+    ``compute(engine, market, market_data)`` gets the database engine and the client's
+    `ClientMarket` (positions and window on that matrix, `_market`)."""
+
+    def build(compute: Callable[[Engine, ClientMarket, MarketDataResource], MaterializeResult]):
+        @asset(
+            name=name, partitions_def=clients_partitions, group_name=GROUP, deps=deps, kinds={"numpy", "sql"},
+            check_specs=[AssetCheckSpec(check, partitions_def=clients_partitions, asset=name, blocking=True, description=text)
+                         for check, text in checks.items()],
+            description=description,
+        )
+        def analytics_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
+                            price_history: pd.DataFrame) -> MaterializeResult:
+            market = _market(context, database, market_data, price_history)
+            return compute(database.engine(), market, market_data)
+
+        return analytics_asset
+
+    return build
 
 
 def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource, prices: pd.DataFrame) -> ClientMarket:
@@ -89,6 +102,11 @@ def _market(context, database: SigmaSightDatabase, market_data: MarketDataResour
     settings = market_data.settings()
     return load_client_market(database.engine(), context.partition_key, resolve_as_of(settings), prices,
                               price_lookback_days=settings.price_lookback_days)
+
+
+def _as_of_rows(table, market: ClientMarket):
+    """Where-clause of the client's rows of ``table`` on the as-of date (what an asset replaces and reads back)."""
+    return and_(table.c.portfolio_id == market.client.portfolio_id, table.c.calculation_date == market.as_of)
 
 
 def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
@@ -150,10 +168,7 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
                       "greeks_schema": "Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0.",
                       "every_position_accounted": "Every option position has Greeks or is excluded with a reason.",
                   })
-def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
-        price_history: pd.DataFrame):
-    market = _market(context, database, market_data, price_history)
-    engine = database.engine()
+def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     options = market.options
     excluded = {s: "underlying has no price on the as-of date" for s in options.loc[options["spot"].isna(), "symbol"]}
     priced = options[options["spot"].notna()]
@@ -212,8 +227,7 @@ def position_greeks(context: AssetExecutionContext, database: SigmaSightDatabase
             })
     table = PositionGreeks.__table__
     with client_transaction(engine, market.client.email) as conn:
-        replace_rows(conn, table, and_(table.c.portfolio_id == market.client.portfolio_id,
-                                       table.c.calculation_date == market.as_of), rows)
+        replace_rows(conn, table, _as_of_rows(table, market), rows)
         _value_options(conn, priced, rows)
     totals = {k: float(sum(r[k] for r in rows)) for k in ("position_delta", "position_gamma", "position_theta", "position_vega", "delta_dollars")}
     return MaterializeResult(
@@ -275,8 +289,7 @@ def _exposures(engine, market: ClientMarket) -> pd.DataFrame:
     t, g = Position.__table__, PositionGreeks.__table__
     with engine.connect() as conn:
         mv = dict(conn.execute(select(t.c.id, t.c.market_value).where(t.c.id.in_(list(market.positions.index)))).all())
-        dd = dict(conn.execute(select(g.c.position_id, g.c.delta_dollars).where(
-            g.c.portfolio_id == market.client.portfolio_id, g.c.calculation_date == market.as_of)).all())
+        dd = dict(conn.execute(select(g.c.position_id, g.c.delta_dollars).where(_as_of_rows(g, market))).all())
     out = market.positions[["symbol", "price_symbol", "is_option", "tags"]].copy()
     out["market_value"] = [float(mv[p]) if mv.get(p) is not None else np.nan for p in out.index]
     out["exposure"] = [dd.get(p, np.nan) if opt else out.at[p, "market_value"] for p, opt in zip(out.index, out["is_option"])]
@@ -304,10 +317,7 @@ def _factor_ids(engine) -> dict[str, int]:
                       "factor_schema": "Betas finite (or NULL with a quality flag); flags from the allowed set.",
                       "every_position_accounted": "Every position has factor rows (options via their underlying) or a reason.",
                   })
-def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
-        price_history: pd.DataFrame):
-    market = _market(context, database, market_data, price_history)
-    engine = database.engine()
+def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     returns = simple_returns(market.prices)
     price_syms = sorted(set(market.positions["price_symbol"].dropna()))
     asset_returns = returns.reindex(columns=price_syms)
@@ -352,10 +362,10 @@ def factor_exposures(context: AssetExecutionContext, database: SigmaSightDatabas
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
     with client_transaction(engine, market.client.email) as conn:
-        replace_rows(conn, pt, and_(pt.c.portfolio_id == market.client.portfolio_id, pt.c.calculation_date == market.as_of), rows)
-        replace_rows(conn, ft, and_(ft.c.portfolio_id == market.client.portfolio_id, ft.c.calculation_date == market.as_of), portfolio_rows)
-        replace_rows(conn, et, and_(et.c.portfolio_id == market.client.portfolio_id, et.c.calculation_date == market.as_of), desk_rows)
-        replace_rows(conn, pe, and_(pe.c.portfolio_id == market.client.portfolio_id, pe.c.calculation_date == market.as_of), [desk_port])
+        replace_rows(conn, pt, _as_of_rows(pt, market), rows)
+        replace_rows(conn, ft, _as_of_rows(ft, market), portfolio_rows)
+        replace_rows(conn, et, _as_of_rows(et, market), desk_rows)
+        replace_rows(conn, pe, _as_of_rows(pe, market), [desk_port])
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
     top = multi_port.reindex(multi_port["dollar_exposure"].abs().sort_values(ascending=False).index)
@@ -394,8 +404,7 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
     delta-adjusted gross/net (``analytics/exposures.py``). Options use the stored per-share delta."""
     g = PositionGreeks.__table__
     with engine.connect() as conn:
-        deltas = dict(conn.execute(select(g.c.position_id, g.c.delta).where(
-            g.c.portfolio_id == market.client.portfolio_id, g.c.calculation_date == market.as_of)).all())
+        deltas = dict(conn.execute(select(g.c.position_id, g.c.delta).where(_as_of_rows(g, market))).all())
     pos = market.positions
     frame = pd.DataFrame({
         "underlying_symbol": pos["price_symbol"], "quantity": pos["quantity"].astype(float), "spot": pos["spot"].astype(float),
@@ -421,10 +430,7 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
                       "rate_beta_schema": "Rate betas finite or NULL with a flag; R² in [0, 1].",
                       "every_position_accounted": "Every position has a rate-beta row (options via their underlying).",
                   })
-def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
-        price_history: pd.DataFrame):
-    market = _market(context, database, market_data, price_history)
-    engine = database.engine()
+def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     price_syms = sorted(set(market.positions["price_symbol"].dropna()))
     returns = simple_returns(market.prices)
     betas = interest_rate_betas(returns.reindex(columns=price_syms), market.prices["^TNX"], returns["TLT"], window=FACTOR_WINDOW)
@@ -451,7 +457,7 @@ def interest_rate_betas_asset(context: AssetExecutionContext, database: SigmaSig
     rows = frame.to_dict("records")
     t = PositionInterestRateBeta.__table__
     with client_transaction(engine, market.client.email) as conn:
-        replace_rows(conn, t, and_(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of), rows)
+        replace_rows(conn, t, _as_of_rows(t, market), rows)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
     repriced_total = float(np.nansum(repriced.to_numpy()))
@@ -490,8 +496,7 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
     g = PositionGreeks.__table__
     with engine.connect() as conn:
         rows = conn.execute(select(g.c.position_id, g.c.underlying_price, g.c.implied_volatility, g.c.risk_free_rate,
-                                   g.c.time_to_expiry_years, g.c.dividend_yield).where(
-            g.c.portfolio_id == market.client.portfolio_id, g.c.calculation_date == market.as_of)).all()
+                                   g.c.time_to_expiry_years, g.c.dividend_yield).where(_as_of_rows(g, market))).all()
     opts = market.options
     for r in rows:
         if r.position_id not in out.index or r.position_id not in opts.index:
@@ -515,10 +520,7 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
                       "correlations_bounded": "Stored correlations are finite and in [-1, 1]; p-values in [0, 1].",
                       "every_position_accounted": "Every position is in the correlation set or excluded with a reason.",
                   })
-def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
-        price_history: pd.DataFrame):
-    market = _market(context, database, market_data, price_history)
-    engine = database.engine()
+def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     expo = _exposures(engine, market)
     excluded = {s: "option: its risk is measured on the underlying" for s in expo.loc[expo["is_option"], "symbol"]}
     equities = expo[~expo["is_option"]]
@@ -561,7 +563,7 @@ def correlations(context: AssetExecutionContext, database: SigmaSightDatabase, m
                          "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl["symbols"]]
     t = CorrelationCalculation.__table__
     with client_transaction(engine, market.client.email) as conn:  # children go with the parent (ON DELETE CASCADE is not relied on for SQLite)
-        old = [r[0] for r in conn.execute(select(t.c.id).where(t.c.portfolio_id == market.client.portfolio_id, t.c.calculation_date == market.as_of))]
+        old = [r[0] for r in conn.execute(select(t.c.id).where(_as_of_rows(t, market)))]
         if old:
             old_clusters = [r[0] for r in conn.execute(select(CorrelationCluster.id).where(CorrelationCluster.correlation_calculation_id.in_(old)))]
             if old_clusters:

@@ -49,6 +49,7 @@ from sigmasight_onboarding.db.timeseries_writer import write_timeseries
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
 from sigmasight_onboarding.domain import DEFAULT_RISK_LOOKBACK, RISK_FREE_RATE_FALLBACK
+from sigmasight_onboarding.finite import finite_float as _f
 from sigmasight_onboarding.metadata import readable
 from sigmasight_onboarding.partitions import client_mapping, client_date_key
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
@@ -71,16 +72,6 @@ _by_client = client_mapping()  # client × date -> client
 
 def _dep(key: str) -> AssetDep:
     return AssetDep(key, partition_mapping=_by_client)
-
-
-def _f(value):
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if np.isfinite(value) else None
 
 
 def scenario_definition(s) -> dict:

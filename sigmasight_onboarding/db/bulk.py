@@ -6,7 +6,9 @@ import datetime
 import enum
 import io
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.sql import sqltypes
@@ -15,6 +17,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 # SQLite allows 32,766 bound parameters per statement; PostgreSQL 65,535.
 _MAX_PARAMS = 30_000
+
+
+@contextmanager
+def dbapi_cursor(conn: Connection) -> Iterator[Any]:
+    """A cursor on the DBAPI connection under ``conn`` (COPY, executemany, bulk reads), closed afterwards."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def insert_ignore_conflicts(conn: Connection, table: Table, rows: Sequence[dict], conflict_columns: Sequence[str]) -> int:
@@ -76,8 +88,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
                 out[i] = out[i].name
         return out
 
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
+    with dbapi_cursor(conn) as cursor:
         if hasattr(cursor, "copy"):  # psycopg 3
             with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
                 for row in rows:
@@ -87,8 +98,6 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
             buffer.writelines(",".join(_csv_cell(v) for v in values(row)) + "\n" for row in rows)
             buffer.seek(0)
             cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv)', buffer)
-    finally:
-        cursor.close()
     return len(rows)
 
 

@@ -75,10 +75,29 @@ def _ts(nullable: bool = False, **kw: Any) -> Any:
     return mapped_column(DateTime(timezone=True), nullable=nullable, **kw)
 
 
+def _uuid_fk(target: str, name: str, nullable: bool = False) -> Any:
+    """A UUID column referencing ``target`` ("table.id") through the backend's named foreign key."""
+    return mapped_column(Uuid, ForeignKey(target, name=name), nullable=nullable)
+
+
+class _Timestamps:
+    """created_at and updated_at, the last columns of most backend tables (``sort_order`` keeps
+    them after the table's own columns, in this order)."""
+
+    created_at: Mapped[datetime] = _ts(default=utcnow, sort_order=1)
+    updated_at: Mapped[datetime] = _ts(default=utcnow, sort_order=2)
+
+
+class _SoftDeleted(_Timestamps):
+    """The timestamps of a row the backend deletes softly: created_at, updated_at, deleted_at."""
+
+    deleted_at: Mapped[datetime | None] = _ts(nullable=True, sort_order=3)
+
+
 # --- accounts and positions -----------------------------------------------------------------
 
 
-class User(Base):
+class User(_Timestamps, Base):
     __tablename__ = "users"
     __table_args__ = (
         PrimaryKeyConstraint("id", name="pk_users"),
@@ -90,11 +109,9 @@ class User(Base):
     hashed_password: Mapped[str] = mapped_column(String(255), nullable=False)
     full_name: Mapped[str] = mapped_column(String(255), nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[datetime] = _ts(default=utcnow)
-    updated_at: Mapped[datetime] = _ts(default=utcnow)
 
 
-class Portfolio(Base):
+class Portfolio(_SoftDeleted, Base):
     __tablename__ = "portfolios"
     __table_args__ = (
         PrimaryKeyConstraint("id", name="pk_portfolios"),
@@ -103,16 +120,13 @@ class Portfolio(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", name="fk_portfolios_user_id_users"), nullable=False)
+    user_id: Mapped[uuid.UUID] = _uuid_fk("users.id", "fk_portfolios_user_id_users")
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     description: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     currency: Mapped[str] = mapped_column(String(3), nullable=False, default="USD")
-    created_at: Mapped[datetime] = _ts(default=utcnow)
-    updated_at: Mapped[datetime] = _ts(default=utcnow)
-    deleted_at: Mapped[datetime | None] = _ts(nullable=True)
 
 
-class Position(Base):
+class Position(_SoftDeleted, Base):
     """Quantities are negative for SHORT, SC and SP; options in contracts (× 100 shares)."""
 
     __tablename__ = "positions"
@@ -125,8 +139,7 @@ class Position(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("portfolios.id", name="fk_positions_portfolio_id_portfolios"), nullable=False)
+    portfolio_id: Mapped[uuid.UUID] = _uuid_fk("portfolios.id", "fk_positions_portfolio_id_portfolios")
     symbol: Mapped[str] = mapped_column(String(20), nullable=False)
     position_type: Mapped[PositionType] = mapped_column(
         Enum(PositionType, name="positiontype", create_constraint=False), nullable=False)
@@ -142,12 +155,9 @@ class Position(Base):
     market_value: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
     unrealized_pnl: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
     realized_pnl: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
-    created_at: Mapped[datetime] = _ts(default=utcnow)
-    updated_at: Mapped[datetime] = _ts(default=utcnow)
-    deleted_at: Mapped[datetime | None] = _ts(nullable=True)
 
 
-class Tag(Base):
+class Tag(_Timestamps, Base):
     __tablename__ = "tags"
     __table_args__ = (
         PrimaryKeyConstraint("id", name="pk_tags"),
@@ -156,14 +166,12 @@ class Tag(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", name="fk_tags_user_id_users"), nullable=False)
+    user_id: Mapped[uuid.UUID] = _uuid_fk("users.id", "fk_tags_user_id_users")
     name: Mapped[str] = mapped_column(String(50), nullable=False)
     tag_type: Mapped[TagType] = mapped_column(
         Enum(TagType, name="tagtype", create_constraint=False), nullable=False, default=TagType.REGULAR)
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     color: Mapped[str | None] = mapped_column(String(7), nullable=True)
-    created_at: Mapped[datetime] = _ts(default=utcnow)
-    updated_at: Mapped[datetime] = _ts(default=utcnow)
 
 
 class PositionTag(Base):
@@ -173,9 +181,8 @@ class PositionTag(Base):
         Index("ix_position_tags_position_id_tag_id", "position_id", "tag_id"),
     )
 
-    position_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("positions.id", name="fk_position_tags_position_id_positions"))
-    tag_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("tags.id", name="fk_position_tags_tag_id_tags"))
+    position_id: Mapped[uuid.UUID] = _uuid_fk("positions.id", "fk_position_tags_position_id_positions")
+    tag_id: Mapped[uuid.UUID] = _uuid_fk("tags.id", "fk_position_tags_tag_id_tags")
     created_at: Mapped[datetime | None] = _ts(nullable=True, default=utcnow)
 
 
@@ -212,7 +219,7 @@ class MarketDataCache(Base):
     market_cap: Mapped[Decimal | None] = mapped_column(Numeric(18, 2), nullable=True)
 
 
-class PositionGreeks(Base):
+class PositionGreeks(_Timestamps, Base):
     """One row per option position (the latest): position Greeks (× quantity × 100)."""
 
     __tablename__ = "position_greeks"
@@ -224,8 +231,7 @@ class PositionGreeks(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    position_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("positions.id", name="fk_position_greeks_position_id_positions"), nullable=False)
+    position_id: Mapped[uuid.UUID] = _uuid_fk("positions.id", "fk_position_greeks_position_id_positions")
     calculation_date: Mapped[date] = mapped_column(Date, nullable=False)
     delta: Mapped[Decimal | None] = mapped_column(Numeric(12, 6), nullable=True)
     gamma: Mapped[Decimal | None] = mapped_column(Numeric(12, 6), nullable=True)
@@ -234,8 +240,6 @@ class PositionGreeks(Base):
     rho: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)
     delta_dollars: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
     gamma_dollars: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
-    created_at: Mapped[datetime] = _ts(default=utcnow)
-    updated_at: Mapped[datetime] = _ts(default=utcnow)
 
 
 class FactorDefinition(Base):
@@ -257,7 +261,7 @@ class FactorDefinition(Base):
     display_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class FactorExposure(Base):
+class FactorExposure(_Timestamps, Base):
     __tablename__ = "factor_exposures"
     __table_args__ = (
         PrimaryKeyConstraint("id", name="pk_factor_exposures"),
@@ -267,15 +271,11 @@ class FactorExposure(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("portfolios.id", name="fk_factor_exposures_portfolio_id_portfolios"), nullable=False)
-    factor_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("factor_definitions.id", name="fk_factor_exposures_factor_id_factor_definitions"), nullable=False)
+    portfolio_id: Mapped[uuid.UUID] = _uuid_fk("portfolios.id", "fk_factor_exposures_portfolio_id_portfolios")
+    factor_id: Mapped[uuid.UUID] = _uuid_fk("factor_definitions.id", "fk_factor_exposures_factor_id_factor_definitions")
     calculation_date: Mapped[date] = mapped_column(Date, nullable=False)
     exposure_value: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False)
     exposure_dollar: Mapped[Decimal | None] = mapped_column(Numeric(16, 2), nullable=True)
-    created_at: Mapped[datetime] = _ts(default=utcnow)
-    updated_at: Mapped[datetime] = _ts(default=utcnow)
 
 
 class PositionFactorExposure(Base):
@@ -289,11 +289,9 @@ class PositionFactorExposure(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, **_pg_default("gen_random_uuid()"))
-    position_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("positions.id", name="fk_position_factor_exposures_position_id_positions"), nullable=False)
-    factor_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("factor_definitions.id", name="fk_position_factor_exposures_factor_id_factor_definitions"),
-        nullable=False)
+    position_id: Mapped[uuid.UUID] = _uuid_fk("positions.id", "fk_position_factor_exposures_position_id_positions")
+    factor_id: Mapped[uuid.UUID] = _uuid_fk(
+        "factor_definitions.id", "fk_position_factor_exposures_factor_id_factor_definitions")
     calculation_date: Mapped[date] = mapped_column(Date, nullable=False)
     exposure_value: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False)
     quality_flag: Mapped[str | None] = mapped_column(String(20), nullable=True)
@@ -310,8 +308,7 @@ class PositionInterestRateBeta(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, **_pg_default("gen_random_uuid()"))
-    position_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("positions.id", name="fk_position_interest_rate_betas_position_id_positions"), nullable=False)
+    position_id: Mapped[uuid.UUID] = _uuid_fk("positions.id", "fk_position_interest_rate_betas_position_id_positions")
     ir_beta: Mapped[Decimal] = mapped_column(Numeric(8, 6), nullable=False)
     r_squared: Mapped[Decimal | None] = mapped_column(Numeric(6, 4), nullable=True)
     calculation_date: Mapped[date] = mapped_column(Date, nullable=False)
@@ -327,8 +324,7 @@ class CorrelationCalculation(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, **_pg_default("gen_random_uuid()"))
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("portfolios.id", name="fk_correlation_calculations_portfolio_id_portfolios"), nullable=False)
+    portfolio_id: Mapped[uuid.UUID] = _uuid_fk("portfolios.id", "fk_correlation_calculations_portfolio_id_portfolios")
     duration_days: Mapped[int] = mapped_column(Integer, nullable=False)
     calculation_date: Mapped[datetime] = _ts()
     overall_correlation: Mapped[Decimal] = mapped_column(Numeric(8, 6), nullable=False)
@@ -352,9 +348,8 @@ class CorrelationCluster(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, **_pg_default("gen_random_uuid()"))
-    correlation_calculation_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("correlation_calculations.id", name="fk_correlation_clusters_correlation_calculation_id_corr_40a6"),
-        nullable=False)
+    correlation_calculation_id: Mapped[uuid.UUID] = _uuid_fk(
+        "correlation_calculations.id", "fk_correlation_clusters_correlation_calculation_id_corr_40a6")
     cluster_number: Mapped[int] = mapped_column(Integer, nullable=False)
     nickname: Mapped[str] = mapped_column(String(100), nullable=False)
     avg_correlation: Mapped[Decimal] = mapped_column(Numeric(8, 6), nullable=False)
@@ -372,11 +367,9 @@ class CorrelationClusterPosition(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, **_pg_default("gen_random_uuid()"))
-    cluster_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("correlation_clusters.id", name="fk_correlation_cluster_positions_cluster_id_correlation_1482"),
-        nullable=False)
-    position_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("positions.id", name="fk_correlation_cluster_positions_position_id_positions"), nullable=False)
+    cluster_id: Mapped[uuid.UUID] = _uuid_fk(
+        "correlation_clusters.id", "fk_correlation_cluster_positions_cluster_id_correlation_1482")
+    position_id: Mapped[uuid.UUID] = _uuid_fk("positions.id", "fk_correlation_cluster_positions_position_id_positions")
     symbol: Mapped[str] = mapped_column(String(20), nullable=False)
     value: Mapped[Decimal] = mapped_column(Numeric(18, 4), nullable=False)
     portfolio_percentage: Mapped[Decimal] = mapped_column(Numeric(8, 6), nullable=False)
@@ -392,9 +385,8 @@ class PairwiseCorrelation(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, **_pg_default("gen_random_uuid()"))
-    correlation_calculation_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("correlation_calculations.id", name="fk_pairwise_correlations_correlation_calculation_id_cor_fe6e"),
-        nullable=False)
+    correlation_calculation_id: Mapped[uuid.UUID] = _uuid_fk(
+        "correlation_calculations.id", "fk_pairwise_correlations_correlation_calculation_id_cor_fe6e")
     symbol_1: Mapped[str] = mapped_column(String(20), nullable=False)
     symbol_2: Mapped[str] = mapped_column(String(20), nullable=False)
     correlation_value: Mapped[Decimal] = mapped_column(Numeric(8, 6), nullable=False)
@@ -412,8 +404,7 @@ class PortfolioSnapshot(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("portfolios.id", name="fk_portfolio_snapshots_portfolio_id_portfolios"), nullable=False)
+    portfolio_id: Mapped[uuid.UUID] = _uuid_fk("portfolios.id", "fk_portfolio_snapshots_portfolio_id_portfolios")
     snapshot_date: Mapped[date] = mapped_column(Date, nullable=False)
     total_value: Mapped[Decimal] = mapped_column(Numeric(16, 2), nullable=False)
     cash_value: Mapped[Decimal] = mapped_column(Numeric(16, 2), nullable=False)
@@ -434,7 +425,7 @@ class PortfolioSnapshot(Base):
     created_at: Mapped[datetime] = _ts(default=utcnow)
 
 
-class StressTestScenario(Base):
+class StressTestScenario(_Timestamps, Base):
     __tablename__ = "stress_test_scenarios"
     __table_args__ = (
         PrimaryKeyConstraint("id", name="pk_stress_test_scenarios"),
@@ -452,8 +443,6 @@ class StressTestScenario(Base):
     severity: Mapped[str] = mapped_column(String(20), nullable=False)
     shock_config: Mapped[dict[str, Any]] = mapped_column(JSONB_OR_JSON, nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[datetime] = _ts(default=utcnow)
-    updated_at: Mapped[datetime] = _ts(default=utcnow)
 
 
 class StressTestResult(Base):
@@ -468,11 +457,9 @@ class StressTestResult(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("portfolios.id", name="fk_stress_test_results_portfolio_id_portfolios"), nullable=False)
-    scenario_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("stress_test_scenarios.id", name="fk_stress_test_results_scenario_id_stress_test_scenarios"),
-        nullable=False)
+    portfolio_id: Mapped[uuid.UUID] = _uuid_fk("portfolios.id", "fk_stress_test_results_portfolio_id_portfolios")
+    scenario_id: Mapped[uuid.UUID] = _uuid_fk(
+        "stress_test_scenarios.id", "fk_stress_test_results_scenario_id_stress_test_scenarios")
     calculation_date: Mapped[date] = mapped_column(Date, nullable=False)
     direct_pnl: Mapped[Decimal] = mapped_column(Numeric(16, 2), nullable=False)
     correlated_pnl: Mapped[Decimal] = mapped_column(Numeric(16, 2), nullable=False)
@@ -491,8 +478,7 @@ class MarketRiskScenario(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, **_pg_default("gen_random_uuid()"))
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("portfolios.id", name="fk_market_risk_scenarios_portfolio_id_portfolios"), nullable=False)
+    portfolio_id: Mapped[uuid.UUID] = _uuid_fk("portfolios.id", "fk_market_risk_scenarios_portfolio_id_portfolios")
     scenario_type: Mapped[str] = mapped_column(String(50), nullable=False)
     scenario_value: Mapped[Decimal] = mapped_column(Numeric(8, 6), nullable=False)
     predicted_pnl: Mapped[Decimal] = mapped_column(Numeric(16, 2), nullable=False)
@@ -510,12 +496,8 @@ class FactorCorrelation(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    factor_1_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("factor_definitions.id", name="fk_factor_correlations_factor_1_id_factor_definitions"),
-        nullable=False)
-    factor_2_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("factor_definitions.id", name="fk_factor_correlations_factor_2_id_factor_definitions"),
-        nullable=False)
+    factor_1_id: Mapped[uuid.UUID] = _uuid_fk("factor_definitions.id", "fk_factor_correlations_factor_1_id_factor_definitions")
+    factor_2_id: Mapped[uuid.UUID] = _uuid_fk("factor_definitions.id", "fk_factor_correlations_factor_2_id_factor_definitions")
     correlation: Mapped[Decimal] = mapped_column(Numeric(8, 6), nullable=False)
     calculation_date: Mapped[date] = mapped_column(Date, nullable=False)
     lookback_days: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -46,13 +46,46 @@ from sigmasight_onboarding.db.contract import (  # noqa: E402,F401  (re-exported
 )
 
 
+def _serial_id(**kw: Any) -> Any:
+    """Our tables' surrogate key: an autoincrementing integer."""
+    return mapped_column(Integer, primary_key=True, autoincrement=True, **kw)
+
+
+def _cascade_fk(target: str, **kw: Any) -> Any:
+    """An indexed reference to ``target`` ("table.id"); the row is deleted with the row it refers to."""
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), index=True, **kw)
+
+
+def _stamp(**kw: Any) -> Any:
+    """A UTC timestamp set when the row is written (created_at, fetched_at, …)."""
+    return mapped_column(DateTime(timezone=True), default=utcnow, **kw)
+
+
+class _PortfolioDay:
+    """The columns every row about one portfolio on one calculation date starts and ends with:
+    id, portfolio_id, calculation_date, then the table's own columns, then created_at
+    (``sort_order`` puts the head first; a mixin's unsorted columns follow the table's own)."""
+
+    id: Mapped[int] = _serial_id(sort_order=-10)
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id", sort_order=-2)
+    calculation_date: Mapped[date] = mapped_column(Date, sort_order=-1)
+    created_at: Mapped[datetime] = _stamp()
+
+
+class _PositionDay(_PortfolioDay):
+    """A row about one position (of its portfolio) on one calculation date:
+    id, position_id, portfolio_id, calculation_date, … created_at."""
+
+    position_id: Mapped[uuid.UUID] = _cascade_fk("positions.id", sort_order=-3)
+
+
 class OnboardingAuditLog(Base):
     """Who/what/when/outcome of every onboarding attempt. `details` never holds a password."""
 
     __tablename__ = "onb_audit_log"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    id: Mapped[int] = _serial_id()
+    at: Mapped[datetime] = _stamp(index=True)
     client_email: Mapped[str] = mapped_column(String(255), index=True)
     action: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(32))
@@ -70,7 +103,7 @@ class MarketDataCache(Base):
     __tablename__ = "onb_prices"
     __table_args__ = (UniqueConstraint("symbol", "date", name="uq_onb_market_data_symbol_date"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     symbol: Mapped[str] = mapped_column(String(64))
     date: Mapped[date] = mapped_column(Date)
     open: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -80,7 +113,7 @@ class MarketDataCache(Base):
     adj_close: Mapped[float] = mapped_column(Float)
     volume: Mapped[float | None] = mapped_column(Float, nullable=True)
     data_source: Mapped[str] = mapped_column(String(16))
-    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    fetched_at: Mapped[datetime] = _stamp()
 
 
 Index("ix_onb_market_data_date", MarketDataCache.date)
@@ -95,17 +128,17 @@ class MarketDataGap(Base):
     __tablename__ = "onb_price_gaps"
     __table_args__ = (UniqueConstraint("symbol", "date", name="uq_onb_market_data_gaps_symbol_date"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     symbol: Mapped[str] = mapped_column(String(64))
     date: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(255))
-    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    checked_at: Mapped[datetime] = _stamp()
 
 
 # --- position analytics (SigmaSight table names); rows keyed by calculation_date ---------------
 
 
-class PositionGreeks(Base):
+class PositionGreeks(_PositionDay, Base):
     """Black–Scholes–Merton Greeks of one option position on one date.
 
     Per contract (per share of underlying): unit_price ($), delta, gamma (per $1), theta ($ per
@@ -117,10 +150,6 @@ class PositionGreeks(Base):
     __tablename__ = "onb_position_greeks"
     __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_onb_position_greeks_position_date"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    calculation_date: Mapped[date] = mapped_column(Date)
     underlying_price: Mapped[float] = mapped_column(Float)
     implied_volatility: Mapped[float] = mapped_column(Float)
     volatility_source: Mapped[str] = mapped_column(String(32))
@@ -145,13 +174,12 @@ class PositionGreeks(Base):
     # continuous dividend yield q used in Black–Scholes–Merton (decimal, annual) and where it came from
     dividend_yield: Mapped[float | None] = mapped_column(Float, nullable=True)
     dividend_yield_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class FactorDefinition(Base):
     __tablename__ = "onb_factor_definitions"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     name: Mapped[str] = mapped_column(String(64), unique=True)
     etf_proxy: Mapped[str] = mapped_column(String(16))
     factor_type: Mapped[str] = mapped_column(String(16))  # 'market' or 'style'
@@ -168,9 +196,9 @@ class PositionFactorExposure(Base):
         UniqueConstraint("position_id", "factor_id", "calculation_date", "model", name="uq_onb_position_factor_exposures"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = _serial_id()
+    position_id: Mapped[uuid.UUID] = _cascade_fk("positions.id")
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
     factor_id: Mapped[int] = mapped_column(ForeignKey("onb_factor_definitions.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
     model: Mapped[str] = mapped_column(String(16))
@@ -181,7 +209,7 @@ class PositionFactorExposure(Base):
     quality_flag: Mapped[str] = mapped_column(String(32))
     extreme_beta: Mapped[bool] = mapped_column(Boolean)
     exposure_dollars: Mapped[float | None] = mapped_column(Float, nullable=True)  # position exposure × beta
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = _stamp()
 
 
 class FactorExposure(Base):
@@ -192,8 +220,8 @@ class FactorExposure(Base):
         UniqueConstraint("portfolio_id", "factor_id", "calculation_date", "model", name="uq_onb_factor_exposures"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = _serial_id()
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
     factor_id: Mapped[int] = mapped_column(ForeignKey("onb_factor_definitions.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
     model: Mapped[str] = mapped_column(String(16))
@@ -201,19 +229,15 @@ class FactorExposure(Base):
     exposure_dollar: Mapped[float] = mapped_column(Float)
     beta_gross: Mapped[float] = mapped_column(Float)
     beta_net: Mapped[float | None] = mapped_column(Float, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = _stamp()
 
 
-class PositionInterestRateBeta(Base):
+class PositionInterestRateBeta(_PositionDay, Base):
     """Sensitivity to the 10-year yield: rate_beta = decimal return per +1 bp of ^TNX."""
 
     __tablename__ = "onb_position_interest_rate_betas"
     __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_onb_position_ir_betas"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    calculation_date: Mapped[date] = mapped_column(Date)
     rate_beta: Mapped[float | None] = mapped_column(Float, nullable=True)
     r_squared: Mapped[float | None] = mapped_column(Float, nullable=True)
     t_stat: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -227,10 +251,9 @@ class PositionInterestRateBeta(Base):
     low_significance: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # +100 bp with options fully repriced (underlying moved by its rate beta, rate input +1 %): the stress treatment
     pnl_up_100bp_repriced: Mapped[float | None] = mapped_column(Float, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class PositionExposure(Base):
+class PositionExposure(_PositionDay, Base):
     """Desk exposure of one position: share_delta (shares of the underlying: quantity for stock, delta × contracts
     × 100 for options), dollar_delta (share_delta × underlying spot; = market value for stock), market_beta
     (single-factor SPY beta of the underlying) and beta_adjusted_dollar_delta = dollar_delta × market_beta."""
@@ -238,19 +261,14 @@ class PositionExposure(Base):
     __tablename__ = "onb_position_exposures"
     __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_onb_position_exposures"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    calculation_date: Mapped[date] = mapped_column(Date)
     underlying_symbol: Mapped[str] = mapped_column(String(64))
     share_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
     dollar_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
     market_beta: Mapped[float | None] = mapped_column(Float, nullable=True)
     beta_adjusted_dollar_delta: Mapped[float | None] = mapped_column(Float, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class PortfolioExposure(Base):
+class PortfolioExposure(_PortfolioDay, Base):
     """Portfolio desk exposure (dollars): long/short dollar delta, delta-adjusted gross (Σ|dollar delta|) and net
     (Σ dollar delta), beta-adjusted gross and net (with the single-factor SPY beta; positions without a beta
     count 0 and are counted)."""
@@ -258,9 +276,6 @@ class PortfolioExposure(Base):
     __tablename__ = "onb_portfolio_exposures"
     __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_onb_portfolio_exposures"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    calculation_date: Mapped[date] = mapped_column(Date)
     long_dollar_delta: Mapped[float] = mapped_column(Float)
     short_dollar_delta: Mapped[float] = mapped_column(Float)
     delta_adjusted_gross: Mapped[float] = mapped_column(Float)
@@ -268,10 +283,9 @@ class PortfolioExposure(Base):
     beta_adjusted_gross: Mapped[float] = mapped_column(Float)
     beta_adjusted_net: Mapped[float] = mapped_column(Float)
     n_positions_missing_beta: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class PositionPnlExplain(Base):
+class PositionPnlExplain(_PositionDay, Base):
     """Daily P&L explanation of one position between previous_date and calculation_date (dollars):
     pnl = value_current − value_previous = delta_pnl + gamma_pnl + vega_pnl + theta_pnl + rates_pnl + residual
     (exactly; ``analytics/pnl_explain.py``)."""
@@ -279,10 +293,6 @@ class PositionPnlExplain(Base):
     __tablename__ = "onb_position_pnl_explain"
     __table_args__ = (UniqueConstraint("position_id", "calculation_date", name="uq_onb_position_pnl_explain"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"), index=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    calculation_date: Mapped[date] = mapped_column(Date)
     previous_date: Mapped[date] = mapped_column(Date)
     value_previous: Mapped[float] = mapped_column(Float)
     value_current: Mapped[float] = mapped_column(Float)
@@ -293,7 +303,6 @@ class PositionPnlExplain(Base):
     theta_pnl: Mapped[float] = mapped_column(Float)
     rates_pnl: Mapped[float] = mapped_column(Float)
     residual: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class CorrelationCalculation(Base):
@@ -301,7 +310,7 @@ class CorrelationCalculation(Base):
     __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_onb_correlation_calculations"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
     calculation_date: Mapped[date] = mapped_column(Date)
     duration_days: Mapped[int] = mapped_column(Integer)
     min_overlap: Mapped[int] = mapped_column(Integer)
@@ -311,7 +320,7 @@ class CorrelationCalculation(Base):
     positions_included: Mapped[int] = mapped_column(Integer)
     positions_excluded: Mapped[int] = mapped_column(Integer)
     excluded: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = _stamp()
 
 
 class PairwiseCorrelation(Base):
@@ -319,7 +328,7 @@ class PairwiseCorrelation(Base):
 
     __tablename__ = "onb_pairwise_correlations"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     correlation_calculation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("onb_correlation_calculations.id", ondelete="CASCADE"), index=True
     )
@@ -347,7 +356,7 @@ class CorrelationCluster(Base):
 class CorrelationClusterPosition(Base):
     __tablename__ = "onb_correlation_cluster_positions"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = _serial_id()
     cluster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("onb_correlation_clusters.id", ondelete="CASCADE"), index=True)
     position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"))
     symbol: Mapped[str] = mapped_column(String(64))
@@ -377,8 +386,8 @@ class PortfolioSnapshot(Base):
     __tablename__ = "onb_portfolio_snapshots"
     __table_args__ = (UniqueConstraint("portfolio_id", "snapshot_date", name="uq_onb_portfolio_snapshots"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = _serial_id()
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
     snapshot_date: Mapped[date] = mapped_column(Date)
     total_value: Mapped[float] = mapped_column(Float)
     cash_value: Mapped[float] = mapped_column(Float, default=0.0)
@@ -396,19 +405,16 @@ class PortfolioSnapshot(Base):
     num_positions: Mapped[int] = mapped_column(Integer)
     num_long_positions: Mapped[int] = mapped_column(Integer)
     num_short_positions: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = _stamp()
 
 
-class PortfolioRiskMetrics(Base):
+class PortfolioRiskMetrics(_PortfolioDay, Base):
     """Risk of the current positions as of a date. VaR/ES are positive dollar losses; 1-day unless
     `_10d` (= 1-day × √10). Volatility annualised (decimal); max_drawdown decimal, positive."""
 
     __tablename__ = "onb_portfolio_risk_metrics"
     __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_onb_portfolio_risk_metrics"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
-    calculation_date: Mapped[date] = mapped_column(Date)
     quality_flag: Mapped[str] = mapped_column(String(32))
     n_observations: Mapped[int] = mapped_column(Integer)
     lookback_sessions: Mapped[int] = mapped_column(Integer)
@@ -436,7 +442,6 @@ class PortfolioRiskMetrics(Base):
     kupiec_p_95: Mapped[float | None] = mapped_column(Float, nullable=True)
     kupiec_p_99: Mapped[float | None] = mapped_column(Float, nullable=True)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # contributions, all ES levels
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class StressTestScenario(Base):
@@ -448,7 +453,7 @@ class StressTestScenario(Base):
     source: Mapped[str] = mapped_column(String(32))  # 'scenario_file' or 'historical_replay'
     file_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = _stamp()
 
 
 class StressTestResult(Base):
@@ -459,8 +464,8 @@ class StressTestResult(Base):
         UniqueConstraint("portfolio_id", "calculation_date", "scenario_id", name="uq_onb_stress_test_results"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = _serial_id()
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
     scenario_id: Mapped[str] = mapped_column(ForeignKey("onb_stress_test_scenarios.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
     portfolio_pnl: Mapped[float] = mapped_column(Float)
@@ -469,7 +474,7 @@ class StressTestResult(Base):
     gross_exposure: Mapped[float] = mapped_column(Float)
     net_value: Mapped[float] = mapped_column(Float)
     position_pnl: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # symbol -> dollars
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = _stamp()
 
 
 class OnboardingVerification(Base):
@@ -477,11 +482,11 @@ class OnboardingVerification(Base):
 
     __tablename__ = "onb_verifications"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    portfolio_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = _serial_id()
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
     client_email: Mapped[str] = mapped_column(String(255))
     as_of: Mapped[date] = mapped_column(Date)
-    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    verified_at: Mapped[datetime] = _stamp()
     source: Mapped[str] = mapped_column(String(32))  # 'dagster' or 'cli'
     passed: Mapped[bool] = mapped_column(Boolean)
     checks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

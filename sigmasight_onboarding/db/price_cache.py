@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import Engine, and_, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 
-from sigmasight_onboarding.db.bulk import insert_ignore_conflicts
+from sigmasight_onboarding.db.bulk import dbapi_cursor, insert_ignore_conflicts
 from sigmasight_onboarding.db.models import MarketDataCache, MarketDataGap, utcnow
 
 # Known gaps this recent are asked for again (a provider may publish a session late).
@@ -153,13 +153,11 @@ def _store_prices_sqlite(conn, prices: pd.DataFrame) -> int:
     stamp_bind = table.c.fetched_at.type.bind_processor(conn.dialect)
     now = utcnow()
     stamp = stamp_bind(now) if stamp_bind else now
-    raw = conn.connection.dbapi_connection
-    cursor = raw.cursor()
-    # a page cache big enough for the indexes being extended (the default 2 MB makes every
-    # insert into the date index re-read pages): set for this connection, memory only as used
-    cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-    inserted = 0
-    try:
+    with dbapi_cursor(conn) as cursor:
+        # a page cache big enough for the indexes being extended (the default 2 MB makes every
+        # insert into the date index re-read pages): set for this connection, memory only as used
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        inserted = 0
         for lo in range(0, len(prices), SQLITE_CHUNK_ROWS):
             chunk = prices.iloc[lo : lo + SQLITE_CHUNK_ROWS]
             days = chunk["date"].to_numpy(dtype=object)
@@ -184,8 +182,6 @@ def _store_prices_sqlite(conn, prices: pd.DataFrame) -> int:
             cursor.executemany(f'INSERT OR IGNORE INTO "{table.name}" ({quoted}) VALUES ({marks})', zip(*columns))
             inserted += max(cursor.rowcount or 0, 0)
             del columns
-    finally:
-        cursor.close()
     return inserted
 
 
@@ -216,9 +212,7 @@ def _store_prices_postgresql(conn, prices: pd.DataFrame) -> int:
     conn.exec_driver_sql(f"TRUNCATE {_LOAD_TABLE}")
     quoted = ", ".join(f'"{c}"' for c in names)
     copy_sql = f"COPY {_LOAD_TABLE} ({quoted}) FROM STDIN WITH (FORMAT csv)"
-    raw = conn.connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
+    with dbapi_cursor(conn) as cursor:
         if hasattr(cursor, "copy"):  # psycopg 3
             with cursor.copy(copy_sql) as copy:
                 view = buffer.getbuffer()
@@ -227,8 +221,6 @@ def _store_prices_postgresql(conn, prices: pd.DataFrame) -> int:
                 del view
         else:  # psycopg2
             cursor.copy_expert(copy_sql, buffer, size=1 << 20)
-    finally:
-        cursor.close()
     del buffer
     now = utcnow()
     # Fast path: a plain INSERT of the rows not cached yet (about twice the speed of ON CONFLICT's
@@ -366,9 +358,7 @@ def _read_cells_postgresql(conn, symbols: Sequence[str], start: date, end: date)
         "WHERE p.date >= DATE '{start}' AND p.date <= DATE '{end}' AND p.adj_close IS NOT NULL) "
         "TO STDOUT (FORMAT binary)"
     ).format(start=start.isoformat(), end=end.isoformat(), array=_sql_text_array(symbols))
-    raw = conn.connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
+    with dbapi_cursor(conn) as cursor:
         if hasattr(cursor, "copy"):  # psycopg 3
             buffer = bytearray()
             with cursor.copy(query) as copy:
@@ -379,8 +369,6 @@ def _read_cells_postgresql(conn, symbols: Sequence[str], start: date, end: date)
             sink = io.BytesIO()
             cursor.copy_expert(query, sink)
             data = sink.getbuffer()
-    finally:
-        cursor.close()
     if bytes(data[:11]) != _PG_SIGNATURE:
         raise RuntimeError("unexpected COPY binary header from PostgreSQL")
     ext = int.from_bytes(data[15:19], "big")
@@ -405,14 +393,10 @@ def _read_cells_sqlite(conn, symbols: Sequence[str], start: date, end: date):
         "FROM json_each(?) AS j CROSS JOIN onb_prices AS p ON p.symbol = j.value "
         "WHERE p.date >= ? AND p.date <= ? AND p.adj_close IS NOT NULL"
     )
-    raw = conn.connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
+    with dbapi_cursor(conn) as cursor:
         cursor.arraysize = 65536
         cursor.execute(query, (start.isoformat(), json.dumps(list(symbols)), start.isoformat(), end.isoformat()))
         flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
-    finally:
-        cursor.close()
     cells = flat.reshape(-1, 4)
     return cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64), np.ascontiguousarray(cells[:, 2]), cells[:, 3].astype(np.uint8)
 

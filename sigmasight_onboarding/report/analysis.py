@@ -14,6 +14,7 @@ import pandas as pd
 
 from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.domain import MIN_COVERAGE, POSITION_TYPES
+from sigmasight_onboarding.finite import finite_float as _f
 from sigmasight_onboarding.report.data import (
     BENCHMARK,
     COVERAGE_SESSIONS,
@@ -34,17 +35,6 @@ TYPE_NAMES = {"LONG": "Long stock", "SHORT": "Short stock", "LC": "Long call", "
               "SC": "Short call", "SP": "Short put"}
 UNTAGGED = "(untagged)"
 COVERAGE_WARN = MIN_COVERAGE
-
-
-def _f(x: Any) -> float | None:
-    """JSON-friendly float: None for NULL/NaN/inf."""
-    if x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
 
 
 @dataclass

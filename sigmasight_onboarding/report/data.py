@@ -189,19 +189,25 @@ def _position_factors(conn: Connection, portfolio_id, day: date | None) -> pd.Da
     return frame
 
 
-def _rate_betas(conn: Connection, portfolio_id, as_of: date) -> pd.DataFrame:
-    cols = ["symbol", "rate_beta", "n_obs", "quality_flag", "calculation_date"]
-    day = _latest_date(conn, PositionInterestRateBeta.calculation_date, PositionInterestRateBeta.portfolio_id, portfolio_id, as_of)
+def _latest_position_rows(conn: Connection, table, columns: list[str], portfolio_id, as_of: date) -> pd.DataFrame:
+    """`columns` of a per-position table (`table`: a model with position_id, portfolio_id and
+    calculation_date) on its newest date ≤ `as_of`, one row per live position, with the position's
+    symbol first; empty with those columns when the table has no such date."""
+    cols = ["symbol", *columns]
+    day = _latest_date(conn, table.calculation_date, table.portfolio_id, portfolio_id, as_of)
     if day is None:
         return pd.DataFrame(columns=cols)
     rows = conn.execute(
-        select(Position.symbol, PositionInterestRateBeta.rate_beta, PositionInterestRateBeta.n_obs,
-               PositionInterestRateBeta.quality_flag, PositionInterestRateBeta.calculation_date)
-        .join(Position, Position.id == PositionInterestRateBeta.position_id)
-        .where(PositionInterestRateBeta.portfolio_id == portfolio_id, PositionInterestRateBeta.calculation_date == day,
-               Position.deleted_at.is_(None))
+        select(Position.symbol, *(getattr(table, c) for c in columns))
+        .join(Position, Position.id == table.position_id)
+        .where(table.portfolio_id == portfolio_id, table.calculation_date == day, Position.deleted_at.is_(None))
     ).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=cols)
+
+
+def _rate_betas(conn: Connection, portfolio_id, as_of: date) -> pd.DataFrame:
+    return _latest_position_rows(conn, PositionInterestRateBeta, ["rate_beta", "n_obs", "quality_flag", "calculation_date"],
+                                 portfolio_id, as_of)
 
 
 def _desk_exposure(conn: Connection, portfolio_id, as_of: date) -> dict[str, Any] | None:
@@ -217,19 +223,9 @@ def _desk_exposure(conn: Connection, portfolio_id, as_of: date) -> dict[str, Any
 
 
 def _greeks(conn: Connection, portfolio_id, as_of: date) -> pd.DataFrame:
-    cols = ["symbol", "calculation_date", "price_source", "volatility_source", "implied_volatility", "delta", "delta_dollars",
-            "is_expired"]
-    day = _latest_date(conn, PositionGreeks.calculation_date, PositionGreeks.portfolio_id, portfolio_id, as_of)
-    if day is None:
-        return pd.DataFrame(columns=cols)
-    rows = conn.execute(
-        select(Position.symbol, PositionGreeks.calculation_date, PositionGreeks.price_source, PositionGreeks.volatility_source,
-               PositionGreeks.implied_volatility, PositionGreeks.delta, PositionGreeks.delta_dollars, PositionGreeks.is_expired)
-        .join(Position, Position.id == PositionGreeks.position_id)
-        .where(PositionGreeks.portfolio_id == portfolio_id, PositionGreeks.calculation_date == day,
-               Position.deleted_at.is_(None))
-    ).all()
-    return pd.DataFrame([tuple(r) for r in rows], columns=cols)
+    return _latest_position_rows(conn, PositionGreeks, ["calculation_date", "price_source", "volatility_source",
+                                                        "implied_volatility", "delta", "delta_dollars", "is_expired"],
+                                 portfolio_id, as_of)
 
 
 def _correlation(conn: Connection, portfolio_id, as_of: date) -> dict[str, Any] | None:

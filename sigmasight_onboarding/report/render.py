@@ -18,6 +18,7 @@ import numpy as np
 
 from sigmasight_onboarding.report.analysis import QUESTIONS, TYPE_NAMES, Analysis
 from sigmasight_onboarding.domain import CALL_TYPES, COVERAGE_SESSIONS, MIN_COVERAGE, OPTION_TYPES
+from sigmasight_onboarding.finite import finite_float as _finite
 from sigmasight_onboarding.report.data import ReportData
 
 MARKDOWN_BUDGET = 1_400_000  # characters; Dagster metadata should stay well under ~1.5 MB
@@ -52,15 +53,6 @@ def md(value: Any) -> str:
     renderer) and the characters that start emphasis, code, links, tables or headings backslash-escaped."""
     text = " ".join(str("" if value is None else value).split())
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
-
-
-def _finite(x: Any) -> float | None:
-    """float(x) when it is a finite number, else None (shown as "n/a")."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
 
 
 def usd(x: Any, decimals: int = 0) -> str:

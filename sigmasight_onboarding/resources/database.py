@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from pydantic import Field
 from sqlalchemy import Engine
 
 from sigmasight_onboarding.db.engine import get_engine
-from sigmasight_onboarding.resources.settings import SettingsResource
+from sigmasight_onboarding.resources.settings import SettingsResource, env_setting
 
 
 class SigmaSightDatabase(SettingsResource):
@@ -17,12 +14,10 @@ class SigmaSightDatabase(SettingsResource):
     Unset fields come from the environment when used (`resources/settings.py`).
     """
 
-    ENV_VARS: ClassVar[dict[str, str]] = {"url": "SIGMASIGHT_DATABASE_URL", "state_dir": "SIGMASIGHT_STATE_DIR"}
-
-    url: str | None = Field(default=None, description="SQLAlchemy URL (SIGMASIGHT_DATABASE_URL); "
-                                                      "default: SQLite file sigmasight.db under the state folder")
-    state_dir: str | None = Field(default=None, description="Local state folder (SIGMASIGHT_STATE_DIR) of the "
-                                                            "embedded SQLite default; default <project>/.local")
+    url: str | None = env_setting("SIGMASIGHT_DATABASE_URL",
+                                  "SQLAlchemy URL ({var}); default: SQLite file sigmasight.db under the state folder")
+    state_dir: str | None = env_setting("SIGMASIGHT_STATE_DIR",
+                                        "Local state folder ({var}) of the embedded SQLite default; default <project>/.local")
 
     def resolved_url(self) -> str:
         return self.settings().database_url

@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar
 
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from pydantic import Field
 
 from sigmasight_onboarding.calendar import is_session, previous_session
 from sigmasight_onboarding.config import Settings
 from sigmasight_onboarding.resources.price_providers import ProviderChain, build_provider_chain
-from sigmasight_onboarding.resources.settings import SettingsResource
+from sigmasight_onboarding.resources.settings import SettingsResource, env_setting
 
 
 @lru_cache(maxsize=8)
@@ -80,26 +78,16 @@ class MarketDataResource(SettingsResource):
     """The provider chain (SIGMASIGHT_PROVIDERS; keys from FMP_API_KEY / POLYGON_API_KEY) and the
     as-of policy. Unset fields come from the environment when used (`resources/settings.py`)."""
 
-    ENV_VARS: ClassVar[dict[str, str]] = {
-        "providers": "SIGMASIGHT_PROVIDERS",
-        "market_data_file": "SIGMASIGHT_MARKET_DATA_FILE",
-        "allow_synthetic": "SIGMASIGHT_ALLOW_SYNTHETIC",
-        "as_of_date": "SIGMASIGHT_AS_OF",
-        "price_lookback_days": "SIGMASIGHT_PRICE_LOOKBACK_DAYS",
-        "jump_bound": "SIGMASIGHT_JUMP_BOUND",
-        "risk_lookback": "SIGMASIGHT_RISK_LOOKBACK",
-    }
-
-    providers: str | None = Field(default=None, description="Provider chain, e.g. fmp,polygon,file (SIGMASIGHT_PROVIDERS); default file")
-    market_data_file: str | None = Field(default=None, description="Parquet file or CSV folder of the file provider "
-                                                                   "(SIGMASIGHT_MARKET_DATA_FILE)")
-    allow_synthetic: bool | None = Field(default=None, description="Synthetic prices as a last resort (SIGMASIGHT_ALLOW_SYNTHETIC); default off")
-    as_of_date: str | None = Field(default=None, description="As-of date YYYY-MM-DD (SIGMASIGHT_AS_OF); default the newest "
-                                                             "session the market data covers")
-    price_lookback_days: int | None = Field(default=None, description="Calendar days of prices before the as-of date "
-                                                                      "(SIGMASIGHT_PRICE_LOOKBACK_DAYS); default 730")
-    jump_bound: float | None = Field(default=None, description="|Daily return| flagged as a possible split (SIGMASIGHT_JUMP_BOUND); default 0.5")
-    risk_lookback: int | None = Field(default=None, description="Sessions of returns behind VaR/ES (SIGMASIGHT_RISK_LOOKBACK); default 252")
+    providers: str | None = env_setting("SIGMASIGHT_PROVIDERS", "Provider chain, e.g. fmp,polygon,file ({var}); default file")
+    market_data_file: str | None = env_setting("SIGMASIGHT_MARKET_DATA_FILE",
+                                               "Parquet file or CSV folder of the file provider ({var})")
+    allow_synthetic: bool | None = env_setting("SIGMASIGHT_ALLOW_SYNTHETIC", "Synthetic prices as a last resort ({var}); default off")
+    as_of_date: str | None = env_setting("SIGMASIGHT_AS_OF",
+                                         "As-of date YYYY-MM-DD ({var}); default the newest session the market data covers")
+    price_lookback_days: int | None = env_setting("SIGMASIGHT_PRICE_LOOKBACK_DAYS",
+                                                  "Calendar days of prices before the as-of date ({var}); default 730")
+    jump_bound: float | None = env_setting("SIGMASIGHT_JUMP_BOUND", "|Daily return| flagged as a possible split ({var}); default 0.5")
+    risk_lookback: int | None = env_setting("SIGMASIGHT_RISK_LOOKBACK", "Sessions of returns behind VaR/ES ({var}); default 252")
 
     def chain(self) -> ProviderChain:
         return build_provider_chain(self.settings())
