@@ -82,21 +82,15 @@ def _is_default_pricer(pricer: Pricer | None) -> bool:
     return pricer is None or pricer is black_scholes
 
 
-def option_prices(
-    pricer: Pricer | None,
-    spot: Any,
-    strike: Any,
-    time_years: Any,
-    rate: Any,
-    vol: Any,
-    dividend_yield: Any,
-    is_call: Any,
-) -> np.ndarray:
-    """Option prices ($/share) on broadcast arrays: `bs_price_only` for the default pricer
-    (``greeks.black_scholes``, no Greeks computed), else ``price_options(pricer, ...)["price"]``."""
+def option_prices(pricer: Pricer | None, *inputs: Any) -> np.ndarray:
+    """Option prices ($/share) for the inputs of `price_options` (spot, strike, time_years, rate, vol,
+    dividend_yield, is_call; broadcast arrays): `bs_price_only` for the default pricer (``greeks.black_scholes``,
+    no Greeks computed), else ``price_options(pricer, *inputs)["price"]``."""
+    if len(inputs) != 7:
+        raise TypeError(f"option_prices takes spot, strike, time_years, rate, vol, dividend_yield, is_call; got {len(inputs)} inputs")
     if _is_default_pricer(pricer):
-        return bs_price_only(spot, strike, time_years, rate, vol, dividend_yield, is_call)
-    return price_options(pricer, spot, strike, time_years, rate, vol, dividend_yield, is_call)["price"]
+        return bs_price_only(*inputs)
+    return price_options(pricer, *inputs)["price"]
 
 
 def prepare_positions(positions: pd.DataFrame) -> pd.DataFrame:
