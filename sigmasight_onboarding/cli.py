@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("offboard", help="delete every row of a client (shared market data stays)")
     p.add_argument("email")
     p.set_defaults(func=cmd_offboard)
-    p = sub.add_parser("prices", help="price coverage and source per symbol (exit 3 when any is below 95 %)")
+    p = sub.add_parser("prices", help="price coverage and source per symbol (exit 3 when any is below 95 %%)")
     p.add_argument("symbols", nargs="+")
     p.add_argument("--start", help="YYYY-MM-DD (default: as-of minus the look-back)")
     p.add_argument("--end", help="YYYY-MM-DD (default: the as-of date)")
