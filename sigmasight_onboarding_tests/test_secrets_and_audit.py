@@ -285,6 +285,12 @@ def test_production_refuses_synthetic_prices_with_a_clear_error(env, monkeypatch
     assert main(["onboard", str(folder), "--sessions", "0"]) == 2
     err = capsys.readouterr().err
     assert "synthetic prices are refused in production (unset SIGMASIGHT_ALLOW_SYNTHETIC); nothing was written" in err
+    assert "Stack Trace" not in err and "STEP_FAILURE" not in err  # the run's refusal, in the CLI's words only
+    # audited once, by the run's asset; `status` names the refusal
+    (row,) = audit_rows(env["db_url"], "prod.synth@example.com")
+    assert (row["action"], row["outcome"]) == ("onboard", "rejected") and "synthetic" in row["details"]["configuration"]
+    assert main(["status", "prod.synth@example.com"]) == 4
+    assert "onboard: rejected (configuration refused: synthetic prices are refused" in capsys.readouterr().out
     # the same refusal inside the Dagster run (sensor/UI path): before anything is written, not retried
     from dagster import DagsterInstance
 
