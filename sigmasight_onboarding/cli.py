@@ -92,12 +92,111 @@ def get_instance():
     return DagsterInstance.ephemeral()
 
 
-def _print_problems(err, limit: int = 200) -> None:
-    print(f"REJECTED: {len(err.problems)} problem(s); nothing was written.", file=sys.stderr)
-    for problem in err.problems[:limit]:
-        print(f"  - {problem}", file=sys.stderr)
-    if len(err.problems) > limit:
-        print(f"  … and {len(err.problems) - limit:,} more", file=sys.stderr)
+def _print_problems(count: int, lines: list[str], limit: int = 200) -> None:
+    """A rejection as the run reported it: its problem count and the first problem lines (`str(DropProblem)`)."""
+    shown = lines[:limit]
+    print(f"REJECTED: {count} problem(s); nothing was written.", file=sys.stderr)
+    for line in shown:
+        print(f"  - {line}", file=sys.stderr)
+    if count > len(shown):
+        print(f"  … and {count - len(shown):,} more", file=sys.stderr)
+
+
+def _meta_value(meta, key: str, default=None):
+    value = (meta or {}).get(key)
+    return default if value is None else getattr(value, "value", value)
+
+
+def _step_failure_metadata(result) -> list[dict]:
+    """The metadata of every `Failure` a step of the run raised."""
+    out = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            data = event.step_failure_data.user_failure_data
+            if data is not None and data.metadata:
+                out.append(data.metadata)
+    return out
+
+
+class _HeldStderr:
+    """At the default log level (ERROR and above) Dagster's console output of the onboarding run —
+    a rejection's step failure with its stack — is held back until the run ends: a refused drop then
+    prints only what the run reported (its event log keeps every event); any other outcome, or an
+    interruption, gets the held output unchanged. Lower levels stream as before."""
+
+    def __init__(self, log_level: str):
+        import io
+        import logging
+
+        level = logging.getLevelName(str(log_level).upper())
+        self.buffer = io.StringIO() if isinstance(level, int) and level >= logging.ERROR else None
+        self._redirect = None
+
+    def __enter__(self):
+        if self.buffer is not None:
+            from contextlib import redirect_stderr
+
+            self._redirect = redirect_stderr(self.buffer)
+            self._redirect.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._redirect is not None:
+            self._redirect.__exit__(exc_type, exc, tb)
+            self._redirect = None
+        if exc_type is not None:
+            self.release()
+        return False
+
+    def release(self) -> None:
+        if self.buffer is not None and self.buffer.getvalue():
+            sys.stderr.write(self.buffer.getvalue())
+        self.buffer = None
+
+    def discard(self) -> None:
+        self.buffer = None
+
+
+def drop_check(result):
+    """The run's `drop_passes_schema` evaluation (the asset validated the drop), or None."""
+    return next((c for c in result.get_asset_check_evaluations() if c.check_name == "drop_passes_schema"), None)
+
+
+def drop_rejection(result) -> tuple[int, list[str]] | None:
+    """(problem count, problem lines) when the run rejected the drop — read from its failed
+    `drop_passes_schema` check, else from the step's Failure metadata; None otherwise."""
+    check = drop_check(result)
+    candidates = ([check.metadata] if check is not None and not check.passed else []) + _step_failure_metadata(result)
+    for meta in candidates:
+        count = _meta_value(meta, "problem_count")
+        if count is not None:
+            return int(count), [str(line) for line in _meta_value(meta, "problem_lines", [])]
+    return None
+
+
+def configuration_refusal(result) -> str | None:
+    """Why the run refused the configuration (e.g. synthetic prices in production), or None."""
+    from sigmasight_onboarding.assets.onboarding import REFUSED_CONFIGURATION
+
+    for meta in _step_failure_metadata(result):
+        if _meta_value(meta, "refused") == REFUSED_CONFIGURATION:
+            return str(_meta_value(meta, "reason", "configuration refused"))
+    return None
+
+
+def drop_warnings(result) -> tuple[int, list[str]]:
+    """(warning count, the first warning lines) of the drop, from the run's passed `drop_passes_schema` check."""
+    check = drop_check(result)
+    if check is None or not check.passed:
+        return 0, []
+    return int(_meta_value(check.metadata, "warnings", 0)), [str(w) for w in _meta_value(check.metadata, "warning_lines", [])]
+
+
+def _print_warnings(count: int, lines: list[str], limit: int = 20) -> None:
+    for warning in lines[:limit]:
+        print(f"warning: {warning}")
+    if count > limit:
+        print(f"warning: … and {count - limit:,} more (the first {limit} are in the audit log)")
 
 
 def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: str = "WARNING"):
@@ -140,11 +239,11 @@ def run_timeseries(key: str, days, instance, *, tags: dict | None = None, log_le
 
 
 def cmd_onboard(args) -> int:
+    """Usage checks, then the `onboard_client` job — the same asset the sensor and the UI run validates,
+    writes and audits the drop; its rejection, warnings and results are printed from the run."""
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.db.engine import get_engine
-    from sigmasight_onboarding.db.onboarding_writer import audit
-    from sigmasight_onboarding.drops.problems import DropValidationError
-    from sigmasight_onboarding.drops.reader import read_drop
+    from sigmasight_onboarding.sensors import drop_hash, drop_key
 
     settings = get_settings()
     if args.sessions is None:  # the same N as the time-series and verification sensors
@@ -154,42 +253,37 @@ def cmd_onboard(args) -> int:
         print(f"error: {folder} is not a folder", file=sys.stderr)
         return EXIT_USAGE
     imports = settings.imports_dir.resolve()
-    if folder.resolve().parent != imports and not folder.is_symlink():
+    # the folder's own entry must be in the imports folder (a symbolic link there is the run's to reject)
+    if Path(os.path.abspath(folder)).parent.resolve() != imports:
         print(
             f"error: drop folders must sit directly inside the imports folder {imports} "
             "(SIGMASIGHT_IMPORTS_DIR); move the folder there or point SIGMASIGHT_IMPORTS_DIR at its parent",
             file=sys.stderr,
         )
         return EXIT_USAGE
+    key = drop_key(folder)
+    tags = {"sigmasight/trigger": "cli", "sigmasight/client": key}
     try:
-        from sigmasight_onboarding.resources.price_providers import build_provider_chain
-
-        build_provider_chain(settings)  # e.g. synthetic prices in production: refuse before anything is written
-    except ValueError as exc:
-        print(f"error: {exc}; nothing was written", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        drop = read_drop(folder, settings)
-        from sigmasight_onboarding.drops.market_facts import preflight_drop
-        from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
-
-        engine = get_engine(settings.database_url)
-        drop = preflight_drop(drop, engine, build_provider_chain(settings), settings, resolve_as_of(settings))
-    except DropValidationError as err:
-        _print_problems(err)
-        audit(get_engine(settings.database_url), folder.name.lower(), "onboard", "rejected",
-              {"problems": [p.as_dict() for p in err.problems[:50]], "problem_count": len(err.problems)}, "cli")
-        return EXIT_BAD_INPUT
-    for warning in drop.warnings[:20]:
-        print(f"warning: {warning}")
-    if len(drop.warnings) > 20:
-        print(f"warning: … and {len(drop.warnings) - 20:,} more (the first 20 are in the audit log)")
-    key = drop.client.key
+        content_hash = drop_hash(settings.imports_dir, key)  # the sensor's tag, when the drop can be taken
+    except OSError:
+        content_hash = None  # unreadable: the run rejects the drop with the reason
+    if content_hash:
+        tags["sigmasight/drop_hash"] = content_hash
     instance = get_instance()
-    result = run_onboarding(
-        key, instance, tags={"sigmasight/trigger": "cli", "sigmasight/drop_hash": drop.content_hash},
-        log_level=args.log_level,
-    )
+    with _HeldStderr(args.log_level) as held:
+        result = run_onboarding(key, instance, tags=tags, log_level=args.log_level)
+    refused, rejection = configuration_refusal(result), drop_rejection(result)
+    if refused is not None or rejection is not None:
+        held.discard()
+    else:
+        held.release()
+    if refused is not None:  # e.g. synthetic prices in production: refused before anything was written
+        print(f"error: {refused}; nothing was written", file=sys.stderr)
+        return EXIT_USAGE
+    if rejection is not None:
+        _print_problems(*rejection)
+        return EXIT_BAD_INPUT
+    _print_warnings(*drop_warnings(result))
     code = _report_run(result, key)
     if code != EXIT_OK or args.sessions <= 0:
         return code
@@ -310,7 +404,7 @@ def cmd_backfill(args) -> int:
     from sigmasight_onboarding.calendar import sessions_between
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.db.engine import get_engine
-    from sigmasight_onboarding.db.models import User
+    from sigmasight_onboarding.db.portfolio_reads import client_emails
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
     settings = get_settings()
@@ -329,10 +423,7 @@ def cmd_backfill(args) -> int:
     if not days:
         print(f"error: no NYSE session between {start} and {end}", file=sys.stderr)
         return EXIT_USAGE
-    from sqlalchemy import select
-
-    with get_engine(settings.database_url).connect() as conn:
-        known = set(conn.execute(select(User.email)).scalars())
+    known = set(client_emails(get_engine(settings.database_url)))
     clients = sorted(known) if args.email == "all" else [args.email.strip().lower()]
     unknown = [c for c in clients if c not in known]
     if unknown:
@@ -470,6 +561,8 @@ def _audit_note(row) -> str:
     if row["outcome"] == "incomplete":
         return f" at {details.get('stage')}: {details.get('reason')}"
     if row["outcome"] == "rejected":
+        if details.get("configuration"):
+            return f" (configuration refused: {_shorten(details['configuration'], 200)})"
         return f" ({details.get('problem_count', '?')} problem(s))"
     return ""
 

@@ -36,8 +36,15 @@ from sigmasight_onboarding.resources.market_data_resource import MarketDataResou
 from sigmasight_onboarding.resources.onboarding import OnboardingResource
 
 
-def scan_drops(imports_dir: Path, settle_seconds: float, now: float | None = None):
-    """Yield (key, folder, content_hash | None, problem | None) for each folder in the drop area.
+def drop_key(folder: Path) -> str:
+    """The client key (dynamic partition) of a drop folder: its name, lower-cased — the same in
+    `scan_drops`, the CLI and `find_drop_folder` (which matches names ignoring case)."""
+    return Path(folder).name.lower()
+
+
+def scan_drops(imports_dir: Path, settle_seconds: float, now: float | None = None, only: str | None = None):
+    """Yield (key, folder, content_hash | None, problem | None) for each folder in the drop area
+    (only the folders of client key `only` when given).
 
     content_hash is None while the drop is incomplete or still changing.
     """
@@ -47,7 +54,9 @@ def scan_drops(imports_dir: Path, settle_seconds: float, now: float | None = Non
     for folder in sorted(imports_dir.iterdir(), key=lambda p: p.name):
         if folder.name.startswith("."):
             continue
-        key = folder.name.lower()
+        key = drop_key(folder)
+        if only is not None and key != only:
+            continue
         if not folder.is_dir() and not folder.is_symlink():
             continue
         if not EMAIL_RE.match(folder.name):
@@ -93,6 +102,16 @@ def group_case_twins(scanned):
             continue
         combined = hashlib.sha256("".join(e[2] for e in entries).encode()).hexdigest()
         yield key, folders, combined, None
+
+
+def drop_hash(imports_dir: Path, key: str) -> str | None:
+    """The `sigmasight/drop_hash` tag the sensor gives a run of `key` (case twins included), computed
+    the same way without reading the drop's content; None while the drop cannot be taken (incomplete,
+    not what client.json declares, unsafe folder): the run then rejects it with the reason."""
+    for k, _folders, content_hash, _problem in group_case_twins(scan_drops(imports_dir, 0, only=key)):
+        if k == key:
+            return content_hash
+    return None
 
 
 @sensor(

@@ -29,6 +29,30 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CSV_HEADER = "symbol,quantity,entry_price,position_type,entry_date,tags,underlying_symbol,strike_price,expiration_date\n"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def definitions_built_without_setting_env_vars():
+    """`definitions.defs` is built once, at its first import, and names an `EnvVar` only for the
+    resource settings set at that moment (`definitions.env_var`). Were that first import inside a
+    test that had set, say, SIGMASIGHT_MARKET_DATA_FILE, every later run in the session would need
+    the variable (Dagster refuses an unset EnvVar) — the onboard/verify/timeseries jobs of the next
+    test fail at config time. Build it once up front with those variables unset: every resource
+    field is then None and read from the test's environment when used (`resources/settings.py`)."""
+    import sys
+    from unittest import mock
+
+    if "sigmasight_onboarding.definitions" not in sys.modules:  # else collection built it, from the ambient env
+        from sigmasight_onboarding.resources.database import SigmaSightDatabase
+        from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+        from sigmasight_onboarding.resources.onboarding import OnboardingResource
+
+        names = {v for r in (SigmaSightDatabase, MarketDataResource, OnboardingResource) for v in r.ENV_VARS.values()}
+        with mock.patch.dict(os.environ):
+            for name in names:
+                os.environ.pop(name, None)
+            import sigmasight_onboarding.definitions  # noqa: F401
+    yield
+
+
 @pytest.fixture(scope="session")
 def postgres_database():
     """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""

@@ -164,7 +164,8 @@ def test_no_secret_anywhere_and_a_complete_audit_trail(env, monkeypatch, capsys)
                                 if rec.event_log_entry.level == logging.WARNING and PLAINTEXT_WARNING in rec.event_log_entry.user_message]
     finally:
         instance.dispose()
-    assert sorted(r.job_name for r in runs) == ["offboard_client", "onboard_client", "onboard_client", "onboard_client"]
+    # four onboard_client runs: the CLI runs the job for the rejected drop too (the run rejects it)
+    assert sorted(r.job_name for r in runs) == ["offboard_client"] + ["onboard_client"] * 4
     # the plaintext-password warning is a Dagster WARNING log of john's two runs, not of the hashed one
     assert len(warnings_logged) == 2, [w.user_message for w in warnings_logged]
 
@@ -207,7 +208,8 @@ def test_no_secret_anywhere_and_a_complete_audit_trail(env, monkeypatch, capsys)
         assert row["details"], row
         details = json.dumps(row["details"])
         assert PASSWORD not in details and HASHED_PLAIN not in details and "$2b$" not in details
-    assert trail[2]["actor"] == "cli" and trail[2]["details"]["problem_count"] == 1
+    # the rejection is audited once, by the asset of the CLI's run (the CLI does not validate)
+    assert trail[2]["actor"].startswith("dagster run ") and trail[2]["details"]["problem_count"] == 1
     assert trail[3]["details"]["rows_deleted"]["users"] == 1
     assert [r["at"] for r in trail] == sorted(r["at"] for r in trail)
 
@@ -271,7 +273,7 @@ def test_production_password_policy_exit_1_naming_the_rule(env, monkeypatch, cap
     assert password not in out.out + out.err
     assert client_tables(env["db_url"])["users"] == 0
     (row,) = audit_rows(env["db_url"], email)
-    assert (row["action"], row["outcome"], row["actor"]) == ("onboard", "rejected", "cli")
+    assert (row["action"], row["outcome"]) == ("onboard", "rejected") and row["actor"].startswith("dagster run ")
     assert password not in json.dumps(row["details"])
 
 
@@ -283,6 +285,12 @@ def test_production_refuses_synthetic_prices_with_a_clear_error(env, monkeypatch
     assert main(["onboard", str(folder), "--sessions", "0"]) == 2
     err = capsys.readouterr().err
     assert "synthetic prices are refused in production (unset SIGMASIGHT_ALLOW_SYNTHETIC); nothing was written" in err
+    assert "Stack Trace" not in err and "STEP_FAILURE" not in err  # the run's refusal, in the CLI's words only
+    # audited once, by the run's asset; `status` names the refusal
+    (row,) = audit_rows(env["db_url"], "prod.synth@example.com")
+    assert (row["action"], row["outcome"]) == ("onboard", "rejected") and "synthetic" in row["details"]["configuration"]
+    assert main(["status", "prod.synth@example.com"]) == 4
+    assert "onboard: rejected (configuration refused: synthetic prices are refused" in capsys.readouterr().out
     # the same refusal inside the Dagster run (sensor/UI path): before anything is written, not retried
     from dagster import DagsterInstance
 

@@ -113,6 +113,30 @@ def test_case_twin_folders_give_one_deterministic_request_and_a_logged_conflict(
     assert client_tables(env["db_url"])["users"] == 0
 
 
+def test_cli_tags_its_run_with_the_sensors_key_and_hash(env, monkeypatch, capsys):
+    """`sigmasight onboard` derives the client key and `sigmasight/drop_hash` with the sensor's own
+    helpers (`drop_key`, `drop_hash`), case twins included, without reading the drop; the run then
+    rejects the twins (exit 1, printed from the run's check)."""
+    from sigmasight_onboarding.cli import main
+    from sigmasight_onboarding.sensors import drop_hash, drop_key
+
+    instance = DagsterInstance.ephemeral()
+    copy_demo(env["imports"], JOHN)
+    upper = write_drop(env["imports"], "TWIN@example.com", "AAPL,10,150,LONG,2024-01-15,,,,\n", {"email": "TWIN@example.com"})
+    write_drop(env["imports"], "twin@example.com", "MSFT,10,300,LONG,2024-01-15,,,,\n")
+    result, _ = tick(instance)
+    tags = {r.partition_key: r.tags["sigmasight/drop_hash"] for r in result.run_requests}
+    assert drop_key(upper) == "twin@example.com"
+    assert {key: drop_hash(env["imports"], key) for key in tags} == tags
+    assert drop_hash(env["imports"], "nobody@example.com") is None
+    capsys.readouterr()
+    monkeypatch.setattr("sigmasight_onboarding.cli.get_instance", lambda: instance)
+    assert main(["onboard", str(upper), "--sessions", "0"]) == 1
+    assert "several folders match" in capsys.readouterr().err
+    (run,) = instance.get_runs()
+    assert run.tags["sigmasight/drop_hash"] == tags["twin@example.com"] and run.tags["sigmasight/client"] == "twin@example.com"
+
+
 def test_sensor_waits_for_the_declared_row_count_and_checksum(env):
     """A CSV cut off at a line boundary (older than the settle time) is taken only once it has the
     rows / bytes client.json declares; the reader refuses a mismatch too."""

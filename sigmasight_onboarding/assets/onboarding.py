@@ -3,6 +3,10 @@
 Both are written by one step in one transaction. The drop is validated before anything is
 written; the validation, a pandera check of the stored positions and the "DB equals CSV"
 reconciliation are blocking asset checks, so nothing downstream runs on bad input.
+
+This asset is the only place a drop is validated and a rejection audited: `sigmasight onboard` runs
+it and prints what its metadata says (`problem_count` / `problem_lines` of a rejection, `warnings` /
+`warning_lines` of an accepted drop, the Failure's `refused` / `reason` of a refused configuration).
 """
 
 
@@ -45,6 +49,9 @@ from sigmasight_onboarding.metadata import readable
 
 GROUP = "onboarding"
 MAX_PROBLEM_ROWS = 500
+MAX_PROBLEM_LINES = 200  # `problem_lines`: what `sigmasight onboard` prints of a rejection
+MAX_WARNING_LINES = 20  # `warning_lines`: what `sigmasight onboard` prints of the drop's warnings
+REFUSED_CONFIGURATION = "configuration"  # Failure metadata `refused`: the settings, not the drop, were refused
 
 
 def problems_table(problems) -> MetadataValue:
@@ -56,6 +63,17 @@ def problems_table(problems) -> MetadataValue:
         for p in problems[:MAX_PROBLEM_ROWS]
     ]
     return MetadataValue.table(records, schema=schema)
+
+
+def rejection_metadata(problems) -> dict:
+    """Metadata of a rejected drop (the failed `drop_passes_schema` check and the step's Failure):
+    the count, the first MAX_PROBLEM_ROWS as a table (UI) and the first MAX_PROBLEM_LINES as the
+    lines `sigmasight onboard` prints (`str(DropProblem)`)."""
+    return readable({
+        "problem_count": len(problems),
+        "problems": problems_table(problems),
+        "problem_lines": MetadataValue.json([str(p) for p in problems[:MAX_PROBLEM_LINES]]),
+    })
 
 
 def _forget_rejected_client(context, engine, key: str) -> None:
@@ -120,7 +138,9 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
         market_data.chain()
     except ValueError as exc:
         audit(engine, key, "onboard", "rejected", {"configuration": str(exc)}, actor)
-        raise Failure(description=f"configuration refused, nothing was written: {exc}", allow_retries=False) from None
+        _forget_rejected_client(context, engine, key)
+        raise Failure(description=f"configuration refused, nothing was written: {exc}",
+                      metadata={"refused": REFUSED_CONFIGURATION, "reason": str(exc)}, allow_retries=False) from None
     try:
         folder = find_drop_folder(settings.imports_dir, key)
         drop = read_drop(folder, settings)
@@ -136,12 +156,12 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
             check_name="drop_passes_schema",
             passed=False,
             severity=AssetCheckSeverity.ERROR,
-            metadata=readable({"problem_count": len(err.problems), "problems": problems_table(err.problems)}),
+            metadata=rejection_metadata(err.problems),
         )
         _forget_rejected_client(context, engine, key)
         raise Failure(
             description=f"drop {key!r} rejected, nothing was written:\n{err}",
-            metadata=readable({"problem_count": len(err.problems), "problems": problems_table(err.problems)}),
+            metadata=rejection_metadata(err.problems),
             allow_retries=False,
         ) from None
 
@@ -152,7 +172,8 @@ def client_onboarding(context: AssetExecutionContext, database: SigmaSightDataba
         asset_key="client_account",
         check_name="drop_passes_schema",
         passed=True,
-        metadata=readable({"rows": len(drop.positions), "warnings": len(drop.warnings)}),
+        metadata=readable({"rows": len(drop.positions), "warnings": len(drop.warnings),
+                           "warning_lines": MetadataValue.json(drop.warnings[:MAX_WARNING_LINES])}),
     )
 
     try:

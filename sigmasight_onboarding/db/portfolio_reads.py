@@ -23,6 +23,12 @@ class UnknownClient(LookupError):
     pass
 
 
+def client_emails(engine: Engine) -> list[str]:
+    """Every client (user) in the SigmaSight database, by email."""
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(User.email)).scalars())
+
+
 def client_portfolio(engine: Engine, email: str) -> ClientPortfolio:
     with engine.connect() as conn:
         row = conn.execute(
