@@ -137,3 +137,52 @@ def test_explain_sessions_on_the_series_marks():
     series = portfolio_snapshot_series(positions, prices, [d1, d2], rates, vols=vols)
     assert out["pnl"].sum() == pytest.approx(series.loc[d2, "daily_pnl"] - series.loc[d2, "entry_pnl"], abs=1e-6)
     assert abs(out.loc["put", "residual"]) < 0.05 * abs(out.loc["put", "pnl"])
+
+
+def test_session_pairs_equal_the_hand_explanation_pair_by_pair():
+    """explain_session_pairs over three nights (two consecutive, one across a gap) gives, pair by pair, the
+    positions held over that night and the terms written out by hand from QuantLib Greeks of the previous
+    session; the call entering on d2 is left out of (d1, d2) and explained from d2 on."""
+    from datetime import date
+
+    from sigmasight_onboarding.analytics.pnl_explain import EXPLAIN_COLUMNS, explain_session_pairs
+    from sigmasight_onboarding.analytics.snapshots import position_marks
+
+    from .references import ql_greeks
+
+    d0, d1, d2, d3, expiry = date(2026, 7, 30), date(2026, 7, 31), date(2026, 8, 3), date(2026, 8, 5), date(2026, 12, 18)
+    positions = pd.DataFrame([
+        dict(symbol="SPY", position_type="LONG", quantity=500, entry_price=600.0, entry_date=d0),
+        dict(symbol="SPY_P", position_type="LP", quantity=10, entry_price=9.0, entry_date=d0, underlying_symbol="SPY",
+             strike=580.0, expiration_date=expiry),
+        dict(symbol="SPY_C", position_type="SC", quantity=-5, entry_price=8.0, entry_date=d2, underlying_symbol="SPY",
+             strike=640.0, expiration_date=expiry),
+    ], index=["stock", "put", "call"])
+    spot = {d0: 601.0, d1: 604.0, d2: 598.0, d3: 607.0}
+    rate = {d0: 0.041, d1: 0.0412, d2: 0.0408, d3: 0.0409}
+    vol = {d0: 0.16, d1: 0.155, d2: 0.17, d3: 0.165}
+    days = [d0, d1, d2, d3]
+    marks = position_marks(positions, pd.DataFrame({"SPY": [spot[d] for d in days]}, index=days), days,
+                           pd.Series([rate[d] for d in days], index=days), vols=pd.DataFrame({"SPY": [vol[d] for d in days]}, index=days))
+    pairs = [(d0, d1), (d1, d2), (d2, d3)]
+    got = explain_session_pairs(marks, pairs)
+    specs = {"put": (10, 580.0, False), "call": (-5, 640.0, True)}
+    for i, (a, b) in enumerate(pairs):
+        ids, terms = got.pair(i)
+        expected_ids = ["stock", "put"] + (["call"] if a >= d2 else [])
+        assert list(ids) == expected_ids
+        row = {pid: {c: terms[c][j] for c in EXPLAIN_COLUMNS} for j, pid in enumerate(ids)}
+        ds = spot[b] - spot[a]
+        assert row["stock"]["pnl"] == pytest.approx(500 * ds) and row["stock"]["delta_pnl"] == pytest.approx(500 * ds)
+        for pid in expected_ids[1:]:
+            qty, strike, is_call = specs[pid]
+            g0 = ql_greeks(spot[a], strike, a, expiry, rate[a], vol[a], is_call)
+            g1 = ql_greeks(spot[b], strike, b, expiry, rate[b], vol[b], is_call)
+            n = qty * 100
+            assert row[pid]["pnl"] == pytest.approx(n * (g1["price"] - g0["price"]), abs=1e-6)
+            assert row[pid]["delta_pnl"] == pytest.approx(n * g0["delta"] * ds, rel=1e-6)
+            assert row[pid]["gamma_pnl"] == pytest.approx(n * 0.5 * g0["gamma"] * ds ** 2, rel=1e-6)
+            assert row[pid]["vega_pnl"] == pytest.approx(n * g0["vega"] * (vol[b] - vol[a]) * 100, rel=1e-6)
+            assert row[pid]["theta_pnl"] == pytest.approx(n * g0["theta"] * (b - a).days, rel=1e-6)
+            assert row[pid]["rates_pnl"] == pytest.approx(n * g0["rho"] * (rate[b] - rate[a]) * 100, rel=1e-6, abs=1e-9)
+            assert row[pid]["residual"] == pytest.approx(row[pid]["pnl"] - sum(row[pid][t] for t in TERMS), abs=1e-9)

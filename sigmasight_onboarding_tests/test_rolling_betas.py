@@ -48,9 +48,9 @@ def test_matches_statsmodels_on_the_orthogonal_design(prices):
         dbp = (prices["^TNX"].diff() * 100.0).loc[win.index]
         for j, sym in enumerate(ASSETS):
             fit = sm.OLS(win[sym], sm.add_constant(regs)).fit()
-            np.testing.assert_allclose(out["betas"][k, j], fit.params.to_numpy()[1:], rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(out.betas[k, j], fit.params.to_numpy()[1:], rtol=1e-9, atol=1e-12)
             rate = sm.OLS(win[sym], sm.add_constant(dbp)).fit()
-            assert out["rate_betas"][k, j] == pytest.approx(rate.params.iloc[1], rel=1e-9, abs=1e-15)
+            assert out.rate_betas[k, j] == pytest.approx(rate.params.iloc[1], rel=1e-9, abs=1e-15)
 
 
 def test_equals_the_per_window_engines_with_holes_and_late_listings(prices):
@@ -64,15 +64,15 @@ def test_equals_the_per_window_engines_with_holes_and_late_listings(prices):
         r = rets.loc[:day]
         long, diag = multivariate_betas(r[ASSETS], r[ETFS], window=WINDOW)
         wide = betas_wide(long).reindex(index=ASSETS, columns=list(FACTOR_ETFS)).to_numpy(float)
-        assert np.array_equal(np.isnan(out["betas"][k]), np.isnan(wide))
-        np.testing.assert_allclose(out["betas"][k], wide, rtol=1e-9, atol=1e-12)
+        assert np.array_equal(np.isnan(out.betas[k]), np.isnan(wide))
+        np.testing.assert_allclose(out.betas[k], wide, rtol=1e-9, atol=1e-12)
         loadings = diag["loadings"].reindex(index=list(FACTOR_ETFS), columns=list(FACTOR_ETFS)).to_numpy(float)
-        np.testing.assert_allclose(out["loadings"][k], loadings, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(out.loadings[k], loadings, rtol=1e-9, atol=1e-12)
         rb = interest_rate_betas(r[ASSETS], px.loc[:day, "^TNX"], r["TLT"], window=WINDOW)["rate_beta"].reindex(ASSETS).to_numpy(float)
-        assert np.array_equal(np.isnan(out["rate_betas"][k]), np.isnan(rb))
-        np.testing.assert_allclose(out["rate_betas"][k], rb, rtol=1e-9, atol=1e-15)
-    assert np.isnan(out["betas"][0, ASSETS.index("XOM")]).all()  # under 60 observations: no beta
-    assert np.isfinite(out["betas"][-1, ASSETS.index("XOM")]).all()  # ≥ 60 by the last session
+        assert np.array_equal(np.isnan(out.rate_betas[k]), np.isnan(rb))
+        np.testing.assert_allclose(out.rate_betas[k], rb, rtol=1e-9, atol=1e-15)
+    assert np.isnan(out.betas[0, ASSETS.index("XOM")]).all()  # under 60 observations: no beta
+    assert np.isfinite(out.betas[-1, ASSETS.index("XOM")]).all()  # ≥ 60 by the last session
 
 
 def test_a_session_does_not_depend_on_the_range(prices):
@@ -81,4 +81,4 @@ def test_a_session_does_not_depend_on_the_range(prices):
     for k in (0, 17, 29):
         alone = _rolled(prices, [sessions[k]])
         for key in ("betas", "rate_betas", "loadings"):
-            np.testing.assert_allclose(alone[key][0], whole[key][k], rtol=1e-12, atol=1e-15)  # the issue asks ≤ 1e-9
+            np.testing.assert_allclose(getattr(alone, key)[0], getattr(whole, key)[k], rtol=1e-12, atol=1e-15)  # the issue asks ≤ 1e-9

@@ -35,6 +35,8 @@ Pure numpy/pandas; no Dagster, no database.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -128,14 +130,32 @@ def explain_sessions(marks: pd.DataFrame, previous_date, current_date, round_to_
     return explain_pnl(prev[PREVIOUS_COLUMNS], cur[CURRENT_COLUMNS], days, round_to_cents=round_to_cents)
 
 
-def explain_session_pairs(marks: pd.DataFrame, pairs) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class SessionPairExplanation:
+    """``explain_sessions`` of many (previous, current) session pairs, as arrays (pairs × positions).
+
+    terms: ``EXPLAIN_COLUMNS`` → pairs × positions arrays in dollars (signed, gain > 0; residual = pnl − Σ
+    ``TERMS``, full precision); held: pairs × positions, True where the position is held on the previous date
+    (only those are explained — a position entering on the current date is a trade, not market P&L);
+    position_ids: the positions axis labels.
+    """
+
+    terms: dict[str, np.ndarray]
+    held: np.ndarray
+    position_ids: np.ndarray
+
+    def pair(self, i: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(position ids, ``EXPLAIN_COLUMNS`` values) of the positions explained in pair i."""
+        held = self.held[i]
+        return self.position_ids[held], {c: self.terms[c][i][held] for c in EXPLAIN_COLUMNS}
+
+
+def explain_session_pairs(marks: pd.DataFrame, pairs) -> SessionPairExplanation:
     """``explain_sessions`` for many (previous_date, current_date) pairs at once, full precision.
 
     marks: ``analytics.snapshots.position_marks`` over every date of the pairs (a date × position product, as
-    it returns). Returns arrays of shape pairs × positions: ``EXPLAIN_COLUMNS`` (residual = pnl − Σ terms),
-    plus ``held`` (the position is held on the previous date — only those rows are explained) and the
-    ``position_id`` labels (length positions). Row i equals ``explain_sessions(marks, *pairs[i])`` on the
-    held positions (the same formulas, ``explain_terms``).
+    it returns). Pair i of the result equals ``explain_sessions(marks, *pairs[i])`` on the positions held on
+    its previous date (the same formulas, ``explain_terms``).
     """
     dates = marks.index.get_level_values("date").unique()
     ids = marks.index.get_level_values("position_id")[: len(marks) // max(len(dates), 1)]
@@ -148,8 +168,6 @@ def explain_session_pairs(marks: pd.DataFrame, pairs) -> dict[str, np.ndarray]:
     p = {c: grid[c][i0].astype(float) for c in PREVIOUS_COLUMNS}
     c = {k: grid[k][i1].astype(float) for k in CURRENT_COLUMNS}
     days = (d1 - d0).days.to_numpy(dtype=float)[:, None]
-    out = explain_terms(p, c, days)
-    out["residual"] = out["pnl"] - sum(out[t] for t in TERMS)  # the same left-to-right sum as DataFrame.sum(axis=1)
-    out["held"] = grid["held"][i0].astype(bool)
-    out["position_id"] = np.asarray(ids)
-    return out
+    terms = explain_terms(p, c, days)
+    terms["residual"] = terms["pnl"] - sum(terms[t] for t in TERMS)  # the same left-to-right sum as DataFrame.sum(axis=1)
+    return SessionPairExplanation(terms=terms, held=grid["held"][i0].astype(bool), position_ids=np.asarray(ids))

@@ -27,6 +27,8 @@ Units: returns are daily simple decimals; betas dimensionless (rate betas per bp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
@@ -40,6 +42,24 @@ _RANK_TOL = 1e-20
 _CONSTANT_SST = 1e-28
 #: Sessions per chunk are chosen so one chunk's windows stay under this many float64 cells.
 _CHUNK_CELLS = 20_000_000
+
+
+@dataclass(frozen=True)
+class RollingStressBetas:
+    """Per-session betas of `rolling_stress_betas` (session k = the k-th session asked for).
+
+    betas: sessions × symbols × factors, dimensionless (decimal return per decimal factor return; factors in
+    ``FACTOR_ETFS`` order: Market on SPY, then the orthogonal styles); NaN where the per-window engine gives NaN
+    (too few observations, constant returns). rate_betas: sessions × symbols, decimal return per basis point of
+    ^TNX. loadings: sessions × factors × factors, ``orthogonalise_factors``' loadings (row style, column the
+    factor it loads on). factors / symbols: the labels of those axes.
+    """
+
+    betas: np.ndarray
+    rate_betas: np.ndarray
+    loadings: np.ndarray
+    factors: list[str]
+    symbols: list[str]
 
 
 def _windows(values: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
@@ -61,7 +81,7 @@ def rolling_stress_betas(
     sessions,
     window: int = 252,
     min_obs: int = 60,
-) -> dict:
+) -> RollingStressBetas:
     """Multivariate and rate betas of ``symbols`` for every session in ``sessions``, each from its own window.
 
     returns: date × symbol daily simple returns (``returns.simple_returns`` of the price matrix) holding
@@ -69,9 +89,7 @@ def rolling_stress_betas(
     price rows (index = the price dates: the date before ``returns``' first row, then every returns date); sessions: dates of
     ``returns``' index, each with at least ``window`` rows up to it.
 
-    Returns {"betas": sessions × symbols × factors (``FACTOR_ETFS`` order; NaN where the per-window engine
-    gives NaN), "rate_betas": sessions × symbols (decimal return per bp), "loadings": sessions × factors ×
-    factors (``orthogonalise_factors``' loadings), "factors": factor names, "symbols": symbols}.
+    Returns a `RollingStressBetas` (one entry per session, in the order of ``sessions``).
     """
     factors = list(FACTOR_ETFS)
     if factors != ORTHOGONALISATION_ORDER:
@@ -163,4 +181,4 @@ def rolling_stress_betas(
             tnx_rows = tnx_percent.iloc[ends[s] - window + 1: ends[s] + 2]  # the price rows behind the window's changes
             rb = interest_rate_betas(returns.iloc[rows][cols], tnx_rows, returns.iloc[rows]["TLT"], window=window, min_obs=min_obs)
             rate_betas[s][fallback_rate[s]] = rb["rate_beta"].reindex(cols).to_numpy(dtype=float)
-    return {"betas": betas, "rate_betas": rate_betas, "loadings": loadings, "factors": factors, "symbols": list(symbols)}
+    return RollingStressBetas(betas=betas, rate_betas=rate_betas, loadings=loadings, factors=factors, symbols=list(symbols))

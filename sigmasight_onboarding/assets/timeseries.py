@@ -35,10 +35,10 @@ from threadpoolctl import threadpool_limits
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
 from sigmasight_onboarding.analytics.greeks import realised_volatility_by_date
-from sigmasight_onboarding.analytics.rolling_betas import rolling_stress_betas
+from sigmasight_onboarding.analytics.rolling_betas import RollingStressBetas, rolling_stress_betas
 from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.risk import RiskMetrics, VarEstimates, compute_risk_metrics, confidence_label
-from sigmasight_onboarding.analytics.pnl_explain import EXPLAIN_COLUMNS, TERMS, explain_session_pairs
+from sigmasight_onboarding.analytics.pnl_explain import TERMS, explain_session_pairs
 from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, position_marks, value_positions
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
@@ -225,9 +225,8 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     if "stress_test_results" in selected and booked:  # every session's betas from its own 252-session window, one pass
         book_symbols = held_symbols(held_by_day[booked[-1]])
         columns = sorted(set(book_symbols) | set(FACTOR_ETFS.values()) | {"TLT"})
-        rolled = rolling_stress_betas(simple_returns(matrix[columns]), book_symbols, matrix["^TNX"], booked, window=252)
-        rolled["session"] = {d: k for k, d in enumerate(booked)}
-        rolled["column"] = {sym: j for j, sym in enumerate(book_symbols)}
+        rolled = SessionBetas(rolling_stress_betas(simple_returns(matrix[columns]), book_symbols, matrix["^TNX"], booked, window=252),
+                              booked)
     for day in days:
         positions = held_by_day[day]
         if positions.empty:  # before the first entry date: an empty book, so "All" stays a valid range
@@ -386,7 +385,6 @@ def _snapshot_records(out, client, positions, matrix, days, rates):
     held_grid = marks["held"].to_numpy().reshape(len(dates), -1).astype(bool)
     value_grid = marks["market_value"].to_numpy().reshape(len(dates), -1)
     row_of = {d: i for i, d in enumerate(dates)}
-    ids = explained["position_id"]
     for k, day in enumerate(days):
         prev = previous[day]
         row = series.loc[pd.Timestamp(day)]
@@ -417,9 +415,8 @@ def _snapshot_records(out, client, positions, matrix, days, rates):
             entering = held_grid[i1] & ~held_grid[i0]
             out.entry[day] = {"entry_pnl": float(row["entry_pnl"]), "entering_value": float(value_grid[i1][entering].sum()),
                               "n_entering": int(entering.sum())}
-            held = explained["held"][k]
-            terms = {c: explained[c][k][held] for c in EXPLAIN_COLUMNS}
-            out.explain.extend(explain_records(client.portfolio_id, prev, day, ids[held], terms, now))
+            position_ids, terms = explained.pair(k)
+            out.explain.extend(explain_records(client.portfolio_id, prev, day, position_ids, terms, now))
             gap = np.abs(sum(terms[t] for t in TERMS) + terms["residual"] - terms["pnl"])
             if gap.size and float(gap.max()) > 0.005:
                 problems.append(f"P&L explain: terms + residual ≠ pnl (max gap {float(gap.max()):.4f} $)")
@@ -514,14 +511,26 @@ def risk_consistency_problems(record: dict) -> list[str]:
     return problems
 
 
+class SessionBetas:
+    """One session's slice of a range's `RollingStressBetas`, labelled the way `run_stress_tests` takes it."""
+
+    def __init__(self, rolled: RollingStressBetas, sessions: list[date]):
+        self.rolled = rolled
+        self.session = {d: k for k, d in enumerate(sessions)}
+        self.column = {sym: j for j, sym in enumerate(rolled.symbols)}
+
+    def of(self, day: date, symbols: list[str]) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+        """(symbol × factor betas, rate beta per symbol — NaN → 0 —, factor loadings) of `day`."""
+        k, cols, factors = self.session[day], [self.column[s] for s in symbols], self.rolled.factors
+        wide = pd.DataFrame(self.rolled.betas[k][cols], index=symbols, columns=factors).fillna(0.0)
+        rate_betas = pd.Series(self.rolled.rate_betas[k][cols], index=symbols).fillna(0.0)
+        return wide, rate_betas, pd.DataFrame(self.rolled.loadings[k], index=factors, columns=factors)
+
+
 def _stress_records(out, client, positions, price_syms, prices, day, rate, vols, scenarios, rolled):
     """The stress rows of `day`: scenario file + historical replay, from the multivariate and rate betas of the
     session's own 252-session window (`analytics.rolling_betas.rolling_stress_betas`, computed for the whole range)."""
-    k, cols = rolled["session"][day], [rolled["column"][sym] for sym in price_syms]
-    factors = rolled["factors"]
-    wide = pd.DataFrame(rolled["betas"][k][cols], index=price_syms, columns=factors).fillna(0.0)
-    rate_betas = pd.Series(rolled["rate_betas"][k][cols], index=price_syms).fillna(0.0)
-    loadings = pd.DataFrame(rolled["loadings"][k], index=factors, columns=factors)
+    wide, rate_betas, loadings = rolled.of(day, price_syms)
     spots = prices.loc[day]
     valued = value_positions(positions, spots, day, rate, vols=vols)
     replays = historical_replay_scenarios(prices.loc[:day], lookback=out.risk_lookback, window=20)
