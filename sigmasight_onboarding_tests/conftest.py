@@ -45,7 +45,7 @@ def definitions_built_without_setting_env_vars():
         from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
         from sigmasight_onboarding.resources.onboarding import OnboardingResource
 
-        names = {v for r in (SigmaSightDatabase, MarketDataResource, OnboardingResource) for v in r.ENV_VARS.values()}
+        names = {v for r in (SigmaSightDatabase, MarketDataResource, OnboardingResource) for v in r.env_vars().values()}
         with mock.patch.dict(os.environ):
             for name in names:
                 os.environ.pop(name, None)
