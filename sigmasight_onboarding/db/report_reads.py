@@ -158,6 +158,12 @@ def latest_rate_betas(conn: Connection, portfolio_id, as_of: date) -> pd.DataFra
                                  portfolio_id, as_of)
 
 
+def latest_greeks(conn: Connection, portfolio_id, as_of: date) -> pd.DataFrame:
+    return latest_position_rows(conn, PositionGreeks, ["calculation_date", "price_source", "volatility_source",
+                                                        "implied_volatility", "delta", "delta_dollars", "is_expired"],
+                                 portfolio_id, as_of)
+
+
 def latest_desk_exposure(conn: Connection, portfolio_id, as_of: date) -> dict[str, Any] | None:
     pe = PortfolioExposure
     day = latest_date(conn, pe.calculation_date, pe.portfolio_id, portfolio_id, as_of)
@@ -167,12 +173,6 @@ def latest_desk_exposure(conn: Connection, portfolio_id, as_of: date) -> dict[st
                               pe.delta_adjusted_net, pe.beta_adjusted_gross, pe.beta_adjusted_net, pe.n_positions_missing_beta)
                        .where(pe.portfolio_id == portfolio_id, pe.calculation_date == day)).mappings().first()
     return dict(row) if row else None
-
-
-def latest_greeks(conn: Connection, portfolio_id, as_of: date) -> pd.DataFrame:
-    return latest_position_rows(conn, PositionGreeks, ["calculation_date", "price_source", "volatility_source",
-                                                        "implied_volatility", "delta", "delta_dollars", "is_expired"],
-                                 portfolio_id, as_of)
 
 
 def latest_correlation(conn: Connection, portfolio_id, as_of: date) -> dict[str, Any] | None:
