@@ -351,6 +351,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
         _replace_as_of(conn, pe, market, [desk_port])
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
+    collinearity = diagnostics.collinearity
     top = multi_port.reindex(multi_port["dollar_exposure"].abs().sort_values(ascending=False).index)
     return MaterializeResult(
         metadata=readable({
@@ -367,11 +368,11 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
                 [{"underlying": u, "share_delta": round(float(r["share_delta"]), 2), "dollar_delta": round(float(r["dollar_delta"]), 2)}
                  for u, r in by_underlying.iterrows()],
                 [("underlying", "string"), ("share_delta", "float"), ("dollar_delta", "float")]),
-            "factor_model": diagnostics["method"],
-            "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif_spread_model"].items()}),
-            "design_condition_number": round(float(diagnostics["condition_number"]), 2),
-            "vif": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif"].items()}),
-            "max_raw_etf_correlation": round(float(diagnostics["max_raw_etf_correlation"]), 4),
+            "factor_model": diagnostics.method,
+            "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics.vif_spread_model.items()}),
+            "design_condition_number": round(float(collinearity.condition_number), 2),
+            "vif": MetadataValue.json({k: round(float(v), 2) for k, v in collinearity.vif.items()}),
+            "max_raw_etf_correlation": round(float(collinearity.max_raw_etf_correlation), 4),
             "quality_flags": MetadataValue.json({k: int(v) for k, v in flags.items()}),
             "extreme_beta_symbols (flagged, not clipped)": ", ".join(extreme) or "none",
         }),
