@@ -7,6 +7,7 @@ the factor and rate exposures (exposure = delta dollars × underlying beta).
 """
 
 import uuid
+from dataclasses import asdict
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -400,7 +401,7 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
              "beta_adjusted_dollar_delta": _clean(r["beta_adjusted_dollar_delta"]), "created_at": now}
             for pid, r in per.iterrows()]
     port_row = {"portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of, "created_at": now,
-                **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in port.items()}}
+                **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in asdict(port).items()}}
     return rows, port_row, by
 
 
@@ -444,7 +445,7 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
     repriced_total = float(np.nansum(repriced.to_numpy()))
     weak = {f"{bp:+d}bp": {k: (round(v, 4) if k == "share_low_significance" else round(v, 2))
-                           for k, v in rate_shock_significance(exposure_by_symbol, betas, bp).items() if k != "shock_bp"}
+                           for k, v in asdict(rate_shock_significance(exposure_by_symbol, betas, bp)).items() if k != "shock_bp"}
             for bp in (-300, 300)}
     frame = pd.DataFrame({"rate_beta": [r["rate_beta"] for r in rows], "r2": [r["r_squared"] for r in rows]}, dtype=float)
     schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
@@ -521,8 +522,8 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
         "id": calc_id, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
         "duration_days": CORRELATION_WINDOW, "min_overlap": 20,
         "overall_correlation": _clean(np.nanmean(c)) if len(c) and np.isfinite(c).any() else None,
-        "correlation_concentration_score": _clean(conc.get("concentration_score")),
-        "effective_positions": _clean(conc.get("effective_positions")),
+        "correlation_concentration_score": _clean(conc.concentration_score),
+        "effective_positions": _clean(conc.effective_positions),
         "positions_included": len(included), "positions_excluded": len(excluded), "excluded": excluded,
         "created_at": utcnow(),
     }
@@ -533,13 +534,13 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
     ]
     cluster_rows, member_rows = [], []
     for cl in clusters:
-        cid = uuid.uuid5(calc_id, f"cluster:{cl['cluster_id']}")
-        total = float(sum(abs(mv[s]) for s in cl["symbols"]))
-        cluster_rows.append({"id": cid, "correlation_calculation_id": calc_id, "cluster_number": cl["cluster_id"],
-                             "nickname": cl["nickname"], "avg_correlation": float(cl["avg_correlation"]),
+        cid = uuid.uuid5(calc_id, f"cluster:{cl.cluster_id}")
+        total = float(sum(abs(mv[s]) for s in cl.symbols))
+        cluster_rows.append({"id": cid, "correlation_calculation_id": calc_id, "cluster_number": cl.cluster_id,
+                             "nickname": cl.nickname, "avg_correlation": float(cl.avg_correlation),
                              "total_value": total, "portfolio_percentage": total / gross if gross else 0.0})
         member_rows += [{"cluster_id": cid, "position_id": pos_id[s], "symbol": s, "value": float(mv[s]),
-                         "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl["symbols"]]
+                         "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl.symbols]
     with client_transaction(engine, market.client.email) as conn:
         replace_correlations(conn, market.client.portfolio_id, market.as_of, calc, pairs, cluster_rows, member_rows)
     values = np.array([r["correlation_value"] for r in pairs])
@@ -555,7 +556,7 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
             "pairs_stored": len(pairs),
             "average_correlation": calc["overall_correlation"],
             "effective_positions": calc["effective_positions"],
-            "clusters": _table([{"cluster": c["nickname"], "members": ", ".join(c["symbols"]), "avg_corr": round(c["avg_correlation"], 3)} for c in clusters],
+            "clusters": _table([{"cluster": c.nickname, "members": ", ".join(c.symbols), "avg_corr": round(c.avg_correlation, 3)} for c in clusters],
                                [("cluster", "string"), ("members", "string"), ("avg_corr", "float")]),
             "strongest_pairs": _table([{"pair": f"{r['symbol_1']}/{r['symbol_2']}", "rho": round(r["correlation_value"], 3)} for r in strongest],
                                       [("pair", "string"), ("rho", "float")]),
