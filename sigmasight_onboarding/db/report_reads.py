@@ -15,27 +15,10 @@ import pandas as pd
 from sqlalchemy import Connection, and_, func, select
 
 from sigmasight_onboarding.db.models import (
-    CorrelationCalculation,
-    CorrelationCluster,
-    CorrelationClusterPosition,
-    FactorDefinition,
-    FactorExposure,
-    MarketDataCache,
-    MarketDataGap,
-    PairwiseCorrelation,
-    Portfolio,
-    PortfolioExposure,
-    PortfolioRiskMetrics,
-    PortfolioSnapshot,
-    Position,
-    PositionFactorExposure,
-    PositionGreeks,
-    PositionInterestRateBeta,
-    PositionTag,
-    StressTestResult,
-    StressTestScenario,
-    Tag,
-    User,
+    CorrelationCalculation, CorrelationCluster, CorrelationClusterPosition, FactorDefinition, FactorExposure,
+    MarketDataCache, MarketDataGap, PairwiseCorrelation, Portfolio, PortfolioExposure, PortfolioRiskMetrics,
+    PortfolioSnapshot, Position, PositionFactorExposure, PositionGreeks, PositionInterestRateBeta, PositionTag,
+    StressTestResult, StressTestScenario, Tag, User,
 )
 from sigmasight_onboarding.db.portfolio_reads import UnknownClient
 
