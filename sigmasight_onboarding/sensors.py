@@ -284,27 +284,18 @@ def onboarding_timeseries_sensor(context: SensorEvaluationContext, onboarding: O
 )
 def verification_sensor(context: SensorEvaluationContext, database: SigmaSightDatabase, onboarding: OnboardingResource,
                         market_data: MarketDataResource):
-    from sqlalchemy import func, select
-
     from sigmasight_onboarding.calendar import last_sessions
-    from sigmasight_onboarding.db.models import Portfolio, PortfolioSnapshot, User
+    from sigmasight_onboarding.db.verification_reads import snapshots_by_client
 
     engine = database.engine()
     sessions = last_sessions(market_data.as_of(), onboarding.settings().onboard_sessions)
     clients = set(context.instance.get_dynamic_partitions(clients_partitions.name))
-    with engine.connect() as conn:  # one query for every client: sessions present and newest write
-        rows = conn.execute(
-            select(User.email, func.count(), func.max(PortfolioSnapshot.created_at))
-            .join(Portfolio, Portfolio.user_id == User.id)
-            .join(PortfolioSnapshot, PortfolioSnapshot.portfolio_id == Portfolio.id)
-            .where(PortfolioSnapshot.snapshot_date >= sessions[0], PortfolioSnapshot.snapshot_date <= sessions[-1])
-            .group_by(User.email)
-        ).all()
+    rows = snapshots_by_client(engine, sessions[0], sessions[-1])  # one query for every client
     busy = clients_in_flight(context.instance)
     requests = [
-        RunRequest(run_key=f"verify:{email}:{sessions[-1]}:{newest.isoformat() if newest else ''}", partition_key=email,
-                   tags={"sigmasight/client": email, "sigmasight/trigger": "verification_sensor"})
-        for email, have, newest in rows
-        if email in clients and have >= len(sessions) and email not in busy
+        RunRequest(run_key=f"verify:{r.email}:{sessions[-1]}:{r.newest_write.isoformat() if r.newest_write else ''}",
+                   partition_key=r.email, tags={"sigmasight/client": r.email, "sigmasight/trigger": "verification_sensor"})
+        for r in rows
+        if r.email in clients and r.sessions >= len(sessions) and r.email not in busy
     ]
     return requests or SkipReason(f"no client with all {len(sessions)} sessions up to {sessions[-1]} yet")

@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine
 
 from sigmasight_onboarding.calendar import last_sessions
 from sigmasight_onboarding.config import Settings, get_settings
@@ -25,21 +25,16 @@ from sigmasight_onboarding.domain import (
     MIN_COVERAGE,
     OPTION_TYPES,
 )
-from sigmasight_onboarding.db.models import (
-    CorrelationCalculation,
-    FactorExposure,
-    MarketDataCache,
-    OnboardingVerification,
-    PortfolioRiskMetrics,
-    PortfolioSnapshot,
-    PositionFactorExposure,
-    PositionGreeks,
-    PositionInterestRateBeta,
-    StressTestResult,
-    utcnow,
-)
 from sigmasight_onboarding.db.onboarding_writer import read_active_positions, reconcile_with_drop
 from sigmasight_onboarding.db.portfolio_reads import UnknownClient, client_portfolio
+from sigmasight_onboarding.db.verification_reads import (
+    engine_row_counts,
+    insert_verification,
+    price_rows_by_symbol,
+    risk_metrics_row,
+    snapshot_dates,
+    stress_pnl_by_scenario,
+)
 from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import find_drop_folder, read_drop
 from sigmasight_onboarding.scenarios import load_scenarios
@@ -63,10 +58,6 @@ class VerificationCheck:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _count(conn, model, *where) -> int:
-    return conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
 
 
 def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, sessions: int | None = None) -> list[VerificationCheck]:
@@ -93,30 +84,14 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
     n_options = sum(p["position_type"].value in OPTION_TYPES for p in stored)
     with engine.connect() as conn:
         # 2. every engine produced rows for the as-of date
-        pieces = {
-            "position_greeks": _count(conn, PositionGreeks, PositionGreeks.portfolio_id == pid, PositionGreeks.calculation_date == as_of),
-            "position_factor_exposures": _count(conn, PositionFactorExposure, PositionFactorExposure.portfolio_id == pid,
-                                                PositionFactorExposure.calculation_date == as_of),
-            "factor_exposures": _count(conn, FactorExposure, FactorExposure.portfolio_id == pid, FactorExposure.calculation_date == as_of),
-            "position_interest_rate_betas": _count(conn, PositionInterestRateBeta, PositionInterestRateBeta.portfolio_id == pid,
-                                                   PositionInterestRateBeta.calculation_date == as_of),
-            "correlation_calculations": _count(conn, CorrelationCalculation, CorrelationCalculation.portfolio_id == pid,
-                                               CorrelationCalculation.calculation_date == as_of),
-            "portfolio_snapshots": _count(conn, PortfolioSnapshot, PortfolioSnapshot.portfolio_id == pid, PortfolioSnapshot.snapshot_date == as_of),
-            "portfolio_risk_metrics": _count(conn, PortfolioRiskMetrics, PortfolioRiskMetrics.portfolio_id == pid,
-                                             PortfolioRiskMetrics.calculation_date == as_of),
-            "stress_test_results": _count(conn, StressTestResult, StressTestResult.portfolio_id == pid, StressTestResult.calculation_date == as_of),
-        }
+        pieces = engine_row_counts(conn, pid, as_of)
         missing = [name for name, n in pieces.items() if n == 0 and not (name == "position_greeks" and n_options == 0)]
         checks.append(VerificationCheck(CHECK_ENGINES_RAN, not missing,
                                         f"all engines have rows for {as_of}" if not missing else f"no rows for {as_of} in: " + ", ".join(missing)))
 
         # 3. price coverage over the last 90 sessions
         window = last_sessions(as_of, COVERAGE_SESSIONS)
-        have = dict(conn.execute(
-            select(MarketDataCache.symbol, func.count()).where(
-                MarketDataCache.symbol.in_(held), MarketDataCache.date >= window[0], MarketDataCache.date <= window[-1]
-            ).group_by(MarketDataCache.symbol)).all())
+        have = price_rows_by_symbol(conn, held, window[0], window[-1])
         low = {s: have.get(s, 0) / len(window) for s in held if have.get(s, 0) / len(window) < MIN_COVERAGE}
         checks.append(VerificationCheck(CHECK_PRICE_COVERAGE, not low,
                                         f"{len(held)} symbols ≥ {MIN_COVERAGE:.0%} over {len(window)} sessions" if not low else
@@ -124,17 +99,14 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
 
         # 4. the last N (default 30) sessions of snapshots
         sessions = last_sessions(as_of, n_sessions)
-        present = set(conn.execute(select(PortfolioSnapshot.snapshot_date).where(
-            PortfolioSnapshot.portfolio_id == pid, PortfolioSnapshot.snapshot_date >= sessions[0],
-            PortfolioSnapshot.snapshot_date <= sessions[-1])).scalars())
+        present = snapshot_dates(conn, pid, sessions[0], sessions[-1])
         absent = [d for d in sessions if d not in present]
         checks.append(VerificationCheck(CHECK_SNAPSHOTS, not absent,
                                         f"{len(sessions)} sessions {sessions[0]}..{sessions[-1]}" if not absent else
                                         f"{len(absent)} missing of the last {len(sessions)} sessions: " + ", ".join(map(str, absent[:10])) + ("…" if len(absent) > 10 else "")))
 
         # 5. risk metrics present and finite
-        risk = conn.execute(select(PortfolioRiskMetrics).where(
-            PortfolioRiskMetrics.portfolio_id == pid, PortfolioRiskMetrics.calculation_date == as_of)).mappings().first()
+        risk = risk_metrics_row(conn, pid, as_of)
         if risk is None:
             checks.append(VerificationCheck(CHECK_RISK_METRICS, False, f"no risk metrics for {as_of}"))
         else:
@@ -144,8 +116,7 @@ def verify_client(engine: Engine, email: str, settings: Settings, as_of: date, s
                                             f"quality {risk['quality_flag']}; not finite: {', '.join(bad) or 'none'}"))
 
         # 6. every stress scenario present and finite
-        results = dict(conn.execute(select(StressTestResult.scenario_id, StressTestResult.portfolio_pnl).where(
-            StressTestResult.portfolio_id == pid, StressTestResult.calculation_date == as_of)).all())
+        results = stress_pnl_by_scenario(conn, pid, as_of)
     expected = [s.id for s in load_scenarios()]
     lacking = [s for s in expected if s not in results or not math.isfinite(results[s])]
     checks.append(VerificationCheck(CHECK_STRESS, not lacking,
@@ -157,10 +128,7 @@ def record_verification(engine: Engine, email: str, as_of: date, checks: list[Ve
     """Store one verification record; returns whether every check passed."""
     client = client_portfolio(engine, email)
     passed = all(c.passed for c in checks)
-    with engine.begin() as conn:
-        conn.execute(insert(OnboardingVerification), [{
-            "portfolio_id": client.portfolio_id, "client_email": email, "as_of": as_of, "verified_at": utcnow(),
-            "source": source, "passed": passed, "checks": [c.as_dict() for c in checks]}])
+    insert_verification(engine, client.portfolio_id, email, as_of, source, passed, [c.as_dict() for c in checks])
     return passed
 
 

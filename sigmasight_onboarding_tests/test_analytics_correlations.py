@@ -103,15 +103,15 @@ def test_find_clusters_hand_made_matrix():
     corr.loc["F", "G"] = corr.loc["G", "F"] = np.nan  # NaN = no edge
     tags = {"A": ["Tech", "Mega Cap"], "B": ["Tech"], "C": ["Semis", "Mega Cap", "Tech"], "D": ["Energy"], "E": ["Airlines"], "G": ["Banks"], "H": ["Banks"]}
     clusters = find_clusters(corr, threshold=0.7, tags=tags)
-    assert [cl["symbols"] for cl in clusters] == [["A", "B", "C"], ["D", "E"], ["G", "H"]]
-    assert [cl["cluster_id"] for cl in clusters] == [1, 2, 3]
-    assert clusters[0]["nickname"] == "Tech"  # 3 members vs Mega Cap's 2
-    assert clusters[1]["nickname"] == "Cluster 2"  # no tag shared by ≥ 2 members
-    assert clusters[2]["nickname"] == "Banks"
-    assert clusters[0]["avg_correlation"] == pytest.approx((0.80 + 0.75 + 0.50) / 3)
-    assert clusters[1]["avg_correlation"] == pytest.approx(-0.85)
+    assert [cl.symbols for cl in clusters] == [["A", "B", "C"], ["D", "E"], ["G", "H"]]
+    assert [cl.cluster_id for cl in clusters] == [1, 2, 3]
+    assert clusters[0].nickname == "Tech"  # 3 members vs Mega Cap's 2
+    assert clusters[1].nickname == "Cluster 2"  # no tag shared by ≥ 2 members
+    assert clusters[2].nickname == "Banks"
+    assert clusters[0].avg_correlation == pytest.approx((0.80 + 0.75 + 0.50) / 3)
+    assert clusters[1].avg_correlation == pytest.approx(-0.85)
     assert find_clusters(corr, threshold=0.95) == []
-    assert find_clusters(corr, threshold=0.7)[0]["nickname"] == "Cluster 1"
+    assert find_clusters(corr, threshold=0.7)[0].nickname == "Cluster 1"
 
 
 def test_concentration_metrics():
@@ -120,17 +120,17 @@ def test_concentration_metrics():
     eye = pd.DataFrame(np.eye(4), index=syms, columns=syms)
     ones = pd.DataFrame(np.ones((4, 4)), index=syms, columns=syms)
     m = concentration_metrics(mv, eye)
-    assert m["concentration_score"] == pytest.approx(0.25)
-    assert m["effective_positions"] == pytest.approx(4.0)
-    assert m["correlation_adjusted_effective_positions"] == pytest.approx(4.0)
-    assert concentration_metrics(mv, ones)["correlation_adjusted_effective_positions"] == pytest.approx(1.0)
+    assert m.concentration_score == pytest.approx(0.25)
+    assert m.effective_positions == pytest.approx(4.0)
+    assert m.correlation_adjusted_effective_positions == pytest.approx(4.0)
+    assert concentration_metrics(mv, ones).correlation_adjusted_effective_positions == pytest.approx(1.0)
 
     mv2 = pd.Series({"A": 60_000.0, "B": -20_000.0, "C": 20_000.0})
     rho = pd.DataFrame([[1.0, 0.5, 0.2], [0.5, 1.0, np.nan], [0.2, np.nan, 1.0]], index=["A", "B", "C"], columns=["A", "B", "C"])
     w = np.array([0.6, -0.2, 0.2])
     m2 = concentration_metrics(mv2, rho)
-    assert m2["concentration_score"] == pytest.approx(0.36 + 0.04 + 0.04)
-    assert m2["effective_positions"] == pytest.approx(1 / 0.44)
+    assert m2.concentration_score == pytest.approx(0.36 + 0.04 + 0.04)
+    assert m2.effective_positions == pytest.approx(1 / 0.44)
     quad = 0.36 + 0.04 + 0.04 + 2 * (0.6 * -0.2 * 0.5) + 2 * (0.6 * 0.2 * 0.2)  # NaN pair treated as 0
-    assert m2["correlation_adjusted_effective_positions"] == pytest.approx(1 / quad)
-    assert float(w @ w) == pytest.approx(m2["concentration_score"])
+    assert m2.correlation_adjusted_effective_positions == pytest.approx(1 / quad)
+    assert float(w @ w) == pytest.approx(m2.concentration_score)

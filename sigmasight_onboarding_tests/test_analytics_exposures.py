@@ -23,12 +23,12 @@ def test_hand_book_dollar_delta_beta_adjusted_gross_net():
     np.testing.assert_allclose(per["dollar_delta"], dd)
     adj = np.array([240_000, -144_000, 10_500, -90_000, np.nan])
     np.testing.assert_allclose(per["beta_adjusted_dollar_delta"], adj)
-    assert port["long_dollar_delta"] == pytest.approx(201_000)
-    assert port["short_dollar_delta"] == pytest.approx(-245_000)
-    assert port["delta_adjusted_gross"] == pytest.approx(446_000)
-    assert port["delta_adjusted_net"] == pytest.approx(-44_000)
-    assert port["beta_adjusted_net"] == pytest.approx(240_000 - 144_000 + 10_500 - 90_000)
-    assert port["beta_adjusted_gross"] == pytest.approx(240_000 + 144_000 + 10_500 + 90_000)
-    assert port["n_positions_missing_beta"] == 1
+    assert port.long_dollar_delta == pytest.approx(201_000)
+    assert port.short_dollar_delta == pytest.approx(-245_000)
+    assert port.delta_adjusted_gross == pytest.approx(446_000)
+    assert port.delta_adjusted_net == pytest.approx(-44_000)
+    assert port.beta_adjusted_net == pytest.approx(240_000 - 144_000 + 10_500 - 90_000)
+    assert port.beta_adjusted_gross == pytest.approx(240_000 + 144_000 + 10_500 + 90_000)
+    assert port.n_positions_missing_beta == 1
     # share delta only per underlying: AAPL stock + short calls = 400 shares
     assert by.loc["AAPL", "share_delta"] == pytest.approx(400) and by.loc["AAPL", "dollar_delta"] == pytest.approx(80_000)

@@ -143,7 +143,7 @@ def test_multivariate_betas_match_statsmodels(rets):
     exog = sm.add_constant(design).to_numpy()
     for j, factor in enumerate(design.columns, start=1):
         regressor = "SPY" if factor == "Market" else f"{FACTOR_ETFS[factor]}⊥"
-        assert diag["vif"][regressor] == pytest.approx(variance_inflation_factor(exog, j), rel=1e-8)
+        assert diag.collinearity.vif[regressor] == pytest.approx(variance_inflation_factor(exog, j), rel=1e-8)
         assert variance_inflation_factor(exog, j) <= 5.0
     # The former SPY + spread design, for comparison, against statsmodels too: collinear (VIF > 5).
     spread = pd.DataFrame({"Market": win["SPY"]})
@@ -151,19 +151,19 @@ def test_multivariate_betas_match_statsmodels(rets):
         if factor != "Market":
             spread[factor] = win[etf] - win["SPY"]
     sexog = sm.add_constant(spread).to_numpy()
-    assert diag["vif_spread_model"]["VTV-SPY"] == pytest.approx(variance_inflation_factor(sexog, 2), rel=1e-8)
+    assert diag.vif_spread_model["VTV-SPY"] == pytest.approx(variance_inflation_factor(sexog, 2), rel=1e-8)
     assert max(variance_inflation_factor(sexog, j) for j in range(1, sexog.shape[1])) > 5.0
     corr = design.corr().to_numpy()
     ev = np.linalg.eigvalsh(corr)
-    assert diag["condition_number"] == pytest.approx(np.sqrt(ev.max() / ev.min()), rel=1e-8)
+    assert diag.collinearity.condition_number == pytest.approx(np.sqrt(ev.max() / ev.min()), rel=1e-8)
     raw_corr = win[ETFS].corr().to_numpy()
     np.fill_diagonal(raw_corr, -np.inf)
-    assert diag["max_raw_etf_correlation"] == pytest.approx(raw_corr.max(), rel=1e-12)
-    assert diag["max_raw_etf_correlation"] > 0.9  # the style ETFs are highly collinear with SPY
-    a, b = diag["max_raw_etf_correlation_pair"]
+    assert diag.collinearity.max_raw_etf_correlation == pytest.approx(raw_corr.max(), rel=1e-12)
+    assert diag.collinearity.max_raw_etf_correlation > 0.9  # the style ETFs are highly collinear with SPY
+    a, b = diag.collinearity.max_raw_etf_correlation_pair
     assert win[a].corr(win[b]) == pytest.approx(raw_corr.max(), rel=1e-12)
-    assert diag["n_obs"] == window
-    assert diag["order"] == ["Market", "Value", "Growth", "Momentum", "Quality", "Size", "Low Volatility"]
+    assert diag.collinearity.n_obs == window
+    assert diag.order == ("Market", "Value", "Growth", "Momentum", "Quality", "Size", "Low Volatility")
 
 
 def test_vif_at_most_5_on_every_window_of_the_real_data(rets):
@@ -177,7 +177,7 @@ def test_vif_at_most_5_on_every_window_of_the_real_data(rets):
         exog = sm.add_constant(sm_orthogonal_design(win)).to_numpy()
         vifs = [variance_inflation_factor(exog, j) for j in range(1, exog.shape[1])]
         assert max(vifs) <= 5.0, (win.index[-1], vifs)
-        assert max(diag["vif"].values()) <= 5.0
+        assert max(diag.collinearity.vif.values()) <= 5.0
 
 
 def test_multivariate_market_beta_reconciles_with_single_factor(rets):

@@ -139,7 +139,7 @@ def test_rate_shock_significance_hand_example():
     expo = pd.Series({"TLT": 200_000.0, "SPY": -50_000.0, "GLD": 10_000.0})
     out = rate_shock_significance(expo, betas, 300)
     tlt, spy, gld = 200_000 * -0.0017 * 300, -50_000 * 0.0001 * 300, 10_000 * 0.00005 * 300
-    assert out["total"] == pytest.approx(tlt + spy + gld)
-    assert out["from_low_significance"] == pytest.approx(spy + gld)
-    assert out["from_significant"] == pytest.approx(tlt)
-    assert out["share_low_significance"] == pytest.approx((abs(spy) + abs(gld)) / (abs(tlt) + abs(spy) + abs(gld)))
+    assert out.total == pytest.approx(tlt + spy + gld)
+    assert out.from_low_significance == pytest.approx(spy + gld)
+    assert out.from_significant == pytest.approx(tlt)
+    assert out.share_low_significance == pytest.approx((abs(spy) + abs(gld)) / (abs(tlt) + abs(spy) + abs(gld)))

@@ -221,7 +221,7 @@ def test_orthogonal_loadings_move_every_listed_proxy_by_its_shock():
     betas, diag = multivariate_betas(rets[etfs], rets[etfs], window=252)
     wide = betas_wide(betas)
     sc = Scenario(id="s", name="S", category="t", factor_shocks={"Market": -0.10, "Value": -0.04, "Growth": -0.15})
-    r = stress.scenario_symbol_returns(etfs, wide, None, [sc], diag["loadings"]).loc["s"]
+    r = stress.scenario_symbol_returns(etfs, wide, None, [sc], diag.loadings).loc["s"]
     assert r["SPY"] == pytest.approx(-0.10, abs=1e-9)
     assert r["VTV"] == pytest.approx(-0.04, abs=1e-9)
     assert r["VUG"] == pytest.approx(-0.15, abs=1e-9)

@@ -14,6 +14,7 @@ No Dagster, no database.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -120,18 +121,29 @@ def filter_positions(
     return included, excluded
 
 
+@dataclass(frozen=True)
+class PositionCluster:
+    """One correlation cluster of ``find_clusters``."""
+
+    cluster_id: int  # 1-based, by size desc then first symbol
+    nickname: str  # the tag most members carry (≥ 2 of them), else 'Cluster <cluster_id>'
+    symbols: list[str]  # members, sorted
+    size: int  # number of members
+    avg_correlation: float  # mean signed off-diagonal ρ over all member pairs (dimensionless; NaN pairs ignored)
+
+
 def find_clusters(
     corr: pd.DataFrame,
     threshold: float = 0.7,
     tags: dict[str, list[str]] | None = None,
-) -> list[dict]:
+) -> list[PositionCluster]:
     """Correlation clusters: connected components of the graph with an edge i–j when |ρ_ij| ≥ threshold
     (NaN = no edge; diagonal ignored), keeping components with ≥ 2 members
     (scipy.sparse.csgraph.connected_components).
 
-    Each cluster: {'cluster_id' (1-based, by size desc then first symbol), 'nickname', 'symbols'
-    (sorted), 'size', 'avg_correlation' (mean signed off-diagonal ρ over all member pairs, NaN pairs
-    ignored)}. Nickname = the tag carried by the most members, provided at least 2 members carry it
+    Each cluster a ``PositionCluster``: cluster_id (1-based, by size desc then first symbol), nickname, symbols
+    (sorted), size, avg_correlation (mean signed off-diagonal ρ over all member pairs, NaN pairs
+    ignored). Nickname = the tag carried by the most members, provided at least 2 members carry it
     (ties → alphabetical); otherwise 'Cluster <cluster_id>'.
     """
     syms = list(corr.columns)
@@ -155,13 +167,22 @@ def find_clusters(
                 best = max(counts.values())
                 if best >= 2:
                     nickname = sorted(t for t, c in counts.items() if c == best)[0]
-        clusters.append(
-            {"cluster_id": cid, "nickname": nickname, "symbols": members, "size": len(members), "avg_correlation": avg}
-        )
+        clusters.append(PositionCluster(cluster_id=cid, nickname=nickname, symbols=members, size=len(members), avg_correlation=avg))
     return clusters
 
 
-def concentration_metrics(market_values: pd.Series, corr: pd.DataFrame | None = None) -> dict[str, float]:
+@dataclass(frozen=True)
+class ConcentrationMetrics:
+    """Concentration of a portfolio (``concentration_metrics``); NaN where undefined (no gross exposure, no ``corr``)."""
+
+    n_positions: float  # symbols with a market value
+    gross_exposure: float  # Σ |market value| ($)
+    concentration_score: float  # HHI = Σ w_i² of the signed gross weights, in [1/N, 1]
+    effective_positions: float  # 1 / HHI
+    correlation_adjusted_effective_positions: float  # 1 / (wᵀ C w); inf when wᵀ C w ≤ 0
+
+
+def concentration_metrics(market_values: pd.Series, corr: pd.DataFrame | None = None) -> ConcentrationMetrics:
     """Concentration of a portfolio.
 
     With w_i = mv_i / Σ_j |mv_j| (signed weights of gross exposure; dollars cancel):
@@ -176,21 +197,16 @@ def concentration_metrics(market_values: pd.Series, corr: pd.DataFrame | None = 
     """
     mv = market_values.astype(float).groupby(level=0, sort=False).sum().dropna()
     gross = float(np.abs(mv).sum())
-    out = {"n_positions": float(len(mv)), "gross_exposure": gross}
+    nan = float("nan")
     if gross <= 0:
-        out.update(concentration_score=float("nan"), effective_positions=float("nan"),
-                   correlation_adjusted_effective_positions=float("nan"))
-        return out
+        return ConcentrationMetrics(float(len(mv)), gross, nan, nan, nan)
     w = mv.to_numpy() / gross
     hhi = float(np.sum(w * w))
-    out["concentration_score"] = hhi
-    out["effective_positions"] = 1.0 / hhi
+    adjusted = nan
     if corr is not None:
         c = corr.reindex(index=mv.index, columns=mv.index).to_numpy(dtype=float)
         c = np.nan_to_num(c, nan=0.0)
         np.fill_diagonal(c, 1.0)
         quad = float(w @ c @ w)
-        out["correlation_adjusted_effective_positions"] = 1.0 / quad if quad > 0 else float("inf")
-    else:
-        out["correlation_adjusted_effective_positions"] = float("nan")
-    return out
+        adjusted = 1.0 / quad if quad > 0 else float("inf")
+    return ConcentrationMetrics(float(len(mv)), gross, hhi, 1.0 / hhi, adjusted)

@@ -19,28 +19,40 @@ Pure pandas/numpy; no Dagster, no database.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from sigmasight_onboarding.domain import CONTRACT_MULTIPLIER
 
 POSITION_COLUMNS = ["underlying_symbol", "share_delta", "dollar_delta", "market_beta", "beta_adjusted_dollar_delta"]
-PORTFOLIO_FIELDS = [
-    "long_dollar_delta", "short_dollar_delta", "delta_adjusted_gross", "delta_adjusted_net",
-    "beta_adjusted_gross", "beta_adjusted_net", "n_positions_missing_beta",
-]
+
+
+@dataclass(frozen=True)
+class DeskExposure:
+    """The portfolio's desk exposure figures (``desk_exposures``); the fields are the columns of
+    onb_portfolio_exposures."""
+
+    long_dollar_delta: float  # Σ of positive position dollar deltas ($)
+    short_dollar_delta: float  # Σ of negative position dollar deltas ($, ≤ 0)
+    delta_adjusted_gross: float  # Σ_i |dollar_delta_i| ($)
+    delta_adjusted_net: float  # Σ_i dollar_delta_i ($)
+    beta_adjusted_gross: float  # Σ_i |beta-adjusted dollar delta_i| (SPY-equivalent $)
+    beta_adjusted_net: float  # Σ_i beta-adjusted dollar delta_i (SPY-equivalent $)
+    n_positions_missing_beta: int  # positions without a finite beta (0 in the beta-adjusted figures)
 
 
 def desk_exposures(
     positions: pd.DataFrame,
     market_beta: pd.Series,
     multiplier: int = CONTRACT_MULTIPLIER,
-) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+) -> tuple[pd.DataFrame, DeskExposure, pd.DataFrame]:
     """positions (index = position id): underlying_symbol (the stock's own symbol for stock), quantity (signed:
     shares, or contracts for options), spot (underlying $), is_option (bool), option_delta (per-share delta of
     the option; ignored for stock). market_beta: underlying symbol → SPY beta.
 
-    Returns (per_position [POSITION_COLUMNS], portfolio {PORTFOLIO_FIELDS}, per_underlying [share_delta,
+    Returns (per_position [POSITION_COLUMNS], portfolio ``DeskExposure``, per_underlying [share_delta,
     dollar_delta, beta_adjusted_dollar_delta] indexed by underlying)."""
     is_opt = positions["is_option"].fillna(False).astype(bool).to_numpy()
     qty = positions["quantity"].astype(float).to_numpy()
@@ -56,14 +68,14 @@ def desk_exposures(
     }, index=positions.index)[POSITION_COLUMNS]
     d = np.nan_to_num(dollar)
     a = np.where(np.isfinite(adj), adj, 0.0)
-    portfolio = {
-        "long_dollar_delta": float(d[d > 0].sum()),
-        "short_dollar_delta": float(d[d < 0].sum()),
-        "delta_adjusted_gross": float(np.abs(d).sum()),
-        "delta_adjusted_net": float(d.sum()),
-        "beta_adjusted_gross": float(np.abs(a).sum()),
-        "beta_adjusted_net": float(a.sum()),
-        "n_positions_missing_beta": int((~np.isfinite(adj)).sum()),
-    }
+    portfolio = DeskExposure(
+        long_dollar_delta=float(d[d > 0].sum()),
+        short_dollar_delta=float(d[d < 0].sum()),
+        delta_adjusted_gross=float(np.abs(d).sum()),
+        delta_adjusted_net=float(d.sum()),
+        beta_adjusted_gross=float(np.abs(a).sum()),
+        beta_adjusted_net=float(a.sum()),
+        n_positions_missing_beta=int((~np.isfinite(adj)).sum()),
+    )
     by = per.assign(beta_adjusted_dollar_delta=a).groupby("underlying_symbol")[["share_delta", "dollar_delta", "beta_adjusted_dollar_delta"]].sum()
     return per, portfolio, by

@@ -33,6 +33,7 @@ No Dagster, no database: numpy/scipy, pandas only for labelled input/output.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -335,7 +336,19 @@ def orthogonalise_factors(etf_returns: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     return reg[list(f.columns)], pd.DataFrame(loadings, index=order, columns=order)
 
 
-def regressor_diagnostics(regressors: pd.DataFrame, raw_etf_returns: pd.DataFrame | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CollinearityDiagnostics:
+    """Collinearity of a regressor matrix (``regressor_diagnostics``); every figure is dimensionless."""
+
+    n_obs: int  # rows used (rows with any NaN dropped)
+    condition_number: float  # numpy.linalg.cond (2-norm, σ_max/σ_min) of the z-scored regressors, no intercept; NaN when rows ≤ columns
+    vif: dict[str, float]  # {regressor: VIF_j = 1/(1 − R²_j)} (j on the others plus an intercept); inf when singular
+    max_regressor_correlation: float  # largest off-diagonal Pearson correlation of the regressors
+    max_raw_etf_correlation: float | None = None  # largest off-diagonal Pearson correlation of the raw ETF returns (if given)
+    max_raw_etf_correlation_pair: tuple[str, str] | None = None  # the two ETFs of that correlation
+
+
+def regressor_diagnostics(regressors: pd.DataFrame, raw_etf_returns: pd.DataFrame | None = None) -> CollinearityDiagnostics:
     """Collinearity diagnostics of a regressor matrix (rows with any NaN dropped):
 
     * condition_number: numpy.linalg.cond (2-norm, σ_max/σ_min) of the column-standardised
@@ -348,23 +361,41 @@ def regressor_diagnostics(regressors: pd.DataFrame, raw_etf_returns: pd.DataFram
     """
     r = regressors.dropna()
     z = (r - r.mean()) / r.std(ddof=0)
-    diag: dict[str, Any] = {"n_obs": int(len(r))}
-    diag["condition_number"] = float(np.linalg.cond(z.to_numpy())) if len(r) > r.shape[1] else float("nan")
+    condition_number = float(np.linalg.cond(z.to_numpy())) if len(r) > r.shape[1] else float("nan")
     corr = np.corrcoef(r.to_numpy(), rowvar=False) if len(r) > 2 else np.full((r.shape[1],) * 2, np.nan)
     try:
         vif = np.diag(np.linalg.inv(corr))
     except np.linalg.LinAlgError:
         vif = np.full(r.shape[1], np.inf)
-    diag["vif"] = {c: float(v) for c, v in zip(r.columns, vif)}
     off = corr - np.eye(corr.shape[0]) * 2.0  # push diagonal below any real correlation
-    diag["max_regressor_correlation"] = float(np.nanmax(off)) if corr.size else float("nan")
+    raw_max, raw_pair = None, None
     if raw_etf_returns is not None:
         raw = raw_etf_returns.dropna()
         rc = np.corrcoef(raw.to_numpy(), rowvar=False) - np.eye(raw.shape[1]) * 2.0
         i, j = np.unravel_index(np.nanargmax(rc), rc.shape)
-        diag["max_raw_etf_correlation"] = float(rc[i, j])
-        diag["max_raw_etf_correlation_pair"] = (str(raw.columns[i]), str(raw.columns[j]))
-    return diag
+        raw_max, raw_pair = float(rc[i, j]), (str(raw.columns[i]), str(raw.columns[j]))
+    return CollinearityDiagnostics(
+        n_obs=int(len(r)), condition_number=condition_number, vif={c: float(v) for c, v in zip(r.columns, vif)},
+        max_regressor_correlation=float(np.nanmax(off)) if corr.size else float("nan"),
+        max_raw_etf_correlation=raw_max, max_raw_etf_correlation_pair=raw_pair,
+    )
+
+
+@dataclass(frozen=True)
+class FactorModelDiagnostics:
+    """What ``multivariate_betas`` reports besides the betas."""
+
+    method: str  # ORTHOGONAL_METHOD: how the style regressors are built
+    order: tuple[str, ...]  # factors in their orthogonalisation order (those present)
+    loadings: pd.DataFrame  # factor × factor (``orthogonalise_factors``): how each style ETF's return loads on the
+    #                         market and the earlier styles (dimensionless); the stress engine needs it
+    collinearity: CollinearityDiagnostics | None = None  # of the orthogonal design in the window (None with diagnostics=False)
+    vif_spread_model: dict[str, float] | None = None  # {regressor: VIF} the former SPY + spread design would have had
+
+    def __getitem__(self, key: str) -> Any:
+        """Transitional read by field name (``diag["loadings"]``) for callers not yet converted to attributes
+        (analytics/rolling_betas.py); new code reads the attributes."""
+        return getattr(self, key)
 
 
 def multivariate_betas(
@@ -374,7 +405,7 @@ def multivariate_betas(
     min_obs: int = 60,
     extreme_threshold: float = 3.0,
     diagnostics: bool = True,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> tuple[pd.DataFrame, FactorModelDiagnostics]:
     """Joint ORTHOGONAL factor regression for all positions:
 
         r_i,t = alpha_i + b_Market·SPY_t + Σ_s b_s·style⊥_s,t + e_i,t,   s ∈ {Value, Growth,
@@ -396,12 +427,13 @@ def multivariate_betas(
         regressor ('SPY' or e.g. 'VTV⊥'), beta, std_err, t_stat (classical OLS; NULL for perfect fits, see
         ``masked_ols``), alpha (daily decimal intercept), r2, residual_vol (annualised: resid stdev × √252,
         decimal), n_obs, quality_flag, extreme_beta (|beta| > extreme_threshold, never clipped);
-      diagnostics — ``regressor_diagnostics`` of the orthogonal design in the window (condition_number,
-        vif, max_raw_etf_correlation, …) plus ``vif_spread_model`` (the VIFs the former SPY + spread design
-        would have had, for comparison), ``method``, ``order`` and ``loadings`` (``orthogonalise_factors``: how
-        each style ETF loads on the market and the earlier styles; the stress engine needs it). With
-        ``diagnostics=False`` (a caller that needs only the betas and loadings, e.g. the stress engine once per
-        session) the collinearity figures are skipped: only ``method``, ``order`` and ``loadings``.
+      diagnostics — ``FactorModelDiagnostics``: ``collinearity`` (``regressor_diagnostics`` of the orthogonal
+        design in the window: condition_number, vif, max_raw_etf_correlation, …), ``vif_spread_model`` (the VIFs
+        the former SPY + spread design would have had, for comparison), ``method``, ``order`` and ``loadings``
+        (``orthogonalise_factors``: how each style ETF loads on the market and the earlier styles; the stress
+        engine needs it). With ``diagnostics=False`` (a caller that needs only the betas and loadings, e.g. the
+        stress engine once per session) the collinearity figures are skipped (``collinearity`` and
+        ``vif_spread_model`` None).
     """
     raw = _factor_frame(etf_returns)
     assets, raw = align_window(asset_returns, raw, window=window)
@@ -429,18 +461,17 @@ def multivariate_betas(
             "extreme_beta": np.abs(np.nan_to_num(beta.ravel())) > extreme_threshold,
         }
     )
+    order = tuple(f for f in ORTHOGONALISATION_ORDER if f in factors)
     if not diagnostics:
-        return out[MULTIVARIATE_COLUMNS], {"method": ORTHOGONAL_METHOD, "order": [f for f in ORTHOGONALISATION_ORDER if f in factors],
-                                           "loadings": loadings}
+        return out[MULTIVARIATE_COLUMNS], FactorModelDiagnostics(method=ORTHOGONAL_METHOD, order=order, loadings=loadings)
     raw_named = raw.rename(columns=FACTOR_ETFS)
-    diag = regressor_diagnostics(reg.rename(columns=dict(zip(factors, regressor_names))), raw_named)
     spread = spread_regressors(raw)
     spread_names = [FACTOR_ETFS[f] if f == MARKET_FACTOR else f"{FACTOR_ETFS[f]}-{FACTOR_ETFS[MARKET_FACTOR]}" for f in spread.columns]
-    diag["vif_spread_model"] = regressor_diagnostics(spread.rename(columns=dict(zip(spread.columns, spread_names))))["vif"]
-    diag["method"] = ORTHOGONAL_METHOD
-    diag["order"] = [f for f in ORTHOGONALISATION_ORDER if f in factors]
-    diag["loadings"] = loadings
-    return out[MULTIVARIATE_COLUMNS], diag
+    return out[MULTIVARIATE_COLUMNS], FactorModelDiagnostics(
+        method=ORTHOGONAL_METHOD, order=order, loadings=loadings,
+        collinearity=regressor_diagnostics(reg.rename(columns=dict(zip(factors, regressor_names))), raw_named),
+        vif_spread_model=regressor_diagnostics(spread.rename(columns=dict(zip(spread.columns, spread_names)))).vif,
+    )
 
 
 def betas_wide(betas: pd.DataFrame) -> pd.DataFrame:

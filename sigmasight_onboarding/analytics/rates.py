@@ -20,6 +20,7 @@ No Dagster, no database.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -104,12 +105,23 @@ def portfolio_rate_shock_pnl(
     return pd.Series(per_bp * shocks, index=pd.Index(shocks, name="shock_bp"), name="pnl_dollars")
 
 
+@dataclass(frozen=True)
+class RateShockSignificance:
+    """How much of a linear rate-shock P&L rests on weak betas (``rate_shock_significance``)."""
+
+    shock_bp: float  # the shock (basis points of the 10-year yield)
+    total: float  # Σ P&L_i ($)
+    from_low_significance: float  # P&L of the positions with weak betas ($)
+    from_significant: float  # P&L of the others ($)
+    share_low_significance: float  # Σ|P&L_i| over weak betas / Σ|P&L_i| (decimal; NaN when no P&L)
+
+
 def rate_shock_significance(
     exposures: pd.Series,
     rate_betas: pd.DataFrame,
     shock_bp: float,
     t_threshold: float = SIGNIFICANCE_T,
-) -> dict[str, float]:
+) -> RateShockSignificance:
     """How much of a linear rate-shock P&L rests on statistically weak betas.
 
     P&L_i = exposure_i × rate_beta_i × shock_bp (the same linear model as ``portfolio_rate_shock_pnl``;
@@ -127,10 +139,10 @@ def rate_shock_significance(
         weak = rb["low_significance"].fillna(True).astype(bool).to_numpy()
     pnl = np.where(np.isfinite(beta), exposures.astype(float).to_numpy() * np.nan_to_num(beta) * float(shock_bp), 0.0)
     gross = float(np.abs(pnl).sum())
-    return {
-        "shock_bp": float(shock_bp),
-        "total": float(pnl.sum()),
-        "from_low_significance": float(pnl[weak].sum()),
-        "from_significant": float(pnl[~weak].sum()),
-        "share_low_significance": float(np.abs(pnl[weak]).sum() / gross) if gross else float("nan"),
-    }
+    return RateShockSignificance(
+        shock_bp=float(shock_bp),
+        total=float(pnl.sum()),
+        from_low_significance=float(pnl[weak].sum()),
+        from_significant=float(pnl[~weak].sum()),
+        share_low_significance=float(np.abs(pnl[weak]).sum() / gross) if gross else float("nan"),
+    )

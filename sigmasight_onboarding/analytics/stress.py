@@ -158,7 +158,7 @@ def run_stress_tests(
     default False); option rows also: underlying_symbol, quantity (contracts, signed), strike ($),
     expiration_date, and is_call (bool) or position_type (LC/SC = call, LP/SP = put).
     betas: symbol × factor multivariate betas (Market on SPY, styles orthogonal; pass the model's
-    ``factor_loadings`` = ``multivariate_betas(...)[1]["loadings"]`` so style shocks map exactly);
+    ``factor_loadings`` = ``multivariate_betas(...)[1].loadings`` so style shocks map exactly);
     rate_betas: symbol → decimal return per bp (missing → 0); scenarios: default load_scenarios().
     Options need as_of (for T = days/365), spots (underlying $), rate (decimal annualised), vols
     (decimal annualised per underlying), dividend_yields (default 0).

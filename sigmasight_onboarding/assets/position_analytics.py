@@ -7,6 +7,7 @@ the factor and rate exposures (exposure = delta dollars × underlying beta).
 """
 
 import uuid
+from dataclasses import asdict
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -24,7 +25,7 @@ from dagster import (
     TableSchema,
     asset,
 )
-from sqlalchemy import Engine, and_, bindparam, select, update
+from sqlalchemy import Engine
 
 from sigmasight_onboarding.analytics.correlations import (
     concentration_metrics,
@@ -45,17 +46,19 @@ from sigmasight_onboarding.analytics.greeks import (
 from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
-from sigmasight_onboarding.db.bulk import replace_rows
+from sigmasight_onboarding.db.analytics_tables import (
+    factor_ids as _factor_ids,
+    market_values_and_delta_dollars,
+    option_deltas,
+    option_pricing_inputs,
+    replace_as_of_rows,
+    replace_correlations,
+)
 from sigmasight_onboarding.db.onboarding_writer import client_transaction
+from sigmasight_onboarding.db.position_values import mark_option_positions
 from sigmasight_onboarding.domain import CALL_TYPES, CONTRACT_MULTIPLIER
 from sigmasight_onboarding.db.models import (
-    CorrelationCalculation,
-    CorrelationCluster,
-    CorrelationClusterPosition,
-    FactorDefinition,
     FactorExposure,
-    PairwiseCorrelation,
-    Position,
     PositionFactorExposure,
     PositionGreeks,
     PortfolioExposure,
@@ -104,9 +107,9 @@ def _market(context, database: SigmaSightDatabase, market_data: MarketDataResour
                               price_lookback_days=settings.price_lookback_days)
 
 
-def _as_of_rows(table, market: ClientMarket):
-    """Where-clause of the client's rows of ``table`` on the as-of date (what an asset replaces and reads back)."""
-    return and_(table.c.portfolio_id == market.client.portfolio_id, table.c.calculation_date == market.as_of)
+def _replace_as_of(conn, table, market: ClientMarket, rows: list[dict]) -> int:
+    """Replace the client's rows of ``table`` on the as-of date by ``rows`` (idempotent re-runs)."""
+    return replace_as_of_rows(conn, table, market.client.portfolio_id, market.as_of, rows)
 
 
 def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
@@ -227,7 +230,7 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
             })
     table = PositionGreeks.__table__
     with client_transaction(engine, market.client.email) as conn:
-        replace_rows(conn, table, _as_of_rows(table, market), rows)
+        _replace_as_of(conn, table, market, rows)
         _value_options(conn, priced, rows)
     totals = {k: float(sum(r[k] for r in rows)) for k in ("position_delta", "position_gamma", "position_theta", "position_vega", "delta_dollars")}
     return MaterializeResult(
@@ -270,26 +273,12 @@ def _value_options(conn, priced: pd.DataFrame, rows: list[dict]) -> None:
             "market_value": (qty * price * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
             "unrealized_pnl": (qty * (price - Decimal(str(pos["entry_price"]))) * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
         })
-    if updates:
-        t = Position.__table__
-        current = {r.id: (r.last_price, r.market_value) for r in conn.execute(
-            select(t.c.id, t.c.last_price, t.c.market_value).where(t.c.id.in_([u["_id"] for u in updates])))}
-        updates = [u for u in updates if current.get(u["_id"]) != (u["last_price"], u["market_value"])]
-        if updates:
-            conn.execute(
-                update(t).where(t.c.id == bindparam("_id")).values(
-                    last_price=bindparam("last_price"), market_value=bindparam("market_value"),
-                    unrealized_pnl=bindparam("unrealized_pnl"), updated_at=utcnow()),
-                updates,
-            )
+    mark_option_positions(conn, updates)
 
 
 def _exposures(engine, market: ClientMarket) -> pd.DataFrame:
     """Per position: market value ($, signed) and exposure ($: market value, or delta dollars for options)."""
-    t, g = Position.__table__, PositionGreeks.__table__
-    with engine.connect() as conn:
-        mv = dict(conn.execute(select(t.c.id, t.c.market_value).where(t.c.id.in_(list(market.positions.index)))).all())
-        dd = dict(conn.execute(select(g.c.position_id, g.c.delta_dollars).where(_as_of_rows(g, market))).all())
+    mv, dd = market_values_and_delta_dollars(engine, market.positions.index, market.client.portfolio_id, market.as_of)
     out = market.positions[["symbol", "price_symbol", "is_option", "tags"]].copy()
     out["market_value"] = [float(mv[p]) if mv.get(p) is not None else np.nan for p in out.index]
     out["exposure"] = [dd.get(p, np.nan) if opt else out.at[p, "market_value"] for p, opt in zip(out.index, out["is_option"])]
@@ -304,11 +293,6 @@ FACTOR_SCHEMA = pa.DataFrameSchema(
         "quality_flag": pa.Column(str, pa.Check.isin(["full_history", "limited_history", "insufficient_history", "degenerate", "perfect_fit"])),
     }
 )
-
-
-def _factor_ids(engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return dict(conn.execute(select(FactorDefinition.name, FactorDefinition.id)).all())
 
 
 @_analytics_asset("factor_exposures", ["position_greeks"],
@@ -362,12 +346,13 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
     with client_transaction(engine, market.client.email) as conn:
-        replace_rows(conn, pt, _as_of_rows(pt, market), rows)
-        replace_rows(conn, ft, _as_of_rows(ft, market), portfolio_rows)
-        replace_rows(conn, et, _as_of_rows(et, market), desk_rows)
-        replace_rows(conn, pe, _as_of_rows(pe, market), [desk_port])
+        _replace_as_of(conn, pt, market, rows)
+        _replace_as_of(conn, ft, market, portfolio_rows)
+        _replace_as_of(conn, et, market, desk_rows)
+        _replace_as_of(conn, pe, market, [desk_port])
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
+    collinearity = diagnostics.collinearity
     top = multi_port.reindex(multi_port["dollar_exposure"].abs().sort_values(ascending=False).index)
     return MaterializeResult(
         metadata=readable({
@@ -384,11 +369,11 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
                 [{"underlying": u, "share_delta": round(float(r["share_delta"]), 2), "dollar_delta": round(float(r["dollar_delta"]), 2)}
                  for u, r in by_underlying.iterrows()],
                 [("underlying", "string"), ("share_delta", "float"), ("dollar_delta", "float")]),
-            "factor_model": diagnostics["method"],
-            "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif_spread_model"].items()}),
-            "design_condition_number": round(float(diagnostics["condition_number"]), 2),
-            "vif": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics["vif"].items()}),
-            "max_raw_etf_correlation": round(float(diagnostics["max_raw_etf_correlation"]), 4),
+            "factor_model": diagnostics.method,
+            "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics.vif_spread_model.items()}),
+            "design_condition_number": round(float(collinearity.condition_number), 2),
+            "vif": MetadataValue.json({k: round(float(v), 2) for k, v in collinearity.vif.items()}),
+            "max_raw_etf_correlation": round(float(collinearity.max_raw_etf_correlation), 4),
             "quality_flags": MetadataValue.json({k: int(v) for k, v in flags.items()}),
             "extreme_beta_symbols (flagged, not clipped)": ", ".join(extreme) or "none",
         }),
@@ -402,9 +387,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
 def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[list[dict], dict, pd.DataFrame]:
     """Dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
     delta-adjusted gross/net (``analytics/exposures.py``). Options use the stored per-share delta."""
-    g = PositionGreeks.__table__
-    with engine.connect() as conn:
-        deltas = dict(conn.execute(select(g.c.position_id, g.c.delta).where(_as_of_rows(g, market))).all())
+    deltas = option_deltas(engine, market.client.portfolio_id, market.as_of)
     pos = market.positions
     frame = pd.DataFrame({
         "underlying_symbol": pos["price_symbol"], "quantity": pos["quantity"].astype(float), "spot": pos["spot"].astype(float),
@@ -418,7 +401,7 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
              "beta_adjusted_dollar_delta": _clean(r["beta_adjusted_dollar_delta"]), "created_at": now}
             for pid, r in per.iterrows()]
     port_row = {"portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of, "created_at": now,
-                **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in port.items()}}
+                **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in asdict(port).items()}}
     return rows, port_row, by
 
 
@@ -457,12 +440,12 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
     rows = frame.to_dict("records")
     t = PositionInterestRateBeta.__table__
     with client_transaction(engine, market.client.email) as conn:
-        replace_rows(conn, t, _as_of_rows(t, market), rows)
+        _replace_as_of(conn, t, market, rows)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
     repriced_total = float(np.nansum(repriced.to_numpy()))
     weak = {f"{bp:+d}bp": {k: (round(v, 4) if k == "share_low_significance" else round(v, 2))
-                           for k, v in rate_shock_significance(exposure_by_symbol, betas, bp).items() if k != "shock_bp"}
+                           for k, v in asdict(rate_shock_significance(exposure_by_symbol, betas, bp)).items() if k != "shock_bp"}
             for bp in (-300, 300)}
     frame = pd.DataFrame({"rate_beta": [r["rate_beta"] for r in rows], "r2": [r["r_squared"] for r in rows]}, dtype=float)
     schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
@@ -493,10 +476,7 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
     side by side, named, so the rate-beta table and the +100 bp stress reconcile."""
     move = np.maximum(np.nan_to_num(rate_beta) * shock_bp, -1.0)
     out = pd.Series(expo["market_value"].to_numpy(dtype=float) * move, index=expo.index)
-    g = PositionGreeks.__table__
-    with engine.connect() as conn:
-        rows = conn.execute(select(g.c.position_id, g.c.underlying_price, g.c.implied_volatility, g.c.risk_free_rate,
-                                   g.c.time_to_expiry_years, g.c.dividend_yield).where(_as_of_rows(g, market))).all()
+    rows = option_pricing_inputs(engine, market.client.portfolio_id, market.as_of)
     opts = market.options
     for r in rows:
         if r.position_id not in out.index or r.position_id not in opts.index:
@@ -542,8 +522,8 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
         "id": calc_id, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
         "duration_days": CORRELATION_WINDOW, "min_overlap": 20,
         "overall_correlation": _clean(np.nanmean(c)) if len(c) and np.isfinite(c).any() else None,
-        "correlation_concentration_score": _clean(conc.get("concentration_score")),
-        "effective_positions": _clean(conc.get("effective_positions")),
+        "correlation_concentration_score": _clean(conc.concentration_score),
+        "effective_positions": _clean(conc.effective_positions),
         "positions_included": len(included), "positions_excluded": len(excluded), "excluded": excluded,
         "created_at": utcnow(),
     }
@@ -554,28 +534,15 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
     ]
     cluster_rows, member_rows = [], []
     for cl in clusters:
-        cid = uuid.uuid5(calc_id, f"cluster:{cl['cluster_id']}")
-        total = float(sum(abs(mv[s]) for s in cl["symbols"]))
-        cluster_rows.append({"id": cid, "correlation_calculation_id": calc_id, "cluster_number": cl["cluster_id"],
-                             "nickname": cl["nickname"], "avg_correlation": float(cl["avg_correlation"]),
+        cid = uuid.uuid5(calc_id, f"cluster:{cl.cluster_id}")
+        total = float(sum(abs(mv[s]) for s in cl.symbols))
+        cluster_rows.append({"id": cid, "correlation_calculation_id": calc_id, "cluster_number": cl.cluster_id,
+                             "nickname": cl.nickname, "avg_correlation": float(cl.avg_correlation),
                              "total_value": total, "portfolio_percentage": total / gross if gross else 0.0})
         member_rows += [{"cluster_id": cid, "position_id": pos_id[s], "symbol": s, "value": float(mv[s]),
-                         "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl["symbols"]]
-    t = CorrelationCalculation.__table__
-    with client_transaction(engine, market.client.email) as conn:  # children go with the parent (ON DELETE CASCADE is not relied on for SQLite)
-        old = [r[0] for r in conn.execute(select(t.c.id).where(_as_of_rows(t, market)))]
-        if old:
-            old_clusters = [r[0] for r in conn.execute(select(CorrelationCluster.id).where(CorrelationCluster.correlation_calculation_id.in_(old)))]
-            if old_clusters:
-                conn.execute(CorrelationClusterPosition.__table__.delete().where(CorrelationClusterPosition.cluster_id.in_(old_clusters)))
-            conn.execute(CorrelationCluster.__table__.delete().where(CorrelationCluster.correlation_calculation_id.in_(old)))
-            conn.execute(PairwiseCorrelation.__table__.delete().where(PairwiseCorrelation.correlation_calculation_id.in_(old)))
-            conn.execute(t.delete().where(t.c.id.in_(old)))
-        replace_rows(conn, t, t.c.id == calc_id, [calc])
-        replace_rows(conn, PairwiseCorrelation.__table__, PairwiseCorrelation.correlation_calculation_id == calc_id, pairs)
-        replace_rows(conn, CorrelationCluster.__table__, CorrelationCluster.correlation_calculation_id == calc_id, cluster_rows)
-        if member_rows:
-            replace_rows(conn, CorrelationClusterPosition.__table__, CorrelationClusterPosition.cluster_id.in_([r["id"] for r in cluster_rows]), member_rows)
+                         "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl.symbols]
+    with client_transaction(engine, market.client.email) as conn:
+        replace_correlations(conn, market.client.portfolio_id, market.as_of, calc, pairs, cluster_rows, member_rows)
     values = np.array([r["correlation_value"] for r in pairs])
     pv = np.array([r["p_value"] for r in pairs])
     bounded = bool(np.all(np.isfinite(values)) and np.all(np.abs(values) <= 1 + 1e-12) and np.all((pv >= 0) & (pv <= 1)))
@@ -589,7 +556,7 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
             "pairs_stored": len(pairs),
             "average_correlation": calc["overall_correlation"],
             "effective_positions": calc["effective_positions"],
-            "clusters": _table([{"cluster": c["nickname"], "members": ", ".join(c["symbols"]), "avg_corr": round(c["avg_correlation"], 3)} for c in clusters],
+            "clusters": _table([{"cluster": c.nickname, "members": ", ".join(c.symbols), "avg_corr": round(c.avg_correlation, 3)} for c in clusters],
                                [("cluster", "string"), ("members", "string"), ("avg_corr", "float")]),
             "strongest_pairs": _table([{"pair": f"{r['symbol_1']}/{r['symbol_2']}", "rho": round(r["correlation_value"], 3)} for r in strongest],
                                       [("pair", "string"), ("rho", "float")]),

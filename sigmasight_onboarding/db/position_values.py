@@ -1,9 +1,10 @@
-"""Stock positions marked to the latest price: last_price, market_value and unrealized_pnl (dollars,
-exact decimals) written on the `positions` rows the backend serves."""
+"""Positions marked to the latest price: last_price, market_value and unrealized_pnl (dollars,
+exact decimals) written on the `positions` rows the backend serves — stocks at their close
+(`enrich_equity_positions`), options at their model price (`mark_option_positions`)."""
 
 from decimal import Decimal
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 
 from sigmasight_onboarding.db.models import Position, utcnow
 from sigmasight_onboarding.db.portfolio_reads import is_option_type
@@ -43,3 +44,23 @@ def enrich_equity_positions(engine, positions, last_prices) -> int:
             if rows:
                 conn.execute(stmt, rows)
     return len(rows)
+
+
+def mark_option_positions(conn, updates: list[dict]) -> int:
+    """Write model prices of options on their `positions` rows in ``conn``'s transaction: each update
+    {"_id", "last_price" (per share), "market_value", "unrealized_pnl" ($, Decimal)}; rows whose
+    last_price and market_value are unchanged are skipped. Returns the rows written."""
+    if not updates:
+        return 0
+    t = Position.__table__
+    current = {r.id: (r.last_price, r.market_value) for r in conn.execute(
+        select(t.c.id, t.c.last_price, t.c.market_value).where(t.c.id.in_([u["_id"] for u in updates])))}
+    updates = [u for u in updates if current.get(u["_id"]) != (u["last_price"], u["market_value"])]
+    if updates:
+        conn.execute(
+            update(t).where(t.c.id == bindparam("_id")).values(
+                last_price=bindparam("last_price"), market_value=bindparam("market_value"),
+                unrealized_pnl=bindparam("unrealized_pnl"), updated_at=utcnow()),
+            updates,
+        )
+    return len(updates)

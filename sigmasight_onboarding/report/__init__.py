@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy
+from sqlalchemy import Engine
 
 from sigmasight_onboarding.exports import to_safe_csv
 from sigmasight_onboarding.report import charts as _charts
@@ -93,7 +93,7 @@ def _holdings_frame(data: ReportData, a: Analysis) -> pd.DataFrame:
     return frame[cols].reset_index(drop=True)
 
 
-def build_report(engine: sqlalchemy.Engine, email: str, as_of: date) -> Report:
+def build_report(engine: Engine, email: str, as_of: date) -> Report:
     """The onboarding report of `email` as of `as_of` (an NYSE session; the newest rows ≤ as_of
     are used where a table has no row on the day itself, with a warning)."""
     data = load_report_data(engine, email, as_of)

@@ -1,0 +1,89 @@
+"""Reads and writes of the position-analytics tables (Greeks, factor and desk exposures, rate betas,
+correlations) for one client's portfolio on one as-of date. The `analytics` assets compute; every
+statement they need is here."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, Engine, Row, Table, and_, select
+
+from sigmasight_onboarding.db.bulk import replace_rows
+from sigmasight_onboarding.db.models import (
+    CorrelationCalculation,
+    CorrelationCluster,
+    CorrelationClusterPosition,
+    FactorDefinition,
+    PairwiseCorrelation,
+    Position,
+    PositionGreeks,
+)
+
+
+def as_of_rows(table: Table, portfolio_id: uuid.UUID, as_of: datetime.date):
+    """Where-clause of the portfolio's rows of ``table`` on the as-of date (what an asset replaces and reads back)."""
+    return and_(table.c.portfolio_id == portfolio_id, table.c.calculation_date == as_of)
+
+
+def replace_as_of_rows(conn: Connection, table: Table, portfolio_id: uuid.UUID, as_of: datetime.date,
+                       rows: Sequence[dict]) -> int:
+    """Replace the portfolio's rows of ``table`` on the as-of date by ``rows`` (idempotent re-runs)."""
+    return replace_rows(conn, table, as_of_rows(table, portfolio_id, as_of), rows)
+
+
+def market_values_and_delta_dollars(engine: Engine, position_ids: Iterable, portfolio_id: uuid.UUID,
+                                    as_of: datetime.date) -> tuple[dict, dict]:
+    """({position id: stored market_value ($, Decimal or None)}, {position id: option delta_dollars ($)
+    of the Greeks stored for the as-of date})."""
+    t, g = Position.__table__, PositionGreeks.__table__
+    with engine.connect() as conn:
+        mv = dict(conn.execute(select(t.c.id, t.c.market_value).where(t.c.id.in_(list(position_ids)))).all())
+        dd = dict(conn.execute(select(g.c.position_id, g.c.delta_dollars).where(as_of_rows(g, portfolio_id, as_of))).all())
+    return mv, dd
+
+
+def option_deltas(engine: Engine, portfolio_id: uuid.UUID, as_of: datetime.date) -> dict:
+    """{position id: per-share option delta} of the Greeks stored for the as-of date."""
+    g = PositionGreeks.__table__
+    with engine.connect() as conn:
+        return dict(conn.execute(select(g.c.position_id, g.c.delta).where(as_of_rows(g, portfolio_id, as_of))).all())
+
+
+def option_pricing_inputs(engine: Engine, portfolio_id: uuid.UUID, as_of: datetime.date) -> list[Row]:
+    """Per option, the pricing inputs stored with its Greeks on the as-of date: rows with position_id,
+    underlying_price ($), implied_volatility (annual, decimal), risk_free_rate (decimal),
+    time_to_expiry_years and dividend_yield (decimal, may be None)."""
+    g = PositionGreeks.__table__
+    with engine.connect() as conn:
+        return conn.execute(select(g.c.position_id, g.c.underlying_price, g.c.implied_volatility, g.c.risk_free_rate,
+                                   g.c.time_to_expiry_years, g.c.dividend_yield).where(as_of_rows(g, portfolio_id, as_of))).all()
+
+
+def factor_ids(engine: Engine) -> dict[str, int]:
+    """{factor name: factor_definitions id}."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(FactorDefinition.name, FactorDefinition.id)).all())
+
+
+def replace_correlations(conn: Connection, portfolio_id: uuid.UUID, as_of: datetime.date, calc: dict,
+                         pairs: Sequence[dict], cluster_rows: Sequence[dict], member_rows: Sequence[dict]) -> None:
+    """Replace the portfolio's correlation calculation of the as-of date (``calc``, id ``calc["id"]``)
+    with its pairwise correlations, clusters and cluster members. Children are deleted with their
+    parent explicitly (ON DELETE CASCADE is not relied on for SQLite)."""
+    t = CorrelationCalculation.__table__
+    calc_id = calc["id"]
+    old = [r[0] for r in conn.execute(select(t.c.id).where(as_of_rows(t, portfolio_id, as_of)))]
+    if old:
+        old_clusters = [r[0] for r in conn.execute(select(CorrelationCluster.id).where(CorrelationCluster.correlation_calculation_id.in_(old)))]
+        if old_clusters:
+            conn.execute(CorrelationClusterPosition.__table__.delete().where(CorrelationClusterPosition.cluster_id.in_(old_clusters)))
+        conn.execute(CorrelationCluster.__table__.delete().where(CorrelationCluster.correlation_calculation_id.in_(old)))
+        conn.execute(PairwiseCorrelation.__table__.delete().where(PairwiseCorrelation.correlation_calculation_id.in_(old)))
+        conn.execute(t.delete().where(t.c.id.in_(old)))
+    replace_rows(conn, t, t.c.id == calc_id, [calc])
+    replace_rows(conn, PairwiseCorrelation.__table__, PairwiseCorrelation.correlation_calculation_id == calc_id, pairs)
+    replace_rows(conn, CorrelationCluster.__table__, CorrelationCluster.correlation_calculation_id == calc_id, cluster_rows)
+    if member_rows:
+        replace_rows(conn, CorrelationClusterPosition.__table__, CorrelationClusterPosition.cluster_id.in_([r["id"] for r in cluster_rows]), member_rows)
