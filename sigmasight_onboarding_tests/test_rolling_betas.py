@@ -66,7 +66,7 @@ def test_equals_the_per_window_engines_with_holes_and_late_listings(prices):
         wide = betas_wide(long).reindex(index=ASSETS, columns=list(FACTOR_ETFS)).to_numpy(float)
         assert np.array_equal(np.isnan(out.betas[k]), np.isnan(wide))
         np.testing.assert_allclose(out.betas[k], wide, rtol=1e-9, atol=1e-12)
-        loadings = diag["loadings"].reindex(index=list(FACTOR_ETFS), columns=list(FACTOR_ETFS)).to_numpy(float)
+        loadings = diag.loadings.reindex(index=list(FACTOR_ETFS), columns=list(FACTOR_ETFS)).to_numpy(float)
         np.testing.assert_allclose(out.loadings[k], loadings, rtol=1e-9, atol=1e-12)
         rb = interest_rate_betas(r[ASSETS], px.loc[:day, "^TNX"], r["TLT"], window=WINDOW)["rate_beta"].reindex(ASSETS).to_numpy(float)
         assert np.array_equal(np.isnan(out.rate_betas[k]), np.isnan(rb))

@@ -392,11 +392,6 @@ class FactorModelDiagnostics:
     collinearity: CollinearityDiagnostics | None = None  # of the orthogonal design in the window (None with diagnostics=False)
     vif_spread_model: dict[str, float] | None = None  # {regressor: VIF} the former SPY + spread design would have had
 
-    def __getitem__(self, key: str) -> Any:
-        """Transitional read by field name (``diag["loadings"]``) for callers not yet converted to attributes
-        (analytics/rolling_betas.py); new code reads the attributes."""
-        return getattr(self, key)
-
 
 def multivariate_betas(
     asset_returns: pd.DataFrame,

@@ -175,7 +175,7 @@ def rolling_stress_betas(
                                             diagnostics=False)
             wide = betas_wide(long).reindex(index=cols, columns=factors)
             betas[s][fallback_factor[s]] = wide.to_numpy(dtype=float)
-            loadings[s] = diag["loadings"].reindex(index=factors, columns=factors).to_numpy(dtype=float)
+            loadings[s] = diag.loadings.reindex(index=factors, columns=factors).to_numpy(dtype=float)
         if s in fallback_rate:
             cols = [symbols[j] for j in fallback_rate[s]]
             tnx_rows = tnx_percent.iloc[ends[s] - window + 1: ends[s] + 2]  # the price rows behind the window's changes
