@@ -390,7 +390,7 @@ def test_monte_carlo_pnl_equals_the_explicit_simulation(prices):
     pos = prepare_positions(positions)
     spots = prices.loc[as_of, symbols].astype(float)
     vols = {"SPY": 0.18, "QQQ": 0.22}
-    valued = valuation_arrays(pos, spots, pd.Timestamp(as_of), 0.04, vols, None, None)
+    valued = valuation_arrays(pos, spots, pd.Timestamp(as_of), 0.04, vols=vols)
     reval = risk.Revaluation(pos, valued, 0.04, None, 1.0, None)
     symbol_index = np.array([symbols.index(s) for s in pos["price_symbol"]])
     got = risk.simulated_portfolio_pnl(reval, cov, None, symbol_index, 10_000, 7)
@@ -402,7 +402,7 @@ def test_monte_carlo_pnl_equals_the_explicit_simulation(prices):
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-6)
 
     stocks = pos.loc[~pos["is_option"]]
-    s_valued = valuation_arrays(stocks, spots, pd.Timestamp(as_of), 0.04, None, None, None)
+    s_valued = valuation_arrays(stocks, spots, pd.Timestamp(as_of), 0.04)
     s_reval = risk.Revaluation(stocks, s_valued, 0.04, None, 1.0, None)
     s_index = np.array([symbols.index(s) for s in stocks["price_symbol"]])
     w = np.bincount(s_index, weights=s_valued["market_value"], minlength=len(symbols))

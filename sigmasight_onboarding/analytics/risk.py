@@ -272,7 +272,7 @@ def scenario_pnl_full_revaluation(
         r = ret_df.to_numpy(dtype=float)[:, ret_df.columns.get_indexer(psym)]  # n × p
     else:
         r = ret_df.reindex(columns=psym).to_numpy(dtype=float)  # raises like before
-    valued = valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)  # value_positions' numbers
+    valued = valuation_arrays(pos, spots, as_of, rate, vols=vols, dividend_yields=dividend_yields, pricer=pricer)  # value_positions' numbers
     reval = Revaluation(pos, valued, rate, dividend_yields, horizon_days, pricer)
     return pd.DataFrame(reval.pnl(r), index=ret_df.index, columns=pos.index)
 
@@ -1434,7 +1434,7 @@ def compute_risk_metrics(
     if no_vol:
         return replace(result, quality_flag=QualityFlag.LIMITED_HISTORY, missing_symbols=tuple(no_vol))
 
-    valued = valuation_arrays(pos, spots, as_of_ts, rate, vols, dividend_yields, pricer)
+    valued = valuation_arrays(pos, spots, as_of_ts, rate, vols=vols, dividend_yields=dividend_yields, pricer=pricer)
     gross = float(np.abs(valued["market_value"]).sum())
     symbols = list(spots.index)
     window = returns_window(hist, symbols, (benchmark, rf_symbol), lookback, backtest_sessions)

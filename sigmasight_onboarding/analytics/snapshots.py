@@ -221,14 +221,22 @@ def time_to_expiry_years(expiration_dates: Any, as_of: Any) -> np.ndarray:
     return (exp - ref).astype(float) / DAYS_PER_YEAR
 
 
+class ValuationOptions(TypedDict, total=False):
+    """Optional inputs of a one-date valuation (`value_positions`, `valuation_arrays`; keywords): vols —
+    decimal annualised per option underlying (options only); dividend_yields — decimal per underlying
+    (default 0); pricer — Black–Scholes-signature option pricer (default ``greeks.black_scholes``)."""
+
+    vols: Mapping[str, float] | pd.Series | None
+    dividend_yields: Mapping[str, float] | pd.Series | None
+    pricer: Pricer | None
+
+
 def value_positions(
     positions: pd.DataFrame,
     spots: Mapping[str, float] | pd.Series,
     as_of: Any,
     rate: float,
-    vols: Mapping[str, float] | pd.Series | None = None,
-    dividend_yields: Mapping[str, float] | pd.Series | None = None,
-    pricer: Pricer | None = None,
+    **options: Unpack[ValuationOptions],
 ) -> pd.DataFrame:
     """Value every position on one date (vectorised over positions).
 
@@ -244,7 +252,7 @@ def value_positions(
       day), vega ($ per vol point); option Greeks per the pricer's units, stocks have gamma/theta/vega 0.
     """
     pos = positions if "price_symbol" in positions.columns else prepare_positions(positions)
-    cols = valuation_arrays(pos, spots, as_of, rate, vols, dividend_yields, pricer)
+    cols = valuation_arrays(pos, spots, as_of, rate, **options)
     if not pos.index.is_unique or any(c in pos.columns for c in cols):
         out = pos.copy()
         for key, arr in cols.items():
@@ -262,9 +270,7 @@ def valuation_arrays(
     spots: Mapping[str, float] | pd.Series,
     as_of: Any,
     rate: float,
-    vols: Mapping[str, float] | pd.Series | None = None,
-    dividend_yields: Mapping[str, float] | pd.Series | None = None,
-    pricer: Pricer | None = None,
+    **options: Unpack[ValuationOptions],
 ) -> dict[str, np.ndarray]:
     """The valuation columns of `value_positions` as arrays, without building a DataFrame.
 
@@ -282,6 +288,7 @@ def valuation_arrays(
         ($/share), market_value ($, signed), delta_shares, dollar_delta ($), gamma_shares, theta
         ($/calendar day), vega ($/vol point) — the numbers `value_positions` adds to the table.
     """
+    vols, dividend_yields, pricer = options.get("vols"), options.get("dividend_yields"), options.get("pricer")
     n = len(pos)
     spot = _float_values(spots, pos["price_symbol"].tolist()) if n else np.zeros(0)
     is_opt = pos["is_option"].to_numpy(dtype=bool)
