@@ -242,7 +242,6 @@ def cmd_onboard(args) -> int:
     """Usage checks, then the `onboard_client` job — the same asset the sensor and the UI run validates,
     writes and audits the drop; its rejection, warnings and results are printed from the run."""
     from sigmasight_onboarding.config import get_settings
-    from sigmasight_onboarding.db.engine import get_engine
     from sigmasight_onboarding.sensors import drop_hash, drop_key
 
     settings = get_settings()
@@ -297,10 +296,7 @@ def cmd_onboard(args) -> int:
         results = run_timeseries(key, days, instance, tags={"sigmasight/trigger": "cli"}, log_level=args.log_level,
                                  progress=tick)
     code = _report_timeseries(results)
-    if code != EXIT_OK:
-        from sigmasight_onboarding.db.onboarding_state import record_outcome
-
-        record_outcome(get_engine(settings.database_url), key, "incomplete", "time series", timeseries_failure(results), "cli")
+    if code != EXIT_OK:  # backfill_timeseries' failure hook recorded INCOMPLETE with the failed checks' problems
         return code
     verification = run_client_job("verify_client", key, instance, log_level=args.log_level,
                                   tags={"sigmasight/sessions": str(args.sessions)})  # verify against N, not 30
@@ -385,16 +381,6 @@ def _report_timeseries(results) -> int:
                          if not c.passed and not is_warning(c)]
         print(f"  FAILED {days[0]}..{days[-1]}: {'; '.join(reasons + failed_checks)}", file=sys.stderr)
     return EXIT_OK if not failed else EXIT_PIPELINE
-
-
-def timeseries_failure(results) -> str | None:
-    """One line for the audit log: the first failed session and why."""
-    for days, r in results:
-        reasons = failure_reasons(r) + [f"{c.check_name}: {check_reason(c, 200)}" for c in r.get_asset_check_evaluations()
-                                        if not c.passed and not is_warning(c)]
-        if not r.success or reasons:
-            return f"sessions {days[0]}..{days[-1]}: {'; '.join(reasons) or 'failed'}"
-    return None
 
 
 def cmd_backfill(args) -> int:

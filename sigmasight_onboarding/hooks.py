@@ -1,9 +1,9 @@
 """Job hooks that record the real outcome of an onboarding in the audit log.
 
-- `incomplete_on_failure` (onboard_client, verify_client): a step that fails for good (after its
-  retries) once the client's rows exist marks the client INCOMPLETE with the stage (the step) and
-  the reason. A rejected drop is not INCOMPLETE: it was audited as 'rejected' and nothing was
-  written.
+- `incomplete_on_failure` (onboard_client, backfill_timeseries, verify_client): a step that fails for
+  good (after its retries) once the client's rows exist marks the client INCOMPLETE with the stage (the
+  step) and the reason — for a failed blocking check, the checks' own problems. A rejected drop is not
+  INCOMPLETE: it was audited as 'rejected' and nothing was written.
 - `ready_on_verification` (verify_client): after `onboarding_verification`, 'ready' when the
   verification record passed, else INCOMPLETE at stage verification.
 
@@ -36,8 +36,10 @@ def _report_state(context: HookContext, engine, key: str) -> None:
 
 
 def _client_key(context: HookContext) -> str | None:
+    """The run's client: its `sigmasight/client` tag (range runs, sensors, CLI) or its partition key."""
     run = context.instance.get_run_by_id(context.run_id)
-    key = (run.tags if run else {}).get("dagster/partition")
+    tags = run.tags if run else {}
+    key = tags.get("sigmasight/client") or tags.get("dagster/partition")
     return key.split("|")[0] if key and "|" in key else key
 
 
@@ -54,6 +56,23 @@ def failure_reason(exc: BaseException | None) -> str:
     return f"{type(root).__name__}: {text}"[:1000]
 
 
+def failed_check_problems(context: HookContext, limit: int = 5) -> list[str]:
+    """'<check> <partition>: <problem>' of the run's failed asset checks (their `problem` metadata), first
+    `limit`, plus how many more: why a blocking check stopped the step, in the user's words."""
+    from dagster import DagsterEventType
+
+    records = context.instance.get_records_for_run(context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    failed = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.passed:
+            continue
+        problem = evaluation.metadata.get("problem")
+        text = getattr(problem, "value", None) or getattr(problem, "text", None) or "failed"
+        failed.append(f"{evaluation.check_name} {evaluation.partition or ''}".rstrip() + f": {text}")
+    return failed[:limit] + ([f"… and {len(failed) - limit} more"] if len(failed) > limit else [])
+
+
 def _is_rejection(exc: BaseException | None) -> bool:
     return isinstance(exc, Failure) and "nothing was written" in (exc.description or "")
 
@@ -68,7 +87,8 @@ def incomplete_on_failure(context: HookContext) -> None:
     if onboarding_state(engine, key).state in ("UNKNOWN", "REJECTED"):
         return  # nothing of the client was written
     stage = context.step_key.split(".")[-1]
-    record_outcome(engine, key, "incomplete", stage, failure_reason(exc), actor=f"dagster run {context.run_id[:8]}")
+    reason = "; ".join(failed_check_problems(context)) or failure_reason(exc)
+    record_outcome(engine, key, "incomplete", stage, reason, actor=f"dagster run {context.run_id[:8]}")
     _report_state(context, engine, key)
 
 

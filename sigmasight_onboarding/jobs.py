@@ -33,6 +33,7 @@ timeseries_job = define_asset_job(
     name="backfill_timeseries",
     tags={"sigmasight/kind": "timeseries"},
     selection=AssetSelection.groups(TIMESERIES_GROUP),
+    hooks={incomplete_on_failure},  # a failed range run (error or blocking check) marks the client INCOMPLETE
     description="Snapshots, risk metrics and stress tests for one (client, NYSE session) partition or a range of them.",
 )
 

@@ -162,3 +162,28 @@ def test_incomplete_and_ready_show_as_the_clients_check_in_the_ui(env, monkeypat
     evaluation = instance.get_latest_asset_check_evaluation_record(key).event.dagster_event.event_specific_data
     assert evaluation.passed is True and evaluation.partition == JOHN
     assert evaluation.metadata["state"].value == "READY"
+
+
+def test_time_series_fault_is_incomplete_with_the_reason_recorded_once(env, monkeypatch, tmp_path, capsys):
+    """A price missing on one session inside the window (the provider has no AAPL close on 2026-07-15): the
+    onboarding passes (coverage 89/90 sessions ≥ 95 %), the range run refuses to value that session with a
+    stale price, and backfill_timeseries' failure hook — not the CLI — records INCOMPLETE at the time-series
+    step with that reason, exactly once; `sigmasight status` says so."""
+    url = env["db_url"]
+    folder = copy_demo(env["imports"], JOHN)
+    prices = pd.read_parquet(EXTRACT)
+    hole = (prices["symbol"] == "AAPL") & (pd.to_datetime(prices["date"]) == pd.Timestamp("2026-07-15"))
+    assert hole.sum() == 1
+    path = tmp_path / "prices_without_one_aapl_close.parquet"
+    prices[~hole].to_parquet(path, index=False)
+    monkeypatch.setenv("SIGMASIGHT_MARKET_DATA_FILE", str(path))
+    monkeypatch.setenv("SIGMASIGHT_AS_OF", "2026-08-03")
+    assert main(["onboard", str(folder), "--sessions", "30"]) == 3
+    capsys.readouterr()
+    state = onboarding_state(get_engine(url), JOHN)
+    assert state.state == INCOMPLETE and state.stage == "portfolio_timeseries", state
+    assert "no price on 2026-07-15 for AAPL" in state.reason
+    outcomes = _outcomes(url, JOHN)
+    assert outcomes[-1] == ("onboarding", "incomplete") and outcomes.count(("onboarding", "incomplete")) == 1
+    assert main(["status", JOHN]) == 0
+    assert "state:         INCOMPLETE at stage portfolio_timeseries: " in capsys.readouterr().out
