@@ -38,7 +38,7 @@ def source_matrix(sessions: list[date]) -> pd.DataFrame:
     return table.pivot(index="date", columns="symbol", values="adj_close").reindex(index=sessions)
 
 
-def test_stored_prices_read_back_bit_identical_to_the_source(db_url):
+def test_stored_prices_read_back_bit_identical_to_the_source(db_url, monkeypatch):
     engine = get_engine(db_url)
     sessions = sessions_between(START, END)
     truth = source_matrix(sessions)
@@ -55,6 +55,16 @@ def test_stored_prices_read_back_bit_identical_to_the_source(db_url):
     assert np.array_equal(np.isnan(got), np.isnan(want))
     present = ~np.isnan(want)
     assert np.array_equal(got[present].view(np.int64), want[present].view(np.int64))  # bit for bit
+
+    # PostgreSQL's large-list form (the wanted symbols in an analysed temporary table; SQLite has one form):
+    # the same matrix bit for bit, and nothing left behind on the connection
+    import sigmasight_onboarding.db.price_cache as price_cache
+
+    monkeypatch.setattr(price_cache, "TEMP_TABLE_SYMBOLS", 1)
+    for _ in range(2):  # twice: the temporary table goes with each read's transaction
+        large_list, _synthetic = read_price_matrix(engine, ["ZZZZ"] + symbols, sessions)
+        assert np.array_equal(large_list.to_numpy().view(np.int64), matrix.to_numpy().view(np.int64))
+    monkeypatch.undo()
 
     # the same matrix as the row-object path (long frame + pivot)
     long = load_prices(engine, symbols, sessions[0], sessions[-1])
