@@ -20,7 +20,6 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
-    Index,
     Integer,
     Numeric,
     String,
@@ -115,8 +114,6 @@ class MarketDataCache(Base):
     data_source: Mapped[str] = mapped_column(String(16))
     fetched_at: Mapped[datetime] = _stamp()
 
-
-Index("ix_onb_market_data_date", MarketDataCache.date)
 
 
 class MarketDataGap(Base):
