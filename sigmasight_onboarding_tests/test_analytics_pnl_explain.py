@@ -99,6 +99,17 @@ def test_missing_current_mark_is_an_error():
         explain_pnl(prev, cur.drop(index="call"), calendar_days=3)
 
 
+def spy_book(first_entry, call_entry, expiry) -> pd.DataFrame:
+    """500 SPY and 10 long 580 puts from `first_entry`; 5 short 640 calls entering on `call_entry`."""
+    return pd.DataFrame([
+        dict(symbol="SPY", position_type="LONG", quantity=500, entry_price=600.0, entry_date=first_entry),
+        dict(symbol="SPY_P", position_type="LP", quantity=10, entry_price=9.0, entry_date=first_entry, underlying_symbol="SPY",
+             strike=580.0, expiration_date=expiry),
+        dict(symbol="SPY_C", position_type="SC", quantity=-5, entry_price=8.0, entry_date=call_entry, underlying_symbol="SPY",
+             strike=640.0, expiration_date=expiry),
+    ], index=["stock", "put", "call"])
+
+
 def test_explain_sessions_on_the_series_marks():
     """explain_sessions on `position_marks`: positions held over the night, each session at its own marks;
     terms by hand from QuantLib Greeks of the previous session; Σ pnl = daily P&L − entry P&L of the series."""
@@ -110,13 +121,7 @@ def test_explain_sessions_on_the_series_marks():
     from .references import ql_greeks
 
     d0, d1, d2, expiry = date(2026, 7, 30), date(2026, 7, 31), date(2026, 8, 3), date(2026, 12, 18)
-    positions = pd.DataFrame([
-        dict(symbol="SPY", position_type="LONG", quantity=500, entry_price=600.0, entry_date=d0),
-        dict(symbol="SPY_P", position_type="LP", quantity=10, entry_price=9.0, entry_date=d0, underlying_symbol="SPY",
-             strike=580.0, expiration_date=expiry),
-        dict(symbol="SPY_C", position_type="SC", quantity=-5, entry_price=8.0, entry_date=d2, underlying_symbol="SPY",
-             strike=640.0, expiration_date=expiry),
-    ], index=["stock", "put", "call"])
+    positions = spy_book(d0, d2, expiry)
     prices = pd.DataFrame({"SPY": [601.0, 604.0, 598.0]}, index=[d0, d1, d2])
     rates = pd.Series([0.041, 0.0412, 0.0408], index=[d0, d1, d2])
     vols = pd.DataFrame({"SPY": [0.16, 0.155, 0.17]}, index=[d0, d1, d2])
@@ -151,13 +156,7 @@ def test_session_pairs_equal_the_hand_explanation_pair_by_pair():
     from .references import ql_greeks
 
     d0, d1, d2, d3, expiry = date(2026, 7, 30), date(2026, 7, 31), date(2026, 8, 3), date(2026, 8, 5), date(2026, 12, 18)
-    positions = pd.DataFrame([
-        dict(symbol="SPY", position_type="LONG", quantity=500, entry_price=600.0, entry_date=d0),
-        dict(symbol="SPY_P", position_type="LP", quantity=10, entry_price=9.0, entry_date=d0, underlying_symbol="SPY",
-             strike=580.0, expiration_date=expiry),
-        dict(symbol="SPY_C", position_type="SC", quantity=-5, entry_price=8.0, entry_date=d2, underlying_symbol="SPY",
-             strike=640.0, expiration_date=expiry),
-    ], index=["stock", "put", "call"])
+    positions = spy_book(d0, d2, expiry)
     spot = {d0: 601.0, d1: 604.0, d2: 598.0, d3: 607.0}
     rate = {d0: 0.041, d1: 0.0412, d2: 0.0408, d3: 0.0409}
     vol = {d0: 0.16, d1: 0.155, d2: 0.17, d3: 0.165}
