@@ -29,13 +29,12 @@ def test_matrix_round_trip_is_bit_exact(tmp_path):
     matrix = long.pivot(index="date", columns="symbol", values="adj_close")
     matrix.index = [pd.Timestamp(d).date() for d in matrix.index]
     matrix.iloc[3, 2] = np.nan  # a missing price stays missing
-    path = tmp_path / "m.parquet"
+    path = tmp_path / "m.npz"
     write_matrix(path, matrix)
     back = read_matrix(path)
     assert list(back.index) == list(matrix.index) and isinstance(back.index[0], date)
     assert list(back.columns) == [str(c) for c in matrix.columns]
-    same = (back.to_numpy() == matrix.to_numpy()) | (np.isnan(back.to_numpy()) & np.isnan(matrix.to_numpy()))
-    assert same.all()
+    assert np.array_equal(back.to_numpy().view(np.int64), matrix.to_numpy(dtype=np.float64).view(np.int64))  # bit for bit, NaN too
     assert covers(back, list(matrix.index), list(matrix.columns[:5]))
     assert not covers(back, list(matrix.index)[1:], list(matrix.columns[:5]))  # another window: read the database
     assert not covers(back, list(matrix.index), ["NOT_THERE"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -399,22 +400,74 @@ def _read_cells_postgresql(conn, symbols: Sequence[str], start: date, end: date)
     return out
 
 
+#: Rows per Arrow batch of the ADBC SQLite read (the driver's default of 1,024 costs ~40 % more time on millions of rows).
+ADBC_BATCH_ROWS = 65_536
+#: Memory-map up to this much of the database file for the columnar read (fewer read() calls on a cold page cache).
+SQLITE_READ_MMAP_BYTES = 1 << 31
+
+_SQLITE_CELLS = (
+    "SELECT j.key, CAST(julianday(p.date) - julianday(?) AS INTEGER), p.adj_close, p.data_source = 'synthetic' "
+    "FROM json_each(?) AS j CROSS JOIN onb_prices AS p ON p.symbol = j.value "
+    "WHERE p.date >= ? AND p.date <= ? AND p.adj_close IS NOT NULL"
+)
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The database file behind a SQLite engine (None: in memory, a URI or another dialect)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return None
+    name = url.database or ""
+    if not name or name == ":memory:" or name.startswith("file:") or url.query.get("uri"):
+        return None
+    return name
+
+
 def _read_cells_sqlite(conn, symbols: Sequence[str], start: date, end: date):
-    import itertools
+    """(symbol position, day offset, adj_close, synthetic flag) of every cached price in the window.
+
+    A database file is read through the Arrow ADBC SQLite driver: the four columns arrive as Arrow
+    arrays built in C (about 3× faster than the sqlite3 module's one tuple per row), on a read-only
+    connection of its own that sees what is committed (as a new pooled connection would). An
+    in-memory database (only reachable through the engine's own connection) uses the sqlite3 cursor.
+    """
     import json
 
-    query = (
-        "SELECT CAST(j.key AS INTEGER), CAST(julianday(p.date) - julianday(?) AS INTEGER), p.adj_close, "
-        "p.data_source = 'synthetic' "
-        "FROM json_each(?) AS j CROSS JOIN onb_prices AS p ON p.symbol = j.value "
-        "WHERE p.date >= ? AND p.date <= ? AND p.adj_close IS NOT NULL"
-    )
+    params = (start.isoformat(), json.dumps(list(symbols)), start.isoformat(), end.isoformat())
+    path = sqlite_file(conn.engine)
+    if path is not None and Path(path).exists():
+        return _read_cells_adbc(path, params)
+    import itertools
+
     with dbapi_cursor(conn) as cursor:
         cursor.arraysize = 65536
-        cursor.execute(query, (start.isoformat(), json.dumps(list(symbols)), start.isoformat(), end.isoformat()))
+        cursor.execute(_SQLITE_CELLS, params)
         flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
     cells = flat.reshape(-1, 4)
     return cells[:, 0].astype(np.int64), cells[:, 1].astype(np.int64), np.ascontiguousarray(cells[:, 2]), cells[:, 3].astype(np.uint8)
+
+
+def _read_cells_adbc(path: str, params: tuple):
+    import adbc_driver_sqlite
+    import adbc_driver_sqlite.dbapi as adbc_sqlite
+    import pyarrow as pa
+
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    with adbc_sqlite.connect(uri) as adbc, adbc.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute(f"PRAGMA mmap_size = {SQLITE_READ_MMAP_BYTES}")
+        cursor.adbc_statement.set_options(**{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(ADBC_BATCH_ROWS)})
+        cursor.execute(_SQLITE_CELLS, params)
+        table = cursor.fetch_arrow_table()
+    if table.num_rows == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0), np.empty(0, dtype=np.uint8)
+    columns = [table.column(k).combine_chunks() for k in range(4)]
+    expected = (pa.int64(), pa.int64(), pa.float64(), pa.int64())
+    if any(c.type != t or c.null_count for c, t in zip(columns, expected)):
+        raise RuntimeError(f"unexpected column types from the SQLite price read: {[str(c.type) for c in columns]}")
+    sym_i, day, adj, synth = (c.to_numpy(zero_copy_only=False) for c in columns)
+    return sym_i, day, adj, synth.astype(np.uint8)
 
 
 def cached_sessions(matrix: pd.DataFrame) -> dict[str, set[date]]:

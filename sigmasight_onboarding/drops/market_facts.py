@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
 from sigmasight_onboarding.calendar import last_sessions
 from sigmasight_onboarding.config import Settings
-from sigmasight_onboarding.db.price_cache import load_prices
+from sigmasight_onboarding.db.price_cache import read_price_matrix
 from sigmasight_onboarding.drops.preflight import (
     COVERAGE_SESSIONS,
     MIN_COVERAGE,
@@ -30,12 +31,6 @@ from sigmasight_onboarding.drops.reader import ClientDrop
 
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Row-concatenate price frames, leaving out empty ones (pandas' documented way to keep the
-    dtypes of the non-empty frames; concatenating an empty frame is deprecated)."""
-    non_empty = [f for f in frames if len(f)]
-    return pd.concat(non_empty or frames[:1], ignore_index=True)
-
 def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str], as_of: date,
                  lookback_days: int = 730) -> MarketFacts:
     """Coverage of the last COVERAGE_SESSIONS sessions per symbol: from the shared cache, and for what
@@ -44,10 +39,10 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
     sessions = last_sessions(as_of, COVERAGE_SESSIONS)
     wanted = sorted(set(symbols) | set(reference))
     providers = tuple(chain.describe()) if hasattr(chain, "describe") else ()
-    cached = load_prices(engine, wanted, sessions[0], sessions[-1])
+    cached = read_price_matrix(engine, wanted, sessions)[0]  # columnar: no row objects for big books
     session_set = set(sessions)
-    frames = [cached[cached["date"].isin(session_set)][["symbol", "date", "adj_close"]]]
-    cov = _coverage(frames[0], wanted, sessions)
+    frames = [_long(cached)]
+    cov = {s: float(n) / len(sessions) for s, n in cached.notna().sum().items()}
     failures: dict[str, str] = {}
     missing = [s for s in wanted if cov[s] < MIN_COVERAGE]
     if missing:  # a provider call is needed: is the chain reachable at all?
@@ -59,7 +54,8 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
         failures.update(fetched.failures)
         frames.append(fetched.prices[fetched.prices["date"].isin(session_set)][["symbol", "date", "adj_close"]])
     prices = _concat(frames)
-    cov = _coverage(prices, wanted, sessions)
+    if len(frames) > 1:
+        cov = _coverage(prices, wanted, sessions)
     # spellings under another separator (BRK/B -> BRK-B) for the symbols still unpriced
     alts = {s: alias_spellings(s) for s in symbols if cov.get(s, 0.0) < MIN_COVERAGE}
     alts = {s: a for s, a in alts.items() if a}
@@ -77,7 +73,10 @@ def market_facts(engine: Engine, chain, symbols: list[str], reference: list[str]
             best = max(a_list, key=lambda a: alt_cov.get(a, 0.0))
             if alt_cov.get(best, 0.0) >= MIN_COVERAGE:
                 aliases[sym] = best
-    last = prices.sort_values("date").drop_duplicates("symbol", keep="last").set_index("symbol")["adj_close"]
+    if len(frames) == 1 and not alts:  # the cache alone: each symbol's last present session of the matrix
+        last = cached.ffill().iloc[-1] if len(cached) else pd.Series(dtype=float)
+    else:
+        last = prices.sort_values("date", kind="stable").drop_duplicates("symbol", keep="last").set_index("symbol")["adj_close"]
     return MarketFacts(
         as_of=as_of,
         coverage={s: float(cov.get(s, 0.0)) for s in sorted(set(wanted) | set(cov))},
@@ -95,6 +94,14 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not nonempty:
         return frames[0]
     return nonempty[0].reset_index(drop=True) if len(nonempty) == 1 else pd.concat(nonempty, ignore_index=True)
+
+
+def _long(matrix: pd.DataFrame) -> pd.DataFrame:
+    """(symbol, date, adj_close) rows of a session × symbol matrix's present cells, symbol by symbol."""
+    values = matrix.to_numpy()
+    rows, cols = np.nonzero(~np.isnan(values.T))
+    return pd.DataFrame({"symbol": np.asarray(matrix.columns, dtype=object)[rows],
+                         "date": np.asarray(matrix.index, dtype=object)[cols], "adj_close": values.T[rows, cols]})
 
 
 def _coverage(prices: pd.DataFrame, symbols: list[str], sessions: list[date]) -> dict[str, float]:

@@ -2,8 +2,9 @@
 through Dagster (an IO manager), not through process-wide caches.
 
 `price_history` returns the matrix (index: session dates, columns: symbols, values: adjusted closes in
-dollars, ^TNX/^IRX in percent, NaN where no price); this IO manager stores it as Parquet under
-``<state dir>/price_matrices/<client>.parquet`` (atomic replace) and loads it for every downstream
+dollars, ^TNX/^IRX in percent, NaN where no price); this IO manager stores it as an uncompressed NumPy
+archive under ``<state dir>/price_matrices/<client>.npz`` (atomic replace; 30 ms for 500 × 8,370, where
+a Parquet file with one column per symbol took 1.9 s) and loads it for every downstream
 input — so the analytics read it once per run whatever the executor (in-process: from the copy kept
 for the run; multiprocess, Celery, Kubernetes: from the file, which must then sit on storage the
 workers share, e.g. SIGMASIGHT_STATE_DIR on a shared volume).
@@ -16,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import PrivateAttr
@@ -25,28 +27,26 @@ PRICE_MATRIX_IO_MANAGER = "price_matrix_io_manager"
 
 def matrix_path(base_dir: Path, client_key: str) -> Path:
     """One file per client partition (the key quoted so any e-mail is a safe file name)."""
-    return base_dir / f"{quote(client_key, safe='@._-+')}.parquet"
+    return base_dir / f"{quote(client_key, safe='@._-+')}.npz"
 
 
 def write_matrix(path: Path, matrix: pd.DataFrame) -> None:
-    """Parquet with a `date` column (float64 values bit-exact), written to a temporary file then renamed."""
+    """`values` (float64, bit-exact), `dates` (datetime64[D]) and `symbols` (str) in one .npz, written to
+    a temporary file then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = matrix.copy()
-    frame.index = pd.to_datetime(pd.Index(matrix.index))
-    frame.index.name = "date"
-    frame.columns = [str(c) for c in frame.columns]
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    frame.reset_index().to_parquet(tmp, index=False)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, values=matrix.to_numpy(dtype=np.float64), dates=np.array(list(matrix.index), dtype="datetime64[D]"),
+                 symbols=np.array([str(c) for c in matrix.columns], dtype=str))
     os.replace(tmp, path)
 
 
 def read_matrix(path: Path) -> pd.DataFrame:
     """The matrix as written: index = `datetime.date` sessions, columns = symbols."""
-    frame = pd.read_parquet(path)
-    dates = [d.date() for d in pd.to_datetime(frame.pop("date"))]
-    frame.index = pd.Index(dates, dtype=object)
-    frame.columns.name = None
-    return frame
+    with np.load(path, allow_pickle=False) as archive:
+        values, dates, symbols = archive["values"], archive["dates"], archive["symbols"]
+    index = pd.Index(dates.astype(object), dtype=object)
+    return pd.DataFrame(values, index=index, columns=pd.Index(symbols.tolist(), dtype=object), copy=False)
 
 
 class PriceMatrixIOManager(ConfigurableIOManager):
