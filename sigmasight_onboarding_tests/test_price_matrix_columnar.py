@@ -65,12 +65,6 @@ def test_stored_prices_read_back_bit_identical_to_the_source(db_url, monkeypatch
         large_list, _synthetic = read_price_matrix(engine, ["ZZZZ"] + symbols, sessions)
         assert np.array_equal(large_list.to_numpy().view(np.int64), matrix.to_numpy().view(np.int64))
     monkeypatch.undo()
-    if engine.dialect.name == "sqlite":  # the file is read through ADBC; the sqlite3 cursor (in-memory databases) agrees bit for bit
-        assert price_cache.sqlite_file(engine) is not None
-        monkeypatch.setattr(price_cache, "sqlite_file", lambda _engine: None)
-        cursor_read, _synthetic = read_price_matrix(engine, ["ZZZZ"] + symbols, sessions)
-        assert np.array_equal(cursor_read.to_numpy().view(np.int64), matrix.to_numpy().view(np.int64))
-        monkeypatch.undo()
 
     # the same matrix as the row-object path (long frame + pivot)
     long = load_prices(engine, symbols, sessions[0], sessions[-1])

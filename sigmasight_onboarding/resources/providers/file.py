@@ -181,13 +181,25 @@ def _to_pandas(table: pa.Table | None) -> pd.DataFrame:
     if pa.types.is_timestamp(date_col.type):
         frame["date"] = [ts.date() if ts is not None else None for ts in date_col.to_pylist()]
     else:
-        frame["date"] = date_col.to_pandas(date_as_object=True).to_numpy()
+        frame["date"] = _shared_date_objects(date_col)
     for col in ("adj_close",) + OPTIONAL_COLUMNS:
         if col in table.column_names:
             frame[col] = np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype="float64")
         else:
             frame[col] = np.nan
     return frame[cols]
+
+
+def _shared_date_objects(column: pa.ChunkedArray) -> np.ndarray:
+    """A date32 column as an object array of `datetime.date` in which equal days are one object: a few
+    hundred objects for millions of rows, so every later hash or comparison of the column (factorize,
+    isin, dict lookups) takes the identity fast path."""
+    days = pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False)
+    if column.null_count:
+        return column.to_pandas(date_as_object=True).to_numpy()
+    distinct, inverse = np.unique(days, return_inverse=True)
+    objects = pa.array(distinct, type=pa.int32()).cast(pa.date32()).to_pandas(date_as_object=True).to_numpy()
+    return objects[inverse]
 
 
 _VALUE_CHECKS = (
