@@ -176,18 +176,14 @@ def _to_pandas(table: pa.Table | None) -> pd.DataFrame:
     cols = list(REQUIRED_COLUMNS) + list(OPTIONAL_COLUMNS)
     if table is None or table.num_rows == 0:
         return pd.DataFrame({c: pd.Series(dtype="object" if c in ("date", "symbol") else "float64") for c in cols})
-    frame = pd.DataFrame({"symbol": table.column("symbol").to_pandas()})
     date_col = table.column("date")
-    if pa.types.is_timestamp(date_col.type):
-        frame["date"] = [ts.date() if ts is not None else None for ts in date_col.to_pylist()]
-    else:
-        frame["date"] = _shared_date_objects(date_col)
+    columns = {"date": (np.array([ts.date() if ts is not None else None for ts in date_col.to_pylist()], dtype=object)
+                        if pa.types.is_timestamp(date_col.type) else _shared_date_objects(date_col)),
+               "symbol": table.column("symbol").to_numpy(zero_copy_only=False)}
     for col in ("adj_close",) + OPTIONAL_COLUMNS:
-        if col in table.column_names:
-            frame[col] = np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype="float64")
-        else:
-            frame[col] = np.nan
-    return frame[cols]
+        columns[col] = (np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype="float64")
+                        if col in table.column_names else np.full(table.num_rows, np.nan))
+    return pd.DataFrame({c: columns[c] for c in cols}, copy=False)  # built in column order: no reordering copy
 
 
 def _shared_date_objects(column: pa.ChunkedArray) -> np.ndarray:
@@ -197,9 +193,12 @@ def _shared_date_objects(column: pa.ChunkedArray) -> np.ndarray:
     days = pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False)
     if column.null_count:
         return column.to_pandas(date_as_object=True).to_numpy()
-    distinct, inverse = np.unique(days, return_inverse=True)
-    objects = pa.array(distinct, type=pa.int32()).cast(pa.date32()).to_pandas(date_as_object=True).to_numpy()
-    return objects[inverse]
+    if not len(days):
+        return np.empty(0, dtype=object)
+    first = int(days.min())
+    span = np.arange(first, int(days.max()) + 1, dtype=np.int32)  # every day of the range: a few thousand at most
+    objects = pa.array(span, type=pa.int32()).cast(pa.date32()).to_pandas(date_as_object=True).to_numpy()
+    return objects[days - first]
 
 
 _VALUE_CHECKS = (
@@ -328,4 +327,5 @@ def _validated_table(raw: pd.DataFrame, wanted: list[str], source: str) -> tuple
            for c in ("open", "high", "low", "close", "adj_close", "volume")},
         "data_source": source,
     }, copy=False)
-    return out[PRICE_COLUMNS], failures
+    assert list(out.columns) == PRICE_COLUMNS  # built in order: no reordering copy of millions of rows
+    return out, failures
