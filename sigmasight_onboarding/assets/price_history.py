@@ -79,7 +79,9 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
 
     # the window is read column-wise straight into the session × symbol matrix (no long frame)
     matrix, synthetic = read_price_matrix(engine, symbols, sessions)
-    summary = backfill_prices(engine, chain, symbols, sessions, cached=cached_sessions(matrix))
+    # only symbols with a session missing can need the providers (a warm 8,370-symbol window: none)
+    incomplete_now = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
+    summary = backfill_prices(engine, chain, incomplete_now, sessions, cached=cached_sessions(matrix[incomplete_now]))
     if summary["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
         del matrix
         matrix, synthetic = read_price_matrix(engine, symbols, sessions)
