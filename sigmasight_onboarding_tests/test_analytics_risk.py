@@ -393,7 +393,7 @@ def test_monte_carlo_pnl_equals_the_explicit_simulation(prices):
     valued = valuation_arrays(pos, spots, pd.Timestamp(as_of), 0.04, vols=vols)
     reval = risk.Revaluation(pos, valued, 0.04, None, 1.0, None)
     symbol_index = np.array([symbols.index(s) for s in pos["price_symbol"]])
-    got = risk.simulated_portfolio_pnl(reval, cov, None, symbol_index, 10_000, 7)
+    got = risk.simulated_portfolio_pnl(reval, risk.cholesky_factor(cov), None, symbol_index, 10_000, 7)
 
     z = np.random.default_rng(7).standard_normal((10_000, len(symbols)))
     r = z @ np.linalg.cholesky(cov).T
@@ -406,5 +406,34 @@ def test_monte_carlo_pnl_equals_the_explicit_simulation(prices):
     s_reval = risk.Revaluation(stocks, s_valued, 0.04, None, 1.0, None)
     s_index = np.array([symbols.index(s) for s in stocks["price_symbol"]])
     w = np.bincount(s_index, weights=s_valued["market_value"], minlength=len(symbols))
-    linear = risk.simulated_portfolio_pnl(s_reval, cov, w, s_index, 10_000, 7)
+    linear = risk.simulated_portfolio_pnl(s_reval, risk.cholesky_factor(cov), w, s_index, 10_000, 7)
     np.testing.assert_allclose(linear, r @ w, rtol=1e-9, atol=1e-6)
+
+
+def test_more_symbols_than_sample_days_use_the_exact_sample_space_factor(prices):
+    """With k ≥ n symbols the covariance has rank < k: the factor is X̃ᵀ/√(n−1) (k × n), whose F Fᵀ equals
+    numpy's ddof=1 covariance, and the simulated P&L of a linear book has the closed-form σ_p = √(wᵀΣw)
+    (normal, zero mean) up to sampling error — no k × k eigendecomposition."""
+    from scipy.stats import norm
+
+    symbols = [s for s in prices.columns if prices[s].iloc[-80:].notna().all()][:60]
+    lookback = 40
+    window = risk.returns_window(prices[symbols], symbols, (), lookback, 0)
+    cov = risk.returns_covariance(window)
+    n = int(window.lookback_mask.sum())
+    assert n < len(symbols)
+    factor = risk.covariance_factor(window, cov)
+    assert factor.shape == (len(symbols), n)
+    np.testing.assert_allclose(factor @ factor.T, np.cov(prices[symbols].pct_change().iloc[-n:].to_numpy(float).T, ddof=1),
+                               rtol=1e-9, atol=1e-15)
+    w = np.linspace(-50_000, 100_000, len(symbols))
+    pos = pd.DataFrame({"symbol": symbols, "position_type": "LONG", "quantity": 1.0})
+    from sigmasight_onboarding.analytics.snapshots import prepare_positions, valuation_arrays
+
+    prepared = prepare_positions(pos)
+    valued = valuation_arrays(prepared, prices[symbols].iloc[-1].astype(float), pd.Timestamp(prices.index[-1]), 0.04)
+    reval = risk.Revaluation(prepared, valued, 0.04, None, 1.0, None)
+    pnl = risk.simulated_portfolio_pnl(reval, factor, w, np.arange(len(symbols)), 200_000, 11)
+    sigma = float(np.sqrt(w @ cov @ w))
+    assert abs(pnl.std() / sigma - 1.0) < 0.01  # 200,000 paths: the sample σ is within ~0.3 % (3 s.e. ≈ 0.5 %)
+    assert abs(-np.quantile(pnl, 0.01) / (norm.ppf(0.99) * sigma) - 1.0) < 0.02

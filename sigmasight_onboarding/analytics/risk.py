@@ -429,6 +429,21 @@ def cholesky_factor(cov: Any) -> np.ndarray:
         return vecs * np.sqrt(np.clip(vals, 0.0, None))[None, :]
 
 
+def covariance_factor(window: ReturnsWindow, cov: np.ndarray) -> np.ndarray:
+    """F (k × m) with F Fᵀ = Σ, the sample covariance of `returns_covariance` (same window, ddof = 1).
+
+    Fewer symbols than sample days (k < n): the k × k `cholesky_factor` of Σ. Otherwise Σ has rank
+    ≤ n − 1 and the sample-space factor F = X̃ᵀ / √(n − 1) (X̃: the n × k demeaned sample) is exact,
+    with m = n columns: a 7,500-symbol book draws 10,000 × 252 normals, not 10,000 × 7,500, and needs
+    no 7,500 × 7,500 eigendecomposition (minutes per session).
+    """
+    sample = window.symbol_returns[window.lookback_mask]
+    n, k = sample.shape
+    if k < n:
+        return cholesky_factor(cov)
+    return (sample - sample.mean(axis=0)).T / np.sqrt(n - 1.0)
+
+
 _DRAWS: dict[tuple, np.ndarray] = {}
 
 
@@ -1293,16 +1308,17 @@ def monte_carlo_estimates(simulated_pnl: np.ndarray, confidences: Sequence[float
     return VarEstimates(var=var, es=es)
 
 
-def simulated_portfolio_pnl(reval: Revaluation, cov: np.ndarray, exposures: np.ndarray, symbol_index: np.ndarray,
+def simulated_portfolio_pnl(reval: Revaluation, factor: np.ndarray, exposures: np.ndarray, symbol_index: np.ndarray,
                             n_paths: int, seed: int | None) -> np.ndarray:
-    """Simulated 1-day portfolio P&L, dollars, one value per path (returns ~ N(0, Σ), seeded).
+    """Simulated 1-day portfolio P&L, dollars, one value per path (returns R = Z Fᵀ ~ N(0, Σ), seeded).
 
     Parameters
     ----------
     reval : Revaluation
         Today's positions, ready for full revaluation.
-    cov : ndarray
-        Daily simple-return covariance of the price symbols.
+    factor : ndarray
+        F, k × m with F Fᵀ = Σ, the daily simple-return covariance of the k price symbols
+        (`covariance_factor`); Z is n_paths × m.
     exposures : ndarray
         Dollar delta per price symbol (used when no option is held: P&L = R w, linear).
     symbol_index : ndarray of int
@@ -1321,8 +1337,8 @@ def simulated_portfolio_pnl(reval: Revaluation, cov: np.ndarray, exposures: np.n
         raise ValueError(f"n_paths must be ≥ 10000, got {n_paths}")
     # R = Z Lᵀ is never formed: the linear positions need only R w = Z (Lᵀ w) (one matrix-vector product per
     # path instead of a paths × symbols × symbols product), the options only their underlyings' columns of R.
-    factor = cholesky_factor(cov)
-    z = standard_normal_draws(n_paths, factor.shape[0], seed)
+    factor = np.asarray(factor, dtype=float)
+    z = standard_normal_draws(n_paths, factor.shape[1], seed)
     if not reval.has_options:
         return z @ (factor.T @ np.asarray(exposures, dtype=float))
     linear = ~reval.is_opt
@@ -1451,7 +1467,7 @@ def compute_risk_metrics(
     sample_pnl = history_pnl[window.lookback_mask]
     exposures = dollar_exposures(valued["dollar_delta"], symbol_index, len(symbols))
     cov = returns_covariance(window)
-    simulated = simulated_portfolio_pnl(reval, cov, exposures, symbol_index, n_paths, seed)
+    simulated = simulated_portfolio_pnl(reval, covariance_factor(window, cov), exposures, symbol_index, n_paths, seed)
     return replace(
         result,
         exposures={k: float(v) for k, v in zip(symbols, exposures)},
@@ -1477,6 +1493,7 @@ __all__ = [
     "annualised_volatility",
     "beta",
     "cholesky_factor",
+    "covariance_factor",
     "compute_risk_metrics",
     "confidence_label",
     "dollar_exposures",
