@@ -51,6 +51,7 @@ from sigmasight_onboarding.db.analytics_tables import (
     market_values_and_delta_dollars,
     option_deltas,
     option_pricing_inputs,
+    replace_as_of_columns,
     replace_as_of_rows,
     replace_correlations,
 )
@@ -126,8 +127,15 @@ def _clean(value):
 
 def _nullable(values: pd.Series) -> pd.Series:
     """Plain floats with None for non-finite values (NaN/inf are never stored)."""
-    arr = values.to_numpy(dtype=float)
-    return pd.Series([float(v) if np.isfinite(v) else None for v in arr], index=values.index, dtype=object)
+    arr = np.asarray(values, dtype=float)
+    out = arr.astype(object)  # Python floats
+    out[~np.isfinite(arr)] = None
+    return pd.Series(out, index=getattr(values, "index", None), dtype=object)
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, list]:
+    """A frame's columns as lists of Python values (what ``to_dict("records")`` would hold), for the bulk writes."""
+    return {c: frame[c].tolist() for c in frame.columns}
 
 
 def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: pd.DataFrame) -> AssetCheckResult:
@@ -281,7 +289,8 @@ def _exposures(engine, market: ClientMarket) -> pd.DataFrame:
     mv, dd = market_values_and_delta_dollars(engine, market.positions.index, market.client.portfolio_id, market.as_of)
     out = market.positions[["symbol", "price_symbol", "is_option", "tags"]].copy()
     out["market_value"] = [float(mv[p]) if mv.get(p) is not None else np.nan for p in out.index]
-    out["exposure"] = [dd.get(p, np.nan) if opt else out.at[p, "market_value"] for p, opt in zip(out.index, out["is_option"])]
+    option_dd = pd.Series([dd.get(p, np.nan) for p in out.index], index=out.index, dtype=float)
+    out["exposure"] = option_dd.where(out["is_option"].astype(bool), out["market_value"])
     return out
 
 
@@ -310,7 +319,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     multi, diagnostics = multivariate_betas(asset_returns, etf_returns, window=FACTOR_WINDOW)
     expo = _exposures(engine, market)
     factor_ids = _factor_ids(engine)
-    rows, portfolio_rows = [], []
+    frames, portfolio_rows = [], []
     positions = expo[["price_symbol", "exposure"]].rename_axis("position_id").reset_index()
     now = utcnow()
     for model, betas in (("single", single), ("multivariate", multi)):
@@ -331,7 +340,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
             "created_at": now,
         })
-        rows += frame.to_dict("records")
+        frames.append(frame)
         port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), betas, option_delta_dollars=expo["exposure"].where(expo["is_option"]),
                                          beta_symbol=expo["price_symbol"])
         for factor, p in port.iterrows():
@@ -342,13 +351,14 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             })
         if model == "multivariate":
             multi_port = port
+    rows = pd.concat(frames, ignore_index=True)
     desk_rows, desk_port, by_underlying = _desk_exposure_rows(engine, market, single, now)
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
     with client_transaction(engine, market.client.email) as conn:
-        _replace_as_of(conn, pt, market, rows)
+        replace_as_of_columns(conn, pt, market.client.portfolio_id, market.as_of, _columns(rows))
         _replace_as_of(conn, ft, market, portfolio_rows)
-        _replace_as_of(conn, et, market, desk_rows)
+        replace_as_of_columns(conn, et, market.client.portfolio_id, market.as_of, desk_rows)
         _replace_as_of(conn, pe, market, [desk_port])
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
@@ -379,13 +389,13 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
         }),
         check_results=[
             _schema_check("factor_schema", "factor_exposures", FACTOR_SCHEMA, pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]])),
-            _position_coverage_check("factor_exposures", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
+            _position_coverage_check("factor_exposures", market.positions, set(expo.loc[expo.index.isin(set(rows["position_id"])), "symbol"]), {}),
         ],
     )
 
 
-def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[list[dict], dict, pd.DataFrame]:
-    """Dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
+def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[dict[str, list], dict, pd.DataFrame]:
+    """Rows of onb_position_exposures column by column: dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
     delta-adjusted gross/net (``analytics/exposures.py``). Options use the stored per-share delta."""
     deltas = option_deltas(engine, market.client.portfolio_id, market.as_of)
     pos = market.positions
@@ -395,11 +405,13 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
     }, index=pos.index)
     beta = single[single["factor"] == "Market"].set_index("symbol")["beta"]
     per, port, by = desk_exposures(frame, beta)
-    rows = [{"position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
-             "underlying_symbol": str(r["underlying_symbol"]), "share_delta": _clean(r["share_delta"]),
-             "dollar_delta": _clean(r["dollar_delta"]), "market_beta": _clean(r["market_beta"]),
-             "beta_adjusted_dollar_delta": _clean(r["beta_adjusted_dollar_delta"]), "created_at": now}
-            for pid, r in per.iterrows()]
+    n = len(per)
+    rows = {  # column by column
+        "position_id": list(per.index), "portfolio_id": [market.client.portfolio_id] * n, "calculation_date": [market.as_of] * n,
+        "underlying_symbol": [str(u) for u in per["underlying_symbol"]],
+        **{c: _nullable(per[c]).tolist() for c in ("share_delta", "dollar_delta", "market_beta", "beta_adjusted_dollar_delta")},
+        "created_at": [now] * n,
+    }
     port_row = {"portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of, "created_at": now,
                 **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in asdict(port).items()}}
     return rows, port_row, by
@@ -437,25 +449,25 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
         "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
         "created_at": utcnow(),
     })
-    rows = frame.to_dict("records")
+    cols = _columns(frame)
     t = PositionInterestRateBeta.__table__
     with client_transaction(engine, market.client.email) as conn:
-        _replace_as_of(conn, t, market, rows)
+        replace_as_of_columns(conn, t, market.client.portfolio_id, market.as_of, cols)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
     repriced_total = float(np.nansum(repriced.to_numpy()))
     weak = {f"{bp:+d}bp": {k: (round(v, 4) if k == "share_low_significance" else round(v, 2))
                            for k, v in asdict(rate_shock_significance(exposure_by_symbol, betas, bp)).items() if k != "shock_bp"}
             for bp in (-300, 300)}
-    frame = pd.DataFrame({"rate_beta": [r["rate_beta"] for r in rows], "r2": [r["r_squared"] for r in rows]}, dtype=float)
+    frame = pd.DataFrame({"rate_beta": cols["rate_beta"], "r2": cols["r_squared"]}, dtype=float)
     schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
     return MaterializeResult(
         metadata=readable({
             "as_of": market.as_of.isoformat(),
-            "positions": len(rows),
+            "positions": len(frame),
             "portfolio_pnl_by_shock_bp": MetadataValue.json({f"{int(k):+d}bp": round(float(v), 2) for k, v in shocks.items()}),
             "units": "rate_beta = decimal return per +1 bp of the 10-year yield; P&L in dollars",
-            "low_significance_positions (|t| < 2)": sum(bool(r["low_significance"]) for r in rows),
+            "low_significance_positions (|t| < 2)": sum(map(bool, cols["low_significance"])),
             "pnl_resting_on_low_significance_betas": MetadataValue.json(weak),
             "+100bp: delta approximation vs full reprice (stress treatment)": MetadataValue.json({
                 "pnl_up_100bp (exposure × beta × 100, no option rho/gamma)": round(float(shocks.loc[100.0]), 2),
@@ -463,7 +475,7 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
         }),
         check_results=[
             _schema_check("rate_beta_schema", "interest_rate_betas", schema, frame),
-            _position_coverage_check("interest_rate_betas", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
+            _position_coverage_check("interest_rate_betas", market.positions, set(expo["symbol"]), {}),  # a row per position
         ],
     )
 
