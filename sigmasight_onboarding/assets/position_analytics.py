@@ -325,11 +325,9 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     for model, betas in (("single", single), ("multivariate", multi)):
         # one row per position × factor: a merge on the symbol the position's risk is measured on
         merged = positions.merge(betas, left_on="price_symbol", right_on="symbol", how="inner")
-        frame = pd.DataFrame({
+        frame = pd.DataFrame({  # the columns that vary by row; the constant ones are added when written
             "position_id": merged["position_id"],
-            "portfolio_id": market.client.portfolio_id,
             "factor_id": merged["factor"].map(factor_ids),
-            "calculation_date": market.as_of,
             "model": model,
             "exposure_value": _nullable(merged["beta"]),
             "t_stat": _nullable(merged["t_stat"]),
@@ -338,7 +336,6 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             "quality_flag": merged["quality_flag"],
             "extreme_beta": merged["extreme_beta"].astype(bool),
             "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
-            "created_at": now,
         })
         frames.append(frame)
         port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), betas, option_delta_dollars=expo["exposure"].where(expo["is_option"]),
@@ -356,7 +353,10 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
     with client_transaction(engine, market.client.email) as conn:
-        replace_as_of_columns(conn, pt, market.client.portfolio_id, market.as_of, _columns(rows))
+        n = len(rows)
+        replace_as_of_columns(conn, pt, market.client.portfolio_id, market.as_of, {
+            "portfolio_id": [market.client.portfolio_id] * n, "calculation_date": [market.as_of] * n,
+            **_columns(rows), "created_at": [now] * n})
         _replace_as_of(conn, ft, market, portfolio_rows)
         replace_as_of_columns(conn, et, market.client.portfolio_id, market.as_of, desk_rows)
         _replace_as_of(conn, pe, market, [desk_port])
@@ -376,8 +376,8 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             "desk_exposure_usd": MetadataValue.json({k: (round(v, 2) if isinstance(v, float) else v) for k, v in desk_port.items()
                                                      if k not in ("portfolio_id", "calculation_date", "created_at")}),
             "share_delta_by_underlying": _table(
-                [{"underlying": u, "share_delta": round(float(r["share_delta"]), 2), "dollar_delta": round(float(r["dollar_delta"]), 2)}
-                 for u, r in by_underlying.iterrows()],
+                [{"underlying": u, "share_delta": round(float(sd), 2), "dollar_delta": round(float(dd), 2)}
+                 for u, sd, dd in zip(by_underlying.index, by_underlying["share_delta"].to_numpy(float), by_underlying["dollar_delta"].to_numpy(float))],
                 [("underlying", "string"), ("share_delta", "float"), ("dollar_delta", "float")]),
             "factor_model": diagnostics.method,
             "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics.vif_spread_model.items()}),

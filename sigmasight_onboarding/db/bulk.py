@@ -6,11 +6,12 @@ import datetime
 import enum
 import io
 import operator
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Select, Table
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -134,7 +135,7 @@ def _insert_columns(conn: Connection, table: Table, names: list[str], columns: l
         for i, name in enumerate(names):
             process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
             if process is not None:
-                columns[i] = [process(v) for v in columns[i]]
+                columns[i] = _processed(process, columns[i])
         with dbapi_cursor(conn) as cursor:
             cursor.executemany(f"INSERT INTO {target} VALUES ({', '.join('?' * len(names))})", list(zip(*columns)))
         return n
@@ -152,6 +153,40 @@ def _insert_columns(conn: Connection, table: Table, names: list[str], columns: l
             buffer.seek(0)
             cursor.copy_expert(f"COPY {target} FROM STDIN WITH (FORMAT csv)", buffer)
     return n
+
+
+# Types whose equal values are bound alike, so a column of them is processed once per distinct value.
+_MEMO_TYPES = frozenset({uuid.UUID, str, int, bool, datetime.date, type(None)})
+
+
+def _processed(process, values: list) -> list:
+    """``process`` applied to every value: once for a column of one object repeated, once per distinct
+    value for ids, dates and text (`_MEMO_TYPES`), else value by value."""
+    first = values[0]
+    if all(v is first for v in values):
+        return [process(first)] * len(values)
+    if {type(v) for v in values} <= _MEMO_TYPES:
+        memo = {v: process(v) for v in set(values)}
+        return [memo[v] for v in values]
+    return [process(v) for v in values]
+
+
+def read_columns(conn: Connection, stmt: Select) -> list[list]:
+    """The result of ``stmt`` column by column (one list per selected column, in order), holding the values
+    SQLAlchemy's rows would hold: the DBAPI cursor's raw rows, each column through its type's result
+    processor (`_processed`), without building a Row per result row."""
+    result = conn.execute(stmt)
+    try:
+        raw = result.cursor.fetchall()
+        description = result.cursor.description
+    finally:
+        result.close()
+    columns = [list(col) for col in zip(*raw)] if raw else [[] for _ in stmt.selected_columns]
+    for i, column in enumerate(stmt.selected_columns):
+        process = column.type.dialect_impl(conn.dialect).result_processor(conn.dialect, description[i][1])
+        if process is not None and columns[i]:
+            columns[i] = _processed(process, columns[i])
+    return columns
 
 
 def _csv_cell(value) -> str:

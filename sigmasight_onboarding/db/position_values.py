@@ -14,17 +14,19 @@ def enrich_equity_positions(engine, positions, last_prices) -> int:
     """Fill last_price, market_value (= quantity × price) and unrealized_pnl for stock positions."""
     equities = positions[~is_option_type(positions["position_type"])]
     rows = []
-    for pid, pos in equities.iterrows():
-        price = last_prices.get(pos["symbol"])
+    cent = Decimal("0.01")
+    for pid, symbol, quantity, entry_price in zip(equities.index, equities["symbol"].tolist(),
+                                                  equities["quantity"].tolist(), equities["entry_price"].tolist()):
+        price = last_prices.get(symbol)
         if price is None or price != price:
             continue
-        q = Decimal(str(pos["quantity"]))
+        q = Decimal(str(quantity))
         p = Decimal(str(round(price, 4)))
         rows.append({
             "_id": pid,
             "last_price": p,
-            "market_value": (q * p).quantize(Decimal("0.01")),
-            "unrealized_pnl": (q * (p - Decimal(str(pos["entry_price"])))).quantize(Decimal("0.01")),
+            "market_value": (q * p).quantize(cent),
+            "unrealized_pnl": (q * (p - Decimal(str(entry_price)))).quantize(cent),
             "updated_at": utcnow(),
         })
     if rows:
