@@ -214,33 +214,17 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
             "vega": greeks["vega"], "rho": greeks["rho"], "underlying_price": greeks["spot"],
             "implied_volatility": greeks["implied_vol"],
         })
-        for pid, g in greeks.iterrows():
-            pos = priced.loc[pid]
-            values = [g["price"], g["delta"], g["gamma"], g["theta"], g["vega"], g["rho"], g["position_price"],
-                      g["position_delta"], g["delta_dollars"], g["gamma_dollars"]]
-            if not all(np.isfinite(v) for v in values):
-                excluded[pos["symbol"]] = "non-finite Greeks (not stored)"
-                continue
-            rows.append({
-                "position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
-                "underlying_price": float(g["spot"]), "implied_volatility": float(g["implied_vol"]),
-                "volatility_source": g["volatility_source"], "risk_free_rate": market.rate,
-                "time_to_expiry_years": max(float(g["time_years"]), 0.0), "is_expired": bool(g["expired"]),
-                "price_source": "market" if g["volatility_source"] == VOL_SOURCE_IMPLIED else "model",
-                "dividend_yield": float(q.loc[pid]), "dividend_yield_source": str(q_source.loc[pid]),
-                "unit_price": float(g["price"]), "delta": float(g["delta"]),
-                "gamma": float(g["gamma"]), "theta": float(g["theta"]), "vega": float(g["vega"]), "rho": float(g["rho"]),
-                "position_value": float(g["position_price"]), "position_delta": float(g["position_delta"]),
-                "position_gamma": float(g["position_gamma"]), "position_theta": float(g["position_theta"]),
-                "position_vega": float(g["position_vega"]), "position_rho": float(g["position_rho"]),
-                "delta_dollars": float(g["delta_dollars"]), "gamma_dollars": float(g["gamma_dollars"]),
-                "created_at": utcnow(),
-            })
+        checked = ["price", "delta", "gamma", "theta", "vega", "rho", "position_price", "position_delta", "delta_dollars", "gamma_dollars"]
+        finite = np.isfinite(greeks[checked].to_numpy(dtype=float)).all(axis=1)
+        for sym in priced.loc[greeks.index[~finite], "symbol"]:
+            excluded[sym] = "non-finite Greeks (not stored)"
+        rows = _greeks_rows(greeks[finite], q, q_source, market)
     table = PositionGreeks.__table__
     with client_transaction(engine, market.client.email) as conn:
         _replace_as_of(conn, table, market, rows)
         _value_options(conn, priced, rows)
     totals = {k: float(sum(r[k] for r in rows)) for k in ("position_delta", "position_gamma", "position_theta", "position_vega", "delta_dollars")}
+    symbol_of = priced["symbol"].to_dict()
     return MaterializeResult(
         metadata=readable({
             "as_of": market.as_of.isoformat(),
@@ -257,29 +241,60 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
                 "from_provider": sum(r["dividend_yield_source"] != DIVIDEND_SOURCE_NONE for r in rows)}),
             "portfolio_option_greeks": MetadataValue.json({k: round(v, 4) for k, v in totals.items()}),
             "greeks": _table(
-                [{"symbol": priced.loc[r["position_id"], "symbol"], "price": round(r["unit_price"], 4), "delta": round(r["delta"], 4),
+                [{"symbol": symbol_of[r["position_id"]], "price": round(r["unit_price"], 4), "delta": round(r["delta"], 4),
                   "vol": round(r["implied_volatility"], 4), "value": round(r["position_value"], 2)} for r in rows],
                 [("symbol", "string"), ("price", "float"), ("delta", "float"), ("vol", "float"), ("value", "float")]),
             "notes": "; ".join(market.notes) or "none",
         }),
         check_results=[
             _schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, frame),
-            _position_coverage_check("position_greeks", options, {priced.loc[r["position_id"], "symbol"] for r in rows}, excluded),
+            _position_coverage_check("position_greeks", options, {symbol_of[r["position_id"]] for r in rows}, excluded),
         ],
     )
+
+
+def _greeks_rows(greeks: pd.DataFrame, q: pd.Series, q_source: pd.Series, market: ClientMarket) -> list[dict]:
+    """Rows of onb_position_greeks (plain Python values) for the positions of ``greeks`` (finite Greeks),
+    built column by column; q and q_source: dividend yield and its source by position id."""
+    ids = list(greeks.index)
+    cols = {k: greeks[k].to_numpy(dtype=float).tolist() for k in (
+        "spot", "implied_vol", "price", "delta", "gamma", "theta", "vega", "rho", "position_price", "position_delta",
+        "position_gamma", "position_theta", "position_vega", "position_rho", "delta_dollars", "gamma_dollars")}
+    sources = greeks["volatility_source"].tolist()
+    years = [max(t, 0.0) for t in greeks["time_years"].to_numpy(dtype=float).tolist()]
+    expired = [bool(e) for e in greeks["expired"].tolist()]
+    yields = q.reindex(greeks.index).to_numpy(dtype=float).tolist()
+    yield_sources = [str(v) for v in q_source.reindex(greeks.index).tolist()]
+    portfolio_id, as_of, rate = market.client.portfolio_id, market.as_of, market.rate
+    return [{
+        "position_id": pid, "portfolio_id": portfolio_id, "calculation_date": as_of,
+        "underlying_price": cols["spot"][i], "implied_volatility": cols["implied_vol"][i],
+        "volatility_source": sources[i], "risk_free_rate": rate,
+        "time_to_expiry_years": years[i], "is_expired": expired[i],
+        "price_source": "market" if sources[i] == VOL_SOURCE_IMPLIED else "model",
+        "dividend_yield": yields[i], "dividend_yield_source": yield_sources[i],
+        "unit_price": cols["price"][i], "delta": cols["delta"][i],
+        "gamma": cols["gamma"][i], "theta": cols["theta"][i], "vega": cols["vega"][i], "rho": cols["rho"][i],
+        "position_value": cols["position_price"][i], "position_delta": cols["position_delta"][i],
+        "position_gamma": cols["position_gamma"][i], "position_theta": cols["position_theta"][i],
+        "position_vega": cols["position_vega"][i], "position_rho": cols["position_rho"][i],
+        "delta_dollars": cols["delta_dollars"][i], "gamma_dollars": cols["gamma_dollars"][i],
+        "created_at": utcnow(),
+    } for i, pid in enumerate(ids)]
 
 
 def _value_options(conn, priced: pd.DataFrame, rows: list[dict]) -> None:
     """Model-priced options: last_price (per share), market_value, unrealized_pnl in `positions`."""
     updates = []
+    quantity, entry_price = priced["quantity"].to_dict(), priced["entry_price"].to_dict()
     for r in rows:
-        pos = priced.loc[r["position_id"]]
+        pid = r["position_id"]
         price = Decimal(str(round(r["unit_price"], 4)))
-        qty = Decimal(str(pos["quantity"]))
+        qty = Decimal(str(quantity[pid]))
         updates.append({
-            "_id": r["position_id"], "last_price": price,
+            "_id": pid, "last_price": price,
             "market_value": (qty * price * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
-            "unrealized_pnl": (qty * (price - Decimal(str(pos["entry_price"]))) * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
+            "unrealized_pnl": (qty * (price - Decimal(str(entry_price[pid]))) * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
         })
     mark_option_positions(conn, updates)
 
@@ -447,9 +462,8 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
         "exposure_dollars": _nullable(expo["exposure"]).to_numpy(),
         "pnl_up_100bp": _nullable(expo["exposure"] * b["rate_beta"].to_numpy() * 100).to_numpy(),
         "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
-        "created_at": utcnow(),
     })
-    cols = _columns(frame)
+    cols = {**_columns(frame), "created_at": [utcnow()] * len(frame)}
     t = PositionInterestRateBeta.__table__
     with client_transaction(engine, market.client.email) as conn:
         replace_as_of_columns(conn, t, market.client.portfolio_id, market.as_of, cols)
