@@ -502,19 +502,21 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
     side by side, named, so the rate-beta table and the +100 bp stress reconcile."""
     move = np.maximum(np.nan_to_num(rate_beta) * shock_bp, -1.0)
     out = pd.Series(expo["market_value"].to_numpy(dtype=float) * move, index=expo.index)
-    rows = option_pricing_inputs(engine, market.client.portfolio_id, market.as_of)
     opts = market.options
-    for r in rows:
-        if r.position_id not in out.index or r.position_id not in opts.index:
-            continue
-        o = opts.loc[r.position_id]
-        i = expo.index.get_loc(r.position_id)
-        call = o["position_type"] in CALL_TYPES
-        q = r.dividend_yield or 0.0
-        base = black_scholes(r.underlying_price, o["strike"], r.time_to_expiry_years, r.risk_free_rate, r.implied_volatility, q, call)["price"]
-        shocked = black_scholes(r.underlying_price * (1.0 + move[i]), o["strike"], r.time_to_expiry_years,
-                                r.risk_free_rate + shock_bp / 10_000.0, r.implied_volatility, q, call)["price"]
-        out.loc[r.position_id] = float(o["quantity"]) * CONTRACT_MULTIPLIER * float(shocked - base)
+    rows = [r for r in option_pricing_inputs(engine, market.client.portfolio_id, market.as_of)
+            if r.position_id in out.index and r.position_id in opts.index]
+    if not rows:
+        return out
+    ids = [r.position_id for r in rows]
+    o = opts.loc[ids]
+    at = expo.index.get_indexer(ids)
+    spot, t, rate, vol = (np.array([getattr(r, k) for r in rows], dtype=float)
+                          for k in ("underlying_price", "time_to_expiry_years", "risk_free_rate", "implied_volatility"))
+    q = np.array([r.dividend_yield or 0.0 for r in rows], dtype=float)
+    strike, call = o["strike"].to_numpy(dtype=float), o["position_type"].isin(CALL_TYPES).to_numpy()
+    base = black_scholes(spot, strike, t, rate, vol, q, call)["price"]
+    shocked = black_scholes(spot * (1.0 + move[at]), strike, t, rate + shock_bp / 10_000.0, vol, q, call)["price"]
+    out.iloc[at] = o["quantity"].to_numpy(dtype=float) * CONTRACT_MULTIPLIER * (shocked - base)
     return out
 
 
