@@ -149,7 +149,7 @@ def _insert_columns(conn: Connection, table: Table, names: list[str], columns: l
                     copy.write_row(values)
         else:  # psycopg2
             buffer = io.StringIO()
-            buffer.writelines(",".join(map(_csv_cell, values)) + "\n" for values in zip(*columns))
+            buffer.writelines(",".join(cells) + "\n" for cells in zip(*map(_csv_column, columns)))
             buffer.seek(0)
             cursor.copy_expert(f"COPY {target} FROM STDIN WITH (FORMAT csv)", buffer)
     return n
@@ -161,14 +161,22 @@ _MEMO_TYPES = frozenset({uuid.UUID, str, int, bool, datetime.date, type(None)})
 
 def _processed(process, values: list) -> list:
     """``process`` applied to every value: once for a column of one object repeated, once per distinct
-    value for ids, dates and text (`_MEMO_TYPES`), else value by value."""
+    value for a column of ids, dates or text (one of `_MEMO_TYPES`, and None), else value by value."""
     first = values[0]
     if all(v is first for v in values):
         return [process(first)] * len(values)
-    if {type(v) for v in values} <= _MEMO_TYPES:
+    types = {type(v) for v in values}
+    if types <= _MEMO_TYPES and len(types - {type(None)}) <= 1:  # one type: equal values are alike (not True and 1)
         memo = {v: process(v) for v in set(values)}
         return [memo[v] for v in values]
     return [process(v) for v in values]
+
+
+def _csv_column(values: list) -> list[str]:
+    """`_csv_cell` of every value of a column (`_processed`; floats straight to their quoted repr)."""
+    if {type(v) for v in values} <= {float, type(None)}:
+        return ["" if v is None else f'"{v!r}"' for v in values]
+    return _processed(_csv_cell, values)
 
 
 def read_columns(conn: Connection, stmt: Select) -> list[list]:
