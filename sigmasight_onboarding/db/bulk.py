@@ -184,6 +184,9 @@ def read_columns(conn: Connection, stmt: Select) -> list[list]:
     SQLAlchemy's rows would hold: the DBAPI cursor's raw rows, each column through its type's result
     processor (`_processed`), without building a Row per result row."""
     result = conn.execute(stmt)
+    if result.cursor is None:  # no DBAPI cursor to read from (never for a plain SELECT): SQLAlchemy's rows
+        rows = result.all()
+        return [list(col) for col in zip(*rows)] if rows else [[] for _ in stmt.selected_columns]
     try:
         raw = result.cursor.fetchall()
         description = result.cursor.description
