@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, select, update
 
+from sigmasight_onboarding.db.bulk import read_columns
 from sigmasight_onboarding.db.models import Position, utcnow
 from sigmasight_onboarding.db.portfolio_reads import is_option_type
 
@@ -38,10 +39,9 @@ def enrich_equity_positions(engine, positions, last_prices) -> int:
                     unrealized_pnl=bindparam("unrealized_pnl"), updated_at=bindparam("updated_at"))
         )
         with engine.begin() as conn:
-            unchanged = {
-                r.id: (r.last_price, r.market_value)
-                for r in conn.execute(table.select().where(table.c.id.in_([r["_id"] for r in rows])))
-            }
+            ids, last, value = read_columns(conn, select(table.c.id, table.c.last_price, table.c.market_value)
+                                            .where(table.c.id.in_([r["_id"] for r in rows])))
+            unchanged = dict(zip(ids, zip(last, value)))
             rows = [r for r in rows if unchanged.get(r["_id"]) != (r["last_price"], r["market_value"])]
             if rows:
                 conn.execute(stmt, rows)
