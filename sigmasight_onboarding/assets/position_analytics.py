@@ -51,6 +51,7 @@ from sigmasight_onboarding.db.analytics_tables import (
     market_values_and_delta_dollars,
     option_deltas,
     option_pricing_inputs,
+    replace_as_of_columns,
     replace_as_of_rows,
     replace_correlations,
 )
@@ -126,8 +127,15 @@ def _clean(value):
 
 def _nullable(values: pd.Series) -> pd.Series:
     """Plain floats with None for non-finite values (NaN/inf are never stored)."""
-    arr = values.to_numpy(dtype=float)
-    return pd.Series([float(v) if np.isfinite(v) else None for v in arr], index=values.index, dtype=object)
+    arr = np.asarray(values, dtype=float)
+    out = arr.astype(object)  # Python floats
+    out[~np.isfinite(arr)] = None
+    return pd.Series(out, index=getattr(values, "index", None), dtype=object)
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, list]:
+    """A frame's columns as lists of Python values (what ``to_dict("records")`` would hold), for the bulk writes."""
+    return {c: frame[c].tolist() for c in frame.columns}
 
 
 def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: pd.DataFrame) -> AssetCheckResult:
@@ -206,33 +214,17 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
             "vega": greeks["vega"], "rho": greeks["rho"], "underlying_price": greeks["spot"],
             "implied_volatility": greeks["implied_vol"],
         })
-        for pid, g in greeks.iterrows():
-            pos = priced.loc[pid]
-            values = [g["price"], g["delta"], g["gamma"], g["theta"], g["vega"], g["rho"], g["position_price"],
-                      g["position_delta"], g["delta_dollars"], g["gamma_dollars"]]
-            if not all(np.isfinite(v) for v in values):
-                excluded[pos["symbol"]] = "non-finite Greeks (not stored)"
-                continue
-            rows.append({
-                "position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
-                "underlying_price": float(g["spot"]), "implied_volatility": float(g["implied_vol"]),
-                "volatility_source": g["volatility_source"], "risk_free_rate": market.rate,
-                "time_to_expiry_years": max(float(g["time_years"]), 0.0), "is_expired": bool(g["expired"]),
-                "price_source": "market" if g["volatility_source"] == VOL_SOURCE_IMPLIED else "model",
-                "dividend_yield": float(q.loc[pid]), "dividend_yield_source": str(q_source.loc[pid]),
-                "unit_price": float(g["price"]), "delta": float(g["delta"]),
-                "gamma": float(g["gamma"]), "theta": float(g["theta"]), "vega": float(g["vega"]), "rho": float(g["rho"]),
-                "position_value": float(g["position_price"]), "position_delta": float(g["position_delta"]),
-                "position_gamma": float(g["position_gamma"]), "position_theta": float(g["position_theta"]),
-                "position_vega": float(g["position_vega"]), "position_rho": float(g["position_rho"]),
-                "delta_dollars": float(g["delta_dollars"]), "gamma_dollars": float(g["gamma_dollars"]),
-                "created_at": utcnow(),
-            })
+        checked = ["price", "delta", "gamma", "theta", "vega", "rho", "position_price", "position_delta", "delta_dollars", "gamma_dollars"]
+        finite = np.isfinite(greeks[checked].to_numpy(dtype=float)).all(axis=1)
+        for sym in priced.loc[greeks.index[~finite], "symbol"]:
+            excluded[sym] = "non-finite Greeks (not stored)"
+        rows = _greeks_rows(greeks[finite], q, q_source, market)
     table = PositionGreeks.__table__
     with client_transaction(engine, market.client.email) as conn:
         _replace_as_of(conn, table, market, rows)
         _value_options(conn, priced, rows)
     totals = {k: float(sum(r[k] for r in rows)) for k in ("position_delta", "position_gamma", "position_theta", "position_vega", "delta_dollars")}
+    symbol_of = priced["symbol"].to_dict()
     return MaterializeResult(
         metadata=readable({
             "as_of": market.as_of.isoformat(),
@@ -249,29 +241,60 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
                 "from_provider": sum(r["dividend_yield_source"] != DIVIDEND_SOURCE_NONE for r in rows)}),
             "portfolio_option_greeks": MetadataValue.json({k: round(v, 4) for k, v in totals.items()}),
             "greeks": _table(
-                [{"symbol": priced.loc[r["position_id"], "symbol"], "price": round(r["unit_price"], 4), "delta": round(r["delta"], 4),
+                [{"symbol": symbol_of[r["position_id"]], "price": round(r["unit_price"], 4), "delta": round(r["delta"], 4),
                   "vol": round(r["implied_volatility"], 4), "value": round(r["position_value"], 2)} for r in rows],
                 [("symbol", "string"), ("price", "float"), ("delta", "float"), ("vol", "float"), ("value", "float")]),
             "notes": "; ".join(market.notes) or "none",
         }),
         check_results=[
             _schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, frame),
-            _position_coverage_check("position_greeks", options, {priced.loc[r["position_id"], "symbol"] for r in rows}, excluded),
+            _position_coverage_check("position_greeks", options, {symbol_of[r["position_id"]] for r in rows}, excluded),
         ],
     )
+
+
+def _greeks_rows(greeks: pd.DataFrame, q: pd.Series, q_source: pd.Series, market: ClientMarket) -> list[dict]:
+    """Rows of onb_position_greeks (plain Python values) for the positions of ``greeks`` (finite Greeks),
+    built column by column; q and q_source: dividend yield and its source by position id."""
+    ids = list(greeks.index)
+    cols = {k: greeks[k].to_numpy(dtype=float).tolist() for k in (
+        "spot", "implied_vol", "price", "delta", "gamma", "theta", "vega", "rho", "position_price", "position_delta",
+        "position_gamma", "position_theta", "position_vega", "position_rho", "delta_dollars", "gamma_dollars")}
+    sources = greeks["volatility_source"].tolist()
+    years = [max(t, 0.0) for t in greeks["time_years"].to_numpy(dtype=float).tolist()]
+    expired = [bool(e) for e in greeks["expired"].tolist()]
+    yields = q.reindex(greeks.index).to_numpy(dtype=float).tolist()
+    yield_sources = [str(v) for v in q_source.reindex(greeks.index).tolist()]
+    portfolio_id, as_of, rate = market.client.portfolio_id, market.as_of, market.rate
+    return [{
+        "position_id": pid, "portfolio_id": portfolio_id, "calculation_date": as_of,
+        "underlying_price": cols["spot"][i], "implied_volatility": cols["implied_vol"][i],
+        "volatility_source": sources[i], "risk_free_rate": rate,
+        "time_to_expiry_years": years[i], "is_expired": expired[i],
+        "price_source": "market" if sources[i] == VOL_SOURCE_IMPLIED else "model",
+        "dividend_yield": yields[i], "dividend_yield_source": yield_sources[i],
+        "unit_price": cols["price"][i], "delta": cols["delta"][i],
+        "gamma": cols["gamma"][i], "theta": cols["theta"][i], "vega": cols["vega"][i], "rho": cols["rho"][i],
+        "position_value": cols["position_price"][i], "position_delta": cols["position_delta"][i],
+        "position_gamma": cols["position_gamma"][i], "position_theta": cols["position_theta"][i],
+        "position_vega": cols["position_vega"][i], "position_rho": cols["position_rho"][i],
+        "delta_dollars": cols["delta_dollars"][i], "gamma_dollars": cols["gamma_dollars"][i],
+        "created_at": utcnow(),
+    } for i, pid in enumerate(ids)]
 
 
 def _value_options(conn, priced: pd.DataFrame, rows: list[dict]) -> None:
     """Model-priced options: last_price (per share), market_value, unrealized_pnl in `positions`."""
     updates = []
+    quantity, entry_price = priced["quantity"].to_dict(), priced["entry_price"].to_dict()
     for r in rows:
-        pos = priced.loc[r["position_id"]]
+        pid = r["position_id"]
         price = Decimal(str(round(r["unit_price"], 4)))
-        qty = Decimal(str(pos["quantity"]))
+        qty = Decimal(str(quantity[pid]))
         updates.append({
-            "_id": r["position_id"], "last_price": price,
+            "_id": pid, "last_price": price,
             "market_value": (qty * price * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
-            "unrealized_pnl": (qty * (price - Decimal(str(pos["entry_price"]))) * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
+            "unrealized_pnl": (qty * (price - Decimal(str(entry_price[pid]))) * CONTRACT_MULTIPLIER).quantize(Decimal("0.01")),
         })
     mark_option_positions(conn, updates)
 
@@ -281,7 +304,8 @@ def _exposures(engine, market: ClientMarket) -> pd.DataFrame:
     mv, dd = market_values_and_delta_dollars(engine, market.positions.index, market.client.portfolio_id, market.as_of)
     out = market.positions[["symbol", "price_symbol", "is_option", "tags"]].copy()
     out["market_value"] = [float(mv[p]) if mv.get(p) is not None else np.nan for p in out.index]
-    out["exposure"] = [dd.get(p, np.nan) if opt else out.at[p, "market_value"] for p, opt in zip(out.index, out["is_option"])]
+    option_dd = pd.Series([dd.get(p, np.nan) for p in out.index], index=out.index, dtype=float)
+    out["exposure"] = option_dd.where(out["is_option"].astype(bool), out["market_value"])
     return out
 
 
@@ -310,17 +334,15 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     multi, diagnostics = multivariate_betas(asset_returns, etf_returns, window=FACTOR_WINDOW)
     expo = _exposures(engine, market)
     factor_ids = _factor_ids(engine)
-    rows, portfolio_rows = [], []
+    frames, portfolio_rows = [], []
     positions = expo[["price_symbol", "exposure"]].rename_axis("position_id").reset_index()
     now = utcnow()
     for model, betas in (("single", single), ("multivariate", multi)):
         # one row per position × factor: a merge on the symbol the position's risk is measured on
         merged = positions.merge(betas, left_on="price_symbol", right_on="symbol", how="inner")
-        frame = pd.DataFrame({
+        frame = pd.DataFrame({  # the columns that vary by row; the constant ones are added when written
             "position_id": merged["position_id"],
-            "portfolio_id": market.client.portfolio_id,
             "factor_id": merged["factor"].map(factor_ids),
-            "calculation_date": market.as_of,
             "model": model,
             "exposure_value": _nullable(merged["beta"]),
             "t_stat": _nullable(merged["t_stat"]),
@@ -329,9 +351,8 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             "quality_flag": merged["quality_flag"],
             "extreme_beta": merged["extreme_beta"].astype(bool),
             "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
-            "created_at": now,
         })
-        rows += frame.to_dict("records")
+        frames.append(frame)
         port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), betas, option_delta_dollars=expo["exposure"].where(expo["is_option"]),
                                          beta_symbol=expo["price_symbol"])
         for factor, p in port.iterrows():
@@ -342,13 +363,17 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             })
         if model == "multivariate":
             multi_port = port
+    rows = pd.concat(frames, ignore_index=True)
     desk_rows, desk_port, by_underlying = _desk_exposure_rows(engine, market, single, now)
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
     with client_transaction(engine, market.client.email) as conn:
-        _replace_as_of(conn, pt, market, rows)
+        n = len(rows)
+        replace_as_of_columns(conn, pt, market.client.portfolio_id, market.as_of, {
+            "portfolio_id": [market.client.portfolio_id] * n, "calculation_date": [market.as_of] * n,
+            **_columns(rows), "created_at": [now] * n})
         _replace_as_of(conn, ft, market, portfolio_rows)
-        _replace_as_of(conn, et, market, desk_rows)
+        replace_as_of_columns(conn, et, market.client.portfolio_id, market.as_of, desk_rows)
         _replace_as_of(conn, pe, market, [desk_port])
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
@@ -366,8 +391,8 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             "desk_exposure_usd": MetadataValue.json({k: (round(v, 2) if isinstance(v, float) else v) for k, v in desk_port.items()
                                                      if k not in ("portfolio_id", "calculation_date", "created_at")}),
             "share_delta_by_underlying": _table(
-                [{"underlying": u, "share_delta": round(float(r["share_delta"]), 2), "dollar_delta": round(float(r["dollar_delta"]), 2)}
-                 for u, r in by_underlying.iterrows()],
+                [{"underlying": u, "share_delta": round(float(sd), 2), "dollar_delta": round(float(dd), 2)}
+                 for u, sd, dd in zip(by_underlying.index, by_underlying["share_delta"].to_numpy(float), by_underlying["dollar_delta"].to_numpy(float))],
                 [("underlying", "string"), ("share_delta", "float"), ("dollar_delta", "float")]),
             "factor_model": diagnostics.method,
             "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics.vif_spread_model.items()}),
@@ -379,13 +404,13 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
         }),
         check_results=[
             _schema_check("factor_schema", "factor_exposures", FACTOR_SCHEMA, pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]])),
-            _position_coverage_check("factor_exposures", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
+            _position_coverage_check("factor_exposures", market.positions, set(expo.loc[expo.index.isin(set(rows["position_id"])), "symbol"]), {}),
         ],
     )
 
 
-def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[list[dict], dict, pd.DataFrame]:
-    """Dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
+def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[dict[str, list], dict, pd.DataFrame]:
+    """Rows of onb_position_exposures column by column: dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
     delta-adjusted gross/net (``analytics/exposures.py``). Options use the stored per-share delta."""
     deltas = option_deltas(engine, market.client.portfolio_id, market.as_of)
     pos = market.positions
@@ -395,11 +420,13 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
     }, index=pos.index)
     beta = single[single["factor"] == "Market"].set_index("symbol")["beta"]
     per, port, by = desk_exposures(frame, beta)
-    rows = [{"position_id": pid, "portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of,
-             "underlying_symbol": str(r["underlying_symbol"]), "share_delta": _clean(r["share_delta"]),
-             "dollar_delta": _clean(r["dollar_delta"]), "market_beta": _clean(r["market_beta"]),
-             "beta_adjusted_dollar_delta": _clean(r["beta_adjusted_dollar_delta"]), "created_at": now}
-            for pid, r in per.iterrows()]
+    n = len(per)
+    rows = {  # column by column
+        "position_id": list(per.index), "portfolio_id": [market.client.portfolio_id] * n, "calculation_date": [market.as_of] * n,
+        "underlying_symbol": [str(u) for u in per["underlying_symbol"]],
+        **{c: _nullable(per[c]).tolist() for c in ("share_delta", "dollar_delta", "market_beta", "beta_adjusted_dollar_delta")},
+        "created_at": [now] * n,
+    }
     port_row = {"portfolio_id": market.client.portfolio_id, "calculation_date": market.as_of, "created_at": now,
                 **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in asdict(port).items()}}
     return rows, port_row, by
@@ -435,27 +462,26 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
         "exposure_dollars": _nullable(expo["exposure"]).to_numpy(),
         "pnl_up_100bp": _nullable(expo["exposure"] * b["rate_beta"].to_numpy() * 100).to_numpy(),
         "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
-        "created_at": utcnow(),
     })
-    rows = frame.to_dict("records")
+    cols = {**_columns(frame), "created_at": [utcnow()] * len(frame)}
     t = PositionInterestRateBeta.__table__
     with client_transaction(engine, market.client.email) as conn:
-        _replace_as_of(conn, t, market, rows)
+        replace_as_of_columns(conn, t, market.client.portfolio_id, market.as_of, cols)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
     repriced_total = float(np.nansum(repriced.to_numpy()))
     weak = {f"{bp:+d}bp": {k: (round(v, 4) if k == "share_low_significance" else round(v, 2))
                            for k, v in asdict(rate_shock_significance(exposure_by_symbol, betas, bp)).items() if k != "shock_bp"}
             for bp in (-300, 300)}
-    frame = pd.DataFrame({"rate_beta": [r["rate_beta"] for r in rows], "r2": [r["r_squared"] for r in rows]}, dtype=float)
+    frame = pd.DataFrame({"rate_beta": cols["rate_beta"], "r2": cols["r_squared"]}, dtype=float)
     schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
     return MaterializeResult(
         metadata=readable({
             "as_of": market.as_of.isoformat(),
-            "positions": len(rows),
+            "positions": len(frame),
             "portfolio_pnl_by_shock_bp": MetadataValue.json({f"{int(k):+d}bp": round(float(v), 2) for k, v in shocks.items()}),
             "units": "rate_beta = decimal return per +1 bp of the 10-year yield; P&L in dollars",
-            "low_significance_positions (|t| < 2)": sum(bool(r["low_significance"]) for r in rows),
+            "low_significance_positions (|t| < 2)": sum(map(bool, cols["low_significance"])),
             "pnl_resting_on_low_significance_betas": MetadataValue.json(weak),
             "+100bp: delta approximation vs full reprice (stress treatment)": MetadataValue.json({
                 "pnl_up_100bp (exposure × beta × 100, no option rho/gamma)": round(float(shocks.loc[100.0]), 2),
@@ -463,7 +489,7 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
         }),
         check_results=[
             _schema_check("rate_beta_schema", "interest_rate_betas", schema, frame),
-            _position_coverage_check("interest_rate_betas", market.positions, {expo.at[r["position_id"], "symbol"] for r in rows}, {}),
+            _position_coverage_check("interest_rate_betas", market.positions, set(expo["symbol"]), {}),  # a row per position
         ],
     )
 
@@ -476,19 +502,21 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
     side by side, named, so the rate-beta table and the +100 bp stress reconcile."""
     move = np.maximum(np.nan_to_num(rate_beta) * shock_bp, -1.0)
     out = pd.Series(expo["market_value"].to_numpy(dtype=float) * move, index=expo.index)
-    rows = option_pricing_inputs(engine, market.client.portfolio_id, market.as_of)
     opts = market.options
-    for r in rows:
-        if r.position_id not in out.index or r.position_id not in opts.index:
-            continue
-        o = opts.loc[r.position_id]
-        i = expo.index.get_loc(r.position_id)
-        call = o["position_type"] in CALL_TYPES
-        q = r.dividend_yield or 0.0
-        base = black_scholes(r.underlying_price, o["strike"], r.time_to_expiry_years, r.risk_free_rate, r.implied_volatility, q, call)["price"]
-        shocked = black_scholes(r.underlying_price * (1.0 + move[i]), o["strike"], r.time_to_expiry_years,
-                                r.risk_free_rate + shock_bp / 10_000.0, r.implied_volatility, q, call)["price"]
-        out.loc[r.position_id] = float(o["quantity"]) * CONTRACT_MULTIPLIER * float(shocked - base)
+    rows = [r for r in option_pricing_inputs(engine, market.client.portfolio_id, market.as_of)
+            if r.position_id in out.index and r.position_id in opts.index]
+    if not rows:
+        return out
+    ids = [r.position_id for r in rows]
+    o = opts.loc[ids]
+    at = expo.index.get_indexer(ids)
+    spot, t, rate, vol = (np.array([getattr(r, k) for r in rows], dtype=float)
+                          for k in ("underlying_price", "time_to_expiry_years", "risk_free_rate", "implied_volatility"))
+    q = np.array([r.dividend_yield or 0.0 for r in rows], dtype=float)
+    strike, call = o["strike"].to_numpy(dtype=float), o["position_type"].isin(CALL_TYPES).to_numpy()
+    base = black_scholes(spot, strike, t, rate, vol, q, call)["price"]
+    shocked = black_scholes(spot * (1.0 + move[at]), strike, t, rate + shock_bp / 10_000.0, vol, q, call)["price"]
+    out.iloc[at] = o["quantity"].to_numpy(dtype=float) * CONTRACT_MULTIPLIER * (shocked - base)
     return out
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, Row, Table, and_, select
 
-from sigmasight_onboarding.db.bulk import replace_rows
+from sigmasight_onboarding.db.bulk import replace_columns, replace_rows
 from sigmasight_onboarding.db.models import (
     CorrelationCalculation,
     CorrelationCluster,
@@ -31,6 +31,12 @@ def replace_as_of_rows(conn: Connection, table: Table, portfolio_id: uuid.UUID, 
                        rows: Sequence[dict]) -> int:
     """Replace the portfolio's rows of ``table`` on the as-of date by ``rows`` (idempotent re-runs)."""
     return replace_rows(conn, table, as_of_rows(table, portfolio_id, as_of), rows)
+
+
+def replace_as_of_columns(conn: Connection, table: Table, portfolio_id: uuid.UUID, as_of: datetime.date,
+                          columns: Mapping[str, Sequence]) -> int:
+    """`replace_as_of_rows` with the rows given column by column ({column name: values})."""
+    return replace_columns(conn, table, as_of_rows(table, portfolio_id, as_of), columns)
 
 
 def market_values_and_delta_dollars(engine: Engine, position_ids: Iterable, portfolio_id: uuid.UUID,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from sigmasight_onboarding.db.bulk import read_columns
 from sigmasight_onboarding.db.models import Portfolio, Position, PositionTag, Tag, User
 from sigmasight_onboarding.domain import is_option_type  # noqa: F401  (re-exported)
 
@@ -45,19 +46,17 @@ def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
     Columns: symbol, position_type, quantity (signed shares/contracts), entry_price ($),
     entry_date, underlying_symbol, strike (=$ strike_price), expiration_date, tags (list).
     """
+    names = ["id", "symbol", "position_type", "quantity", "entry_price", "entry_date", "underlying_symbol", "strike",
+             "expiration_date"]
     with engine.connect() as conn:
-        rows = conn.execute(
+        columns = read_columns(conn,
             select(
                 Position.id, Position.symbol, Position.position_type, Position.quantity, Position.entry_price,
                 Position.entry_date, Position.underlying_symbol, Position.strike_price, Position.expiration_date,
             ).where(Position.portfolio_id == portfolio_id, Position.deleted_at.is_(None)).order_by(Position.symbol)
-        ).all()
+        )
         tags = tag_names_by_position(conn, portfolio_id)
-    frame = pd.DataFrame(
-        rows,
-        columns=["id", "symbol", "position_type", "quantity", "entry_price", "entry_date", "underlying_symbol",
-                 "strike", "expiration_date"],
-    ).set_index("id")
+    frame = pd.DataFrame(dict(zip(names, columns)), columns=names).set_index("id")
     frame["position_type"] = frame["position_type"].map(lambda t: getattr(t, "value", t))
     for col in ("quantity", "entry_price", "strike"):
         frame[col] = pd.to_numeric(frame[col].astype(object), errors="coerce").astype(float)
@@ -67,14 +66,14 @@ def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
 
 def tag_names_by_position(conn, portfolio_id) -> dict:
     """{position id: sorted tag names} for the positions of a portfolio that have tags."""
-    links = conn.execute(
+    position_ids, names = read_columns(conn,
         select(PositionTag.position_id, Tag.name)
         .join(Tag, Tag.id == PositionTag.tag_id)
         .join(Position, Position.id == PositionTag.position_id)
         .where(Position.portfolio_id == portfolio_id)
-    ).all()
+    )
     tags: dict = {}
-    for pid, name in links:
+    for pid, name in zip(position_ids, names):
         tags.setdefault(pid, []).append(name)
     return {pid: sorted(names) for pid, names in tags.items()}
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, select, update
 
+from sigmasight_onboarding.db.bulk import read_columns
 from sigmasight_onboarding.db.models import Position, utcnow
 from sigmasight_onboarding.db.portfolio_reads import is_option_type
 
@@ -14,17 +15,19 @@ def enrich_equity_positions(engine, positions, last_prices) -> int:
     """Fill last_price, market_value (= quantity × price) and unrealized_pnl for stock positions."""
     equities = positions[~is_option_type(positions["position_type"])]
     rows = []
-    for pid, pos in equities.iterrows():
-        price = last_prices.get(pos["symbol"])
+    cent = Decimal("0.01")
+    for pid, symbol, quantity, entry_price in zip(equities.index, equities["symbol"].tolist(),
+                                                  equities["quantity"].tolist(), equities["entry_price"].tolist()):
+        price = last_prices.get(symbol)
         if price is None or price != price:
             continue
-        q = Decimal(str(pos["quantity"]))
+        q = Decimal(str(quantity))
         p = Decimal(str(round(price, 4)))
         rows.append({
             "_id": pid,
             "last_price": p,
-            "market_value": (q * p).quantize(Decimal("0.01")),
-            "unrealized_pnl": (q * (p - Decimal(str(pos["entry_price"])))).quantize(Decimal("0.01")),
+            "market_value": (q * p).quantize(cent),
+            "unrealized_pnl": (q * (p - Decimal(str(entry_price)))).quantize(cent),
             "updated_at": utcnow(),
         })
     if rows:
@@ -36,10 +39,9 @@ def enrich_equity_positions(engine, positions, last_prices) -> int:
                     unrealized_pnl=bindparam("unrealized_pnl"), updated_at=bindparam("updated_at"))
         )
         with engine.begin() as conn:
-            unchanged = {
-                r.id: (r.last_price, r.market_value)
-                for r in conn.execute(table.select().where(table.c.id.in_([r["_id"] for r in rows])))
-            }
+            ids, last, value = read_columns(conn, select(table.c.id, table.c.last_price, table.c.market_value)
+                                            .where(table.c.id.in_([r["_id"] for r in rows])))
+            unchanged = dict(zip(ids, zip(last, value)))
             rows = [r for r in rows if unchanged.get(r["_id"]) != (r["last_price"], r["market_value"])]
             if rows:
                 conn.execute(stmt, rows)
