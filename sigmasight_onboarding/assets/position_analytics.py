@@ -113,6 +113,18 @@ def _replace_as_of(conn, table, market: ClientMarket, rows: list[dict]) -> int:
     return replace_as_of_rows(conn, table, market.client.portfolio_id, market.as_of, rows)
 
 
+#: Rows of a per-position/per-underlying metadata table (largest first): Dagster stores the table with every
+#: materialisation and reads it back for each check, so 8,000-row tables cost seconds and are unreadable anyway.
+METADATA_TABLE_ROWS = 200
+
+
+def _largest(records: list[dict], key: str) -> list[dict]:
+    """The METADATA_TABLE_ROWS records with the largest |record[key]| (all of them when fewer)."""
+    if len(records) <= METADATA_TABLE_ROWS:
+        return records
+    return sorted(records, key=lambda r: -abs(r[key] or 0.0))[:METADATA_TABLE_ROWS]
+
+
 def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue:
     return MetadataValue.table([TableRecord(r) for r in records], schema=TableSchema([TableColumn(n, t) for n, t in columns]))
 
@@ -240,9 +252,10 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
                 "assumed_0_no_provider_data": sum(r["dividend_yield_source"] == DIVIDEND_SOURCE_NONE for r in rows),
                 "from_provider": sum(r["dividend_yield_source"] != DIVIDEND_SOURCE_NONE for r in rows)}),
             "portfolio_option_greeks": MetadataValue.json({k: round(v, 4) for k, v in totals.items()}),
-            "greeks": _table(
+            "greeks_table_rows": f"{min(len(rows), METADATA_TABLE_ROWS):,} of {len(rows):,} (largest |value| first)",
+            "greeks": _table(_largest(
                 [{"symbol": symbol_of[r["position_id"]], "price": round(r["unit_price"], 4), "delta": round(r["delta"], 4),
-                  "vol": round(r["implied_volatility"], 4), "value": round(r["position_value"], 2)} for r in rows],
+                  "vol": round(r["implied_volatility"], 4), "value": round(r["position_value"], 2)} for r in rows], "value"),
                 [("symbol", "string"), ("price", "float"), ("delta", "float"), ("vol", "float"), ("value", "float")]),
             "notes": "; ".join(market.notes) or "none",
         }),
@@ -390,9 +403,11 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
                 [("factor", "string"), ("dollars", "float"), ("beta_gross", "float"), ("beta_net", "float")]),
             "desk_exposure_usd": MetadataValue.json({k: (round(v, 2) if isinstance(v, float) else v) for k, v in desk_port.items()
                                                      if k not in ("portfolio_id", "calculation_date", "created_at")}),
-            "share_delta_by_underlying": _table(
+            "share_delta_table_rows": f"{min(len(by_underlying), METADATA_TABLE_ROWS):,} of {len(by_underlying):,} (largest |dollar delta| first)",
+            "share_delta_by_underlying": _table(_largest(
                 [{"underlying": u, "share_delta": round(float(sd), 2), "dollar_delta": round(float(dd), 2)}
                  for u, sd, dd in zip(by_underlying.index, by_underlying["share_delta"].to_numpy(float), by_underlying["dollar_delta"].to_numpy(float))],
+                "dollar_delta"),
                 [("underlying", "string"), ("share_delta", "float"), ("dollar_delta", "float")]),
             "factor_model": diagnostics.method,
             "vif_spread_model (former design, for comparison)": MetadataValue.json({k: round(float(v), 2) for k, v in diagnostics.vif_spread_model.items()}),
