@@ -91,3 +91,30 @@ def test_publish_fills_what_the_backend_reads(john):
 
     counts = published_counts(engine, pid)
     assert counts["market_data_cache_duplicates"] == 0 and counts["positions_without_last_price"] == 0
+
+
+def test_backend_check_wants_correlations_only_when_two_positions_pass_the_filter():
+    """A correlations row is required unless the latest correlation run let fewer than 2 positions through
+    the backend's significance filter (≥ $10,000 and ≥ 1 % of gross) — e.g. 8,000 small positions, where
+    the backend's own correlation service has nothing to compute either."""
+    from sigmasight_onboarding.assets.backend import REQUIRED, backend_gaps
+
+    filled = dict.fromkeys(REQUIRED, 1)
+    missing = ["no correlation_calculations row"]
+    assert backend_gaps({**filled, "correlation_calculations": 0, "correlation_eligible_positions": 5}, 8) == missing
+    assert backend_gaps({**filled, "correlation_calculations": 0, "correlation_eligible_positions": None}, 8) == missing
+    assert backend_gaps({**filled, "correlation_calculations": 0, "correlation_eligible_positions": 1}, 8_000) == []
+    assert backend_gaps({**filled, "correlation_calculations": 0, "correlation_eligible_positions": 0}, 8_000) == []
+    assert backend_gaps({**filled, "correlation_calculations": 1, "correlation_eligible_positions": 5}, 8) == []
+    assert backend_gaps({**filled, "correlation_calculations": 0}, 1) == []  # one position: nothing to correlate
+
+
+def test_published_counts_carry_the_correlation_eligibility(john):
+    env, _instance = john
+    engine = get_engine(env["db_url"])
+    pid = client_portfolio(engine, JOHN).portfolio_id
+    publish_client(engine, pid, DAY)
+    counts = published_counts(engine, pid)
+    # the runbook book (1,000 AAPL, 800 MSFT, 500 GOOGL, -300 TSLA: each far above $10,000 and 1 % of gross)
+    assert counts["correlation_eligible_positions"] >= 4
+    assert counts["correlation_calculations"] == 1

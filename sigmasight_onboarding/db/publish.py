@@ -416,6 +416,10 @@ def published_counts(engine: Engine, portfolio_id: Any) -> dict[str, int]:
             "position_interest_rate_betas": count(ss.PositionInterestRateBeta, ss.PositionInterestRateBeta.position_id.in_(positions)),
             "position_greeks": count(ss.PositionGreeks, ss.PositionGreeks.position_id.in_(positions)),
             "correlation_calculations": count(ss.CorrelationCalculation, ss.CorrelationCalculation.portfolio_id == pid),
+            # positions the latest correlation run let through the backend's significance filter (None: no run yet)
+            "correlation_eligible_positions": conn.execute(
+                select(onb.CorrelationCalculation.positions_included).where(onb.CorrelationCalculation.portfolio_id == pid)
+                .order_by(onb.CorrelationCalculation.calculation_date.desc()).limit(1)).scalar(),
             "portfolio_snapshots": count(ss.PortfolioSnapshot, ss.PortfolioSnapshot.portfolio_id == pid),
             "stress_test_results": count(ss.StressTestResult, ss.StressTestResult.portfolio_id == pid),
         }
