@@ -437,3 +437,10 @@ def test_more_symbols_than_sample_days_use_the_exact_sample_space_factor(prices)
     sigma = float(np.sqrt(w @ cov @ w))
     assert abs(pnl.std() / sigma - 1.0) < 0.01  # 200,000 paths: the sample σ is within ~0.3 % (3 s.e. ≈ 0.5 %)
     assert abs(-np.quantile(pnl, 0.01) / (norm.ppf(0.99) * sigma) - 1.0) < 0.02
+    # the delta-normal estimates from Σw = F(Fᵀw) (Σ never formed) equal those from Σ
+    low_rank = risk.parametric_from_sigma_w(w, factor @ (factor.T @ w), symbols, (0.95, 0.99), (0.975,))
+    direct = risk.parametric_estimates(w, cov, symbols, (0.95, 0.99), (0.975,))
+    assert low_rank.var == pytest.approx(direct.var, rel=1e-9) and low_rank.es == pytest.approx(direct.es, rel=1e-9)
+    for c in (0.95, 0.99):
+        assert low_rank.components[c] == pytest.approx(direct.components[c], rel=1e-9, abs=1e-6)
+    assert direct.var[0.99] == pytest.approx(norm.ppf(0.99) * sigma, rel=1e-12)  # closed form

@@ -429,7 +429,7 @@ def cholesky_factor(cov: Any) -> np.ndarray:
         return vecs * np.sqrt(np.clip(vals, 0.0, None))[None, :]
 
 
-def covariance_factor(window: ReturnsWindow, cov: np.ndarray) -> np.ndarray:
+def covariance_factor(window: ReturnsWindow, cov: np.ndarray | None = None) -> np.ndarray:
     """F (k × m) with F Fᵀ = Σ, the sample covariance of `returns_covariance` (same window, ddof = 1).
 
     Fewer symbols than sample days (k < n): the k × k `cholesky_factor` of Σ. Otherwise Σ has rank
@@ -440,7 +440,7 @@ def covariance_factor(window: ReturnsWindow, cov: np.ndarray) -> np.ndarray:
     sample = window.symbol_returns[window.lookback_mask]
     n, k = sample.shape
     if k < n:
-        return cholesky_factor(cov)
+        return cholesky_factor(returns_covariance(window) if cov is None else cov)
     return (sample - sample.mean(axis=0)).T / np.sqrt(n - 1.0)
 
 
@@ -1300,6 +1300,19 @@ def parametric_estimates(exposures: np.ndarray, cov: np.ndarray, symbols: Sequen
     return VarEstimates(var=var, es=es, components=components)
 
 
+def parametric_from_sigma_w(exposures: np.ndarray, sigma_w: np.ndarray, symbols: Sequence[str],
+                            confidences: Sequence[float], es_confidences: Sequence[float]) -> VarEstimates:
+    """`parametric_estimates` from Σw (dollars² per symbol) instead of Σ: σ_p = √(wᵀΣw), VaR_c = z_c σ_p,
+    ES_c = σ_p φ(z_c) / (1 − c), Euler contributions z_c w_i (Σw)_i / σ_p (zeros when σ_p = 0)."""
+    w = np.asarray(exposures, dtype=float)
+    sp = float(np.sqrt(max(float(w @ sigma_w), 0.0)))
+    var = {float(c): _none_if_nan(float(_norm_ppf(_check_confidence(c)) * sp)) for c in confidences}
+    es = {float(c): _none_if_nan(float(sp * _norm_pdf(_norm_ppf(_check_confidence(c))) / (1.0 - c))) for c in es_confidences}
+    components = {float(c): {k: float(v) for k, v in zip(
+        symbols, np.zeros_like(w) if sp == 0.0 else _norm_ppf(_check_confidence(c)) * w * sigma_w / sp)} for c in confidences}
+    return VarEstimates(var=var, es=es, components=components)
+
+
 def monte_carlo_estimates(simulated_pnl: np.ndarray, confidences: Sequence[float],
                           es_confidences: Sequence[float]) -> VarEstimates:
     """Monte Carlo VaR / ES: the empirical `historical_var` / `historical_es` of simulated 1-day
@@ -1466,14 +1479,23 @@ def compute_risk_metrics(
     history_pnl = reval.pnl(window.symbol_returns[:, symbol_index])  # complete days × positions, $
     sample_pnl = history_pnl[window.lookback_mask]
     exposures = dollar_exposures(valued["dollar_delta"], symbol_index, len(symbols))
-    cov = returns_covariance(window)
-    simulated = simulated_portfolio_pnl(reval, covariance_factor(window, cov), exposures, symbol_index, n_paths, seed)
+    if len(symbols) < int(window.lookback_mask.sum()):
+        cov = returns_covariance(window)
+        factor = covariance_factor(window, cov)
+        sigma_p = portfolio_sigma(exposures, cov)
+        parametric = parametric_estimates(exposures, cov, symbols, confidences, es_confidences)
+    else:  # more symbols than days: Σ = F Fᵀ of rank < k is never formed (k × k: 450 MB at 7,500 symbols)
+        factor = covariance_factor(window)
+        sigma_w = factor @ (factor.T @ exposures)
+        sigma_p = float(np.sqrt(max(float(exposures @ sigma_w), 0.0)))
+        parametric = parametric_from_sigma_w(exposures, sigma_w, symbols, confidences, es_confidences)
+    simulated = simulated_portfolio_pnl(reval, factor, exposures, symbol_index, n_paths, seed)
     return replace(
         result,
         exposures={k: float(v) for k, v in zip(symbols, exposures)},
-        portfolio_sigma_1d=_none_if_nan(portfolio_sigma(exposures, cov)),
+        portfolio_sigma_1d=_none_if_nan(sigma_p),
         historical=historical_estimates(sample_pnl, list(pos.index), confidences, es_confidences),
-        parametric=parametric_estimates(exposures, cov, symbols, confidences, es_confidences),
+        parametric=parametric,
         monte_carlo=monte_carlo_estimates(simulated, confidences, es_confidences),
         ratios=risk_ratios(sample_pnl.sum(axis=1), gross, window, benchmark, rf_symbol),
         backtest=rolling_var_backtest(history_pnl.sum(axis=1), confidences, int(lookback), backtest_sessions,
@@ -1511,6 +1533,7 @@ __all__ = [
     "option_vols",
     "parametric_es",
     "parametric_estimates",
+    "parametric_from_sigma_w",
     "parametric_var",
     "portfolio_sigma",
     "price_history",

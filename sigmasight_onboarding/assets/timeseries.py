@@ -43,7 +43,7 @@ from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series,
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
-from sigmasight_onboarding.db.price_cache import dates_by_symbol, load_prices, price_matrix
+from sigmasight_onboarding.db.price_cache import cached_sessions, read_price_matrix
 from sigmasight_onboarding.db.pnl_explain import explain_records
 from sigmasight_onboarding.db.timeseries_writer import write_timeseries
 from sigmasight_onboarding.db.base import utcnow
@@ -185,11 +185,13 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     history = history_sessions(risk_lookback)
     first_window = last_sessions(days[0], history)
     sessions = sessions_between(first_window[0], days[-1])
-    long = load_prices(engine, symbols, sessions[0], sessions[-1])
-    fetched = backfill_prices(engine, market_data.chain(), symbols, sessions, cached=dates_by_symbol(long, symbols))
+    # the window read column-wise straight into the session × symbol matrix (no row objects); only symbols with a
+    # session missing can need the providers
+    matrix = read_price_matrix(engine, symbols, sessions)[0]
+    incomplete = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
+    fetched = backfill_prices(engine, market_data.chain(), incomplete, sessions, cached=cached_sessions(matrix[incomplete]))
     if fetched["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
-        long = load_prices(engine, symbols, sessions[0], sessions[-1])
-    matrix = price_matrix(engine, symbols, sessions, long=long)
+        matrix = read_price_matrix(engine, symbols, sessions)[0]
     position = {s: i for i, s in enumerate(sessions)}
     held_by_day = {d: all_positions[all_positions["entry_date"] <= d] for d in days}
     reference = set(reference_symbols())

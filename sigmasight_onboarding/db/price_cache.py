@@ -33,15 +33,6 @@ def cached_dates(engine: Engine, symbols: Sequence[str], start: date, end: date)
     return have
 
 
-def dates_by_symbol(prices: pd.DataFrame, symbols: Sequence[str]) -> dict[str, set[date]]:
-    """The same as `cached_dates`, from an already loaded long price frame (no query)."""
-    have: dict[str, set[date]] = {s: set() for s in symbols}
-    for sym, days in prices.groupby("symbol")["date"]:
-        if sym in have:
-            have[sym] = set(days)
-    return have
-
-
 def missing_ranges(sessions: Sequence[date], have: set[date]) -> list[tuple[date, date]]:
     """Contiguous runs of `sessions` (sorted) that are not in `have`, as inclusive (start, end)."""
     runs: list[tuple[date, date]] = []
@@ -68,7 +59,7 @@ def plan_fetches(
     Missing = not cached and not a known gap (gaps of the last GAP_RECHECK_SESSIONS sessions are
     asked for again). A symbol with several holes is asked for the span from its first to its
     last missing session; rows already cached are ignored on insert. `cached` (from
-    `dates_by_symbol`) saves the cache query when the caller has loaded the prices already.
+    `cached_sessions` of a matrix read already) saves the cache query.
     """
     if not sessions:
         return {}
