@@ -32,6 +32,9 @@ def test_publish_fills_what_the_backend_reads(john):
     first = publish_client(engine, pid, DAY)
     again = publish_client(engine, pid, DAY)  # idempotent: same rows, nothing duplicated
     assert first.rows == again.rows
+    counts = published_counts(engine, pid)
+    # the runbook book (1,000 AAPL, 800 MSFT, 500 GOOGL, -300 TSLA: each far above $10,000 and 1 % of gross)
+    assert counts["correlation_eligible_positions"] >= 4 and counts["correlation_calculations"] == 1
 
     held = ["AAPL", "MSFT", "GOOGL", "TSLA", "SPY"]
     px = prices(held + [s for s in BACKEND_FACTOR_ETFS if s not in held])
@@ -108,13 +111,3 @@ def test_backend_check_wants_correlations_only_when_two_positions_pass_the_filte
     assert backend_gaps({**filled, "correlation_calculations": 1, "correlation_eligible_positions": 5}, 8) == []
     assert backend_gaps({**filled, "correlation_calculations": 0}, 1) == []  # one position: nothing to correlate
 
-
-def test_published_counts_carry_the_correlation_eligibility(john):
-    env, _instance = john
-    engine = get_engine(env["db_url"])
-    pid = client_portfolio(engine, JOHN).portfolio_id
-    publish_client(engine, pid, DAY)
-    counts = published_counts(engine, pid)
-    # the runbook book (1,000 AAPL, 800 MSFT, 500 GOOGL, -300 TSLA: each far above $10,000 and 1 % of gross)
-    assert counts["correlation_eligible_positions"] >= 4
-    assert counts["correlation_calculations"] == 1
