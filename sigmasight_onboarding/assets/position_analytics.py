@@ -160,11 +160,23 @@ def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: 
                                 metadata=readable({"rows": len(frame), "failures": MetadataValue.json(cases)}))
 
 
+def _excluded_summary(excluded: dict[str, str]) -> MetadataValue:
+    """{symbol: reason} for the UI: all of it up to METADATA_TABLE_ROWS symbols, else the count per reason and
+    the first METADATA_TABLE_ROWS symbols (8,000 excluded small positions were stored twice per run otherwise)."""
+    if len(excluded) <= METADATA_TABLE_ROWS:
+        return MetadataValue.json(excluded)
+    by_reason: dict[str, int] = {}
+    for reason in excluded.values():
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    first = dict(sorted(excluded.items())[:METADATA_TABLE_ROWS])
+    return MetadataValue.json({"count": len(excluded), "by_reason": by_reason, f"first {METADATA_TABLE_ROWS} by symbol": first})
+
+
 def _position_coverage_check(asset_key: str, positions: pd.DataFrame, present: set, excluded: dict) -> AssetCheckResult:
     missing = [s for s in positions["symbol"] if s not in present and s not in excluded]
     return AssetCheckResult(
         asset_key=asset_key, check_name="every_position_accounted", passed=not missing,
-        metadata=readable({"present": len(present), "excluded": MetadataValue.json(excluded), "missing": ", ".join(missing) or "none"}),
+        metadata=readable({"present": len(present), "excluded": _excluded_summary(excluded), "missing": ", ".join(missing) or "none"}),
     )
 
 
@@ -595,7 +607,7 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
             "as_of": market.as_of.isoformat(),
             "window_sessions": CORRELATION_WINDOW,
             "positions_included": len(included),
-            "positions_excluded": MetadataValue.json(excluded),
+            "positions_excluded": _excluded_summary(excluded),
             "pairs_stored": len(pairs),
             "average_correlation": calc["overall_correlation"],
             "effective_positions": calc["effective_positions"],
