@@ -63,7 +63,7 @@ def main() -> None:
     done = subprocess.run([cli, "onboard", str(folder)], env=env, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print("\n".join((done.stdout + done.stderr).strip().splitlines()[-12:]))
+    print("\n".join(line[:220] for line in (done.stdout + done.stderr).strip().splitlines()))
     print(f"\nexit {done.returncode}; wall {seconds:.1f} s (process start to READY); peak RSS {rss_mb:,.0f} MB")
     if args.db == "postgresql":
         databases.drop_all()
