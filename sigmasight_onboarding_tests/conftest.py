@@ -29,24 +29,6 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CSV_HEADER = "symbol,quantity,entry_price,position_type,entry_date,tags,underlying_symbol,strike_price,expiration_date\n"
 
 
-#: Test modules run first, longest first (each takes minutes: daemons, Celery workers, the real backend). With
-#: pytest-xdist's round-robin start they begin at once on both workers instead of forming a serial tail at the end
-#: of the alphabet (the whole suite: ~100 s less on 2 cores).
-LONG_MODULES = ("test_scale_out.py", "test_automation.py", "test_backend_contract.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Long modules first (in LONG_MODULES order), then the other `slow` tests, then the rest; stable and the same
-    on every xdist worker."""
-    def rank(item) -> int:
-        name = item.path.name
-        if name in LONG_MODULES:
-            return LONG_MODULES.index(name)
-        return len(LONG_MODULES) + (0 if item.get_closest_marker("slow") else 1)
-
-    items.sort(key=rank)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def definitions_built_without_setting_env_vars():
     """`definitions.defs` is built once, at its first import, and names an `EnvVar` only for the
