@@ -86,3 +86,35 @@ def _copy_insert_equals_executemany(url: str):
     option = stored[uuid.UUID(int=10_000)]
     assert option["underlying_symbol"] == "SPY" and option["expiration_date"] == date(2026, 12, 18)
     assert stored[uuid.UUID(int=10_002)]["strike_price"] is None and stored[uuid.UUID(int=10_002)]["deleted_at"] is None
+
+
+def test_insert_ignore_conflicts_skips_existing_rows_and_counts_the_new_ones(db_url):
+    """The column-wise fast path (ON CONFLICT DO NOTHING through executemany / COPY into a temporary
+    table) inserts only the rows not there yet, reports that number, and stores what SQLAlchemy's own
+    INSERT … ON CONFLICT DO NOTHING stores."""
+    from sqlalchemy import delete, func
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from sigmasight_onboarding.db.bulk import insert_ignore_conflicts
+    from sigmasight_onboarding.db.models import MarketDataGap
+
+    table = MarketDataGap.__table__
+    stamp = datetime(2026, 11, 30, 5, 0, 0, 123456, tzinfo=timezone.utc)
+    rows = [{"symbol": f"G{i % 7}", "date": date(2026, 1, 2) + timedelta(days=i // 7), "reason": f"none had it '{i}'",
+             "checked_at": stamp} for i in range(700)]
+    engine = get_engine(db_url)
+    with engine.begin() as conn:
+        assert insert_ignore_conflicts(conn, table, rows[:300], ["symbol", "date"]) == 300
+        assert insert_ignore_conflicts(conn, table, rows[200:], ["symbol", "date"]) == 400  # 100 already there
+        assert insert_ignore_conflicts(conn, table, rows, ["symbol", "date"]) == 0
+    with engine.connect() as conn:
+        fast = sorted(tuple(r) for r in conn.execute(select(table.c.symbol, table.c.date, table.c.reason, table.c.checked_at)))
+    with engine.begin() as conn:
+        conn.execute(delete(table))
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(insert(table).on_conflict_do_nothing(index_elements=["symbol", "date"]), rows)
+        assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 700
+    with engine.connect() as conn:
+        reference = sorted(tuple(r) for r in conn.execute(select(table.c.symbol, table.c.date, table.c.reason, table.c.checked_at)))
+    assert fast == reference

@@ -316,8 +316,8 @@ def sqlite_active_positions(path: str) -> int:
 # still inside the same transaction: a kill there must roll the positions back too).
 POSITIONS_WINDOW = ("INSERT INTO positions", "UPDATE positions", "INSERT INTO tags", "INSERT INTO position_tags",
                     "DELETE FROM position_tags")
-# The price write is one transaction: COPY into a temporary table, then INSERT … ON CONFLICT.
-PRICES_WINDOW = ("INSERT INTO onb_prices", 'INSERT INTO "onb_prices"', "COPY tmp_onb_prices_load",
+# The price write is one transaction: COPY straight into onb_prices (or into a temporary table, then INSERT … ON CONFLICT).
+PRICES_WINDOW = ("INSERT INTO onb_prices", 'INSERT INTO "onb_prices"', 'COPY "onb_prices"', "COPY tmp_onb_prices_load",
                  "TRUNCATE tmp_market_data_cache_load", "CREATE TEMP TABLE IF NOT EXISTS tmp_market_data_cache_load")
 # SQLite: the engine opens even read transactions with BEGIN IMMEDIATE, so short reads hold the
 # write lock for a millisecond or so; only a lock held this long is a write transaction at work. The

@@ -7,7 +7,7 @@ the row-object path (`load_prices` + pivot) cell for cell; re-storing is a no-op
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,9 @@ def test_read_price_matrix_flags_synthetic_and_ignores_non_sessions(db_url):
         "volume": [np.nan, np.nan, np.nan, 1e12],
         "data_source": ["file", "file", "synthetic", "synthetic"],
     })
-    assert store_prices(engine, rows) == 4
+    before = datetime.now(timezone.utc)
+    assert store_prices(engine, rows.iloc[[0, 3]]) == 2  # nothing cached: the straight COPY on PostgreSQL
+    assert store_prices(engine, rows) == 2  # two of four cached: the ON CONFLICT path adds the other two
     assert store_prices(engine, rows) == 0
     with engine.connect() as conn:
         stored = {(r.symbol, r.date): r for r in conn.execute(select(MarketDataCache))}
@@ -107,6 +109,9 @@ def test_read_price_matrix_flags_synthetic_and_ignores_non_sessions(db_url):
     assert stored[("BBB", date(2026, 7, 7))].volume == 1e12 and stored[("BBB", date(2026, 7, 6))].volume is None
     assert {r.data_source for r in stored.values()} == {"file", "synthetic"}
     assert all(r.fetched_at is not None and r.high is None for r in stored.values())
+    for r in stored.values():  # stamped in UTC by either path (SQLite keeps it naive)
+        stamp = r.fetched_at if r.fetched_at.tzinfo else r.fetched_at.replace(tzinfo=timezone.utc)
+        assert before - timedelta(seconds=1) <= stamp <= datetime.now(timezone.utc)
     matrix, synthetic = read_price_matrix(engine, ["BBB", "AAA", "CCC"], sessions)
     assert synthetic == {"BBB"}
     assert matrix.shape == (len(sessions), 3)

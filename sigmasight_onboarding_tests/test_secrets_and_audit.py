@@ -300,7 +300,7 @@ def test_production_refuses_synthetic_prices_with_a_clear_error(env, monkeypatch
     assert not result.success
     assert any("configuration refused, nothing was written" in r for r in failure_reasons(result))
     with get_engine(env["db_url"]).connect() as conn:
-        assert conn.execute(select(MarketDataCache.id).where(MarketDataCache.data_source == "synthetic")).first() is None
+        assert conn.execute(select(MarketDataCache.symbol).where(MarketDataCache.data_source == "synthetic")).first() is None
         assert conn.execute(text("SELECT COUNT(*) FROM users")).scalar_one() == 0
     # and the chain itself refuses, whatever asks for it
     from sigmasight_onboarding.resources.market_data_resource import MarketDataResource

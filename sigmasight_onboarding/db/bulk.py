@@ -33,11 +33,19 @@ def dbapi_cursor(conn: Connection) -> Iterator[Any]:
 def insert_ignore_conflicts(conn: Connection, table: Table, rows: Sequence[dict], conflict_columns: Sequence[str]) -> int:
     """INSERT … ON CONFLICT (conflict_columns) DO NOTHING; returns rows inserted.
 
-    PostgreSQL: multi-row VALUES batches (faster than executemany + ON CONFLICT with psycopg2 here,
-    and the row count stays exact); SQLite: executemany.
+    Every column of a plain type (`_fast_path_ok`): the rows go column-wise like `insert_rows`
+    (SQLite: one DBAPI executemany of INSERT … ON CONFLICT DO NOTHING; PostgreSQL: COPY into a
+    temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING), no SQL compiled per row —
+    800,000 price-gap rows took 91 s through compiled multi-row VALUES. Otherwise: PostgreSQL
+    multi-row VALUES batches, SQLite SQLAlchemy's executemany.
     """
     if not rows:
         return 0
+    names = list(rows[0])
+    if _fast_path_ok(conn, table, names):
+        values_of = operator.itemgetter(*names)
+        columns = [[values_of(r) for r in rows]] if len(names) == 1 else [list(c) for c in zip(*map(values_of, rows))]
+        return _insert_columns(conn, table, names, columns, len(rows), conflict_columns=list(conflict_columns))
     if conn.dialect.name == "sqlite":  # executemany is fastest on SQLite and reports the rows inserted
         stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
         return max(conn.execute(stmt, list(rows)).rowcount or 0, 0)
@@ -120,25 +128,45 @@ def _fast_path_ok(conn: Connection, table: Table, names: Sequence[str]) -> bool:
     return all(isinstance(c.type, _FAST_TYPES) for c in [table.c[n] for n in names] + defaulted)
 
 
-def _insert_columns(conn: Connection, table: Table, names: list[str], columns: list[list], n: int) -> int:
+def _insert_columns(conn: Connection, table: Table, names: list[str], columns: list[list], n: int,
+                    conflict_columns: list[str] | None = None) -> int:
     """The fast path of `insert_rows`: ``columns`` (one list per name) plus the Python-side defaults of the
     columns left out (a scalar, or a callable called per row, as SQLAlchemy does), by COPY (PostgreSQL)
-    or one DBAPI executemany (SQLite)."""
+    or one DBAPI executemany (SQLite). With ``conflict_columns``: rows that conflict on them are skipped
+    (ON CONFLICT DO NOTHING) and the number of rows inserted is returned."""
     given = set(names)
     for c in table.c:
         if c.name not in given and c.default is not None:
             names = [*names, c.name]
             columns.append([c.default.arg] * n if c.default.is_scalar else [c.default.arg(None) for _ in range(n)])
     prep = conn.dialect.identifier_preparer
-    target = f"{prep.format_table(table)} ({', '.join(prep.quote(name) for name in names)})"
+    column_list = ", ".join(prep.quote(name) for name in names)
+    target = f"{prep.format_table(table)} ({column_list})"
+    on_conflict = (f" ON CONFLICT ({', '.join(prep.quote(c) for c in conflict_columns)}) DO NOTHING"
+                   if conflict_columns else "")
     if conn.dialect.name == "sqlite":
         for i, name in enumerate(names):
             process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
             if process is not None:
                 columns[i] = _processed(process, columns[i])
         with dbapi_cursor(conn) as cursor:
-            cursor.executemany(f"INSERT INTO {target} VALUES ({', '.join('?' * len(names))})", list(zip(*columns)))
-        return n
+            cursor.executemany(f"INSERT INTO {target} VALUES ({', '.join('?' * len(names))}){on_conflict}",
+                               list(zip(*columns)))
+            return max(cursor.rowcount or 0, 0) if conflict_columns else n
+    if conflict_columns:  # COPY into a temporary copy of the table, then one INSERT … ON CONFLICT
+        load = prep.quote(f"tmp_load_{table.name}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {load}")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {load} ON COMMIT DROP AS "
+                             f"SELECT {column_list} FROM {prep.format_table(table)} WITH NO DATA")
+        _copy_columns(conn, table, names, columns, f"{load} ({column_list})")
+        result = conn.exec_driver_sql(f"INSERT INTO {target} SELECT {column_list} FROM {load}{on_conflict}")
+        return max(result.rowcount or 0, 0)
+    _copy_columns(conn, table, names, columns, target)
+    return n
+
+
+def _copy_columns(conn: Connection, table: Table, names: list[str], columns: list[list], target: str) -> None:
+    """COPY ``columns`` (values of ``table``'s columns ``names``) into ``target`` ("table (columns)")."""
     for i, name in enumerate(names):
         if isinstance(table.c[name].type, sqltypes.Enum):
             columns[i] = [v.name if isinstance(v, enum.Enum) else v for v in columns[i]]
@@ -152,7 +180,6 @@ def _insert_columns(conn: Connection, table: Table, names: list[str], columns: l
             buffer.writelines(",".join(cells) + "\n" for cells in zip(*map(_csv_column, columns)))
             buffer.seek(0)
             cursor.copy_expert(f"COPY {target} FROM STDIN WITH (FORMAT csv)", buffer)
-    return n
 
 
 # Types whose equal values are bound alike, so a column of them is processed once per distinct value.

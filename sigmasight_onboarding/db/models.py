@@ -22,11 +22,13 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
     Uuid,
 )
+from sqlalchemy import func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -100,9 +102,11 @@ class MarketDataCache(Base):
     """
 
     __tablename__ = "onb_prices"
-    __table_args__ = (UniqueConstraint("symbol", "date", name="uq_onb_market_data_symbol_date"),)
+    # Keyed by (symbol, date) itself (migration 0009): one B-tree per row written instead of a
+    # surrogate id, its sequence and a unique index; on SQLite a WITHOUT ROWID table, so a symbol's
+    # window is one contiguous range of the table.
+    __table_args__ = (PrimaryKeyConstraint("symbol", "date", name="pk_onb_prices"), {"sqlite_with_rowid": False})
 
-    id: Mapped[int] = _serial_id()
     symbol: Mapped[str] = mapped_column(String(64))
     date: Mapped[date] = mapped_column(Date)
     open: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -112,8 +116,8 @@ class MarketDataCache(Base):
     adj_close: Mapped[float] = mapped_column(Float)
     volume: Mapped[float | None] = mapped_column(Float, nullable=True)
     data_source: Mapped[str] = mapped_column(String(16))
-    fetched_at: Mapped[datetime] = _stamp()
-
+    # the server stamps rows a bulk COPY leaves it to (PostgreSQL parses no timestamp per row)
+    fetched_at: Mapped[datetime] = _stamp(server_default=func.now())
 
 
 class MarketDataGap(Base):

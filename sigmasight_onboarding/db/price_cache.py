@@ -105,9 +105,9 @@ def store_prices(engine: Engine, prices: pd.DataFrame) -> int:
 
     Returns the number of rows inserted. All rows go in one transaction, column-wise (NaN ->
     NULL): PostgreSQL streams the table as CSV written by Arrow (shortest round-trip float text,
-    so every float64 arrives bit-exact) with COPY into a temporary table, then one INSERT …
-    SELECT … ON CONFLICT (symbol, date) DO NOTHING; SQLite runs one executemany of INSERT OR
-    IGNORE per chunk of SQLITE_CHUNK_ROWS rows.
+    so every float64 arrives bit-exact) with COPY straight into onb_prices (or, when some rows are
+    cached already, into a temporary table and then one INSERT … SELECT … ON CONFLICT (symbol, date)
+    DO NOTHING); SQLite runs one executemany of INSERT OR IGNORE per chunk of SQLITE_CHUNK_ROWS rows.
     """
     if prices.empty:
         return 0
@@ -181,7 +181,8 @@ def _store_prices_sqlite(conn, prices: pd.DataFrame) -> int:
 
 def _arrow_prices(prices: pd.DataFrame) -> "pa.Table":
     """The rows as Arrow columns: symbol, date (date32), the float columns (NaN -> null; an optional
-    column that is NULL throughout is left out) and data_source."""
+    column that is NULL throughout is left out) and data_source. `fetched_at` is left to the
+    server's default (the transaction's timestamp)."""
     import pyarrow as pa
 
     floats = {c: prices[c].to_numpy(dtype=float) for c in ("open", "high", "low", "close", "adj_close", "volume")}
@@ -194,54 +195,75 @@ def _arrow_prices(prices: pd.DataFrame) -> "pa.Table":
     })
 
 
-def _store_prices_postgresql(conn, prices: pd.DataFrame) -> int:
+COPY_CHUNK_ROWS = 65_536  # rows per CSV chunk: the next chunk is written while the server parses the last
+
+
+def _csv_chunks(table: "pa.Table"):
+    """The table as CSV (no header) in chunks of COPY_CHUNK_ROWS rows, written on demand."""
     import io
 
     import pyarrow.csv as pacsv
 
+    options = pacsv.WriteOptions(include_header=False)
+    for lo in range(0, table.num_rows, COPY_CHUNK_ROWS):
+        buffer = io.BytesIO()
+        pacsv.write_csv(table.slice(lo, COPY_CHUNK_ROWS), buffer, options)
+        yield buffer.getvalue()
+
+
+class _ChunkReader:
+    """A file-like view of a chunk generator, for psycopg2's copy_expert."""
+
+    def __init__(self, chunks):
+        self._chunks, self._rest = chunks, b""
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._rest:
+            self._rest = next(self._chunks, None)
+            if self._rest is None:
+                return b""
+        if size is None or size < 0:
+            size = len(self._rest)
+        out, self._rest = self._rest[:size], self._rest[size:]
+        return out
+
+    readline = read
+
+
+def _copy_csv(conn, copy_sql: str, table: "pa.Table") -> None:
+    """Stream the table as CSV through COPY … FROM STDIN (psycopg 3 or psycopg2), chunk by chunk."""
+    with dbapi_cursor(conn) as cursor:
+        if hasattr(cursor, "copy"):  # psycopg 3
+            with cursor.copy(copy_sql) as copy:
+                for chunk in _csv_chunks(table):
+                    copy.write(chunk)
+        else:  # psycopg2
+            cursor.copy_expert(copy_sql, _ChunkReader(_csv_chunks(table)), size=1 << 20)
+
+
+def _store_prices_postgresql(conn, prices: pd.DataFrame) -> int:
+    """Fast path: one COPY straight into onb_prices inside a savepoint — the usual case, where none of
+    the rows is cached yet (a cold fetch, a new session). If any row is already there (a fetch span
+    around a hole, or a concurrent run that committed the same rows meanwhile) the COPY fails on the
+    primary key, the savepoint is rolled back, and the rows go through a temporary table and one
+    INSERT … ON CONFLICT (symbol, date) DO NOTHING (same result: cached rows are left as they are)."""
     table = _arrow_prices(prices)
-    names = table.column_names
-    buffer = io.BytesIO()
-    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
-    del table
-    buffer.seek(0)
+    quoted = ", ".join(f'"{c}"' for c in table.column_names)
+    integrity_error = conn.dialect.dbapi.IntegrityError
+    try:
+        with conn.begin_nested():
+            _copy_csv(conn, f'COPY "onb_prices" ({quoted}) FROM STDIN WITH (FORMAT csv)', table)
+        return table.num_rows
+    except (integrity_error, IntegrityError):
+        pass
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {_LOAD_TABLE} (symbol text, date date, open float8, high float8, low float8, "
         "close float8, adj_close float8, volume float8, data_source text) ON COMMIT DROP"
     )
     conn.exec_driver_sql(f"TRUNCATE {_LOAD_TABLE}")
-    quoted = ", ".join(f'"{c}"' for c in names)
-    copy_sql = f"COPY {_LOAD_TABLE} ({quoted}) FROM STDIN WITH (FORMAT csv)"
-    with dbapi_cursor(conn) as cursor:
-        if hasattr(cursor, "copy"):  # psycopg 3
-            with cursor.copy(copy_sql) as copy:
-                view = buffer.getbuffer()
-                for lo in range(0, len(view), 1 << 20):
-                    copy.write(view[lo : lo + (1 << 20)])
-                del view
-        else:  # psycopg2
-            cursor.copy_expert(copy_sql, buffer, size=1 << 20)
-    del buffer
-    now = utcnow()
-    # Fast path: a plain INSERT of the rows not cached yet (about twice the speed of ON CONFLICT's
-    # speculative insertion). A concurrent run may commit some of the same rows meanwhile: then
-    # the savepoint is rolled back and the rows go in with ON CONFLICT DO NOTHING (same result).
-    fresh = (
-        f'INSERT INTO "onb_prices" ({quoted}, "fetched_at") SELECT {quoted}, :now FROM {_LOAD_TABLE} t '
-        'WHERE NOT EXISTS (SELECT 1 FROM "onb_prices" p WHERE p.symbol = t.symbol AND p.date = t.date)'
-    )
-    try:
-        with conn.begin_nested():
-            result = conn.execute(text(fresh), {"now": now})
-        return max(result.rowcount or 0, 0)
-    except IntegrityError:
-        pass
-    result = conn.execute(
-        text(
-            f'INSERT INTO "onb_prices" ({quoted}, "fetched_at") SELECT {quoted}, :now FROM {_LOAD_TABLE} '
-            "ON CONFLICT (symbol, date) DO NOTHING"
-        ),
-        {"now": now},
+    _copy_csv(conn, f"COPY {_LOAD_TABLE} ({quoted}) FROM STDIN WITH (FORMAT csv)", table)
+    result = conn.exec_driver_sql(
+        f'INSERT INTO "onb_prices" ({quoted}) SELECT {quoted} FROM {_LOAD_TABLE} ON CONFLICT (symbol, date) DO NOTHING'
     )
     return max(result.rowcount or 0, 0)
 
