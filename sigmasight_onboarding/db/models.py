@@ -28,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy import func
+from sqlalchemy import Index, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -105,7 +105,14 @@ class MarketDataCache(Base):
     # Keyed by (symbol, date) itself (migration 0009): one B-tree per row written instead of a
     # surrogate id, its sequence and a unique index; on SQLite a WITHOUT ROWID table, so a symbol's
     # window is one contiguous range of the table.
-    __table_args__ = (PrimaryKeyConstraint("symbol", "date", name="pk_onb_prices"), {"sqlite_with_rowid": False})
+    # ix_onb_prices_synthetic: a partial index holding only the (normally no) synthetic rows, so the
+    # matrix read finds them with one index probe per symbol instead of testing every row's label.
+    __table_args__ = (
+        PrimaryKeyConstraint("symbol", "date", name="pk_onb_prices"),
+        Index("ix_onb_prices_synthetic", "symbol", "date", sqlite_where=text("data_source = 'synthetic'"),
+              postgresql_where=text("data_source = 'synthetic'")),
+        {"sqlite_with_rowid": False},
+    )
 
     symbol: Mapped[str] = mapped_column(String(64))
     date: Mapped[date] = mapped_column(Date)

@@ -352,9 +352,9 @@ def read_price_matrix(engine: Engine, symbols: Sequence[str], sessions: Sequence
         # day offset -> row of the matrix (-1: a cached date that is not a session of the window)
         row_of = np.full((end - start).days + 1, -1, dtype=np.int64)
         row_of[[(d - start).days for d in sessions]] = np.arange(len(sessions))
-        rows = row_of[day]
-        keep = rows >= 0
-        values[rows[keep], sym_i[keep]] = adj[keep]
+        flat = row_of[day] * len(unique) + sym_i  # position in the C-ordered matrix; < 0: not a session
+        keep = flat >= 0
+        values.reshape(-1)[flat[keep] if not keep.all() else flat] = adj[keep] if not keep.all() else adj
         if synth.any():
             synthetic = {unique[k] for k in np.unique(sym_i[synth.astype(bool)])}
     index = pd.Index(list(sessions), name="date")
@@ -424,32 +424,42 @@ def _read_cells_postgresql(conn, symbols: Sequence[str], start: date, end: date)
 def _read_cells_sqlite(conn, symbols: Sequence[str], start: date, end: date):
     """(symbol position, day offset, adj_close, synthetic flag) of every cached price in the window.
 
-    Two values per row leave SQLite: adj_close and one integer that packs the symbol's position, the
-    day offset and the flag — ``±(position × days + offset + 1)``, negative for a synthetic price — so
-    the sqlite3 module builds half the Python objects of four columns (4.2 M prices: ~4.8 s instead of
-    ~7–9 s; packed values stay below 2**53, exact in the float64 array they are fetched into).
+    Two values per row leave SQLite: adj_close and one integer that packs the symbol's position and
+    the day offset — ``position × days + offset`` — so the sqlite3 module builds half the Python
+    objects of three columns (packed values stay below 2**53, exact in the float64 array they are
+    fetched into). The synthetic rows (normally none) come from a second query through their
+    partial index, so no row's label is tested in the main scan.
     """
     import itertools
     import json
 
+    import sqlite3
+
     width = (end - start).days + 1
-    query = (
-        "SELECT (CAST(j.key AS INTEGER) * ? + CAST(julianday(p.date) - julianday(?) AS INTEGER) + 1) "
-        "* (1 - 2 * (p.data_source = 'synthetic')), p.adj_close "
-        "FROM json_each(?) AS j CROSS JOIN onb_prices AS p ON p.symbol = j.value "
-        "WHERE p.date >= ? AND p.date <= ? AND p.adj_close IS NOT NULL"
-    )
+    # day offset of the ISO date text: unixepoch() (SQLite ≥ 3.38) is integer arithmetic, a little
+    # cheaper per row than julianday()'s floating point
+    offset = ("(unixepoch(p.date) - unixepoch(?)) / 86400" if sqlite3.sqlite_version_info >= (3, 38)
+              else "CAST(julianday(p.date) - julianday(?) AS INTEGER)")
+    join = "FROM json_each(?) AS j CROSS JOIN onb_prices AS p {} ON p.symbol = j.value WHERE p.date >= ? AND p.date <= ?"
+    # adj_close is NOT NULL; the table is clustered by (symbol, date)
+    query = f"SELECT CAST(j.key AS INTEGER) * ? + {offset}, p.adj_close {join.format('')}"
+    # the synthetic rows through their partial index: one probe per symbol (without statistics the planner
+    # would pick the primary key and test every row)
+    synthetic_query = (f"SELECT CAST(j.key AS INTEGER) * ? + {offset} {join.format('INDEXED BY ix_onb_prices_synthetic')} "
+                       "AND p.data_source = 'synthetic'")
     if len(symbols) * width >= 2**52:
         raise ValueError("price window too large for the packed SQLite read")
+    params = (width, start.isoformat(), json.dumps(list(symbols)), start.isoformat(), end.isoformat())
     with dbapi_cursor(conn) as cursor:
         cursor.arraysize = 65536
-        cursor.execute(query, (width, start.isoformat(), json.dumps(list(symbols)), start.isoformat(), end.isoformat()))
+        cursor.execute(query, params)
         flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
+        synthetic_cells = np.fromiter((c for (c,) in cursor.execute(synthetic_query, params)), dtype=np.int64)
     cells = flat.reshape(-1, 2)
     packed = cells[:, 0].astype(np.int64)
-    synthetic = packed < 0
-    cell = np.abs(packed) - 1
-    return cell // width, cell % width, np.ascontiguousarray(cells[:, 1]), synthetic.astype(np.uint8)
+    synthetic = np.isin(packed, synthetic_cells) if len(synthetic_cells) else np.zeros(len(packed), dtype=bool)
+    symbol_position, day_offset = np.divmod(packed, width)
+    return symbol_position, day_offset, cells[:, 1], synthetic.astype(np.uint8)
 
 
 def cached_sessions(matrix: pd.DataFrame) -> dict[str, set[date]]:

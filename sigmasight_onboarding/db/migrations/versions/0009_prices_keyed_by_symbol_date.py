@@ -3,7 +3,8 @@ separate unique index go. Every price written now extends one B-tree instead of 
 call on PostgreSQL), and SQLite stores the table WITHOUT ROWID, clustered by (symbol, date), so a
 symbol's window is read as one contiguous range. Nothing referenced `onb_prices.id`. `fetched_at` gets
 a server default, so the bulk COPY leaves the stamp to the server instead of sending and parsing one
-timestamp per row.
+timestamp per row. A partial index holds only the synthetic rows (normally none), so the SQLite matrix read
+finds them with one probe per symbol instead of testing every row's label.
 
 Measured with `python -m bench --only Q` (4.2 M prices; see bench/results/issue17.md, session 14).
 
@@ -58,6 +59,9 @@ def upgrade() -> None:
         )
 
     _rebuild(create)
+    synthetic = sa.text("data_source = 'synthetic'")
+    op.create_index("ix_onb_prices_synthetic", "onb_prices", ["symbol", "date"], sqlite_where=synthetic,
+                    postgresql_where=synthetic)
 
 
 def downgrade() -> None:
