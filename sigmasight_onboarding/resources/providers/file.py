@@ -180,10 +180,20 @@ def _to_pandas(table: pa.Table | None) -> pd.DataFrame:
     columns = {"date": (np.array([ts.date() if ts is not None else None for ts in date_col.to_pylist()], dtype=object)
                         if pa.types.is_timestamp(date_col.type) else _shared_date_objects(date_col)),
                "symbol": _shared_strings(table.column("symbol"))}
+    not_provided = _nan_column(table.num_rows)
     for col in ("adj_close",) + OPTIONAL_COLUMNS:
         columns[col] = (np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype="float64")
-                        if col in table.column_names else np.full(table.num_rows, np.nan))
+                        if col in table.column_names else not_provided)
     return pd.DataFrame({c: columns[c] for c in cols}, copy=False)  # built in column order: no reordering copy
+
+
+def _nan_column(n: int) -> np.ndarray:
+    """One read-only all-NaN column for every price column a source does not provide: the frame's
+    columns share it (no 34 MB allocation per column of a 4.2 M-row table), and an in-place write
+    to one of them raises instead of changing the others."""
+    column = np.full(n, np.nan)
+    column.flags.writeable = False
+    return column
 
 
 def _shared_strings(column: pa.ChunkedArray) -> np.ndarray:
@@ -329,10 +339,11 @@ def _validated_table(raw: pd.DataFrame, wanted: list[str], source: str) -> tuple
     if len(take) == len(code) and bool((take == np.arange(len(take))).all()):
         take = slice(None)  # every row, already in output order: no second copy
     n = int(lengths.sum())
+    not_provided = _nan_column(n)
     out = pd.DataFrame({
         "symbol": np.repeat(np.array(served, dtype=object), lengths),
         "date": dates[take],
-        **{c: (values[c][take] if values[c] is not None else np.full(n, np.nan))
+        **{c: (values[c][take] if values[c] is not None else not_provided)
            for c in ("open", "high", "low", "close", "adj_close", "volume")},
         "data_source": source,
     }, copy=False)
