@@ -31,17 +31,22 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
     for (start, end), group in sorted(groups.items()):
         result = chain.daily_prices(group, start, end)
         summary["provider_calls"] += 1
-        in_window = result.prices["date"].isin(session_set).to_numpy()
-        prices = result.prices if in_window.all() else result.prices[in_window]  # no copy of millions of rows
+        prices = result.prices
+        if not set(pd.unique(prices["date"])) <= session_set:  # (a few hundred distinct days: no mask of millions)
+            prices = prices[prices["date"].isin(session_set).to_numpy()]
         summary["rows_added"] += store_prices(engine, prices)
-        for source, n in prices.groupby("data_source")["symbol"].nunique().items():
-            summary["served"][source] = summary["served"].get(source, 0) + int(n)
+        # only a symbol with fewer distinct sessions of the span than the span has holes (counted column-wise)
+        counts = _sessions_per_symbol(prices, start, end)
+        sources = pd.unique(prices["data_source"])
+        if len(sources) == 1:  # one provider served the group: its symbols are the counted ones
+            summary["served"][sources[0]] = summary["served"].get(sources[0], 0) + len(counts)
+        else:
+            for source, n in prices.groupby("data_source")["symbol"].nunique().items():
+                summary["served"][source] = summary["served"].get(source, 0) + int(n)
         summary["failures"].update(result.failures)
         # sessions a provider left out of a symbol it served: ask the later providers for just those,
         # then remember what nobody had as known gaps (rows keep their own truthful data_source)
         span = [d for d in sessions if start <= d <= end]
-        # only a symbol with fewer distinct sessions of the span than the span has holes (counted column-wise)
-        counts = _sessions_per_symbol(prices, start, end)
         short = [s for s in group if s not in result.failures and counts.get(s, 0) < len(span)]
         short_rows = prices[prices["symbol"].isin(short)] if short else prices.iloc[:0]
         got = short_rows.groupby("symbol")["date"].agg(set).to_dict()

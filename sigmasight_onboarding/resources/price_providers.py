@@ -142,7 +142,9 @@ def _accept(name: str, result: ProviderResult, asked: list[str]) -> tuple[set[st
     if list(prices.columns) != PRICE_COLUMNS:
         prices = prices[PRICE_COLUMNS]
     asked_set = set(asked)
-    keep = (prices["symbol"].isin(asked_set) & ~prices["symbol"].isin(set(result.failures))).to_numpy()
+    keep = prices["symbol"].isin(asked_set).to_numpy()
+    if result.failures:
+        keep &= ~prices["symbol"].isin(set(result.failures)).to_numpy()
     if not keep.all():  # (no copy of a big frame that is entirely fine)
         prices = prices[keep]
     bad: dict[str, str] = {}
