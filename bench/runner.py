@@ -62,6 +62,8 @@ D_TARGET, E_TARGET = 5.0, 30.0  # issue #11: one in-process range run; 200 clien
 P_TARGET = 15.0  # issue 12: a 100,000-row drop validated, pre-flighted and stored
 Q_WRITE_TARGET = {"sqlite": 300_000.0, "postgresql": 500_000.0}  # issue 17: rows/s, file provider -> stored
 Q_READ_TARGET = 2.0  # s, the 4.2 M-cell matrix read
+A10K_TARGET = {"cold": 30.0, "warm": 15.0}  # issue 17: 10,000 positions, client assets; peak RSS ≤ A10K_RSS_MB
+A10K_RSS_MB = 1_536.0
 MEM_TARGET_MB = 2 * GB
 
 
@@ -511,7 +513,14 @@ class Bench:
             status += " — " + "; ".join(r["failures"])[:300]
         slow = sorted(r["steps"].items(), key=lambda kv: -kv[1] if isinstance(kv[1], (int, float)) else 0)[:2]
         steps = ", ".join(f"{k} {v:.1f}s" for k, v in slow if isinstance(v, (int, float)))
-        self.rows.append(Row(scenario, db, n, s, _rate(n, s, "pos"), out.rss_mb, tgt, _met(time_ok, out.rss_mb),
+        met = _met(time_ok, out.rss_mb)
+        if n == 10_000:  # issue 17's targets for the big client
+            limit = A10K_TARGET[variant]
+            tgt += f"; issue 17: ≤ {limit:.0f} s, ≤ 1.5 GB"
+            fast, small = s <= limit and ok, out.rss_mb is not None and out.rss_mb <= A10K_RSS_MB
+            met += "; issue 17: " + ("yes" if fast and small else "NO (" + ", ".join(
+                w for w, bad in (("time", not fast), ("memory", not small)) if bad) + ")")
+        self.rows.append(Row(scenario, db, n, s, _rate(n, s, "pos"), out.rss_mb, tgt, met,
                              f"{status}; slowest: {steps}; {note}", series=f"A-{variant}-{db}", plot=True,
                              cpu=r.get("cpu_s")))
         self.details.append(f"- **{scenario}, {db}, {n:,} positions** — {s:.2f} s (imports {r['import_s']} s, "
