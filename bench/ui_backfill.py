@@ -64,9 +64,19 @@ try:
             break
         time.sleep(1)
     wall = time.perf_counter() - t0
+    launched = time.time() - wall  # the launch, on the wall clock Dagster stamps runs with
     runs = b["runs"]
     print(f"RESULT sessions={N} backfill status={status} wall={wall:.1f}s runs={len(runs)} "
           f"run statuses={[x['status'] for x in runs]} tags={[{t['key']: t['value'] for t in x['tags'] if 'range' in t['key']} for x in runs]}")
+    try:  # where the wall time went: the backfill daemon's loop, the run's process start, the run itself
+        for x in runs:
+            r = gql('query($id: ID!) { runOrError(runId: $id) { ... on Run { creationTime startTime endTime } } }', {"id": x["runId"]})
+            t = r["data"]["runOrError"]
+            print(f"TIMELINE launch -> run created {t['creationTime'] - launched:.1f} s, created -> started "
+                  f"{t['startTime'] - t['creationTime']:.1f} s, started -> success {t['endTime'] - t['startTime']:.1f} s, "
+                  f"success -> backfill {status} {launched + wall - t['endTime']:.1f} s")
+    except Exception as exc:  # a timeline is a bonus, never a failure
+        print(f"TIMELINE unavailable: {exc}")
 finally:
     os.killpg(dev.pid, signal.SIGTERM)
     try:
