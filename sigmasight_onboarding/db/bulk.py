@@ -36,16 +36,15 @@ def insert_ignore_conflicts(conn: Connection, table: Table, rows: Sequence[dict]
     Every column of a plain type (`_fast_path_ok`): the rows go column-wise like `insert_rows`
     (SQLite: one DBAPI executemany of INSERT … ON CONFLICT DO NOTHING; PostgreSQL: COPY into a
     temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING), no SQL compiled per row —
-    800,000 price-gap rows took 91 s through compiled multi-row VALUES. Otherwise: PostgreSQL
-    multi-row VALUES batches, SQLite SQLAlchemy's executemany.
+    800,000 price-gap rows through compiled multi-row VALUES made a PostgreSQL backfill take 77 s
+    instead of 13.5 s. Otherwise: PostgreSQL multi-row VALUES batches, SQLite SQLAlchemy's executemany.
     """
     if not rows:
         return 0
     names = list(rows[0])
     if _fast_path_ok(conn, table, names):
-        values_of = operator.itemgetter(*names)
-        columns = [[values_of(r) for r in rows]] if len(names) == 1 else [list(c) for c in zip(*map(values_of, rows))]
-        return _insert_columns(conn, table, names, columns, len(rows), conflict_columns=list(conflict_columns))
+        return _insert_columns(conn, table, names, _columns_of(rows, names), len(rows),
+                               conflict_columns=list(conflict_columns))
     if conn.dialect.name == "sqlite":  # executemany is fastest on SQLite and reports the rows inserted
         stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
         return max(conn.execute(stmt, list(rows)).rowcount or 0, 0)
@@ -91,12 +90,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
     if not _fast_path_ok(conn, table, names):
         conn.execute(table.insert(), list(rows))
         return len(rows)
+    return _insert_columns(conn, table, names, _columns_of(rows, names), len(rows))
+
+
+def _columns_of(rows: Sequence[dict], names: list[str]) -> list[list]:
+    """The rows' values column by column (one list per name, in order)."""
     values_of = operator.itemgetter(*names)
     if len(names) == 1:
-        columns = [[values_of(r) for r in rows]]
-    else:
-        columns = [list(col) for col in zip(*map(values_of, rows))]
-    return _insert_columns(conn, table, names, columns, len(rows))
+        return [[values_of(r) for r in rows]]
+    return [list(col) for col in zip(*map(values_of, rows))]
 
 
 def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequence]) -> int:
