@@ -354,7 +354,9 @@ def read_price_matrix(engine: Engine, symbols: Sequence[str], sessions: Sequence
         row_of[[(d - start).days for d in sessions]] = np.arange(len(sessions))
         flat = row_of[day] * len(unique) + sym_i  # position in the C-ordered matrix; < 0: not a session
         keep = flat >= 0
-        values.reshape(-1)[flat[keep] if not keep.all() else flat] = adj[keep] if not keep.all() else adj
+        if not keep.all():
+            flat, adj = flat[keep], adj[keep]
+        values.reshape(-1)[flat] = adj
         if synth.any():
             synthetic = {unique[k] for k in np.unique(sym_i[synth.astype(bool)])}
     index = pd.Index(list(sessions), name="date")
@@ -432,7 +434,6 @@ def _read_cells_sqlite(conn, symbols: Sequence[str], start: date, end: date):
     """
     import itertools
     import json
-
     import sqlite3
 
     width = (end - start).days + 1
