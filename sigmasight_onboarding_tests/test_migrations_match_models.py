@@ -33,3 +33,58 @@ def test_migrated_schema_equals_the_models(db_url):
     assert "onb_prices" in tables and len(tables) >= 10
     index_names = {ix.name for ix in Base.metadata.tables["onb_prices"].indexes}
     assert "ix_onb_market_data_date" not in index_names  # dropped by 0008 (reads filter by symbol and date)
+
+
+def test_0009_rebuilds_the_price_cache_keeping_every_row_up_and_down(db_url):
+    """Migration 0009 (onb_prices keyed by (symbol, date)) on a database that already holds prices:
+    every row survives the upgrade and the downgrade bit for bit, and the keys are what each side says."""
+    from datetime import date, datetime, timezone
+
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from sigmasight_onboarding.db.engine import _alembic_config, head_revision
+
+    engine = get_engine(db_url)  # at head
+    cfg = _alembic_config()
+
+    def alembic(step, revision):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    stamp = datetime(2026, 11, 30, 5, 0, 0, 123456, tzinfo=timezone.utc)
+    rows = [("AAPL", date(2026, 7, 31), 0.1 + 0.2, None, "file"), ("AAPL", date(2026, 8, 3), 1e-300, 1.0 / 3.0, "fmp"),
+            ("^TNX", date(2026, 8, 3), 4.123456789012345, None, "file"), ("ZZZ", date(2026, 8, 3), 7.0, None, "synthetic")]
+
+    def stored():
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT symbol, date, adj_close, open, data_source, fetched_at FROM onb_prices "
+                                    "ORDER BY symbol, date")).all()
+        return [(s, d if isinstance(d, date) else date.fromisoformat(d), a, o, src) for s, d, a, o, src, _ in got], \
+            [f for *_, f in got]
+
+    try:
+        alembic(command.downgrade, "0008_prices_date_index")
+        with engine.begin() as conn:
+            for sym, day, adj, opened, source in rows:
+                conn.execute(text("INSERT INTO onb_prices (symbol, date, adj_close, open, data_source, fetched_at) "
+                                  "VALUES (:s, :d, :a, :o, :src, :f)"),
+                             {"s": sym, "d": day, "a": adj, "o": opened, "src": source, "f": stamp})
+        before, stamps = stored()
+        assert sorted(before) == sorted(rows)
+        alembic(command.upgrade, "head")
+        assert stored() == (before, stamps)
+        inspector = inspect(engine)
+        assert inspector.get_pk_constraint("onb_prices")["constrained_columns"] == ["symbol", "date"]
+        assert "id" not in {c["name"] for c in inspector.get_columns("onb_prices")}
+        assert "ix_onb_prices_synthetic" in {ix["name"] for ix in inspector.get_indexes("onb_prices")}
+        alembic(command.downgrade, "0008_prices_date_index")
+        assert stored() == (before, stamps)
+        assert "id" in {c["name"] for c in inspect(engine).get_columns("onb_prices")}
+    finally:
+        alembic(command.upgrade, "head")
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM onb_prices"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM onb_alembic_version")).scalar_one() == head_revision()
