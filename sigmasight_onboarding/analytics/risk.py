@@ -1067,9 +1067,10 @@ def held_positions(positions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame
     -------
     DataFrame
         The prepared rows held on as_of (entry_date ≤ as_of when the column exists), without the
-        options that expired before as_of.
+        options that expired before as_of. A table already through `prepare_positions` (it has
+        ``price_symbol``) is not prepared again.
     """
-    pos = prepare_positions(positions)
+    pos = positions if "price_symbol" in positions.columns else prepare_positions(positions)
     if "entry_date" in pos.columns:
         held = ~(pd.to_datetime(pos["entry_date"]).dt.normalize() > as_of).to_numpy()
         if not held.all():

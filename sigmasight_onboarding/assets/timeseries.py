@@ -39,7 +39,12 @@ from sigmasight_onboarding.analytics.rolling_betas import RollingStressBetas, ro
 from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.risk import RiskMetrics, VarEstimates, compute_risk_metrics, confidence_label
 from sigmasight_onboarding.analytics.pnl_explain import TERMS, explain_session_pairs
-from sigmasight_onboarding.analytics.snapshots import portfolio_snapshot_series, position_marks, value_positions
+from sigmasight_onboarding.analytics.snapshots import (
+    portfolio_snapshot_series,
+    position_marks,
+    prepare_positions,
+    value_positions,
+)
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
@@ -193,7 +198,10 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     if fetched["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
         matrix = read_price_matrix(engine, symbols, sessions)[0]
     position = {s: i for i, s in enumerate(sessions)}
-    held_by_day = {d: all_positions[all_positions["entry_date"] <= d] for d in days}
+    # validated and derived once (`prepare_positions` works row by row, so a day's slice of the prepared table
+    # is that day's book prepared): the risk and stress steps then skip it for each of the range's sessions
+    prepared = prepare_positions(all_positions) if len(all_positions) else all_positions
+    held_by_day = {d: prepared[prepared["entry_date"] <= d] for d in days}
     reference = set(reference_symbols())
     by_size: dict[int, list[str]] = {}  # the held books are nested (entry_date ≤ day), so a size names one book
 
