@@ -556,13 +556,16 @@ def _stress_records(out, client, positions, price_syms, prices, day, rate, vols,
                                "updated_at": now}
     position_symbols = positions["symbol"].reindex(result.position_pnl.columns).tolist()
     per_scenario = dict(zip(result.position_pnl.index, result.position_pnl.to_numpy(dtype=float).tolist()))
+    summary = result.summary
+    columns = {c: summary[c].to_numpy(dtype=float).tolist()
+               for c in ("portfolio_pnl", "pnl_to_gross", "pnl_to_net", "gross_exposure", "net_value")}
     rows = []
-    for sid, summary in result.summary.iterrows():
+    for k, sid in enumerate(summary.index):  # column lists, not iterrows (a Series per scenario and session)
         rows.append({
             "portfolio_id": client.portfolio_id, "scenario_id": sid, "calculation_date": day,
-            "portfolio_pnl": float(summary["portfolio_pnl"]), "pnl_pct_gross": _f(summary["pnl_to_gross"]),
-            "pnl_pct_net": _f(summary["pnl_to_net"]), "gross_exposure": float(summary["gross_exposure"]),
-            "net_value": float(summary["net_value"]),
+            "portfolio_pnl": columns["portfolio_pnl"][k], "pnl_pct_gross": _f(columns["pnl_to_gross"][k]),
+            "pnl_pct_net": _f(columns["pnl_to_net"][k]), "gross_exposure": columns["gross_exposure"][k],
+            "net_value": columns["net_value"][k],
             "position_pnl": {sym: round(v, 2) for sym, v in zip(position_symbols, per_scenario[sid]) if math.isfinite(v)},
             "created_at": now,
         })
