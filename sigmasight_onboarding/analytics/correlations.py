@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, sparse, stats
+from scipy import special, sparse
 from scipy.sparse.csgraph import connected_components
 
 
