@@ -30,8 +30,13 @@ class _SignalWatch:
 
     Outside a Dagster run our handler raises `Interrupted` at once. Inside one, Dagster installs its
     own handler (it interrupts the running step, which fails and rolls back its transaction); the
-    signal number still reaches us through `signal.set_wakeup_fd`, and `check()` after every run
-    raises `Interrupted` so the CLI stops instead of starting the next session.
+    signal number still reaches us through `signal.set_wakeup_fd`, and `check()` before and after
+    every run raises `Interrupted` so the CLI stops instead of starting the next run.
+
+    A signal whose handler happens to run inside a finalizer (a weakref callback, a ``__del__``)
+    raises `Interrupted` where Python can only print it as "Exception ignored in …" with a
+    traceback: that print is suppressed (``sys.unraisablehook``), and the signal, still unread on
+    the wakeup fd, stops the CLI at the next `check()`.
     """
 
     def __init__(self):
@@ -40,8 +45,15 @@ class _SignalWatch:
         self._writer.setblocking(False)
         self._previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
         self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        self._previous_unraisable = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
         for s in STOP_SIGNALS:
             signal.signal(s, self._raise)
+
+    def _unraisable(self, unraisable) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):
+            return  # raised inside a finalizer: the wakeup fd still holds the signal for check()
+        self._previous_unraisable(unraisable)
 
     @staticmethod
     def _raise(signum, _frame):
@@ -61,6 +73,7 @@ class _SignalWatch:
             raise Interrupted(signum)
 
     def close(self) -> None:
+        sys.unraisablehook = self._previous_unraisable
         signal.set_wakeup_fd(self._previous_fd)
         for s, handler in self._previous.items():
             signal.signal(s, handler)
@@ -72,7 +85,8 @@ _WATCH: _SignalWatch | None = None
 
 
 def check_interrupt() -> None:
-    """Raise `Interrupted` when SIGINT/SIGTERM arrived during the last Dagster run."""
+    """Raise `Interrupted` when SIGINT/SIGTERM arrived and was not raised yet (during the last Dagster
+    run, or inside a finalizer)."""
     if _WATCH is not None:
         _WATCH.check()
 
@@ -208,6 +222,7 @@ def run_onboarding(key: str, instance, *, tags: dict | None = None, log_level: s
         instance.add_dynamic_partitions(CLIENTS_PARTITION, [key])
     job = defs.resolve_job_def("onboard_client")
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    check_interrupt()
     result = job.execute_in_process(
         instance=instance, partition_key=key, raise_on_error=False, tags=tags or {}, run_config=run_config
     )
@@ -230,6 +245,7 @@ def run_timeseries(key: str, days, instance, *, tags: dict | None = None, log_le
     results = []
     for i, block in enumerate(blocks, 1):
         run_tags = {**(tags or {}), **range_run_tags(key, block)}
+        check_interrupt()
         result = job.execute_in_process(instance=instance, raise_on_error=False, tags=run_tags, run_config=run_config)
         results.append((block, result))
         if progress:
@@ -311,6 +327,7 @@ def run_client_job(job_name: str, key: str, instance, *, log_level: str = "ERROR
 
     job = defs.resolve_job_def(job_name)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    check_interrupt()
     result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False, tags=tags or {},
                                     run_config=run_config, asset_selection=asset_selection)
     check_interrupt()

@@ -187,3 +187,38 @@ def test_time_series_fault_is_incomplete_with_the_reason_recorded_once(env, monk
     assert outcomes[-1] == ("onboarding", "incomplete") and outcomes.count(("onboarding", "incomplete")) == 1
     assert main(["status", JOHN]) == 0
     assert "state:         INCOMPLETE at stage portfolio_timeseries: " in capsys.readouterr().out
+
+
+def test_a_signal_landing_inside_a_finalizer_prints_no_traceback_and_still_stops():
+    """SIGTERM whose handler runs inside a weakref callback (as pandera's schema-registry cleanup did in CI):
+    Python hands the `Interrupted` to `sys.unraisablehook`, whose default prints "Exception ignored in …" with a
+    traceback. The CLI's watch keeps it from the hook it found (here a recorder standing in for the default)
+    and the signal, still on the wakeup fd, stops the next `check()`."""
+    import gc
+    import os
+    import signal
+    import sys
+    import weakref
+
+    from sigmasight_onboarding import cli
+
+    class Thing:
+        pass
+
+    reported = []
+    outer_hook = sys.unraisablehook
+    sys.unraisablehook = reported.append
+    watch = cli._SignalWatch()
+    try:
+        thing = Thing()
+        ref = weakref.ref(thing, lambda _ref: os.kill(os.getpid(), signal.SIGTERM))  # the handler runs in here
+        del thing
+        gc.collect()
+        assert ref() is None
+        with pytest.raises(cli.Interrupted) as stopped:
+            watch.check()
+        assert stopped.value.signum == signal.SIGTERM
+    finally:
+        watch.close()
+        sys.unraisablehook = outer_hook
+    assert not [r for r in reported if isinstance(r.exc_value, cli.Interrupted)], reported
