@@ -1,7 +1,8 @@
 """A real scale-out deployment on one machine, for the end-to-end test and `python -m bench` (F).
 
 `ScaleOutCluster` uses the files in `deploy/` as they are — `deploy/dagster.yaml` (PostgreSQL
-storage, queued runs with one run per client, run monitoring, run retries) and
+storage, queued runs with one run per client, run monitoring, run retries), `deploy/dagster.env`
+(the environment of every Dagster process: batched event writes) and
 `deploy/celery.yaml` (RabbitMQ broker, Redis results, late acks) — with only the queue name made
 unique per run (so stray workers elsewhere can never take its tasks) and, when asked, the broker
 and backend URLs replaced. It creates two throw-away PostgreSQL databases (Dagster storage, the
@@ -46,6 +47,18 @@ def reachable(url: str, default_port: int) -> str | None:
         return None
     except OSError as exc:
         return f"{host}:{port} not reachable ({exc})"
+
+
+def deploy_env(path: Path = DEPLOY / "dagster.env") -> dict[str, str]:
+    """KEY=VALUE lines of deploy/dagster.env (comments and blank lines skipped): the environment the
+    deployment gives every Dagster process."""
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    return env
 
 
 def client_email(i: int, prefix: str = "scale") -> str:
@@ -172,6 +185,7 @@ class ScaleOutCluster:
             f"      working_directory: {REPO}\n      location_name: sigmasight_onboarding\n")
         self.env = {
             **os.environ,
+            **deploy_env(),  # deploy/dagster.env, as every host of the deployment loads it
             "DAGSTER_HOME": str(self.home),
             "DAGSTER_PG_URL": self.dagster_pg_url,
             "PYTHONPATH": str(REPO),

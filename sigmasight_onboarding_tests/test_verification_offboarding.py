@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
+from datetime import date, datetime
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -26,7 +26,8 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from sigmasight_onboarding.cli import main, run_onboarding
+from sigmasight_onboarding.calendar import last_sessions
+from sigmasight_onboarding.cli import main, run_onboarding, run_timeseries
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import Base, MarketDataCache, OnboardingAuditLog
 from sigmasight_onboarding.definitions import defs
@@ -35,6 +36,9 @@ from sigmasight_onboarding.schedules import daily_refresh_schedule
 from sigmasight_onboarding.sensors import verification_sensor
 
 from .conftest import PG_ADMIN_URL, REPO, copy_demo
+from .scale_out_cluster import deploy_env
+
+DAY = date(2026, 8, 3)  # the newest session of the shipped market data
 
 JOHN = "john.smith@example.com"
 # shared by all clients (ours and the backend's reference tables): kept by offboarding
@@ -237,7 +241,9 @@ def test_live_api_check_against_local_server():
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_dagster_storage_on_postgresql(env, monkeypatch, tmp_path):
-    """The shipped deploy/dagster-postgres.yaml, with settings from the environment, runs the demo graph."""
+    """The shipped deploy/dagster-postgres.yaml, with settings from the environment, runs the demo graph;
+    with deploy/dagster.env's batched event writes, a range run records every (client, session)
+    partition of each time-series asset exactly once, and one check result per partition."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"dagster_storage_{uuid.uuid4().hex[:8]}"
     try:
@@ -254,6 +260,9 @@ def test_dagster_storage_on_postgresql(env, monkeypatch, tmp_path):
     dagster_url = url.set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_url)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for key, value in deploy_env().items():  # as every host of the deployment loads it
+        monkeypatch.setenv(key, value)
+    assert int(deploy_env()["DAGSTER_EVENT_BATCH_SIZE"]) > 0
     try:
         copy_demo(env["imports"], JOHN)
         with DagsterInstance.get() as instance:
@@ -262,6 +271,26 @@ def test_dagster_storage_on_postgresql(env, monkeypatch, tmp_path):
             assert result.success
             assert instance.get_run_by_id(result.run_id).is_success
             assert instance.has_dynamic_partition("clients", JOHN)
+            storage = type(instance.event_log_storage)
+            batches = []  # observe dagster-postgres' batch writes (Dagster's code, not ours)
+
+            def store_event_batch(self, events, _original=storage.store_event_batch):
+                batches.append(sorted({e.dagster_event.event_type_value for e in events}) + [len(events)])
+                return _original(self, events)
+
+            monkeypatch.setattr(storage, "store_event_batch", store_event_batch)
+            days = last_sessions(DAY, 6)
+            (_block, ranged), = run_timeseries(JOHN, days, instance)
+            assert batches.count(["ASSET_MATERIALIZATION", 6]) == 3  # each asset's 6 sessions: one insert
+            assert ranged.success
+            keys = sorted(f"{JOHN}|{d.isoformat()}" for d in days)
+            for asset, check_name in (("portfolio_snapshots", "snapshot_valid"), ("portfolio_risk_metrics", "risk_metrics_consistent"),
+                                      ("stress_test_results", "stress_results_complete")):
+                assert sorted(instance.get_materialized_partitions(AssetKey(asset))) == keys
+                stored = instance.fetch_materializations(AssetKey(asset), limit=100).records
+                assert sorted(r.partition_key for r in stored if r.run_id == ranged.run_id) == keys  # each once
+                checked = [e for e in ranged.get_asset_check_evaluations() if e.check_name == check_name]
+                assert sorted(e.partition for e in checked) == keys and all(e.passed for e in checked)
         with create_engine(url.set(database=name)).connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM runs")).scalar_one() >= 1
     finally:
