@@ -640,11 +640,16 @@ class Bench:
         if problems:
             self.notes.append("F skipped: " + "; ".join(problems))
             return
+        positions, sessions = self.args.f_positions, self.args.f_sessions
+        symbols = None
+        if positions > 4:  # a bigger book per client: symbols of the bench universe, priced by the same file
+            symbols = list(self.load_universe().symbols)
+            os.environ["SIGMASIGHT_MARKET_DATA_FILE"] = str(self.market_file)  # the cluster's processes inherit it
         results = []
         for workers in (1, 2):
-            self.say(f"F {n} clients through the daemon on {workers} Celery worker(s)")
+            self.say(f"F {n} clients × {positions} positions × {sessions} sessions through the daemon on {workers} Celery worker(s)")
             try:
-                r = run_f(n, workers, say=self.say)
+                r = run_f(n, workers, sessions=sessions, say=self.say, positions=positions, symbols=symbols)
             except Exception as exc:
                 self.rows.append(Row(f"F daemon + {workers} Celery worker(s)", "postgresql", n, None, "", None, "", "NO (failed)",
                                      f"FAILED: {str(exc)[:300]}"))
@@ -657,7 +662,8 @@ class Bench:
             self.say(f"   {r['seconds']:.0f} s, {r['per_min']:.2f} clients/min")
         if results:
             text = report(results, f"{os.getloadavg()[0]:.1f}", os.cpu_count() or 0)
-            (RESULTS / "issue14_F.md").write_text(text)
+            name = "issue14_F.md" if (positions, sessions) == (4, 3) else f"issue14_F_{positions}p_{sessions}s.md"
+            (RESULTS / name).write_text(text)
             print(text)
             by_w = {r["workers"]: r for r in results}
             if 1 in by_w and 2 in by_w:
@@ -995,6 +1001,10 @@ def parse_args(argv=None):
                    help="skip (and extrapolate) a cold onboarding run predicted longer than this many seconds")
     p.add_argument("--f-clients", type=int, default=None,
                    help="clients of scenario F (default 50, quick 10)")
+    p.add_argument("--f-positions", type=int, default=4,
+                   help="positions per client in scenario F (default 4: the e2e test's book; more: CPU-bound steps)")
+    p.add_argument("--f-sessions", type=int, default=3,
+                   help="sessions of time series per client in scenario F (SIGMASIGHT_ONBOARD_SESSIONS, default 3)")
     p.add_argument("--a-sizes", help="comma-separated sizes for scenario A (default the plan's)")
     args = p.parse_args(argv)
     args.only_given = bool(args.only) or args.profile

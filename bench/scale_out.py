@@ -14,12 +14,24 @@ import time
 from pathlib import Path
 
 
-def run_f(clients: int, workers: int, sessions: int = 3, say=print, timeout: float = 3600) -> dict:
+def book(i: int, positions: int, symbols: list[str] | None):
+    """Client i's rows: the e2e test's small book (4 of 30 large caps) or `positions` distinct
+    symbols of `symbols` (the bench universe), quantities unique per client."""
+    from sigmasight_onboarding_tests.scale_out_cluster import small_book
+
+    if symbols is None:
+        return small_book(i, positions)
+    picks = list(dict.fromkeys(symbols[(i * 97 + k * 13) % len(symbols)] for k in range(positions)))
+    return [(sym, 10 + i + k, f"{50 + k % 50}.{i % 100:02d}") for k, sym in enumerate(picks)]
+
+
+def run_f(clients: int, workers: int, sessions: int = 3, say=print, timeout: float = 3600, positions: int = 4,
+          symbols: list[str] | None = None) -> dict:
     import os
 
     from dagster import DagsterInstance, DagsterRunStatus
 
-    from sigmasight_onboarding_tests.scale_out_cluster import ScaleOutCluster, client_email, small_book, write_small_drop
+    from sigmasight_onboarding_tests.scale_out_cluster import ScaleOutCluster, client_email, write_small_drop
 
     with tempfile.TemporaryDirectory(prefix=f"bench-f-{workers}w-") as tmp:
         cluster = ScaleOutCluster(Path(tmp), workers=workers, sessions=sessions)
@@ -30,7 +42,7 @@ def run_f(clients: int, workers: int, sessions: int = 3, say=print, timeout: flo
             emails = [client_email(i, "bench") for i in range(clients)]
             t0 = time.monotonic()
             for i, email in enumerate(emails):
-                write_small_drop(cluster.imports, email, small_book(i))
+                write_small_drop(cluster.imports, email, book(i, positions, symbols))
             ready_at: dict[str, float] = {}
             while len(ready_at) < clients:
                 for email, state in cluster.states([e for e in emails if e not in ready_at]).items():
@@ -59,7 +71,7 @@ def run_f(clients: int, workers: int, sessions: int = 3, say=print, timeout: flo
     times = sorted(ready_at.values())
     half = times[len(times) // 2]
     steady = (len(times) - 1 - len(times) // 2) / (times[-1] - half) * 60 if times[-1] > half else None
-    return {"clients": clients, "workers": workers, "seconds": total, "per_min": clients / total * 60,
+    return {"clients": clients, "workers": workers, "positions": positions, "sessions": sessions, "seconds": total, "per_min": clients / total * 60,
             "steady_per_min": steady, "first_ready_s": times[0], "runs": runs, "failed_runs": failed}
 
 
@@ -80,7 +92,7 @@ def report(results: list[dict], load: str, cpus: int) -> str:
     lines = ["# Scenario F — clients end to end through the daemon on Celery workers (issue 14)", "",
              f"Machine: {cpus} CPUs shared with other work (1-min load {load}); RabbitMQ broker, Redis results, "
              "PostgreSQL for Dagster storage and the SigmaSight database; each worker `--concurrency=1`; "
-             f"{results[0]['clients']} clients of 4 stocks each, {results[0].get('sessions', 3)} sessions of time series "
+             f"{results[0]['clients']} clients of {results[0].get('positions', 4)} stocks each, {results[0].get('sessions', 3)} sessions of time series "
              "(SIGMASIGHT_ONBOARD_SESSIONS); the clock runs from the drop to the last client READY.", "",
              "| workers | clients | seconds | clients/min | steady clients/min (2nd half) | first READY | runs (failed) |",
              "|---|---|---|---|---|---|---|"]
