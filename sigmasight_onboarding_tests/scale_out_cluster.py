@@ -50,15 +50,11 @@ def reachable(url: str, default_port: int) -> str | None:
 
 
 def deploy_env(path: Path = DEPLOY / "dagster.env") -> dict[str, str]:
-    """KEY=VALUE lines of deploy/dagster.env (comments and blank lines skipped): the environment the
-    deployment gives every Dagster process."""
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key.strip()] = value.strip()
-    return env
+    """The variables of deploy/dagster.env (python-dotenv, which Dagster itself depends on, parses
+    it as a shell would source it): the environment the deployment gives every Dagster process."""
+    from dotenv import dotenv_values
+
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
 def client_email(i: int, prefix: str = "scale") -> str:
