@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, datetime
+from datetime import datetime
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -37,8 +37,7 @@ from sigmasight_onboarding.sensors import verification_sensor
 
 from .conftest import PG_ADMIN_URL, REPO, copy_demo
 from .scale_out_cluster import deploy_env
-
-DAY = date(2026, 8, 3)  # the newest session of the shipped market data
+from .test_timeseries import DAY
 
 JOHN = "john.smith@example.com"
 # shared by all clients (ours and the backend's reference tables): kept by offboarding
@@ -260,9 +259,10 @@ def test_dagster_storage_on_postgresql(env, monkeypatch, tmp_path):
     dagster_url = url.set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_url)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    for key, value in deploy_env().items():  # as every host of the deployment loads it
+    deployment_env = deploy_env()  # as every host of the deployment loads it
+    for key, value in deployment_env.items():
         monkeypatch.setenv(key, value)
-    assert int(deploy_env()["DAGSTER_EVENT_BATCH_SIZE"]) > 0
+    assert int(deployment_env["DAGSTER_EVENT_BATCH_SIZE"]) > 0
     try:
         copy_demo(env["imports"], JOHN)
         with DagsterInstance.get() as instance:
