@@ -1,0 +1,145 @@
+"""The project's Dagster event log (dagster.yaml): Dagster's SQLite files, with connections kept open.
+
+Checked on a real on-disk instance: a range run's events reach Dagster's own databases through a
+couple of connections instead of one per event, and a separate process using Dagster's stock
+`SqliteEventLogStorage` on the same folder reads (and writes) them while this process keeps its
+connections open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterEventType, DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from sigmasight_onboarding.calendar import last_sessions
+from sigmasight_onboarding.cli import run_onboarding, run_timeseries
+from sigmasight_onboarding.event_log_storage import PooledSqliteEventLogStorage
+
+from .conftest import REPO, copy_demo
+from .test_timeseries import DAY
+
+JOHN = "john.smith@example.com"
+TIMESERIES_ASSETS = ("portfolio_snapshots", "portfolio_risk_metrics", "stress_test_results")
+
+# Run in a fresh interpreter with Dagster's stock storage on the same instance folder (what the event
+# log looks like to any Dagster process): the run's partitions and checks, then a write of its own.
+STOCK_READER = r"""
+import json, sys
+from dagster import AssetKey, AssetMaterialization, DagsterEventType, DagsterInstance
+home, run_id, assets = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+with DagsterInstance.from_config(home) as instance:
+    storage = instance.event_log_storage
+    out = {"storage": type(storage).__module__ + "." + type(storage).__name__,
+           "partitions": {a: sorted(instance.get_materialized_partitions(AssetKey(a))) for a in assets},
+           "checks": sorted(r.event_log_entry.dagster_event.asset_check_evaluation_data.partition
+                            for r in instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION,
+                                                                  limit=10000).records)}
+    instance.report_runless_asset_event(AssetMaterialization("written_by_another_process"))
+print(json.dumps(out))
+"""
+
+
+def _stock_home(tmp_path: Path, home: Path) -> Path:
+    """A DAGSTER_HOME whose dagster.yaml is Dagster's stock SQLite storage rooted at `home`."""
+    stock = tmp_path / "stock_home"
+    stock.mkdir()
+    (stock / "dagster.yaml").write_text(f"storage:\n  sqlite:\n    base_dir: {home}\ntelemetry:\n  enabled: false\n")
+    return stock
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_range_run_events_reach_dagsters_files_through_open_connections(env, monkeypatch, tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    copy_demo(env["imports"], JOHN)
+    events_dir = home / "history" / "runs"
+    connects: list[str] = []
+
+    def count_event_log_connects(dbapi_connection, _record):
+        path = dbapi_connection.execute("PRAGMA database_list").fetchall()[0][2]
+        if Path(path).parent == events_dir:
+            connects.append(Path(path).name)
+
+    event.listen(Engine, "connect", count_event_log_connects)
+    try:
+        with DagsterInstance.get() as instance:
+            storage = instance.event_log_storage
+            assert isinstance(storage, PooledSqliteEventLogStorage)
+            assert Path(storage._base_dir) == events_dir  # Dagster's default folder for the events
+            assert run_onboarding(JOHN, instance).success
+            days = last_sessions(DAY, 5)
+            connects.clear()
+            (_block, ranged), = run_timeseries(JOHN, days, instance)
+            assert ranged.success
+            stored = instance.get_records_for_run(ranged.run_id, limit=10000).records
+            assert len(stored) > 40  # 15 materialisations, 15 check results, planned and step events
+            # the index's connection stayed open since the onboarding run; the run's database is opened
+            # once (Dagster's schema set-up takes a second connection) — not a connection per event
+            assert set(connects) <= {"index.db", f"{ranged.run_id}.db"} and len(connects) <= 3, connects
+
+            keys = sorted(f"{JOHN}|{d.isoformat()}" for d in days)
+            out = subprocess.run(
+                [sys.executable, "-c", STOCK_READER, str(_stock_home(tmp_path, home)), ranged.run_id, ",".join(TIMESERIES_ASSETS)],
+                capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+            assert out.returncode == 0, out.stderr[-3000:]
+            seen = json.loads(out.stdout.strip().splitlines()[-1])
+            assert seen["storage"].endswith(".SqliteEventLogStorage")  # Dagster's own class reads the same files
+            assert all(seen["partitions"][a] == keys for a in TIMESERIES_ASSETS)
+            assert seen["checks"] == sorted(keys * len(TIMESERIES_ASSETS))
+            # and what the other process wrote is visible through this process's open connections
+            assert instance.fetch_materializations(AssetKey("written_by_another_process"), limit=5).records
+
+            instance.wipe()  # deletes the run databases: the open connections go first
+            assert not instance.get_materialized_partitions(AssetKey("portfolio_snapshots"))
+            (_block, again), = run_timeseries(JOHN, days[-1:], instance)
+            assert again.success
+            assert instance.get_materialized_partitions(AssetKey("portfolio_snapshots")) == {f"{JOHN}|{days[-1].isoformat()}"}
+    finally:
+        event.remove(Engine, "connect", count_event_log_connects)
+
+
+def test_run_databases_kept_open_are_bounded(tmp_path):
+    """A long-lived process (the webserver reads many runs) keeps at most `open_run_databases` run files open."""
+    from dagster._core.events import DagsterEvent, DagsterEventType as T, EngineEventData
+    from dagster._core.events.log import EventLogEntry
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "event_log_storage:\n  module: sigmasight_onboarding.event_log_storage\n  class: PooledSqliteEventLogStorage\n"
+        "  config:\n    open_run_databases: 2\n")
+    with DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        run_ids = [f"run{i}" for i in range(5)]
+        for run_id in run_ids:
+            storage.store_event(EventLogEntry(
+                error_info=None, level="INFO", user_message="hello", run_id=run_id, timestamp=1.0,
+                dagster_event=DagsterEvent(T.ENGINE_EVENT.value, "job", message="hello", event_specific_data=EngineEventData())))
+        fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+               if os.path.exists(f"/proc/self/fd/{fd}")]
+        open_runs = {Path(p).name for p in fds if Path(p).parent == home / "history" / "runs" and p.endswith(".db")
+                     and not p.endswith("index.db")}
+        assert open_runs == {"run3.db", "run4.db"}  # the two most recent
+        for run_id in run_ids:  # every run's events were stored, open or closed
+            assert [r.event_log_entry.user_message for r in instance.get_records_for_run(run_id).records] == ["hello"]
+
+
+def test_temporary_instance_of_dagster_dev_puts_events_in_its_own_folder(tmp_path):
+    """`dagster dev` without DAGSTER_HOME: a temporary instance configured by the repository's dagster.yaml."""
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path), config_dir=str(REPO))) as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        assert Path(storage._base_dir) == tmp_path / "history" / "runs"
+        assert (tmp_path / "history" / "runs" / "index.db").exists()
