@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,11 +111,36 @@ def test_range_run_events_reach_dagsters_files_through_open_connections(env, mon
         event.remove(Engine, "connect", count_event_log_connects)
 
 
-def test_run_databases_kept_open_are_bounded(tmp_path):
-    """A long-lived process (the webserver reads many runs) keeps at most `open_run_databases` run files open."""
+def _engine_event(run_id: str, message: str):
     from dagster._core.events import DagsterEvent, DagsterEventType as T, EngineEventData
     from dagster._core.events.log import EventLogEntry
 
+    return EventLogEntry(error_info=None, level="INFO", user_message=message, run_id=run_id, timestamp=time.time(),
+                         dagster_event=DagsterEvent(T.ENGINE_EVENT.value, "job", message=message,
+                                                    event_specific_data=EngineEventData()))
+
+
+def test_the_ui_follows_a_run_log_written_through_an_open_connection(tmp_path):
+    """The webserver streams a run's log by watching the run's database file (watchdog); the writer
+    (a run worker) keeps its connection open, so each write must still reach that file."""
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as worker, DagsterInstance.from_config(str(tmp_path)) as webserver:
+        worker.event_log_storage.store_event(_engine_event("run-1", "step 1"))
+        seen: list[str] = []
+        webserver.event_log_storage.watch("run-1", None, lambda entry, _cursor: seen.append(entry.user_message))
+        try:
+            for step in ("step 2", "step 3"):
+                worker.event_log_storage.store_event(_engine_event("run-1", step))
+                deadline = time.monotonic() + 10
+                while step not in seen and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert step in seen, f"the watcher did not see {step!r} (saw {seen})"
+        finally:
+            webserver.event_log_storage.dispose()
+
+
+def test_run_databases_kept_open_are_bounded(tmp_path):
+    """A long-lived process (the webserver reads many runs) keeps at most `open_run_databases` run files open."""
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(
@@ -124,9 +150,7 @@ def test_run_databases_kept_open_are_bounded(tmp_path):
         storage = instance.event_log_storage
         run_ids = [f"run{i}" for i in range(5)]
         for run_id in run_ids:
-            storage.store_event(EventLogEntry(
-                error_info=None, level="INFO", user_message="hello", run_id=run_id, timestamp=1.0,
-                dagster_event=DagsterEvent(T.ENGINE_EVENT.value, "job", message="hello", event_specific_data=EngineEventData())))
+            storage.store_event(_engine_event(run_id, "hello"))
         fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
                if os.path.exists(f"/proc/self/fd/{fd}")]
         open_runs = {Path(p).name for p in fds if Path(p).parent == home / "history" / "runs" and p.endswith(".db")
