@@ -750,6 +750,17 @@ class Bench:
                                                      "sessions": self.plan["D_sessions"], "budget": self.plan["D_budget_s"]},
                              self.env(url, f"d-{db}"), 900, f"d-{db}")
             self._ts_row(out, "D backfill (100 positions)", db, self.plan["D_sessions"], D_TARGET, "sessions")
+            if db == "sqlite":
+                # the same range run with its events in Dagster's on-disk storage, as the project's dagster.yaml
+                # configures it for dagster dev / the daemon (the row above: an in-memory instance, like the CLI)
+                self.say(f"D backfill {self.plan['D_sessions']} sessions, {db}, on-disk Dagster instance")
+                url = self.dbs.fresh(db, "d100-disk")
+                out = self.spawn("backfill_timeseries", {"folder": str(folder), "as_of": pf.AS_OF.isoformat(),
+                                                         "sessions": self.plan["D_sessions"], "budget": self.plan["D_budget_s"],
+                                                         "dagster_home": str(self.run_dir / "state" / "d-dagster-home")},
+                                 self.env(url, f"d-{db}-disk"), 900, f"d-{db}-disk")
+                self._ts_row(out, "D backfill (100 positions), events on disk (dagster.yaml)", db, self.plan["D_sessions"],
+                             D_TARGET, "sessions")
 
     def scenario_e(self) -> None:
         available, reason = self._timeseries_available()

@@ -379,7 +379,8 @@ def backfill_timeseries(spec: dict) -> dict:
     """D: one 100-position client (onboarded in setup, cache pre-filled), then the last ``sessions``
     sessions up to the as-of date as ONE range run of ``backfill_timeseries`` (what
     ``sigmasight backfill`` / ``cli.run_timeseries`` do; the same single-run range an asset backfill
-    launches). Measured, never extrapolated."""
+    launches). Measured, never extrapolated. With ``dagster_home`` the instance is an on-disk one configured
+    by the project's dagster.yaml (what dagster dev and the daemon use) instead of an in-memory one."""
     import dagster
 
     from bench.cache_warm import warm_cache as _warm
@@ -391,7 +392,18 @@ def backfill_timeseries(spec: dict) -> dict:
     if job is None:
         return {"available": False, "reason": how}
     settings, engine, _ = _settings_engine()
-    instance = dagster.DagsterInstance.ephemeral()
+    if spec.get("dagster_home"):  # events in Dagster's on-disk storage, configured by the project's dagster.yaml
+        import shutil
+
+        from sigmasight_onboarding.instance_config import PROJECT_INSTANCE_YAML
+
+        home = Path(spec["dagster_home"])
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PROJECT_INSTANCE_YAML, home / "dagster.yaml")
+        instance = dagster.DagsterInstance.from_config(str(home))
+        how = how + f", events in {type(instance.event_log_storage).__name__} on disk"
+    else:
+        instance = dagster.DagsterInstance.ephemeral()
     folder = Path(spec["folder"])
     as_of = date.fromisoformat(spec["as_of"])
     # Setup as after a normal onboarding: the 730-day window cached. Older history that the risk
