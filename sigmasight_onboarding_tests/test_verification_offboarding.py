@@ -23,7 +23,8 @@ from dagster import (
     reconstructable,
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 
 from sigmasight_onboarding.calendar import last_sessions
@@ -242,7 +243,8 @@ def test_live_api_check_against_local_server():
 def test_dagster_storage_on_postgresql(env, monkeypatch, tmp_path):
     """The shipped deploy/dagster-postgres.yaml, with settings from the environment, runs the demo graph;
     with deploy/dagster.env's batched event writes, a range run records every (client, session)
-    partition of each time-series asset exactly once, and one check result per partition."""
+    partition of each time-series asset exactly once, and one check result per partition, through the
+    event log's pooled connection instead of a connection per event."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"dagster_storage_{uuid.uuid4().hex[:8]}"
     try:
@@ -267,6 +269,7 @@ def test_dagster_storage_on_postgresql(env, monkeypatch, tmp_path):
         copy_demo(env["imports"], JOHN)
         with DagsterInstance.get() as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"
             result = run_onboarding(JOHN, instance)
             assert result.success
             assert instance.get_run_by_id(result.run_id).is_success
@@ -280,7 +283,20 @@ def test_dagster_storage_on_postgresql(env, monkeypatch, tmp_path):
 
             monkeypatch.setattr(storage, "store_event_batch", store_event_batch)
             days = last_sessions(DAY, 6)
-            (_block, ranged), = run_timeseries(JOHN, days, instance)
+            dagster_db_connects = []
+
+            def count_dagster_db_connects(dbapi_connection, _record):
+                if getattr(getattr(dbapi_connection, "info", None), "dbname", None) == name:
+                    dagster_db_connects.append(1)
+
+            event.listen(Engine, "connect", count_dagster_db_connects)
+            try:
+                (_block, ranged), = run_timeseries(JOHN, days, instance)
+            finally:
+                event.remove(Engine, "connect", count_dagster_db_connects)
+            # the event log writes ~100 events through its one pooled connection (dagster-postgres' own class
+            # opens one per write: 201 here); what remains is the run storage's own connect-per-call
+            assert len(dagster_db_connects) <= 40, len(dagster_db_connects)
             assert batches.count(["ASSET_MATERIALIZATION", 6]) == 3  # each asset's 6 sessions: one insert
             assert ranged.success
             keys = sorted(f"{JOHN}|{d.isoformat()}" for d in days)
