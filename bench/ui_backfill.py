@@ -1,20 +1,45 @@
-"""`python -m bench.ui_backfill [SESSIONS]` — Asset backfill of 1 client × N sessions through `dagster dev` (webserver + daemon) and GraphQL
+"""`python -m bench.ui_backfill [SESSIONS] [--postgresql]` — Asset backfill of 1 client × N sessions through `dagster dev` (webserver + daemon) and GraphQL
 launchPartitionBackfill — what the UI's Materialize dialog sends. Prints the wall time from launch
-to the backfill's completion and the runs it created."""
+to the backfill's completion and the runs it created. With --postgresql, Dagster's storage is
+deploy/dagster-postgres.yaml with deploy/dagster.env (the production instance) and the SigmaSight
+database is PostgreSQL too, in two throw-away databases on SIGMASIGHT_TEST_POSTGRES_URL's server."""
 import json, os, shutil, signal, subprocess, sys, time, urllib.request
 from pathlib import Path
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 250
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+N = int(args[0]) if args else 250
+POSTGRES = "--postgresql" in sys.argv[1:]
 REPO = Path(__file__).resolve().parents[1]
 base = Path(os.environ.get("BENCH_UI_DIR", "/tmp/bench-ui-backfill")); shutil.rmtree(base, ignore_errors=True); base.mkdir(parents=True)
 home = base / "home"; home.mkdir()
-shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+pg_env, pg_dbs = {}, []
+if POSTGRES:
+    import uuid
+
+    from dotenv import dotenv_values
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(os.environ.get("SIGMASIGHT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"))
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    pg_dbs = [f"ui_backfill_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("dagster", "sigmasight")]
+    with admin.connect() as conn:
+        for name in pg_dbs:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    pg_env = {**dotenv_values(REPO / "deploy" / "dagster.env"),
+              "DAGSTER_PG_URL": admin_url.set(drivername="postgresql+psycopg2", database=pg_dbs[0]).render_as_string(hide_password=False),
+              "SIGMASIGHT_DATABASE_URL": admin_url.set(database=pg_dbs[1]).render_as_string(hide_password=False)}
+else:
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
 (base / "imports").mkdir()
 from bench import portfolios as pf
 market = str(pf.market_data_file()[0])
 env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO), "SIGMASIGHT_DATABASE_URL": f"sqlite:///{base}/db.sqlite",
        "SIGMASIGHT_IMPORTS_DIR": str(base / "imports"), "SIGMASIGHT_STATE_DIR": str(base / "state"), "SIGMASIGHT_BCRYPT_ROUNDS": "4",
-       "SIGMASIGHT_MARKET_DATA_FILE": market}
+       "SIGMASIGHT_MARKET_DATA_FILE": market, **pg_env}
+print("storage:", "PostgreSQL (deploy/dagster-postgres.yaml + deploy/dagster.env), SigmaSight DB on PostgreSQL" if POSTGRES
+      else "SQLite (the project's dagster.yaml), SigmaSight DB on SQLite", flush=True)
 frame, _ = pf.generate_positions(pf.load_universe(), 100, seed=7)
 email = "uibackfill@example.com"
 pf.write_drop(base / "imports", email, frame)
@@ -83,3 +108,7 @@ finally:
         dev.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(dev.pid, signal.SIGKILL)
+    if pg_dbs:
+        with admin.connect() as conn:
+            for name in pg_dbs:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
