@@ -161,7 +161,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 _POSTGRES_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 os.register_at_fork(after_in_child=lambda: [engine.dispose(close=False) for engine in list(_POSTGRES_ENGINES)])
 
-POSTGRES_POOL_OVERFLOW = 8  # connections beyond the pooled one while several threads write at once (closed after use)
+POSTGRES_POOL_OVERFLOW = 32  # connections beyond the pooled one while threads write at once (the daemon runs several; closed after use)
 
 
 class PooledPostgresEventLogStorage(PostgresEventLogStorage):
