@@ -46,6 +46,9 @@ def test_unknown_executor_and_missing_broker_are_refused(tmp_path):
 
 def test_production_instance_file_is_postgres_with_retries():
     config = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
-    assert config["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    parts = {part: config[part] for part in ("run_storage", "event_log_storage", "schedule_storage")}
+    assert all(p["config"]["postgres_url"] == {"env": "DAGSTER_PG_URL"} for p in parts.values())  # all on PostgreSQL
+    assert parts["run_storage"]["module"].startswith("dagster_postgres") and parts["schedule_storage"]["module"].startswith("dagster_postgres")
+    assert parts["event_log_storage"]["class"] == "PooledPostgresEventLogStorage"  # dagster-postgres' class, pooled
     assert config["run_retries"]["enabled"] is True
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
