@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+import yaml
+
 from sigmasight_onboarding.config import PROJECT_ROOT
 
 PROJECT_INSTANCE_YAML = PROJECT_ROOT / "dagster.yaml"
@@ -53,4 +55,9 @@ def ensure_instance_config(home: Path) -> str:
     if "QueuedRunCoordinator" not in text or "dagster/partition" not in text:
         return (f"warning: {target} has no QueuedRunCoordinator; runs are not queued "
                 f"(compare with {PROJECT_INSTANCE_YAML})")
+    keys = yaml.safe_load(text) or {}
+    if not any(k in keys for k in ("storage", "event_log_storage")):
+        # an older copy of the project's file: Dagster's default SQLite event log reconnects for every event
+        return (f"using {target} (note: it predates the pooled event log of {PROJECT_INSTANCE_YAML.name}; range runs "
+                f"store their events ~2x slower — copy the project's file again to get it)")
     return f"using {target}"

@@ -20,6 +20,9 @@ def test_ensure_instance_config_installs_the_project_file(tmp_path):
     assert "installed" in ensure_instance_config(home)
     assert (home / "dagster.yaml").read_text() == PROJECT_INSTANCE_YAML.read_text()
     assert ensure_instance_config(home).startswith("using")
+    older = PROJECT_INSTANCE_YAML.read_text().replace("PooledSqliteEventLogStorage", "X").replace("event_log_storage", "x")
+    (home / "dagster.yaml").write_text(older)  # a copy from before the pooled event log: still used, with a note
+    assert ensure_instance_config(home).startswith("using") and "predates the pooled event log" in ensure_instance_config(home)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     assert "no QueuedRunCoordinator" in ensure_instance_config(home)
 
