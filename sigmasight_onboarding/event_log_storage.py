@@ -21,8 +21,8 @@ still share the files as before.
 `PooledPostgresEventLogStorage` does the same for dagster-postgres, which also connects anew for each
 write (a TCP connection and authentication, ~5 ms here, for each of the ~2,300 events; the webserver
 alone keeps one open): one pooled connection per process (checked with a ping before use, so a
-PostgreSQL restart costs a reconnect, not an error), overflow connections for concurrent threads,
-and a forked child (Celery's prefork workers) never uses its parent's. `deploy/dagster.yaml` and
+PostgreSQL restart costs a reconnect, not an error) and overflow connections for concurrent threads.
+With either class a forked child never uses or closes its parent's connections. `deploy/dagster.yaml` and
 `deploy/dagster-postgres.yaml` configure it with dagster-postgres' own run and schedule storage.
 
 The SQLite one is configured in the project's `dagster.yaml` (`event_log_storage`). `base_dir` is optional: without it
@@ -52,6 +52,26 @@ from sqlalchemy.pool import QueuePool
 
 DEFAULT_OPEN_RUN_DATABASES = 8
 
+# Every pooled engine of this module. A forked child (Celery's prefork workers) gets fresh, empty pools
+# (SQLAlchemy's `dispose(close=False)`) and keeps its parent's pools referenced but untouched: closing an
+# inherited SQLite or PostgreSQL connection in the child would checkpoint or end the parent's session.
+_POOLED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+_PARENTS_POOLS: list = []
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_POOLED_ENGINES):
+        _PARENTS_POOLS.append(engine.pool)
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _pooled(engine: Engine) -> Engine:
+    _POOLED_ENGINES.add(engine)
+    return engine
+
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """`SqliteEventLogStorage` with per-database engines kept open (LRU of run databases)."""
@@ -60,8 +80,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                  open_run_databases: int = DEFAULT_OPEN_RUN_DATABASES):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._open_run_databases = max(1, int(open_run_databases))
-        self._engines_pid = os.getpid()
-        self._inherited_engines: list[Engine] = []  # a forked parent's: never used, never closed here
         self._tables_present: set[str] = set()
         if base_dir is None:
             # The instance root is only known in register_instance (dagster dev's temporary instance
@@ -94,17 +112,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     # -- connections ----------------------------------------------------------------------------------
     def _engine(self, shard: str) -> Engine:
         """The engine of one database file, most recently used last; called under `_db_lock`."""
-        if self._engines_pid != os.getpid():  # forked: the parent's connections are not this process's
-            self._inherited_engines.extend(self._engines.values())
-            self._engines = OrderedDict()
-            self._engines_pid = os.getpid()
         engine = self._engines.pop(shard, None)
         if engine is None:
-            engine = create_engine(
+            engine = _pooled(create_engine(
                 self.conn_string_for_shard(shard),
                 poolclass=QueuePool, pool_size=1, max_overflow=2,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
-            )
+            ))
         self._engines[shard] = engine
         run_shards = [name for name in self._engines if name != INDEX_SHARD_NAME]
         for name in run_shards[: max(0, len(run_shards) - self._open_run_databases)]:
@@ -141,9 +155,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             return
         with self._db_lock:
             engines, self._engines = list(self._engines.values()), OrderedDict()
-            if self._engines_pid == os.getpid():
-                for engine in engines:
-                    engine.dispose()
+            for engine in engines:
+                engine.dispose()
 
     def wipe(self) -> None:
         self._close_connections()  # the run databases' files are deleted next
@@ -156,11 +169,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             super().dispose()
 
 
-# Engines of PooledPostgresEventLogStorage: a forked child drops its parent's pooled connections without
-# closing them (SQLAlchemy's recipe; the parent still uses them).
-_POSTGRES_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
-os.register_at_fork(after_in_child=lambda: [engine.dispose(close=False) for engine in list(_POSTGRES_ENGINES)])
-
 POSTGRES_POOL_OVERFLOW = 32  # connections beyond the pooled one while threads write at once (the daemon runs several; closed after use)
 
 
@@ -171,10 +179,9 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
                  inst_data: ConfigurableClassData | None = None, token_provider=None):
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         self._engine.dispose()
-        self._engine = create_pg_engine(self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT",
-                                        pool_size=1, max_overflow=POSTGRES_POOL_OVERFLOW, pool_pre_ping=True,
-                                        pool_recycle=3600)
-        _POSTGRES_ENGINES.add(self._engine)
+        self._engine = _pooled(create_pg_engine(
+            self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT",
+            pool_size=1, max_overflow=POSTGRES_POOL_OVERFLOW, pool_pre_ping=True, pool_recycle=3600))
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None,  # ty: ignore[invalid-method-override]

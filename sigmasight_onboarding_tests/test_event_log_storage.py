@@ -167,3 +167,26 @@ def test_temporary_instance_of_dagster_dev_puts_events_in_its_own_folder(tmp_pat
         assert isinstance(storage, PooledSqliteEventLogStorage)
         assert Path(storage._base_dir) == tmp_path / "history" / "runs"
         assert (tmp_path / "history" / "runs" / "index.db").exists()
+
+
+def test_a_forked_child_writes_through_its_own_connections(tmp_path):
+    """Celery's prefork workers fork: the child must neither use nor close the parent's open connections."""
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        storage = instance.event_log_storage
+        storage.store_event(_engine_event("run-1", "parent before fork"))
+        pid = os.fork()
+        if pid == 0:  # the child: write through a connection of its own, then leave without any cleanup
+            code = 1
+            try:
+                opened = []
+                event.listen(Engine, "connect", lambda *_: opened.append(1))
+                storage.store_event(_engine_event("run-1", "child"))
+                code = 0 if opened else 3  # 3: it wrote through the parent's connection
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0  # 3: the child used the parent's connection
+        storage.store_event(_engine_event("run-1", "parent after fork"))  # the parent's connection still works
+        messages = [r.event_log_entry.user_message for r in instance.get_records_for_run("run-1").records]
+        assert messages == ["parent before fork", "child", "parent after fork"]
