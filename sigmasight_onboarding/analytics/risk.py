@@ -803,10 +803,11 @@ def _rolling_nanquantiles(x: np.ndarray, start: int, window: int, probs: Sequenc
     NaN-free values of x[max(0, t − window) : t] (strictly prior data) — ``numpy.nanquantile`` of
     each window; NaN for a window without data.
 
-    Fast path: every window that is complete (t ≥ window) and NaN-free is one row of a
-    ``sliding_window_view`` and all of them go through one ``numpy.quantile(axis=-1)`` call (the
-    same order statistics and interpolation as a per-window call, so identical floats); windows
-    that are shorter or contain NaN are done one by one on their non-NaN values.
+    Every window that is complete (t ≥ window) and NaN-free is one row of a ``sliding_window_view``
+    and all of them go through one ``numpy.quantile(axis=-1)`` call. The others (shorter, or with
+    NaN) are rows of the same view over x padded with NaN in front, sorted (NaN last) and
+    interpolated by `_linear_quantiles_of_sorted` on each row's non-NaN count — numpy's 'linear'
+    rule step for step, so every value is the float ``numpy.nanquantile`` gives for that window.
     """
     x = np.asarray(x, dtype=float).ravel()
     n = x.size
@@ -823,11 +824,33 @@ def _rolling_nanquantiles(x: np.ndarray, start: int, window: int, probs: Sequenc
     if fast.any():
         rows = sliding_window_view(x, window)[t[fast] - window]  # rows = x[t − window : t]
         out[:, fast] = np.quantile(rows, probs, axis=-1)
-    for i in np.flatnonzero(~fast):
-        w = x[lo[i]: t[i]]
-        w = w[~np.isnan(w)]
-        if w.size:
-            out[:, i] = np.quantile(w, probs)
+    slow = np.flatnonzero(~fast)
+    if slow.size and window > 0:
+        padded = np.concatenate([np.full(window, np.nan), x])
+        rows = np.sort(sliding_window_view(padded, window)[t[slow]], axis=1)  # x[t − window : t], NaN before 0, NaN last
+        out[:, slow] = _linear_quantiles_of_sorted(rows, (~np.isnan(rows)).sum(axis=1), probs)
+    return out
+
+
+def _linear_quantiles_of_sorted(rows: np.ndarray, counts: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """len(probs) × len(rows): numpy's 'linear' quantile of each sorted row's first counts[i] values
+    (NaN where counts[i] = 0), computed as numpy does it: virtual index (n − 1)·p, floor and next
+    index clipped to the last value, and numpy's two-sided lerp (from below when γ < 0.5, from above
+    otherwise) — so the floats equal ``numpy.quantile`` of those values."""
+    out = np.full((len(probs), rows.shape[0]), np.nan)
+    row = np.arange(rows.shape[0])
+    last = np.maximum(counts - 1, 0)
+    for k, p in enumerate(probs):
+        virtual = (counts - 1) * p
+        below = np.floor(virtual)
+        at_end = virtual >= counts - 1
+        lo_i = np.where(at_end, last, np.clip(below, 0, None)).astype(int)
+        hi_i = np.where(at_end, last, np.minimum(below + 1, last)).astype(int)
+        a, b = rows[row, lo_i], rows[row, hi_i]
+        gamma = virtual - below
+        diff = b - a
+        value = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+        out[k] = np.where(counts > 0, value, np.nan)
     return out
 
 
