@@ -393,13 +393,10 @@ def backfill_timeseries(spec: dict) -> dict:
         return {"available": False, "reason": how}
     settings, engine, _ = _settings_engine()
     if spec.get("dagster_home"):  # events in Dagster's on-disk storage, configured by the project's dagster.yaml
-        import shutil
-
-        from sigmasight_onboarding.instance_config import PROJECT_INSTANCE_YAML
+        from sigmasight_onboarding.instance_config import ensure_instance_config
 
         home = Path(spec["dagster_home"])
-        home.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PROJECT_INSTANCE_YAML, home / "dagster.yaml")
+        ensure_instance_config(home)  # installs the project's dagster.yaml (the bench's home is new each run)
         instance = dagster.DagsterInstance.from_config(str(home))
         how = how + f", events in {type(instance.event_log_storage).__name__} on disk"
     else:
