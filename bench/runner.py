@@ -39,7 +39,6 @@ FULL = {
     "D_sessions": 250,
     "E_clients": 200,
     "D_budget_s": 20.0,
-    "E_budget_s": 20.0,
     "cold_cap_s": 60.0,
 }
 QUICK = {
@@ -52,7 +51,6 @@ QUICK = {
     "D_sessions": 20,
     "E_clients": 20,
     "D_budget_s": 8.0,
-    "E_budget_s": 8.0,
     "cold_cap_s": 30.0,
 }
 A_TARGETS = {30: 10.0, 10_000: 60.0}  # warm cache, seconds
@@ -778,8 +776,8 @@ class Bench:
         for db in self.selected_dbs():
             self.say(f"E daily refresh {len(folders)} clients, {db}")
             url = self.dbs.fresh(db, "e")
-            out = self.spawn("daily_refresh", {"folders": folders, "symbols": sorted(symbols), "as_of": pf.AS_OF.isoformat(),
-                                               "budget": self.plan["E_budget_s"]}, self.env(url, f"e-{db}"), 1200, f"e-{db}")
+            out = self.spawn("daily_refresh", {"folders": folders, "symbols": sorted(symbols), "as_of": pf.AS_OF.isoformat()},
+                             self.env(url, f"e-{db}"), 1200, f"e-{db}")
             self._ts_row(out, "E daily refresh (30 positions each)", db, len(folders), E_TARGET, "clients")
 
     def _ts_row(self, out: Outcome, scenario: str, db: str, n: int, target: float, unit: str) -> None:
@@ -797,6 +795,8 @@ class Bench:
             note += f", then {r['later_mean_s']:.2f} s/run)" if r.get("later_mean_s") is not None else ")"
         if r.get("extrapolated"):
             note += f"; EXTRAPOLATED to {r['planned']}: first + {r['planned'] - 1} × mean(later)"
+        if r.get("refresh_s") is not None:
+            note += f"; daily_refresh {r['refresh_s']:.1f} s + time series {r['timeseries_s']:.1f} s"
         if r.get("setup_s") is not None:
             note += f"; setup {r['setup_s']:.0f} s untimed"
         note += f"; {r['failed_runs']} failed run(s)"

@@ -297,40 +297,6 @@ def find_timeseries(defs=None):
     return merged.resolve_job_def("bench_timeseries"), f"group {TIMESERIES_GROUP} ({len(keys)} assets)"
 
 
-def _partition_key(job, instance, client_key: str, day: str):
-    """MultiPartitionKey({clients, date}); dynamic dimensions get the key registered first.
-
-    TODO(lead API): assumes a 2-D MultiPartitionsDefinition with the dynamic ``clients`` dimension
-    and a date dimension keyed ``YYYY-MM-DD`` (daily time window or dynamic)."""
-    from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
-
-    pdef = job.partitions_def
-    if not isinstance(pdef, MultiPartitionsDefinition):
-        raise TypeError(f"expected multi-partitions (clients × date), got {type(pdef).__name__}")
-    values = {}
-    for dim in pdef.partitions_defs:
-        is_client_dim = isinstance(dim.partitions_def, DynamicPartitionsDefinition) and (
-            dim.partitions_def.name == "clients" or "client" in dim.name)
-        value = client_key if is_client_dim else day
-        if isinstance(dim.partitions_def, DynamicPartitionsDefinition) and not instance.has_dynamic_partition(
-                dim.partitions_def.name, value):
-            instance.add_dynamic_partitions(dim.partitions_def.name, [value])
-        values[dim.name] = value
-    return MultiPartitionKey(values)
-
-
-def _execute_partition(job, instance, key) -> dict:
-    t0 = time.perf_counter()
-    result = job.execute_in_process(
-        instance=instance, partition_key=key, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-    )
-    out = {"seconds": time.perf_counter() - t0, "success": bool(result.success)}
-    if not result.success:
-        out.update({k: v for k, v in _run_summary(result, instance).items() if k in ("failures", "blocking_failed")})
-    return out
-
-
 def _setup_client(folder: Path, instance, full_run: bool) -> str:
     """Create a client for D/E setup: a full onboarding run, or the fast path (write_client only)."""
     from sigmasight_onboarding.config import Settings
@@ -349,30 +315,6 @@ def _setup_client(folder: Path, instance, full_run: bool) -> str:
     else:
         write_client(get_engine(settings.database_url), drop, settings, actor="bench-setup")
     return drop.client.key
-
-
-def _timeboxed(items: list, run_one, budget: float) -> dict:
-    """Run ``run_one(item)`` in order until done or ``budget`` seconds have passed (at least 3 runs
-    when there are that many). When stopped early, the total is estimated as
-    first run + (N − 1) × mean(later runs): the first run carries one-off costs (fetching older
-    history, warming per-process caches), the rest are independent partitions of the same shape."""
-    runs, t0, c0 = [], time.perf_counter(), time.process_time()
-    for item in items:
-        runs.append(run_one(item))
-        if time.perf_counter() - t0 > budget and len(runs) >= min(3, len(items)):
-            break
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    n, done = len(items), len(runs)
-    if done == n:
-        seconds = elapsed
-    else:
-        per = [r["seconds"] for r in runs]
-        seconds = per[0] + (n - 1) * (sum(per[1:]) / len(per[1:]))
-    return {"runs": runs, "measured_s": elapsed, "cpu_s": cpu, "seconds": seconds, "done": done,
-            "extrapolated": done < n, "first_run_s": runs[0]["seconds"] if runs else None,
-            "later_mean_s": (sum(r["seconds"] for r in runs[1:]) / (done - 1)) if done > 1 else None,
-            "failed_runs": sum(not r["success"] for r in runs),
-            "first_failure": next((r for r in runs if not r["success"]), None)}
 
 
 def backfill_timeseries(spec: dict) -> dict:
@@ -422,32 +364,28 @@ def backfill_timeseries(spec: dict) -> dict:
 def daily_refresh(spec: dict) -> dict:
     """E: ``clients`` clients of 30 positions, set up by the fast path (write_client; price cache
     filled up to the PREVIOUS session by the bench loader). Then, timed, the new session arrives
-    (SIGMASIGHT_AS_OF = the as-of date) and for every client what ``daily_refresh_schedule``
-    requests: one ``daily_refresh`` run (prices + analytics; the first clients fetch the new
-    session) and one ``backfill_timeseries`` run for (client, new session).
-
-    Not batched across clients: in Dagster 1.13 a range over the clients dimension for one date does run
-    as ONE run (checked with tags `dagster/asset_partition_range_start` = 'c1|d', `_end` = 'cN|d'), but it
-    covers every client between the two in the dynamic partitions' order and one failing client fails
-    the whole run, so the schedule and the sensor still request one run per client.
-    Time-boxed like D (linear extrapolation, marked)."""
+    (SIGMASIGHT_AS_OF = the as-of date) and the runs the automation requests are executed in process:
+    what ``daily_refresh_schedule`` requests (one ``daily_refresh`` run per SIGMASIGHT_BATCH_CLIENTS
+    consecutive clients: prices + analytics for the range of clients), then what
+    ``onboarding_timeseries_sensor`` requests once they are done (``missing_timeseries_requests`` with
+    the last 1 session: one ``backfill_timeseries`` run for the clients × the new session). Measured,
+    never extrapolated."""
     import os
 
     import dagster
 
     from bench.cache_warm import warm_cache as _warm
-    from sigmasight_onboarding.price_backfill import reference_symbols
     from sigmasight_onboarding.calendar import previous_session, sessions_between
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.definitions import defs
+    from sigmasight_onboarding.partitions import client_batches, client_range_tags
+    from sigmasight_onboarding.price_backfill import reference_symbols
+    from sigmasight_onboarding.sensors import missing_timeseries_requests
 
     job, how = find_timeseries()
     if job is None:
         return {"available": False, "reason": how}
-    from sigmasight_onboarding.definitions import defs
-
-    try:
-        refresh = defs.resolve_job_def("daily_refresh")
-    except Exception:  # TODO(lead API): no daily_refresh job: time the time-series run only
-        refresh = None
+    refresh = defs.resolve_job_def("daily_refresh")
     settings, engine, _ = _settings_engine()
     instance = dagster.DagsterInstance.ephemeral()
     as_of = date.fromisoformat(spec["as_of"])
@@ -459,27 +397,31 @@ def daily_refresh(spec: dict) -> dict:
     _warm(engine, sorted(set(spec["symbols"]) | set(reference_symbols())), sessions_between(date(2022, 1, 3), yesterday))
     setup_s = time.perf_counter() - t_setup
     os.environ["SIGMASIGHT_AS_OF"] = as_of.isoformat()  # the new session
+    run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    runs = []
 
-    def one(key):
-        out = {"seconds": 0.0, "success": True}
-        if refresh is not None:
-            r = _execute_partition(refresh, instance, key)
-            out = {"seconds": r["seconds"], "success": r["success"], "refresh_s": r["seconds"]}
-            if not r["success"]:
-                out["refresh_failure"] = r.get("failures")
-        t = _execute_partition(job, instance, _partition_key(job, instance, key, as_of.isoformat()))
-        out["seconds"] += t["seconds"]
-        out["success"] = out["success"] and t["success"]
-        if not t["success"]:
-            out["timeseries_failure"] = t.get("failures")
-        return out
+    def execute(job_def, tags, partition_key=None, label=""):
+        t = time.perf_counter()
+        result = job_def.execute_in_process(instance=instance, tags=tags, partition_key=partition_key,
+                                            raise_on_error=False, run_config=run_config)
+        runs.append({"job": label, "seconds": time.perf_counter() - t, "success": bool(result.success),
+                     **({} if result.success else {"failures": _run_summary(result, instance)["failures"]})})
 
-    box = _timeboxed(keys, one, float(spec.get("budget", 60)))
-    runs = box.pop("runs")
-    return dict(box, available=True, how=how + (" + job daily_refresh" if refresh is not None else ""),
-                planned=len(keys), unit="clients", setup_s=setup_s,
-                per_run_s=[round(r["seconds"], 3) for r in runs[:6]],
-                refresh_s=[round(r.get("refresh_s", 0), 3) for r in runs[:6]])
+    t0, c0 = time.perf_counter(), time.process_time()
+    for batch in client_batches(keys, get_settings().batch_clients):  # what daily_refresh_schedule requests
+        execute(refresh, client_range_tags(batch), batch[0] if len(batch) == 1 else None, f"daily_refresh ×{len(batch)}")
+    refresh_s = time.perf_counter() - t0
+    requests, notes = missing_timeseries_requests(instance, sessions=1, as_of=as_of)  # what the sensor then requests
+    for request in requests:
+        execute(job, request.tags, None, f"backfill_timeseries {request.tags.get('sigmasight/clients', '')}")
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    failed = [r for r in runs if not r["success"]]
+    return {"available": True, "how": f"{len(runs)} run(s): " + ", ".join(r["job"].split(" ")[0] + f" {r['seconds']:.1f} s" for r in runs[:4]),
+            "planned": len(keys), "unit": "clients", "seconds": elapsed, "measured_s": elapsed, "cpu_s": cpu,
+            "done": len(keys), "extrapolated": False, "first_run_s": None, "later_mean_s": None,
+            "failed_runs": len(failed), "first_failure": failed[0] if failed else None, "setup_s": setup_s,
+            "refresh_s": round(refresh_s, 3), "timeseries_s": round(elapsed - refresh_s, 3),
+            "sensor_notes": notes[:3], "per_run_s": [round(r["seconds"], 3) for r in runs[:6]]}
 
 
 def probe_timeseries(spec: dict) -> dict:

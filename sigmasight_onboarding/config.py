@@ -38,6 +38,7 @@ from pathlib import Path
 
 from sigmasight_onboarding.domain import (
     DEFAULT_JUMP_BOUND,
+    DEFAULT_BATCH_CLIENTS,
     DEFAULT_ONBOARD_SESSIONS,
     DEFAULT_RISK_LOOKBACK,
     DEFAULT_TIMESERIES_START,
@@ -112,6 +113,7 @@ class Settings:
     timeseries_start: date = date.fromisoformat(DEFAULT_TIMESERIES_START)  # first date partition
     jump_bound: float = DEFAULT_JUMP_BOUND  # |daily return| flagged as a possible split
     api_url: str | None = None  # SigmaSight API for the live verification check (skipped when None)
+    batch_clients: int = DEFAULT_BATCH_CLIENTS  # clients per run of the daily refresh / a session's time series
 
     @property
     def is_production(self) -> bool:
@@ -163,6 +165,7 @@ class Settings:
             timeseries_start=timeseries_start,
             jump_bound=_env_float("SIGMASIGHT_JUMP_BOUND", DEFAULT_JUMP_BOUND, environ=env),
             api_url=_env("SIGMASIGHT_API_URL", environ=env),
+            batch_clients=max(1, _env_int("SIGMASIGHT_BATCH_CLIENTS", DEFAULT_BATCH_CLIENTS, environ=env)),
         )
 
 

@@ -73,6 +73,8 @@ MIN_COVERAGE = 0.95
 #: Default of `Settings.onboard_sessions` (SIGMASIGHT_ONBOARD_SESSIONS): the sessions of time
 #: series the sensor materialises and verification expects.
 DEFAULT_ONBOARD_SESSIONS = 30
+#: clients per run of the daily refresh and of a new session's time series (SIGMASIGHT_BATCH_CLIENTS)
+DEFAULT_BATCH_CLIENTS = 250
 #: Default of `Settings.risk_lookback` (SIGMASIGHT_RISK_LOOKBACK): sessions of returns behind VaR/ES.
 DEFAULT_RISK_LOOKBACK = 252
 #: Default of `Settings.timeseries_start` (SIGMASIGHT_TIMESERIES_START): the first date partition.

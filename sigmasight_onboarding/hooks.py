@@ -56,16 +56,17 @@ def failure_reason(exc: BaseException | None) -> str:
     return f"{type(root).__name__}: {text}"[:1000]
 
 
-def failed_check_problems(context: HookContext, limit: int = 5) -> list[str]:
+def failed_check_problems(context: HookContext, limit: int = 5, client: str | None = None) -> list[str]:
     """'<check> <partition>: <problem>' of the run's failed asset checks (their `problem` metadata), first
-    `limit`, plus how many more: why a blocking check stopped the step, in the user's words."""
+    `limit`, plus how many more: why a blocking check stopped the step, in the user's words (only `client`'s
+    partitions when given)."""
     from dagster import DagsterEventType
 
     records = context.instance.get_records_for_run(context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
     failed = []
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if evaluation.passed:
+        if evaluation.passed or (client and evaluation.partition and str(evaluation.partition).split("|")[0] != client):
             continue
         problem = evaluation.metadata.get("problem")
         text = getattr(problem, "value", None) or getattr(problem, "text", None) or "failed"
@@ -77,17 +78,41 @@ def _is_rejection(exc: BaseException | None) -> bool:
     return isinstance(exc, Failure) and "nothing was written" in (exc.description or "")
 
 
+def _failed_check_clients(context: HookContext) -> list[str]:
+    """Clients named by the partitions of the run's failed ERROR-severity check evaluations (a run over
+    several clients: the daily refresh, a new session's time series)."""
+    from dagster import AssetCheckSeverity, DagsterEventType
+
+    records = context.instance.get_records_for_run(context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    clients = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR and evaluation.partition:
+            client = str(evaluation.partition).split("|")[0]
+            if client not in clients:
+                clients.append(client)
+    return clients
+
+
 @failure_hook(name="incomplete_on_failure", required_resource_keys={"database"})
 def incomplete_on_failure(context: HookContext) -> None:
     exc = context.op_exception
     key = _client_key(context)
-    if not key or _is_rejection(exc):
+    if _is_rejection(exc):
         return
+    if not key:  # a run over several clients: those whose checks failed (an error is retried client by client)
+        for client in _failed_check_clients(context):
+            _mark_incomplete(context, client, exc)
+        return
+    _mark_incomplete(context, key, exc)
+
+
+def _mark_incomplete(context: HookContext, key: str, exc) -> None:
     engine = context.resources.database.engine()  # the run's database resource
     if onboarding_state(engine, key).state in ("UNKNOWN", "REJECTED"):
         return  # nothing of the client was written
     stage = context.step_key.split(".")[-1]
-    reason = "; ".join(failed_check_problems(context)) or failure_reason(exc)
+    reason = "; ".join(failed_check_problems(context, client=key)) or failure_reason(exc)
     record_outcome(engine, key, "incomplete", stage, reason, actor=f"dagster run {context.run_id[:8]}")
     _report_state(context, engine, key)
 

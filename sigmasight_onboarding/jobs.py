@@ -11,6 +11,8 @@ The jobs name no executor: they take the Definitions' one, chosen by the deploym
 (`SIGMASIGHT_EXECUTOR`, see `executors.py`; in-process by default).
 """
 
+import warnings
+
 from dagster import AssetSelection, define_asset_job
 
 from sigmasight_onboarding.assets.onboarding_state import onboarding_complete
@@ -19,6 +21,12 @@ from sigmasight_onboarding.hooks import incomplete_on_failure, ready_on_verifica
 # Groups whose assets are partitioned by `clients` alone.
 CLIENT_GROUPS = ("onboarding", "market_data", "analytics")
 TIMESERIES_GROUP = "timeseries"
+
+# onboard_client holds per-client assets without a backfill policy (one drop per run) and the daily refresh's
+# single-run ones; Dagster then runs it one partition per run — what it should do — and says so with this
+# UserWarning at every load. Exactly that warning is silenced.
+warnings.filterwarnings("ignore", message="Asset job onboard_client materializes assets with varying BackfillPolicies",
+                        category=UserWarning)
 
 onboard_client_job = define_asset_job(
     name="onboard_client",

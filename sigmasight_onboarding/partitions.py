@@ -139,3 +139,52 @@ def range_run_tags(client: str, block: list[date]) -> dict[str, str]:
     return {"sigmasight/client": client, "sigmasight/range": f"{block[0]}..{block[-1]} ({len(block)} sessions)",
             ASSET_PARTITION_RANGE_START_TAG: str(client_date_key(client, block[0])),
             ASSET_PARTITION_RANGE_END_TAG: str(client_date_key(client, block[-1]))}
+
+
+def client_batches(clients: list[str], size: int) -> list[list[str]]:
+    """`clients` (in the `clients` partitions' order — a range run covers every key between its two ends)
+    cut into runs of at most `size` consecutive clients."""
+    return [clients[i:i + size] for i in range(0, len(clients), max(1, size))]
+
+
+def client_range_tags(clients: list[str], block: list[date] | None = None) -> dict[str, str]:
+    """Tags that make ONE run cover the consecutive clients `clients` (partition order) — of a client-partitioned
+    job (the daily refresh), or × the sessions of `block` for `backfill_timeseries` — plus readable
+    `sigmasight/clients` (and `sigmasight/range`). One client gets `sigmasight/client`, as every per-client run."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    if block is not None and len(clients) == 1:
+        return range_run_tags(clients[0], block)
+    first, last = clients[0], clients[-1]
+    tags = {"sigmasight/clients": f"{len(clients)}: {first} .. {last}" if len(clients) > 1 else first}
+    if len(clients) == 1:
+        tags["sigmasight/client"] = first
+        if block is None:  # one client: the caller gives the run its partition key
+            return tags
+    if block is None:
+        tags.update({ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})
+        return tags
+    tags["sigmasight/range"] = f"{block[0]}..{block[-1]} ({len(block)} sessions)"
+    tags.update({ASSET_PARTITION_RANGE_START_TAG: str(client_date_key(first, block[0])),
+                 ASSET_PARTITION_RANGE_END_TAG: str(client_date_key(last, block[-1]))})
+    return tags
+
+
+def run_clients_of(tags: dict, clients_in_order: list[str]) -> set[str]:
+    """The clients a run covers, from its tags: `sigmasight/client`, its partition key, or the clients
+    between the two ends of its range tags (in `clients_in_order`, the partitions' order)."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    if tags.get("sigmasight/client"):
+        return {tags["sigmasight/client"]}
+    start, end = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if start and end:
+        first, last = start.split("|")[0], end.split("|")[0]
+        if first == last:
+            return {first}
+        if first in clients_in_order and last in clients_in_order:
+            i, j = clients_in_order.index(first), clients_in_order.index(last)
+            return set(clients_in_order[i:j + 1])
+        return {first, last}
+    key = tags.get("dagster/partition", "")
+    return {key.split("|")[0]} if key else set()

@@ -1,6 +1,8 @@
 """`daily_refresh_schedule`: after the US close on weekdays, refresh every client.
 
-For each client it requests `daily_refresh` (prices + position analytics, partition = client).
+It requests `daily_refresh` (prices + position analytics) for every client as ONE run per
+SIGMASIGHT_BATCH_CLIENTS (default 250) consecutive clients: a range over the `clients` partitions
+(the assets' `BackfillPolicy.single_run`), one price read and provider call for the union of their symbols.
 The new session's snapshots/risk/stress follow from `onboarding_timeseries_sensor`, which requests
 a client's missing sessions only once no run of that client is in flight and only up to the as-of
 of its newest price refresh — so prices and analytics always run before the new session's time
@@ -11,7 +13,7 @@ covers), so with the offline file provider it is idempotent.
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
 from sigmasight_onboarding.jobs import daily_refresh_job
-from sigmasight_onboarding.partitions import CLIENTS_PARTITION
+from sigmasight_onboarding.partitions import CLIENTS_PARTITION, client_batches, client_range_tags
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
 
 
@@ -20,8 +22,8 @@ from sigmasight_onboarding.resources.market_data_resource import MarketDataResou
     execution_timezone="America/New_York",
     job=daily_refresh_job,
     default_status=DefaultScheduleStatus.STOPPED,
-    description="Weekdays 18:30 New York: prices and analytics for every client (then onboarding_timeseries_sensor "
-                "adds the new session's snapshots/risk/stress).",
+    description="Weekdays 18:30 New York: prices and analytics for every client, one run per SIGMASIGHT_BATCH_CLIENTS "
+                "(default 250) clients (then onboarding_timeseries_sensor adds the new session's snapshots/risk/stress).",
 )
 def daily_refresh_schedule(context: ScheduleEvaluationContext, market_data: MarketDataResource):
 
@@ -30,9 +32,11 @@ def daily_refresh_schedule(context: ScheduleEvaluationContext, market_data: Mark
         return SkipReason("no clients onboarded yet")
     as_of = resolve_as_of(market_data.settings(), today=context.scheduled_execution_time.date())
     stamp = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    batches = client_batches(list(clients), market_data.settings().batch_clients)
     return [
-        RunRequest(run_key=f"refresh:{stamp}:{client}", partition_key=client,
-                   tags={"sigmasight/client": client, "sigmasight/trigger": "daily_refresh_schedule",
+        RunRequest(run_key=f"refresh:{stamp}:{batch[0]}:{batch[-1]}:{len(batch)}",
+                   partition_key=batch[0] if len(batch) == 1 else None,
+                   tags={**client_range_tags(batch), "sigmasight/trigger": "daily_refresh_schedule",
                          "sigmasight/as_of": as_of.isoformat()})
-        for client in clients
+        for batch in batches
     ]

@@ -181,15 +181,19 @@ def onboarding_session_keys(client_key: str, as_of, sessions: int | None = None)
 
 
 def clients_in_flight(instance) -> set[str]:
-    """Clients with a queued or running run (any job): automation waits until they are done."""
+    """Clients with a queued or running run (any job; a run over a range of clients counts for each of
+    them): automation waits until they are done."""
     from dagster import RunsFilter
     from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
+    from sigmasight_onboarding.partitions import run_clients_of
+
+    order = None
     busy = set()
     for run in instance.get_runs(filters=RunsFilter(statuses=NOT_FINISHED_STATUSES)):
-        client = run.tags.get("sigmasight/client") or run.tags.get("dagster/partition", "").split("|")[0]
-        if client:
-            busy.add(client)
+        if order is None:
+            order = list(instance.get_dynamic_partitions(clients_partitions.name))
+        busy |= run_clients_of(run.tags, order)
     return busy
 
 
@@ -208,19 +212,45 @@ def _price_history_as_of(instance, client: str):
     return (date.fromisoformat(value.value) if value is not None else None), records[0].storage_id
 
 
-def missing_timeseries_requests(instance, sessions: int | None = None, as_of=None) -> tuple[list[RunRequest], list[str]]:
+def _clients_of_failed_batches(instance, order: list[str], since) -> set[str]:
+    """Clients covered by a FAILED multi-client `backfill_timeseries` run created after `since` (a
+    timestamp): they are requested one by one, so one bad client cannot fail its neighbours again."""
+    from datetime import datetime, timezone
+
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from sigmasight_onboarding.partitions import run_clients_of
+
+    failed = instance.get_runs(filters=RunsFilter(job_name=timeseries_job.name, statuses=[DagsterRunStatus.FAILURE],
+                                                  tags={"sigmasight/trigger": "onboarding_timeseries_sensor"},
+                                                  created_after=datetime.fromtimestamp(since, timezone.utc)), limit=50)
+    out: set[str] = set()
+    for run in failed:
+        if "sigmasight/client" not in run.tags:  # a batch
+            out |= run_clients_of(run.tags, order)
+    return out
+
+
+def missing_timeseries_requests(instance, sessions: int | None = None, as_of=None,
+                                batch_clients: int | None = None) -> tuple[list[RunRequest], list[str]]:
     """What should exist versus what does: for every onboarded client (its analytics materialised)
     that has no run in flight, the sessions among its last `sessions` (default
     `Settings.onboard_sessions`, read at each evaluation; up to the as-of date, and
     never past the as-of of its newest price refresh) whose snapshot/risk/stress partitions are not
-    materialised — one range RunRequest per block of consecutive sessions. Returns (requests, notes)."""
+    materialised — one range RunRequest per block of consecutive sessions. Neighbouring clients (in the
+    `clients` partitions' order) that miss exactly the same block — the new session after the daily
+    refresh — share ONE run, up to `batch_clients` (SIGMASIGHT_BATCH_CLIENTS) each; a client of a batch
+    that failed in the last day is requested on its own. Returns (requests, notes)."""
+    import hashlib
+    import time
+
     from dagster import AssetKey
 
     from sigmasight_onboarding.calendar import last_sessions
-    from sigmasight_onboarding.partitions import is_date_partition, range_run_tags, session_blocks
+    from sigmasight_onboarding.partitions import client_batches, client_range_tags, is_date_partition, session_blocks
     from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 
-    clients = sorted(instance.get_dynamic_partitions(clients_partitions.name))
+    clients = list(instance.get_dynamic_partitions(clients_partitions.name))  # partition order: a range's order
     if not clients:
         return [], ["no clients yet"]
     onboarded = set(clients)
@@ -233,8 +263,11 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     busy = clients_in_flight(instance)
     settings = get_settings()
     n = settings.onboard_sessions if sessions is None else sessions
+    size = settings.batch_clients if batch_clients is None else batch_clients
     expected = [d for d in last_sessions(as_of or resolve_as_of(settings), n) if is_date_partition(d)]
-    requests, notes = [], []
+    alone = None
+    notes = []
+    due_blocks: dict[str, tuple[list, int]] = {}  # client -> (blocks, price_history storage id)
     for client in clients:
         if client not in onboarded:
             notes.append(f"{client}: not onboarded yet")
@@ -249,10 +282,43 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
         due = [d for d in missing if refreshed is not None and d <= refreshed]
         if len(due) < len(missing):
             notes.append(f"{client}: {len(missing) - len(due)} session(s) wait for a price refresh")
-        for block in session_blocks(due):
+        if due:
+            due_blocks[client] = (session_blocks(due), storage_id)
+
+    def single(client):
+        blocks, storage_id = due_blocks[client]
+        return [RunRequest(run_key=f"timeseries:{client}:{block[0]}:{block[-1]}:{storage_id}",
+                           tags={**client_range_tags([client], block), "sigmasight/trigger": "onboarding_timeseries_sensor"})
+                for block in blocks]
+
+    requests: list[RunRequest] = []
+    stretch: list[str] = []  # neighbours (partition order) missing the same single block
+
+    def flush():
+        for batch in client_batches(stretch, size):
+            if len(batch) == 1:
+                requests.extend(single(batch[0]))
+                continue
+            block = due_blocks[batch[0]][0][0]
+            ids = hashlib.sha256(",".join(f"{c}:{due_blocks[c][1]}" for c in batch).encode()).hexdigest()[:16]
             requests.append(RunRequest(
-                run_key=f"timeseries:{client}:{block[0]}:{block[-1]}:{storage_id}",
-                tags={**range_run_tags(client, block), "sigmasight/trigger": "onboarding_timeseries_sensor"}))
+                run_key=f"timeseries-batch:{batch[0]}:{batch[-1]}:{len(batch)}:{block[0]}:{block[-1]}:{ids}",
+                tags={**client_range_tags(batch, block), "sigmasight/trigger": "onboarding_timeseries_sensor"}))
+        stretch.clear()
+
+    for client in clients:
+        blocks = due_blocks.get(client, (None,))[0]
+        batchable = blocks is not None and len(blocks) == 1
+        if batchable and alone is None:
+            alone = _clients_of_failed_batches(instance, clients, time.time() - 86_400)
+        batchable = batchable and client not in alone
+        if stretch and not (batchable and blocks[0] == due_blocks[stretch[0]][0][0]):
+            flush()
+        if batchable:
+            stretch.append(client)
+        elif blocks is not None:
+            requests.extend(single(client))
+    flush()
     return requests, notes
 
 
@@ -262,11 +328,14 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     default_status=DefaultSensorStatus.STOPPED,
     description="Level-triggered: every onboarded client that lacks any of its last N sessions "
                 "(SIGMASIGHT_ONBOARD_SESSIONS, default 30) of snapshots, "
-                "risk and stress gets them, as one range run per client (whenever it is switched on).",
+                "risk and stress gets them, as one range run per client (whenever it is switched on); neighbouring "
+                "clients missing the same sessions (the new session after the daily refresh) share one run.",
 )
 def onboarding_timeseries_sensor(context: SensorEvaluationContext, onboarding: OnboardingResource,
                                  market_data: MarketDataResource):
-    requests, notes = missing_timeseries_requests(context.instance, onboarding.settings().onboard_sessions, market_data.as_of())
+    settings = onboarding.settings()
+    requests, notes = missing_timeseries_requests(context.instance, settings.onboard_sessions, market_data.as_of(),
+                                                  settings.batch_clients)
     for note in notes[:20]:
         context.log.info(note)
     if requests:

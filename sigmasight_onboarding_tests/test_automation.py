@@ -48,27 +48,46 @@ def _remote(context, kind: str, name: str):
     return repo.get_schedule(name) if kind == "schedule" else repo.get_sensor(name)
 
 
-def test_daily_schedule_through_the_scheduler_daemon(env):
-    """The schedule's tick as the scheduler daemon evaluates it (code in a gRPC server): one
-    `daily_refresh` run per client, partition = client, tagged; the tick succeeds (no unknown
-    partition key, which the old mixed request raised)."""
+def _schedule_tick(instance) -> list:
+    """One tick of daily_refresh_schedule as the scheduler daemon evaluates it (code in a gRPC server);
+    asserts the tick succeeded and returns the runs it created."""
     from dagster._core.scheduler.instigation import TickStatus
     from dagster._core.test_utils import freeze_time
     from dagster._scheduler.scheduler import launch_scheduled_runs
 
+    with _workspace(instance) as context:
+        schedule = _remote(context, "schedule", "daily_refresh_schedule")
+        with freeze_time(datetime(2026, 11, 24, 23, 0, tzinfo=timezone.utc)):  # 18:00 New York
+            instance.start_schedule(schedule)
+        with freeze_time(datetime(2026, 11, 24, 23, 31, tzinfo=timezone.utc)):  # after the 18:30 tick
+            list(launch_scheduled_runs(context, logging.getLogger("test"), datetime.now(timezone.utc), {}))
+        ticks = instance.get_ticks(schedule.get_remote_origin_id(), schedule.selector_id)
+        assert [t.status for t in ticks] == [TickStatus.SUCCESS], [t.error for t in ticks]
+    return instance.get_runs()
+
+
+def test_daily_schedule_through_the_scheduler_daemon(env):
+    """The schedule's tick as the scheduler daemon evaluates it: every client's prices and analytics as
+    ONE `daily_refresh` run over the range of clients (partition order), tagged; the tick succeeds."""
     with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
         instance.add_dynamic_partitions("clients", [JOHN, HNW])
-        with _workspace(instance) as context:
-            schedule = _remote(context, "schedule", "daily_refresh_schedule")
-            with freeze_time(datetime(2026, 11, 24, 23, 0, tzinfo=timezone.utc)):  # 18:00 New York
-                instance.start_schedule(schedule)
-            with freeze_time(datetime(2026, 11, 24, 23, 31, tzinfo=timezone.utc)):  # after the 18:30 tick
-                list(launch_scheduled_runs(context, logging.getLogger("test"), datetime.now(timezone.utc), {}))
-            ticks = instance.get_ticks(schedule.get_remote_origin_id(), schedule.selector_id)
-            assert [t.status for t in ticks] == [TickStatus.SUCCESS], [t.error for t in ticks]
-        runs = instance.get_runs()
-        assert sorted((r.job_name, r.tags["dagster/partition"], r.tags["sigmasight/trigger"]) for r in runs) == [
-            ("daily_refresh", HNW, "daily_refresh_schedule"), ("daily_refresh", JOHN, "daily_refresh_schedule")]
+        (run,) = _schedule_tick(instance)
+    assert run.job_name == "daily_refresh" and run.tags["sigmasight/trigger"] == "daily_refresh_schedule"
+    assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == (JOHN, HNW)
+    assert run.tags["sigmasight/clients"] == f"2: {JOHN} .. {HNW}"
+
+
+def test_daily_schedule_cuts_batches_of_batch_clients(env, monkeypatch):
+    """SIGMASIGHT_BATCH_CLIENTS=2 and three clients: a range run of the first two and a one-client run
+    (partition = client) of the third, through the daemon's evaluation."""
+    monkeypatch.setenv("SIGMASIGHT_BATCH_CLIENTS", "2")
+    third = "third@example.com"
+    with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
+        instance.add_dynamic_partitions("clients", [JOHN, HNW, third])
+        runs = _schedule_tick(instance)
+    shapes = {(r.tags.get("dagster/partition"), r.tags.get("dagster/asset_partition_range_start"),
+               r.tags.get("dagster/asset_partition_range_end")) for r in runs}
+    assert len(runs) == 2 and shapes == {(None, JOHN, HNW), (third, None, None)}
 
 
 def test_timeseries_sensor_is_level_triggered(env):

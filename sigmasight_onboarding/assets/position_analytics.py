@@ -18,12 +18,14 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     TableColumn,
     TableRecord,
     TableSchema,
-    asset,
+    AssetOut,
+    multi_asset,
 )
 from sqlalchemy import Engine
 
@@ -45,6 +47,7 @@ from sigmasight_onboarding.analytics.greeks import (
 )
 from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
+from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
 from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
 from sigmasight_onboarding.db.analytics_tables import (
     factor_ids as _factor_ids,
@@ -77,34 +80,46 @@ FACTOR_WINDOW = 252
 CORRELATION_WINDOW = 90
 
 
-def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str]):
+def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str], summary: list[str]):
     """`@asset` of one position-analytics engine: partitioned by client, group `analytics`, kinds
     numpy + sql, and its blocking checks {check name: description}. Each takes the `price_history`
     matrix as an input (through the price-matrix IO manager), besides `deps`; the decorated
-    ``compute(engine, market, market_data)`` gets the database engine and the client's
-    `ClientMarket` (positions and window on that matrix, `_market`)."""
+    ``compute(engine, market, market_data)`` gets the database engine and one client's
+    `ClientMarket` (positions and window on that matrix, `_market`). A range of clients (the daily
+    refresh, `BackfillPolicy.single_run`) is one run: ``compute`` per client on the one matrix, then the
+    `summary` metadata entries per client and each client's checks on its partition (`client_batch.py`)."""
 
     def build(compute: Callable[[Engine, ClientMarket, MarketDataResource], MaterializeResult]):
-        @asset(
-            name=name, partitions_def=clients_partitions, group_name=GROUP, deps=deps, kinds={"numpy", "sql"},
+        # a one-output multi_asset rather than @asset only for can_subset: a range run reports its checks as
+        # per-client evaluations, so the check outputs must be optional (@asset makes them required)
+        @multi_asset(
+            name=name, outs={name: AssetOut(group_name=GROUP, kinds={"numpy", "sql"}, description=description)},
+            partitions_def=clients_partitions, deps=deps,
             check_specs=[AssetCheckSpec(check, partitions_def=clients_partitions, asset=name, blocking=True, description=text)
                          for check, text in checks.items()],
-            description=description,
+            backfill_policy=BackfillPolicy.single_run(), can_subset=True,
         )
         def analytics_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
-                            price_history: pd.DataFrame) -> MaterializeResult:
-            market = _market(context, database, market_data, price_history)
-            return compute(database.engine(), market, market_data)
+                            price_history: pd.DataFrame):
+            clients = run_clients(context)
+            if len(clients) == 1:
+                yield compute(database.engine(), _market(clients[0], database, market_data, price_history), market_data)
+                return
+            results = {c: compute(database.engine(), _market(c, database, market_data, price_history), market_data)
+                       for c in clients}
+            yield MaterializeResult(metadata=batch_metadata(results, summary))
+            for client, result in results.items():
+                yield from partition_evaluations(name, client, result.check_results or [])
 
         return analytics_asset
 
     return build
 
 
-def _market(context, database: SigmaSightDatabase, market_data: MarketDataResource, prices: pd.DataFrame) -> ClientMarket:
+def _market(client_key: str, database: SigmaSightDatabase, market_data: MarketDataResource, prices: pd.DataFrame) -> ClientMarket:
     """The client's positions and window, on the matrix `price_history` handed over (resources/price_matrix_io.py)."""
     settings = market_data.settings()
-    return load_client_market(database.engine(), context.partition_key, resolve_as_of(settings), prices,
+    return load_client_market(database.engine(), client_key, resolve_as_of(settings), prices,
                               price_lookback_days=settings.price_lookback_days)
 
 
@@ -202,7 +217,7 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
                   {
                       "greeks_schema": "Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0.",
                       "every_position_accounted": "Every option position has Greeks or is excluded with a reason.",
-                  })
+                  }, summary=["options", "priced", "expired"])
 def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     options = market.options
     excluded = {s: "underlying has no price on the as-of date" for s in options.loc[options["spot"].isna(), "symbol"]}
@@ -349,7 +364,7 @@ FACTOR_SCHEMA = pa.DataFrameSchema(
                   {
                       "factor_schema": "Betas finite (or NULL with a quality flag); flags from the allowed set.",
                       "every_position_accounted": "Every position has factor rows (options via their underlying) or a reason.",
-                  })
+                  }, summary=["positions", "design_condition_number"])
 def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     returns = simple_returns(market.prices)
     price_syms = sorted(set(market.positions["price_symbol"].dropna()))
@@ -466,7 +481,7 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
                   {
                       "rate_beta_schema": "Rate betas finite or NULL with a flag; R² in [0, 1].",
                       "every_position_accounted": "Every position has a rate-beta row (options via their underlying).",
-                  })
+                  }, summary=["positions"])
 def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     price_syms = sorted(set(market.positions["price_symbol"].dropna()))
     returns = simple_returns(market.prices)
@@ -554,7 +569,7 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
                   {
                       "correlations_bounded": "Stored correlations are finite and in [-1, 1]; p-values in [0, 1].",
                       "every_position_accounted": "Every position is in the correlation set or excluded with a reason.",
-                  })
+                  }, summary=["positions_included", "pairs_stored", "average_correlation", "effective_positions"])
 def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     expo = _exposures(engine, market)
     excluded = {s: "option: its risk is measured on the underlying" for s in expo.loc[expo["is_option"], "symbol"]}

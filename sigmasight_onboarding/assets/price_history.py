@@ -13,6 +13,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    BackfillPolicy,
     Backoff,
     Failure,
     MaterializeResult,
@@ -21,8 +22,10 @@ from dagster import (
     TableColumn,
     TableRecord,
     TableSchema,
-    asset,
+    AssetOut,
+    multi_asset,
 )
+from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.db.price_cache import cached_sessions, coverage, jump_flags, read_price_matrix, window_start
 from sigmasight_onboarding.db.position_values import enrich_equity_positions
@@ -43,13 +46,19 @@ def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue
     )
 
 
-@asset(
+# a one-output multi_asset rather than @asset only for can_subset: a range run reports its checks as per-client
+# evaluations, so the check outputs must be optional (@asset makes them required)
+@multi_asset(
+    name="price_history",
+    outs={"price_history": AssetOut(
+        group_name=GROUP, kinds={"sql", "pandas"},
+        io_manager_key=PRICE_MATRIX_IO_MANAGER,  # the matrix goes to the analytics assets through Dagster
+        description="Daily adjusted closes of the client's symbols, factor ETFs and rates over the look-back window.")},
     partitions_def=clients_partitions,
-    group_name=GROUP,
     deps=["portfolio_positions"],
-    kinds={"sql", "pandas"},
-    io_manager_key=PRICE_MATRIX_IO_MANAGER,  # the matrix goes to the analytics assets through Dagster
     retry_policy=RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL),
+    backfill_policy=BackfillPolicy.single_run(),  # a range of clients (the daily refresh) is one run
+    can_subset=True,
     check_specs=[
         AssetCheckSpec("held_symbols_coverage", partitions_def=clients_partitions, asset="price_history", blocking=True,
                        description=f"Every held symbol has prices on ≥ {MIN_COVERAGE:.0%} of the last {COVERAGE_SESSIONS} sessions."),
@@ -60,22 +69,27 @@ def _table(records: list[dict], columns: list[tuple[str, str]]) -> MetadataValue
         AssetCheckSpec("no_unflagged_jumps", partitions_def=clients_partitions, asset="price_history", blocking=False,
                        description="Day-over-day moves beyond SIGMASIGHT_JUMP_BOUND (default 50 %) are listed (possible splits)."),
     ],
-    description="Daily adjusted closes of the client's symbols, factor ETFs and rates over the look-back window.",
 )
 def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource):
+    """The window of every client of the run (one, or a range: the daily refresh) read and backfilled
+    once for the union of their symbols; the checks are each client's, on its own symbols."""
     settings = market_data.settings()
     engine = database.engine()
-    client = client_portfolio(engine, context.partition_key)
-    positions = active_positions_frame(engine, client.portfolio_id)
-    held = price_symbols(positions)
-    symbols = sorted(set(held) | set(reference_symbols()))
+    clients = run_clients(context)
+    positions_by_client = {}
+    for key in clients:
+        client = client_portfolio(engine, key)
+        positions_by_client[key] = active_positions_frame(engine, client.portfolio_id)
+    held_by_client = {key: price_symbols(p) for key, p in positions_by_client.items()}
+    symbols = sorted(set().union(*held_by_client.values()) | set(reference_symbols()))
     as_of = market_data.as_of()
     sessions = sessions_between(window_start(as_of, settings.price_lookback_days), as_of)
     try:
         chain = market_data.chain()
     except ValueError as exc:  # provider configuration (e.g. synthetic in production): a retry cannot help
         raise Failure(description=str(exc), allow_retries=False) from None
-    context.log.info(f"as of {as_of}: {len(symbols)} symbols over {len(sessions)} sessions via {' -> '.join(chain.describe())}")
+    who = clients[0] if len(clients) == 1 else f"{len(clients)} clients"
+    context.log.info(f"as of {as_of}: {len(symbols)} symbols of {who} over {len(sessions)} sessions via {' -> '.join(chain.describe())}")
 
     # the window is read column-wise straight into the session × symbol matrix (no long frame)
     matrix, synthetic = read_price_matrix(engine, symbols, sessions)
@@ -86,10 +100,9 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         del matrix
         matrix, synthetic = read_price_matrix(engine, symbols, sessions)
     cov = coverage(matrix, COVERAGE_SESSIONS)
-    low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
     values = matrix.to_numpy(dtype=float)
     bad_cells = ~np.isnan(values) & ((values <= 0) | ~np.isfinite(values))
-    bad_values = sorted(matrix.columns[bad_cells.any(axis=0)])
+    bad_values = set(matrix.columns[bad_cells.any(axis=0)])
     full = matrix.notna().mean()
     incomplete_reference = {s: float(full[s]) for s in reference_symbols() if full[s] < 1.0}
     jumps = jump_flags(matrix, settings.jump_bound)
@@ -102,36 +115,15 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         context.log.warning(f"SYNTHETIC prices in use for {len(synthetic)} symbol(s): not real market data")
 
     last_prices = matrix.ffill().iloc[-1].to_dict() if len(matrix) else {}
-    enriched = enrich_equity_positions(engine, positions, last_prices)
+    enriched = {key: enrich_equity_positions(engine, positions_by_client[key], last_prices) for key in clients}
 
-    # the table lists every symbol short of full coverage (at most 500 rows; big books stay readable)
-    incomplete = [s for s in symbols if full[s] < 1.0 or s in summary["failures"]]
-    coverage_records = [
-        {"symbol": s, "held": s in held, "coverage_last_90": round(float(cov[s]), 4), "window_coverage": round(float(full[s]), 4),
-         "failure": summary["failures"].get(s, "")}
-        for s in (incomplete if len(symbols) > 100 else symbols)[:500]
-    ]
-    return MaterializeResult(
-        value=matrix,  # session × symbol adjusted closes, for the analytics assets (resources/price_matrix_io.py)
-        metadata=readable({
-            "as_of": as_of.isoformat(),
-            "window_sessions": len(sessions),
-            "symbols_requested": len(symbols),
-            "provider_calls": summary["provider_calls"],
-            "rows_added": summary["rows_added"],
-            "symbols_served_by_source": MetadataValue.json(summary["served"]),
-            "symbols_failed": len(summary["failures"]),
-            "failures": _table([{"symbol": s, "reason": r} for s, r in sorted(summary["failures"].items())],
-                               [("symbol", "string"), ("reason", "string")]),
-            "known_gaps_recorded": summary["gaps_recorded"],
-            "symbols_fully_covered": len(symbols) - len(incomplete),
-            "coverage": _table(coverage_records, [("symbol", "string"), ("held", "bool"), ("coverage_last_90", "float"),
-                                                  ("window_coverage", "float"), ("failure", "string")]),
-            "providers": " -> ".join(chain.describe()),
-            "synthetic_symbols": len(synthetic),
-            "equity_positions_valued": enriched,
-        }),
-        check_results=[
+    def checks_of(key: str) -> list[AssetCheckResult]:
+        held = held_by_client[key]
+        mine = set(held) | set(reference_symbols())
+        low = {s: float(cov[s]) for s in held if cov[s] < MIN_COVERAGE}
+        bad = sorted(bad_values & mine)
+        own_jumps = [j for j in jumps if j["symbol"] in mine]
+        return [
             AssetCheckResult(
                 check_name="held_symbols_coverage", passed=not low,
                 metadata=readable({"below_threshold": MetadataValue.json({s: round(v, 4) for s, v in low.items()}),
@@ -139,15 +131,53 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
                           "reasons": MetadataValue.json({s: summary["failures"].get(s, "gaps") for s in low})}),
                 description=(f"{len(low)} held symbol(s) below {MIN_COVERAGE:.0%}: " + ", ".join(sorted(low))) if low else None,
             ),
-            AssetCheckResult(check_name="prices_finite_positive", passed=not bad_values,
-                             metadata=readable({"symbols": ", ".join(bad_values) or "none"})),
+            AssetCheckResult(check_name="prices_finite_positive", passed=not bad,
+                             metadata=readable({"symbols": ", ".join(bad) or "none"})),
             AssetCheckResult(check_name="factor_etfs_complete", passed=not incomplete_reference,
                              metadata=readable({"incomplete": MetadataValue.json(incomplete_reference)})),
             AssetCheckResult(
-                check_name="no_unflagged_jumps", passed=not jumps, severity=AssetCheckSeverity.WARN,
-                metadata=readable({"jumps": _table([{"symbol": j["symbol"], "date": str(j["date"]), "return": round(j["return"], 4)} for j in jumps[:200]],
+                check_name="no_unflagged_jumps", passed=not own_jumps, severity=AssetCheckSeverity.WARN,
+                metadata=readable({"jumps": _table([{"symbol": j["symbol"], "date": str(j["date"]), "return": round(j["return"], 4)} for j in own_jumps[:200]],
                                           [("symbol", "string"), ("date", "string"), ("return", "float")]),
                           "bound": settings.jump_bound}),
             ),
-        ],
-    )
+        ]
+
+    # the table lists every symbol short of full coverage (at most 500 rows; big books stay readable)
+    incomplete = [s for s in symbols if full[s] < 1.0 or s in summary["failures"]]
+    coverage_records = [
+        {"symbol": s, "held": any(s in held_by_client[k] for k in clients), "coverage_last_90": round(float(cov[s]), 4),
+         "window_coverage": round(float(full[s]), 4), "failure": summary["failures"].get(s, "")}
+        for s in (incomplete if len(symbols) > 100 else symbols)[:500]
+    ]
+    metadata = {
+        "as_of": as_of.isoformat(),
+        "window_sessions": len(sessions),
+        "symbols_requested": len(symbols),
+        "provider_calls": summary["provider_calls"],
+        "rows_added": summary["rows_added"],
+        "symbols_served_by_source": MetadataValue.json(summary["served"]),
+        "symbols_failed": len(summary["failures"]),
+        "failures": _table([{"symbol": s, "reason": r} for s, r in sorted(summary["failures"].items())],
+                           [("symbol", "string"), ("reason", "string")]),
+        "known_gaps_recorded": summary["gaps_recorded"],
+        "symbols_fully_covered": len(symbols) - len(incomplete),
+        "coverage": _table(coverage_records, [("symbol", "string"), ("held", "bool"), ("coverage_last_90", "float"),
+                                              ("window_coverage", "float"), ("failure", "string")]),
+        "providers": " -> ".join(chain.describe()),
+        "synthetic_symbols": len(synthetic),
+    }
+    if len(clients) == 1:
+        yield MaterializeResult(
+            value=matrix,  # session × symbol adjusted closes, for the analytics assets (resources/price_matrix_io.py)
+            metadata=readable({**metadata, "equity_positions_valued": enriched[clients[0]]}),
+            check_results=checks_of(clients[0]),
+        )
+        return
+    per_client = {key: MaterializeResult(metadata={"symbols_held": len(held_by_client[key]),
+                                                   "equity_positions_valued": enriched[key]}) for key in clients}
+    # one matrix for the whole range (the union of the clients' symbols): each client's analytics take their columns
+    yield MaterializeResult(value=matrix, metadata=batch_metadata(per_client, ["symbols_held", "equity_positions_valued"],
+                                                                  extra=metadata))
+    for key in clients:
+        yield from partition_evaluations("price_history", key, checks_of(key))

@@ -26,7 +26,7 @@ PRICE_MATRIX_IO_MANAGER = "price_matrix_io_manager"
 
 
 def matrix_path(base_dir: Path, client_key: str) -> Path:
-    """One file per client partition (the key quoted so any e-mail is a safe file name)."""
+    """One file per client partition, or per range of clients (the key quoted so any e-mail is a safe file name)."""
     return base_dir / f"{quote(client_key, safe='@._-+')}.npz"
 
 
@@ -49,6 +49,16 @@ def read_matrix(path: Path) -> pd.DataFrame:
     return pd.DataFrame(values, index=index, columns=pd.Index(symbols.tolist(), dtype=object), copy=False)
 
 
+def partition_label(context) -> str:
+    """The client key of a one-client run; for a range of clients (the daily refresh: one matrix of the
+    union of their symbols) ``<first>..<last>``, the same for the output and its inputs."""
+    keys = context.asset_partition_keys
+    if len(keys) == 1:
+        return keys[0]
+    span = context.asset_partition_key_range
+    return f"{span.start}..{span.end}"
+
+
 class PriceMatrixIOManager(ConfigurableIOManager):
     """Stores/loads the `price_history` matrix per client partition (see the module docstring)."""
 
@@ -63,13 +73,13 @@ class PriceMatrixIOManager(ConfigurableIOManager):
         return Path(get_settings().state_dir) / "price_matrices"
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
-        key = context.asset_partition_key
+        key = partition_label(context)
         write_matrix(matrix_path(self._base(), key), obj)
         self._run_copy.clear()  # one matrix kept in memory at most
         self._run_copy[(context.run_id, key)] = obj
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
-        key = context.asset_partition_key
+        key = partition_label(context)
         upstream = context.upstream_output
         kept = self._run_copy.get((upstream.run_id if upstream is not None else None, key))
         if kept is not None:

@@ -1,0 +1,146 @@
+"""Several clients in ONE run: the daily refresh (prices + position analytics over a range of the
+`clients` partitions) and a new session's time series for neighbouring clients — what
+`daily_refresh_schedule` and `onboarding_timeseries_sensor` request. Each client's rows must be exactly
+those of its own one-client run, every client's partition materialised with its own check results,
+and a failed batch must fall back to one run per client."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from dagster import AssetKey, DagsterInstance, build_sensor_context, instance_for_test
+from sqlalchemy import text
+
+from sigmasight_onboarding.cli import run_onboarding, run_timeseries
+from sigmasight_onboarding.db.engine import get_engine
+from sigmasight_onboarding.definitions import defs
+from sigmasight_onboarding.partitions import client_range_tags
+from sigmasight_onboarding.sensors import missing_timeseries_requests, onboarding_timeseries_sensor
+
+from .conftest import copy_demo
+
+JOHN = "john.smith@example.com"
+HNW = "demo_hnw@sigmasight.com"
+YESTERDAY, NEW_DAY = date(2026, 7, 31), date(2026, 8, 3)  # the shipped extract ends on NEW_DAY
+ANALYTICS = ("price_history", "position_greeks", "factor_exposures", "interest_rate_betas", "correlations")
+# rows of the as-of date, by client (portfolio), in the analytics tables; volatile columns left out
+ANALYTICS_TABLES = {
+    "greeks": "SELECT position_id, calculation_date, unit_price, delta, gamma, theta, vega, rho, implied_volatility "
+              "FROM onb_position_greeks",
+    "position_factors": "SELECT position_id, factor_id, model, calculation_date, exposure_value, r_squared, quality_flag, "
+                        "exposure_dollars FROM onb_position_factor_exposures",
+    "portfolio_factors": "SELECT portfolio_id, factor_id, model, calculation_date, exposure_value, exposure_dollar, beta_net "
+                         "FROM onb_factor_exposures",
+    "rate_betas": "SELECT position_id, calculation_date, rate_beta, r_squared, tlt_beta, pnl_up_100bp, pnl_up_100bp_repriced "
+                  "FROM onb_position_interest_rate_betas",
+    "correlations": "SELECT portfolio_id, calculation_date, overall_correlation, effective_positions, positions_included "
+                    "FROM onb_correlation_calculations",
+    "pairs": "SELECT correlation_calculation_id, symbol_1, symbol_2, correlation_value, p_value FROM onb_pairwise_correlations",
+    "position_values": "SELECT id, last_price, market_value, unrealized_pnl FROM positions",
+}
+
+
+def _rows(url: str, queries: dict[str, str]) -> dict[str, list[tuple]]:
+    with get_engine(url).connect() as conn:
+        return {name: sorted(tuple(str(v) for v in row) for row in conn.execute(text(sql))) for name, sql in queries.items()}
+
+
+def _onboard_yesterday(env, monkeypatch, instance: DagsterInstance) -> None:
+    """JOHN and HNW onboarded as of YESTERDAY with that one session of time series; then the new session arrives."""
+    monkeypatch.setenv("SIGMASIGHT_AS_OF", YESTERDAY.isoformat())
+    for email in (JOHN, HNW):
+        copy_demo(env["imports"], email)
+        assert run_onboarding(email, instance).success
+        assert all(r.success for _b, r in run_timeseries(email, [YESTERDAY], instance))
+    monkeypatch.setenv("SIGMASIGHT_AS_OF", NEW_DAY.isoformat())
+
+
+def _refresh(instance, clients: list[str]):
+    job = defs.resolve_job_def("daily_refresh")
+    partition = clients[0] if len(clients) == 1 else None
+    return job.execute_in_process(instance=instance, tags=client_range_tags(clients), partition_key=partition,
+                                  raise_on_error=False)
+
+
+def test_daily_refresh_of_a_client_range_equals_one_run_per_client(env, monkeypatch):
+    """The analytics rows of the new session from ONE run over both clients equal, value for value, those of
+    one run per client; each client's partition of every asset is materialised by that one run and each
+    check has a result on each client's partition."""
+    with instance_for_test() as instance:
+        _onboard_yesterday(env, monkeypatch, instance)
+        for client in (JOHN, HNW):
+            assert _refresh(instance, [client]).success
+        alone = _rows(env["db_url"], ANALYTICS_TABLES)
+        assert all(alone[t] for t in ANALYTICS_TABLES if t != "greeks"), {t: len(v) for t, v in alone.items()}
+
+        batch = _refresh(instance, [JOHN, HNW])
+        assert batch.success
+        assert _rows(env["db_url"], ANALYTICS_TABLES) == alone
+        for asset in ANALYTICS:
+            keys = {e.partition for e in batch.get_asset_materialization_events() if e.asset_key == AssetKey(asset)}
+            assert keys == {JOHN, HNW}, (asset, keys)
+        evaluations = batch.get_asset_check_evaluations()
+        checks = {(e.asset_key.path[-1], e.check_name) for e in evaluations}
+        spec_checks = {(k.asset_key.path[-1], k.name) for a in ANALYTICS for k in defs.resolve_assets_def(a).check_keys}
+        assert checks == spec_checks
+        by_check = {}
+        for e in evaluations:
+            by_check.setdefault((e.asset_key.path[-1], e.check_name), set()).add(e.partition)
+        assert all(parts == {JOHN, HNW} for parts in by_check.values()), by_check
+        blocking_failed = [e for e in evaluations if not e.passed and e.severity.value == "ERROR"]
+        assert not blocking_failed
+
+
+def test_new_session_of_neighbouring_clients_is_one_time_series_run(env, monkeypatch):
+    """After the refresh, the level-triggered sensor requests ONE run over both clients × the new session;
+    its rows equal those of each client's own run of that session; then nothing is missing."""
+    timeseries = {
+        "portfolio_snapshots": "SELECT portfolio_id, snapshot_date, total_value, daily_pnl, gross_exposure, portfolio_delta "
+                               "FROM onb_portfolio_snapshots",
+        "risk": "SELECT portfolio_id, calculation_date, var_95_historical, var_99_parametric, var_99_monte_carlo, "
+                "es_975_historical FROM onb_portfolio_risk_metrics",
+        "stress": "SELECT portfolio_id, calculation_date, scenario_id, portfolio_pnl FROM onb_stress_test_results",
+    }
+    with instance_for_test() as instance:
+        _onboard_yesterday(env, monkeypatch, instance)
+        assert _refresh(instance, [JOHN, HNW]).success
+        requests, _notes = missing_timeseries_requests(instance, sessions=2)
+        (request,) = requests
+        assert request.tags["dagster/asset_partition_range_start"] == f"{JOHN}|{NEW_DAY}"
+        assert request.tags["dagster/asset_partition_range_end"] == f"{HNW}|{NEW_DAY}"
+        assert "sigmasight/client" not in request.tags and request.tags["sigmasight/clients"].startswith("2: ")
+        # the sensor as Dagster evaluates it asks for the same run (validated against the Definitions)
+        context = build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
+        monkeypatch.setenv("SIGMASIGHT_ONBOARD_SESSIONS", "2")
+        (evaluated,) = onboarding_timeseries_sensor(context)
+        assert evaluated.tags == request.tags
+
+        result = defs.resolve_job_def("backfill_timeseries").execute_in_process(instance=instance, tags=request.tags)
+        assert result.success
+        for asset in ("portfolio_snapshots", "portfolio_risk_metrics", "stress_test_results"):
+            assert {f"{JOHN}|{NEW_DAY}", f"{HNW}|{NEW_DAY}"} <= instance.get_materialized_partitions(AssetKey(asset))
+        batch_rows = _rows(env["db_url"], timeseries)
+        assert all(any(NEW_DAY.isoformat() in str(r) for r in rows) for rows in batch_rows.values())
+        for client in (JOHN, HNW):  # each client's own run of the session rewrites exactly the same rows
+            assert all(r.success for _b, r in run_timeseries(client, [NEW_DAY], instance))
+            assert _rows(env["db_url"], timeseries) == batch_rows
+        assert missing_timeseries_requests(instance, sessions=2)[0] == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_failed_batch_falls_back_to_one_run_per_client(env, monkeypatch):
+    """A batch over both clients that fails (here: run while the market data still ends on YESTERDAY, so the new
+    session is refused) is not requested again: the next evaluation asks for one run per client."""
+    with instance_for_test() as instance:
+        _onboard_yesterday(env, monkeypatch, instance)
+        assert _refresh(instance, [JOHN, HNW]).success
+        (request,) = missing_timeseries_requests(instance, sessions=2)[0]
+        monkeypatch.setenv("SIGMASIGHT_AS_OF", YESTERDAY.isoformat())  # the run sees no price for the new session
+        failed = defs.resolve_job_def("backfill_timeseries").execute_in_process(
+            instance=instance, tags={**request.tags, "sigmasight/trigger": "onboarding_timeseries_sensor"}, raise_on_error=False)
+        assert not failed.success
+        monkeypatch.setenv("SIGMASIGHT_AS_OF", NEW_DAY.isoformat())
+        requests = missing_timeseries_requests(instance, sessions=2)[0]
+        assert sorted(r.tags["sigmasight/client"] for r in requests) == [HNW, JOHN]
+        assert all(r.tags["dagster/asset_partition_range_start"].endswith(NEW_DAY.isoformat()) for r in requests)
