@@ -18,12 +18,21 @@ from sigmasight_onboarding.db.price_cache import price_matrix, window_start
 from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.db.portfolio_reads import (
     ClientPortfolio,
-    active_positions_frame,
-    client_portfolio,
+    active_positions_frames,
+    client_portfolios,
     is_option_type,
     price_symbols,
 )
 from sigmasight_onboarding.resources.price_matrix_io import covers
+
+
+@dataclass
+class BatchMarket:
+    """The clients of one multi-client run (the daily refresh): the union's price matrix and price symbols,
+    and a memo of per-symbol results computed once on it (`per_symbol`)."""
+    prices: pd.DataFrame
+    symbols: list[str]
+    memo: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -35,6 +44,22 @@ class ClientMarket:
     prices: pd.DataFrame  # session × symbol adjusted closes ($; ^TNX/^IRX in percent)
     rate: float  # risk-free rate, decimal annualised (^IRX / 100 at the as-of date)
     notes: list[str] = field(default_factory=list)
+    batch: BatchMarket | None = None  # set when the client's prices are columns of a multi-client run's matrix
+
+    @property
+    def price_symbols(self) -> list[str]:
+        """Sorted symbols the positions' risk is measured on (equities; underlyings of options)."""
+        return sorted(set(self.positions["price_symbol"].dropna()))
+
+    def per_symbol(self, name: str, compute):
+        """``compute(prices, symbols)`` — a per-symbol engine whose result for a symbol depends only on that
+        symbol's column (betas, volatilities) — for this client's price symbols; in a multi-client run it is
+        computed once on the union (memo ``name``) and every client reads its own symbols' part of it."""
+        if self.batch is None:
+            return compute(self.prices, self.price_symbols)
+        if name not in self.batch.memo:
+            self.batch.memo[name] = compute(self.batch.prices, self.batch.symbols)
+        return self.batch.memo[name]
 
     @property
     def equities(self) -> pd.DataFrame:
@@ -49,13 +74,33 @@ def load_client_market(engine, client_key: str, as_of: date, prices: pd.DataFram
                        rate_fallback: float = RISK_FREE_RATE_FALLBACK, price_lookback_days: int | None = None) -> ClientMarket:
     """Positions (with spot at the as-of date) and the window's price matrix: `prices` (the
     `price_history` output) when it covers the window's sessions and every symbol, else the database."""
-    client = client_portfolio(engine, client_key)
-    positions = active_positions_frame(engine, client.portfolio_id)
+    return load_client_markets(engine, [client_key], as_of, prices, rate_fallback, price_lookback_days)[client_key]
+
+
+def load_client_markets(engine, client_keys: list[str], as_of: date, prices: pd.DataFrame | None = None,
+                        rate_fallback: float = RISK_FREE_RATE_FALLBACK,
+                        price_lookback_days: int | None = None) -> dict[str, ClientMarket]:
+    """`load_client_market` of several clients (a daily-refresh range run): their portfolios and positions in
+    one query each; each client's matrix is its columns of `prices` (the union's matrix) when it covers them."""
+    portfolios = client_portfolios(engine, client_keys)
+    clients = [portfolios[k.lower()] for k in client_keys]
+    frames = active_positions_frames(engine, [c.portfolio_id for c in clients])
+    lookback = get_settings().price_lookback_days if price_lookback_days is None else price_lookback_days
+    sessions = sessions_between(window_start(as_of, lookback), as_of)
+    markets = {key: _client_market(client, frames[client.portfolio_id], as_of, sessions, prices, engine, rate_fallback)
+               for key, client in zip(client_keys, clients)}
+    if len(markets) > 1 and prices is not None and all(covers(prices, sessions, list(m.prices.columns)) for m in markets.values()):
+        batch = BatchMarket(prices, sorted(set().union(*(m.price_symbols for m in markets.values()))))
+        for m in markets.values():
+            m.batch = batch
+    return markets
+
+
+def _client_market(client: ClientPortfolio, positions: pd.DataFrame, as_of: date, sessions: list[date],
+                   prices: pd.DataFrame | None, engine, rate_fallback: float) -> ClientMarket:
     positions["is_option"] = is_option_type(positions["position_type"])
     positions["price_symbol"] = positions["underlying_symbol"].where(positions["is_option"], positions["symbol"])
     symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
-    lookback = get_settings().price_lookback_days if price_lookback_days is None else price_lookback_days
-    sessions = sessions_between(window_start(as_of, lookback), as_of)
     if prices is not None and covers(prices, sessions, symbols):
         prices = prices[symbols]
     else:

@@ -21,7 +21,6 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     Failure,
-    MaterializeResult,
     MetadataValue,
     Output,
     TableColumn,

@@ -48,7 +48,7 @@ from sigmasight_onboarding.analytics.greeks import (
 from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
-from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market
+from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market, load_client_markets
 from sigmasight_onboarding.db.analytics_tables import (
     factor_ids as _factor_ids,
     market_values_and_delta_dollars,
@@ -105,8 +105,10 @@ def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[
             if len(clients) == 1:
                 yield compute(database.engine(), _market(clients[0], database, market_data, price_history), market_data)
                 return
-            results = {c: compute(database.engine(), _market(c, database, market_data, price_history), market_data)
-                       for c in clients}
+            settings = market_data.settings()
+            markets = load_client_markets(database.engine(), clients, resolve_as_of(settings), price_history,
+                                          price_lookback_days=settings.price_lookback_days)
+            results = {c: compute(database.engine(), markets[c], market_data) for c in clients}
             yield MaterializeResult(metadata=batch_metadata(results, summary))
             for client, result in results.items():
                 yield from partition_evaluations(name, client, result.check_results or [])
@@ -366,12 +368,10 @@ FACTOR_SCHEMA = pa.DataFrameSchema(
                       "every_position_accounted": "Every position has factor rows (options via their underlying) or a reason.",
                   }, summary=["positions", "design_condition_number"])
 def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
-    returns = simple_returns(market.prices)
-    price_syms = sorted(set(market.positions["price_symbol"].dropna()))
-    asset_returns = returns.reindex(columns=price_syms)
-    etf_returns = returns[list(FACTOR_ETFS.values())]
-    single = single_factor_betas(asset_returns, etf_returns, window=FACTOR_WINDOW)
-    multi, diagnostics = multivariate_betas(asset_returns, etf_returns, window=FACTOR_WINDOW)
+    price_syms = market.price_symbols
+    single, multi, diagnostics = market.per_symbol("factor_betas", _factor_betas)
+    if market.batch is not None:  # this client's symbols of the union's betas
+        single, multi = single[single["symbol"].isin(price_syms)], multi[multi["symbol"].isin(price_syms)]
     expo = _exposures(engine, market)
     factor_ids = _factor_ids(engine)
     frames, portfolio_rows = [], []
@@ -451,6 +451,17 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     )
 
 
+def _factor_betas(prices: pd.DataFrame, symbols: list[str]):
+    """(single-factor betas, multivariate betas, design diagnostics) of `symbols` on the factor ETFs, long frames
+    with a `symbol` column (each symbol's regression uses only its own column)."""
+    returns = simple_returns(prices)
+    asset_returns = returns.reindex(columns=symbols)
+    etf_returns = returns[list(FACTOR_ETFS.values())]
+    single = single_factor_betas(asset_returns, etf_returns, window=FACTOR_WINDOW)
+    multi, diagnostics = multivariate_betas(asset_returns, etf_returns, window=FACTOR_WINDOW)
+    return single, multi, diagnostics
+
+
 def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[dict[str, list], dict, pd.DataFrame]:
     """Rows of onb_position_exposures column by column: dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
     delta-adjusted gross/net (``analytics/exposures.py``). Options use the stored per-share delta."""
@@ -483,9 +494,9 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
                       "every_position_accounted": "Every position has a rate-beta row (options via their underlying).",
                   }, summary=["positions"])
 def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
-    price_syms = sorted(set(market.positions["price_symbol"].dropna()))
-    returns = simple_returns(market.prices)
-    betas = interest_rate_betas(returns.reindex(columns=price_syms), market.prices["^TNX"], returns["TLT"], window=FACTOR_WINDOW)
+    betas = market.per_symbol("rate_betas", _rate_betas)
+    if market.batch is not None:  # this client's symbols of the union's betas
+        betas = betas.loc[market.price_symbols]
     expo = _exposures(engine, market)
     b = betas.reindex(expo["price_symbol"].to_numpy())  # the underlying's betas for options
     repriced = _repriced_rate_shock(engine, market, expo, b["rate_beta"].to_numpy(), 100.0)
@@ -534,6 +545,12 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
             _position_coverage_check("interest_rate_betas", market.positions, set(expo["symbol"]), {}),  # a row per position
         ],
     )
+
+
+def _rate_betas(prices: pd.DataFrame, symbols: list[str]) -> pd.DataFrame:
+    """Rate betas of `symbols` (index) on ^TNX changes and TLT (each symbol's regression uses only its column)."""
+    returns = simple_returns(prices)
+    return interest_rate_betas(returns.reindex(columns=symbols), prices["^TNX"], returns["TLT"], window=FACTOR_WINDOW)
 
 
 def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_beta: np.ndarray, shock_bp: float) -> pd.Series:

@@ -32,7 +32,7 @@ from sigmasight_onboarding.db.position_values import enrich_equity_positions
 from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
 from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
 from sigmasight_onboarding.log_summary import summarise
-from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, price_symbols
+from sigmasight_onboarding.db.portfolio_reads import active_positions_frames, client_portfolios, price_symbols
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.price_matrix_io import PRICE_MATRIX_IO_MANAGER
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
@@ -76,10 +76,9 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     settings = market_data.settings()
     engine = database.engine()
     clients = run_clients(context)
-    positions_by_client = {}
-    for key in clients:
-        client = client_portfolio(engine, key)
-        positions_by_client[key] = active_positions_frame(engine, client.portfolio_id)
+    portfolios = client_portfolios(engine, clients)
+    frames = active_positions_frames(engine, [portfolios[key.lower()].portfolio_id for key in clients])
+    positions_by_client = {key: frames[portfolios[key.lower()].portfolio_id] for key in clients}
     held_by_client = {key: price_symbols(p) for key, p in positions_by_client.items()}
     symbols = sorted(set().union(*held_by_client.values()) | set(reference_symbols()))
     as_of = market_data.as_of()

@@ -52,7 +52,14 @@ from sigmasight_onboarding.db.price_cache import cached_sessions, read_price_mat
 from sigmasight_onboarding.db.pnl_explain import explain_records
 from sigmasight_onboarding.db.timeseries_writer import write_timeseries
 from sigmasight_onboarding.db.base import utcnow
-from sigmasight_onboarding.db.portfolio_reads import active_positions_frame, client_portfolio, is_option_type, price_symbols
+from sigmasight_onboarding.db.portfolio_reads import (
+    active_positions_frame,
+    active_positions_frames,
+    client_portfolio,
+    client_portfolios,
+    is_option_type,
+    price_symbols,
+)
 from sigmasight_onboarding.domain import DEFAULT_RISK_LOOKBACK, RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.finite import finite_float as _f
 from sigmasight_onboarding.metadata import readable
@@ -93,8 +100,9 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     by_client = partition_days(context.partition_keys)
     ranges = {client: f"{days[0]}..{days[-1]} ({len(days)})" for client, days in by_client.items()}
     context.log.info(f"time series for {', '.join(f'{c} {r}' for c, r in ranges.items())}")
+    shared = SharedWindow.read(engine, market_data, by_client) if len(by_client) > 1 else None
     with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads only contend here
-        results = {client: compute_client_range(engine, market_data, client, days, selected)
+        results = {client: compute_client_range(engine, market_data, client, days, selected, shared)
                    for client, days in by_client.items()}
     for client, res in results.items():
         write_client_range(engine, res)
@@ -169,7 +177,38 @@ class ClientRange:
         self.risk_lookback = DEFAULT_RISK_LOOKBACK  # set by compute_client_range from the run's settings
 
 
-def compute_client_range(engine, market_data, client_key: str, days: list[date], selected) -> ClientRange:
+class SharedWindow:
+    """The clients of a multi-client run (a new session for many clients): their portfolios, positions and
+    ONE price window for the union of their symbols, read — and backfilled — once. Each client then takes
+    exactly the rows and columns its own run would read (`compute_client_range`)."""
+
+    def __init__(self, portfolios: dict, positions: dict, matrix: pd.DataFrame, failures: dict):
+        self.portfolios, self.positions, self.matrix, self.failures = portfolios, positions, matrix, failures
+
+    @classmethod
+    def read(cls, engine, market_data, by_client: dict[str, list[date]]) -> "SharedWindow":
+        portfolios = client_portfolios(engine, list(by_client))
+        positions = active_positions_frames(engine, [p.portfolio_id for p in portfolios.values()])
+        symbols = sorted(set().union(*(price_symbols(f) for f in positions.values())) | set(reference_symbols()))
+        history = history_sessions(market_data.settings().risk_lookback)
+        first = min(days[0] for days in by_client.values())
+        last = max(days[-1] for days in by_client.values())
+        sessions = sessions_between(last_sessions(first, history)[0], last)
+        matrix = read_price_matrix(engine, symbols, sessions)[0]
+        incomplete = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
+        fetched = backfill_prices(engine, market_data.chain(), incomplete, sessions, cached=cached_sessions(matrix[incomplete]))
+        if fetched["provider_calls"]:
+            matrix = read_price_matrix(engine, symbols, sessions)[0]
+        return cls(portfolios, positions, matrix, fetched["failures"])
+
+    def client(self, client_key: str):
+        """(ClientPortfolio, active positions) of one client of the run."""
+        portfolio = self.portfolios[client_key.lower()]
+        return portfolio, self.positions[portfolio.portfolio_id].copy()
+
+
+def compute_client_range(engine, market_data, client_key: str, days: list[date], selected,
+                         shared: SharedWindow | None = None) -> ClientRange:
     """Snapshots / risk / stress records of one client for `days` (NYSE sessions), not written.
 
     One read of the price window [history_sessions() before days[0], days[-1]]; each session then
@@ -183,20 +222,27 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     bad += [f"{d}: after the newest session of the market data ({data_end}), no prices yet" for d in days if d > data_end]
     if bad:
         raise Failure(f"{client_key}: nothing to compute for " + "; ".join(bad), allow_retries=False)
-    client = client_portfolio(engine, client_key)
-    all_positions = active_positions_frame(engine, client.portfolio_id)
+    if shared is not None:
+        client, all_positions = shared.client(client_key)
+    else:
+        client = client_portfolio(engine, client_key)
+        all_positions = active_positions_frame(engine, client.portfolio_id)
     symbols = sorted(set(price_symbols(all_positions)) | set(reference_symbols()))
     risk_lookback = market_data.settings().risk_lookback
     history = history_sessions(risk_lookback)
     first_window = last_sessions(days[0], history)
     sessions = sessions_between(first_window[0], days[-1])
-    # the window read column-wise straight into the session × symbol matrix (no row objects); only symbols with a
-    # session missing can need the providers
-    matrix = read_price_matrix(engine, symbols, sessions)[0]
-    incomplete = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
-    fetched = backfill_prices(engine, market_data.chain(), incomplete, sessions, cached=cached_sessions(matrix[incomplete]))
-    if fetched["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
+    if shared is not None:  # the run's one window (read and backfilled for every client): this client's cells of it
+        matrix = shared.matrix.loc[sessions, symbols]
+        fetched = {"failures": shared.failures}
+    else:
+        # the window read column-wise straight into the session × symbol matrix (no row objects); only symbols with a
+        # session missing can need the providers
         matrix = read_price_matrix(engine, symbols, sessions)[0]
+        incomplete = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
+        fetched = backfill_prices(engine, market_data.chain(), incomplete, sessions, cached=cached_sessions(matrix[incomplete]))
+        if fetched["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
+            matrix = read_price_matrix(engine, symbols, sessions)[0]
     position = {s: i for i, s in enumerate(sessions)}
     # validated and derived once (`prepare_positions` works row by row, so a day's slice of the prepared table
     # is that day's book prepared): the risk and stress steps then skip it for each of the range's sessions

@@ -31,13 +31,26 @@ def client_emails(engine: Engine) -> list[str]:
 
 
 def client_portfolio(engine: Engine, email: str) -> ClientPortfolio:
+    return client_portfolios(engine, [email])[email.lower()]
+
+
+def client_portfolios(engine: Engine, emails: list[str]) -> dict[str, ClientPortfolio]:
+    """{lower-case email: ClientPortfolio} of several clients in one query; UnknownClient names the first
+    client without a user/portfolio."""
+    wanted = sorted({e.lower() for e in emails})
     with engine.connect() as conn:
-        row = conn.execute(
-            select(User.id, Portfolio.id).join(Portfolio, Portfolio.user_id == User.id).where(User.email == email.lower())
-        ).first()
-    if row is None:
-        raise UnknownClient(f"client {email!r} has no user/portfolio in the SigmaSight database; onboard it first")
-    return ClientPortfolio(email=email.lower(), user_id=row[0], portfolio_id=row[1])
+        rows = conn.execute(
+            select(User.email, User.id, Portfolio.id).join(Portfolio, Portfolio.user_id == User.id).where(User.email.in_(wanted))
+        ).all()
+    found = {email: ClientPortfolio(email=email, user_id=uid, portfolio_id=pid) for email, uid, pid in rows}
+    for email in wanted:
+        if email not in found:
+            raise UnknownClient(f"client {email!r} has no user/portfolio in the SigmaSight database; onboard it first")
+    return found
+
+
+POSITION_COLUMNS = ["id", "symbol", "position_type", "quantity", "entry_price", "entry_date", "underlying_symbol", "strike",
+                    "expiration_date"]
 
 
 def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
@@ -46,31 +59,47 @@ def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
     Columns: symbol, position_type, quantity (signed shares/contracts), entry_price ($),
     entry_date, underlying_symbol, strike (=$ strike_price), expiration_date, tags (list).
     """
-    names = ["id", "symbol", "position_type", "quantity", "entry_price", "entry_date", "underlying_symbol", "strike",
-             "expiration_date"]
+    return active_positions_frames(engine, [portfolio_id])[portfolio_id]
+
+
+def active_positions_frames(engine: Engine, portfolio_ids: list) -> dict:
+    """{portfolio id: `active_positions_frame`} of several portfolios in two queries (positions, tags)."""
     with engine.connect() as conn:
         columns = read_columns(conn,
             select(
-                Position.id, Position.symbol, Position.position_type, Position.quantity, Position.entry_price,
-                Position.entry_date, Position.underlying_symbol, Position.strike_price, Position.expiration_date,
-            ).where(Position.portfolio_id == portfolio_id, Position.deleted_at.is_(None)).order_by(Position.symbol)
+                Position.portfolio_id, Position.id, Position.symbol, Position.position_type, Position.quantity,
+                Position.entry_price, Position.entry_date, Position.underlying_symbol, Position.strike_price,
+                Position.expiration_date,
+            ).where(Position.portfolio_id.in_(list(portfolio_ids)), Position.deleted_at.is_(None))
+            .order_by(Position.portfolio_id, Position.symbol)
         )
-        tags = tag_names_by_position(conn, portfolio_id)
-    frame = pd.DataFrame(dict(zip(names, columns)), columns=names).set_index("id")
-    frame["position_type"] = frame["position_type"].map(lambda t: getattr(t, "value", t))
-    for col in ("quantity", "entry_price", "strike"):
-        frame[col] = pd.to_numeric(frame[col].astype(object), errors="coerce").astype(float)
-    frame["tags"] = [tags.get(pid, []) for pid in frame.index]
-    return frame
+        tags = tag_names_by_position(conn, portfolio_ids)
+    owner, fields = columns[0], columns[1:]
+    rows_of: dict = {pid: [] for pid in portfolio_ids}
+    for i, pid in enumerate(owner):
+        rows_of[pid].append(i)
+    out = {}
+    for pid in portfolio_ids:
+        at = rows_of[pid]
+        frame = pd.DataFrame({n: [col[i] for i in at] for n, col in zip(POSITION_COLUMNS, fields)},
+                             columns=POSITION_COLUMNS).set_index("id")
+        frame["position_type"] = frame["position_type"].map(lambda t: getattr(t, "value", t))
+        for col in ("quantity", "entry_price", "strike"):
+            frame[col] = pd.to_numeric(frame[col].astype(object), errors="coerce").astype(float)
+        frame["tags"] = [tags.get(p, []) for p in frame.index]
+        out[pid] = frame
+    return out
 
 
-def tag_names_by_position(conn, portfolio_id) -> dict:
-    """{position id: sorted tag names} for the positions of a portfolio that have tags."""
+def tag_names_by_position(conn, portfolio_ids) -> dict:
+    """{position id: sorted tag names} for the positions of one portfolio (an id) or several (a list)
+    that have tags."""
+    ids = list(portfolio_ids) if isinstance(portfolio_ids, (list, tuple, set)) else [portfolio_ids]
     position_ids, names = read_columns(conn,
         select(PositionTag.position_id, Tag.name)
         .join(Tag, Tag.id == PositionTag.tag_id)
         .join(Position, Position.id == PositionTag.position_id)
-        .where(Position.portfolio_id == portfolio_id)
+        .where(Position.portfolio_id.in_(ids))
     )
     tags: dict = {}
     for pid, name in zip(position_ids, names):
