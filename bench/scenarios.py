@@ -12,6 +12,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
+
 TIMESERIES_JOB = "backfill_timeseries"
 TIMESERIES_GROUP = "timeseries"
 
@@ -69,16 +71,15 @@ def _run_summary(result, instance) -> dict:
 # A. onboarding latency
 # ------------------------------------------------------------------------------------------------
 def onboard(spec: dict) -> dict:
-    """One ``run_onboarding(key, DagsterInstance.ephemeral())`` of the drop ``spec['key']``."""
+    """One ``run_onboarding(key, ephemeral_instance())`` (the CLI's instance) of the drop ``spec['key']``."""
     t0 = time.perf_counter()
-    import dagster
 
     import sigmasight_onboarding.definitions  # noqa: F401  (import cost is not onboarding latency)
     from sigmasight_onboarding.cli import run_onboarding
 
     import_s = time.perf_counter() - t0
     _settings, _engine, migrate_s = _settings_engine()
-    instance = dagster.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     profiler = None
     if spec.get("profile"):
         from pyinstrument import Profiler
@@ -342,7 +343,7 @@ def backfill_timeseries(spec: dict) -> dict:
         instance = dagster.DagsterInstance.from_config(str(home))
         how = how + f", events in {type(instance.event_log_storage).__name__} on disk"
     else:
-        instance = dagster.DagsterInstance.ephemeral()
+        instance = ephemeral_instance()
     folder = Path(spec["folder"])
     as_of = date.fromisoformat(spec["as_of"])
     # Setup as after a normal onboarding: the 730-day window cached. Older history that the risk
@@ -372,7 +373,6 @@ def daily_refresh(spec: dict) -> dict:
     never extrapolated."""
     import os
 
-    import dagster
 
     from bench.cache_warm import warm_cache as _warm
     from sigmasight_onboarding.calendar import previous_session, sessions_between
@@ -387,7 +387,7 @@ def daily_refresh(spec: dict) -> dict:
         return {"available": False, "reason": how}
     refresh = defs.resolve_job_def("daily_refresh")
     settings, engine, _ = _settings_engine()
-    instance = dagster.DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     as_of = date.fromisoformat(spec["as_of"])
     yesterday = previous_session(as_of)
     t_setup = time.perf_counter()

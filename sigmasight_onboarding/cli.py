@@ -103,7 +103,9 @@ def get_instance():
         if warning:
             print(warning, file=sys.stderr)
         return instance
-    return DagsterInstance.ephemeral()
+    from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
+
+    return ephemeral_instance()  # DagsterInstance.ephemeral() with the pooled in-memory event log
 
 
 def _print_problems(count: int, lines: list[str], limit: int = 200) -> None:

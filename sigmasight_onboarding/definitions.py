@@ -63,6 +63,7 @@ def build_resources() -> dict:
             reports_dir=env_var("SIGMASIGHT_REPORTS_DIR"),
             reports_url=env_var("SIGMASIGHT_REPORTS_URL"),
             onboard_sessions=env_var("SIGMASIGHT_ONBOARD_SESSIONS", integer=True),
+            batch_clients=env_var("SIGMASIGHT_BATCH_CLIENTS", integer=True),
             api_url=env_var("SIGMASIGHT_API_URL"),
         ),
     }

@@ -15,6 +15,7 @@ from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext
 from sigmasight_onboarding.jobs import daily_refresh_job
 from sigmasight_onboarding.partitions import CLIENTS_PARTITION, client_batches, client_range_tags
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
+from sigmasight_onboarding.resources.onboarding import OnboardingResource
 
 
 @schedule(
@@ -25,14 +26,15 @@ from sigmasight_onboarding.resources.market_data_resource import MarketDataResou
     description="Weekdays 18:30 New York: prices and analytics for every client, one run per SIGMASIGHT_BATCH_CLIENTS "
                 "(default 250) clients (then onboarding_timeseries_sensor adds the new session's snapshots/risk/stress).",
 )
-def daily_refresh_schedule(context: ScheduleEvaluationContext, market_data: MarketDataResource):
+def daily_refresh_schedule(context: ScheduleEvaluationContext, market_data: MarketDataResource,
+                           onboarding: OnboardingResource):
 
     clients = context.instance.get_dynamic_partitions(CLIENTS_PARTITION)
     if not clients:
         return SkipReason("no clients onboarded yet")
     as_of = resolve_as_of(market_data.settings(), today=context.scheduled_execution_time.date())
     stamp = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    batches = client_batches(list(clients), market_data.settings().batch_clients)
+    batches = client_batches(list(clients), onboarding.settings().batch_clients)
     return [
         RunRequest(run_key=f"refresh:{stamp}:{batch[0]}:{batch[-1]}:{len(batch)}",
                    partition_key=batch[0] if len(batch) == 1 else None,

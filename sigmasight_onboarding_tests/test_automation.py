@@ -66,15 +66,17 @@ def _schedule_tick(instance) -> list:
     return instance.get_runs()
 
 
-def test_daily_schedule_through_the_scheduler_daemon(env):
+def test_daily_schedule_through_the_scheduler_daemon(env, monkeypatch):
     """The schedule's tick as the scheduler daemon evaluates it: every client's prices and analytics as
     ONE `daily_refresh` run over the range of clients (partition order), tagged; the tick succeeds."""
+    monkeypatch.delenv("SIGMASIGHT_AS_OF", raising=False)
     with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
         instance.add_dynamic_partitions("clients", [JOHN, HNW])
         (run,) = _schedule_tick(instance)
     assert run.job_name == "daily_refresh" and run.tags["sigmasight/trigger"] == "daily_refresh_schedule"
     assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == (JOHN, HNW)
     assert run.tags["sigmasight/clients"] == f"2: {JOHN} .. {HNW}"
+    assert run.tags["sigmasight/as_of"] == AS_OF.isoformat()  # the newest session of the market data
 
 
 def test_daily_schedule_cuts_batches_of_batch_clients(env, monkeypatch):

@@ -190,3 +190,41 @@ def test_a_forked_child_writes_through_its_own_connections(tmp_path):
         storage.store_event(_engine_event("run-1", "parent after fork"))  # the parent's connection still works
         messages = [r.event_log_entry.user_message for r in instance.get_records_for_run("run-1").records]
         assert messages == ["parent before fork", "child", "parent after fork"]
+
+
+def test_the_clis_in_memory_instance_stores_what_dagsters_own_does_through_one_connection(env):
+    """The CLI's instance (`ephemeral_instance`: Dagster's in-memory one with the pooled event log) records the same
+    events, materialised partitions and per-partition check results as `DagsterInstance.ephemeral()` for the same
+    range run, and opens one connection to its event database where Dagster's opens one per event."""
+    from sigmasight_onboarding.ephemeral_instance import PooledInMemoryEventLogStorage, ephemeral_instance
+
+    copy_demo(env["imports"], JOHN)
+    days = last_sessions(DAY, 3)
+    seen = {}
+    for name, make in (("dagster", DagsterInstance.ephemeral), ("pooled", ephemeral_instance)):
+        connects: list[str] = []
+
+        def count_event_connects(_dbapi_connection, _record):
+            connects.append("events")
+
+        with make() as instance:
+            assert isinstance(instance.event_log_storage, PooledInMemoryEventLogStorage) == (name == "pooled")
+            assert run_onboarding(JOHN, instance).success
+            engine = instance.event_log_storage._engine  # the in-memory event database's engine
+            event.listen(engine, "connect", count_event_connects)
+            try:
+                (_block, ranged), = run_timeseries(JOHN, days, instance)
+            finally:
+                event.remove(engine, "connect", count_event_connects)
+            assert ranged.success
+            records = instance.get_records_for_run(ranged.run_id, limit=10000).records
+            seen[name] = {
+                "event_types": sorted(r.event_log_entry.dagster_event_type.value for r in records if r.event_log_entry.is_dagster_event),
+                "partitions": {a: sorted(instance.get_materialized_partitions(AssetKey(a))) for a in TIMESERIES_ASSETS},
+                "connects": len(connects),
+            }
+    assert seen["pooled"]["event_types"] == seen["dagster"]["event_types"]
+    assert seen["pooled"]["event_types"].count("ASSET_CHECK_EVALUATION") == 3 * len(days)  # one per check and session
+    assert seen["pooled"]["partitions"] == seen["dagster"]["partitions"]
+    assert seen["pooled"]["partitions"]["portfolio_snapshots"] == sorted(f"{JOHN}|{d.isoformat()}" for d in days)
+    assert seen["dagster"]["connects"] > 40 and seen["pooled"]["connects"] <= 1, seen

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -16,7 +15,6 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     ReexecutionOptions,
-    build_schedule_context,
     build_sensor_context,
     execute_job,
     instance_for_test,
@@ -33,7 +31,6 @@ from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import Base, MarketDataCache, OnboardingAuditLog
 from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.resources.sigmasight_api import BACKEND_ROUTES, check_live_api
-from sigmasight_onboarding.schedules import daily_refresh_schedule
 from sigmasight_onboarding.sensors import verification_sensor
 
 from .conftest import PG_ADMIN_URL, REPO, copy_demo
@@ -161,24 +158,6 @@ def test_reexecute_from_failure_leaves_no_duplicates(env, tmp_path):
     assert after["onb_correlation_calculations"] == 1
     assert {k: v for k, v in after.items() if k != "onb_correlation_calculations" and not k.startswith(("onb_pairwise", "onb_correlation_cl"))} == \
         {k: v for k, v in before.items() if k != "onb_correlation_calculations" and not k.startswith(("onb_pairwise", "onb_correlation_cl"))}
-
-
-def test_daily_refresh_schedule_requests_every_client(monkeypatch):
-    """Prices + analytics per client only; the new session's time series follows from the
-    level-triggered onboarding_timeseries_sensor (test_automation runs the schedule through the
-    scheduler daemon)."""
-    monkeypatch.delenv("SIGMASIGHT_AS_OF", raising=False)
-    with instance_for_test() as instance:
-        instance.add_dynamic_partitions("clients", [JOHN, "demo_hnw@sigmasight.com"])
-        context = build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 18, 30),
-                                         resources=defs.resources)
-        requests = daily_refresh_schedule(context)
-    jobs = sorted((r.job_name or daily_refresh_schedule.job_name, str(r.partition_key), r.tags["sigmasight/as_of"]) for r in requests)
-    assert jobs == sorted([
-        ("daily_refresh", JOHN, "2026-08-03"),
-        ("daily_refresh", "demo_hnw@sigmasight.com", "2026-08-03"),
-    ])
-    assert daily_refresh_schedule.execution_timezone == "America/New_York"
 
 
 class _FakeApi(BaseHTTPRequestHandler):

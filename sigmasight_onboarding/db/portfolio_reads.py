@@ -75,20 +75,17 @@ def active_positions_frames(engine: Engine, portfolio_ids: list) -> dict:
         )
         tags = tag_names_by_position(conn, portfolio_ids)
     owner, fields = columns[0], columns[1:]
-    rows_of: dict = {pid: [] for pid in portfolio_ids}
+    frame = pd.DataFrame(dict(zip(POSITION_COLUMNS, fields)), columns=POSITION_COLUMNS).set_index("id")
+    frame["position_type"] = frame["position_type"].map(lambda t: getattr(t, "value", t))
+    for col in ("quantity", "entry_price", "strike"):
+        frame[col] = pd.to_numeric(frame[col].astype(object), errors="coerce").astype(float)
+    frame["tags"] = [tags.get(p, []) for p in frame.index]
+    # rows come grouped by portfolio: each portfolio's frame is one slice (a copy: callers add columns)
+    bounds: dict = {}
     for i, pid in enumerate(owner):
-        rows_of[pid].append(i)
-    out = {}
-    for pid in portfolio_ids:
-        at = rows_of[pid]
-        frame = pd.DataFrame({n: [col[i] for i in at] for n, col in zip(POSITION_COLUMNS, fields)},
-                             columns=POSITION_COLUMNS).set_index("id")
-        frame["position_type"] = frame["position_type"].map(lambda t: getattr(t, "value", t))
-        for col in ("quantity", "entry_price", "strike"):
-            frame[col] = pd.to_numeric(frame[col].astype(object), errors="coerce").astype(float)
-        frame["tags"] = [tags.get(p, []) for p in frame.index]
-        out[pid] = frame
-    return out
+        first, _ = bounds.get(pid, (i, i))
+        bounds[pid] = (first, i + 1)
+    return {pid: frame.iloc[slice(*bounds.get(pid, (0, 0)))].copy() for pid in portfolio_ids}
 
 
 def tag_names_by_position(conn, portfolio_ids) -> dict:

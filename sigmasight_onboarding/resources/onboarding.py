@@ -18,5 +18,8 @@ class OnboardingResource(SettingsResource):
     onboard_sessions: int | None = env_setting("SIGMASIGHT_ONBOARD_SESSIONS",
                                                "Sessions the time-series sensor materialises and verification expects ({var}); "
                                                "default 30")
+    batch_clients: int | None = env_setting("SIGMASIGHT_BATCH_CLIENTS",
+                                            "Clients per run of the daily refresh and of a new session's time series ({var}); "
+                                            "default 250")
     api_url: str | None = env_setting("SIGMASIGHT_API_URL",
                                       "SigmaSight API of the live verification check ({var}); unset: the check is skipped")
