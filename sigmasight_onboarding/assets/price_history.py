@@ -175,7 +175,10 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         return
     per_client = {key: MaterializeResult(metadata={"symbols_held": len(held_by_client[key]),
                                                    "equity_positions_valued": enriched[key]}) for key in clients}
-    # one matrix for the whole range (the union of the clients' symbols): each client's analytics take their columns
+    # one matrix for the whole range (the union of the clients' symbols): each client's analytics take their columns.
+    # The metadata is stored with every client's materialisation: the coverage table only lists the first 20 symbols.
+    metadata["coverage"] = _table(coverage_records[:20], [("symbol", "string"), ("held", "bool"), ("coverage_last_90", "float"),
+                                                          ("window_coverage", "float"), ("failure", "string")])
     yield MaterializeResult(value=matrix, metadata=batch_metadata(per_client, ["symbols_held", "equity_positions_valued"],
                                                                   extra=metadata))
     for key in clients:
