@@ -141,10 +141,19 @@ def range_run_tags(client: str, block: list[date]) -> dict[str, str]:
             ASSET_PARTITION_RANGE_END_TAG: str(client_date_key(client, block[-1]))}
 
 
-def client_batches(clients: list[str], size: int) -> list[list[str]]:
+def client_batches(clients: list[str], size: int, skip: set[str] | frozenset = frozenset()) -> list[list[str]]:
     """`clients` (in the `clients` partitions' order — a range run covers every key between its two ends)
-    cut into runs of at most `size` consecutive clients."""
-    return [clients[i:i + size] for i in range(0, len(clients), max(1, size))]
+    cut into runs of at most `size` consecutive clients; a client in `skip` is left out and splits the run
+    around it (a range cannot jump over a key)."""
+    batches: list[list[str]] = []
+    stretch: list[str] = []
+    for client in list(clients) + [None]:
+        if client is None or client in skip:
+            batches += [stretch[i:i + max(1, size)] for i in range(0, len(stretch), max(1, size))]
+            stretch = []
+        else:
+            stretch.append(client)
+    return batches
 
 
 def client_range_tags(clients: list[str], block: list[date] | None = None) -> dict[str, str]:

@@ -3,6 +3,8 @@
 It requests `daily_refresh` (prices + position analytics) for every client as ONE run per
 SIGMASIGHT_BATCH_CLIENTS (default 250) consecutive clients: a range over the `clients` partitions
 (the assets' `BackfillPolicy.single_run`), one price read and provider call for the union of their symbols.
+A client with a run in flight (being onboarded) is left out — that run computes the same as-of — and the
+range is split around it.
 The new session's snapshots/risk/stress follow from `onboarding_timeseries_sensor`, which requests
 a client's missing sessions only once no run of that client is in flight and only up to the as-of
 of its newest price refresh — so prices and analytics always run before the new session's time
@@ -16,6 +18,7 @@ from sigmasight_onboarding.jobs import daily_refresh_job
 from sigmasight_onboarding.partitions import CLIENTS_PARTITION, client_batches, client_range_tags
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource, resolve_as_of
 from sigmasight_onboarding.resources.onboarding import OnboardingResource
+from sigmasight_onboarding.sensors import clients_in_flight
 
 
 @schedule(
@@ -34,7 +37,10 @@ def daily_refresh_schedule(context: ScheduleEvaluationContext, market_data: Mark
         return SkipReason("no clients onboarded yet")
     as_of = resolve_as_of(market_data.settings(), today=context.scheduled_execution_time.date())
     stamp = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    batches = client_batches(list(clients), onboarding.settings().batch_clients)
+    busy = clients_in_flight(context.instance)  # being onboarded now: that run computes this as-of itself
+    batches = client_batches(list(clients), onboarding.settings().batch_clients, skip=busy)
+    if not batches:
+        return SkipReason(f"every client has a run in flight ({len(busy)})")
     return [
         RunRequest(run_key=f"refresh:{stamp}:{batch[0]}:{batch[-1]}:{len(batch)}",
                    partition_key=batch[0] if len(batch) == 1 else None,

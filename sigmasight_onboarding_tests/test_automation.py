@@ -79,17 +79,23 @@ def test_daily_schedule_through_the_scheduler_daemon(env, monkeypatch):
     assert run.tags["sigmasight/as_of"] == AS_OF.isoformat()  # the newest session of the market data
 
 
-def test_daily_schedule_cuts_batches_of_batch_clients(env, monkeypatch):
-    """SIGMASIGHT_BATCH_CLIENTS=2 and three clients: a range run of the first two and a one-client run
-    (partition = client) of the third, through the daemon's evaluation."""
+def test_daily_schedule_cuts_batches_and_skips_clients_in_flight(env, monkeypatch):
+    """SIGMASIGHT_BATCH_CLIENTS=2, five clients, the second being onboarded (a run in flight): it is left out and
+    splits the range — a one-client run (partition = client) of the first, a range run of the next two, a
+    one-client run of the last — through the daemon's evaluation."""
+    from dagster import DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test
+
     monkeypatch.setenv("SIGMASIGHT_BATCH_CLIENTS", "2")
-    third = "third@example.com"
+    c3, c4, c5 = "third@example.com", "fourth@example.com", "fifth@example.com"
     with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
-        instance.add_dynamic_partitions("clients", [JOHN, HNW, third])
-        runs = _schedule_tick(instance)
+        instance.add_dynamic_partitions("clients", [JOHN, HNW, c3, c4, c5])
+        create_run_for_test(instance, job_name="onboard_client", status=DagsterRunStatus.STARTED,
+                            tags={"sigmasight/client": HNW, "dagster/partition": HNW})
+        runs = [r for r in _schedule_tick(instance) if r.job_name == "daily_refresh"]
     shapes = {(r.tags.get("dagster/partition"), r.tags.get("dagster/asset_partition_range_start"),
                r.tags.get("dagster/asset_partition_range_end")) for r in runs}
-    assert len(runs) == 2 and shapes == {(None, JOHN, HNW), (third, None, None)}
+    assert len(runs) == 3 and shapes == {(JOHN, None, None), (None, c3, c4), (c5, None, None)}
 
 
 def test_timeseries_sensor_is_level_triggered(env):
