@@ -765,7 +765,7 @@ class Bench:
         if not available:
             self.say(f"E daily refresh: not available yet ({reason})")
             self.rows.append(Row("E daily refresh 200 clients × 30", "—", self.plan["E_clients"], None, "", None,
-                                 f"≤ {E_TARGET / 60:.0f} min", "—", f"not available yet: {reason}"))
+                                 f"≤ {E_TARGET:.0f} s", "—", f"not available yet: {reason}"))
             return
         uni = self.load_universe()
         folders, symbols = [], set()
