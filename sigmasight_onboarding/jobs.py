@@ -6,6 +6,9 @@
   client × session range as one run. UI backfills should be *asset* backfills (Assets →
   Materialize): the assets' `BackfillPolicy.single_run` makes each client's range one run.
 
+- `daily_refresh`: prices and analytics of one client or — `daily_refresh_schedule`, range tags over the
+  `clients` partitions — of many clients as one run (`assets/client_batch.py`).
+
 Each job's partitions are those of the assets it selects (Dagster infers them).
 The jobs name no executor: they take the Definitions' one, chosen by the deployment
 (`SIGMASIGHT_EXECUTOR`, see `executors.py`; in-process by default).
@@ -59,5 +62,5 @@ daily_refresh_job = define_asset_job(
     name="daily_refresh",
     tags={"sigmasight/kind": "daily-refresh"},
     selection=AssetSelection.groups("market_data", "analytics"),
-    description="New prices and position analytics of one client for the newest session.",
+    description="New prices and position analytics for the newest session: one client, or a range of clients as one run.",
 )

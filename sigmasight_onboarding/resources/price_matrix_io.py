@@ -7,7 +7,8 @@ archive under ``<state dir>/price_matrices/<client>.npz`` (atomic replace; 30 ms
 a Parquet file with one column per symbol took 1.9 s) and loads it for every downstream
 input — so the analytics read it once per run whatever the executor (in-process: from the copy kept
 for the run; multiprocess, Celery, Kubernetes: from the file, which must then sit on storage the
-workers share, e.g. SIGMASIGHT_STATE_DIR on a shared volume).
+workers share, e.g. SIGMASIGHT_STATE_DIR on a shared volume). A run over a range of clients (the daily
+refresh) hands over one matrix of the union of their symbols, stored as ``<first>..<last>.npz``.
 """
 
 from __future__ import annotations
