@@ -36,7 +36,13 @@ from sigmasight_onboarding.analytics.correlations import (
     find_clusters,
 )
 from sigmasight_onboarding.analytics.exposures import desk_exposures
-from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, multivariate_betas, portfolio_factor_exposure, single_factor_betas
+from sigmasight_onboarding.analytics.factors import (
+    FACTOR_ETFS,
+    betas_wide,
+    multivariate_betas,
+    portfolio_factor_exposure,
+    single_factor_betas,
+)
 from sigmasight_onboarding.analytics.greeks import (
     DIVIDEND_SOURCE_NONE,
     VOL_SOURCE_IMPLIED,
@@ -370,7 +376,11 @@ FACTOR_SCHEMA = pa.DataFrameSchema(
 def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     price_syms = market.price_symbols
     single, multi, diagnostics = market.per_symbol("factor_betas", _factor_betas)
+    wide = {}  # symbol × factor betas for portfolio_factor_exposure: the union's, pivoted once per batch
     if market.batch is not None:  # this client's symbols of the union's betas
+        if "factor_betas_wide" not in market.batch.memo:
+            market.batch.memo["factor_betas_wide"] = {"single": betas_wide(single), "multivariate": betas_wide(multi)}
+        wide = market.batch.memo["factor_betas_wide"]
         single, multi = single[single["symbol"].isin(price_syms)], multi[multi["symbol"].isin(price_syms)]
     expo = _exposures(engine, market)
     factor_ids = _factor_ids(engine)
@@ -393,7 +403,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
         })
         frames.append(frame)
-        port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), betas, option_delta_dollars=expo["exposure"].where(expo["is_option"]),
+        port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), wide.get(model, betas), option_delta_dollars=expo["exposure"].where(expo["is_option"]),
                                          beta_symbol=expo["price_symbol"])
         for factor, p in port.iterrows():
             portfolio_rows.append({

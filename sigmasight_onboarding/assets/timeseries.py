@@ -11,6 +11,7 @@ ran alone or inside a range. A date that is not an NYSE session, or after the ma
 is rejected with the reason (neither is a date partition any more).
 """
 
+import json
 import math
 from datetime import date
 
@@ -104,8 +105,9 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads only contend here
         results = {client: compute_client_range(engine, market_data, client, days, selected, shared)
                    for client, days in by_client.items()}
+    written: set[str] = set()  # scenario definitions are shared by every client: upserted once per run
     for client, res in results.items():
-        write_client_range(engine, res)
+        write_client_range(engine, res, written)
     yield from _outputs(results, selected)
 
 
@@ -347,10 +349,19 @@ def _empty_book_records(out, client, day, selected) -> None:
     out.notes.append(f"{day}: no position held yet (empty book)")
 
 
-def write_client_range(engine, res: ClientRange) -> None:
-    """Store the computed range (db/timeseries_writer.py: idempotent, one client transaction per table)."""
+def write_client_range(engine, res: ClientRange, scenarios_written: set[str] | None = None) -> None:
+    """Store the computed range (db/timeseries_writer.py: idempotent, one client transaction per table).
+    `scenarios_written`: JSON of the scenario definitions this run already upserted (a run of many clients
+    writes the shared definitions once, not once per client)."""
+    scenarios = list(res.scenarios.values())
+    if scenarios_written is not None:
+        key = json.dumps(scenarios, sort_keys=True, default=str)
+        if key in scenarios_written:
+            scenarios = []
+        else:
+            scenarios_written.add(key)
     write_timeseries(engine, res.client.email, res.client.portfolio_id, res.days, snapshots=res.snapshots,
-                     explain=res.explain, risk=res.risk, stress=res.stress, scenarios=list(res.scenarios.values()))
+                     explain=res.explain, risk=res.risk, stress=res.stress, scenarios=scenarios)
 
 
 def _outputs(results: dict[str, ClientRange], selected):
