@@ -17,12 +17,28 @@ from contextlib import contextmanager
 from dagster._core.storage.event_log import InMemoryEventLogStorage
 
 
-class PooledInMemoryEventLogStorage(InMemoryEventLogStorage):
+class RememberedTables:
+    """Mixin for a Dagster event log: `has_table` answers remembered once true. Dagster asks before most
+    index writes, each time through a new connection; a table, once there, stays (a `wipe` that drops
+    tables clears `_tables_present`)."""
+
+    _tables_present: set[str]
+
+    def has_table(self, table_name: str) -> bool:
+        present_tables = self.__dict__.setdefault("_tables_present", set())
+        if table_name in present_tables:
+            return True
+        present = super().has_table(table_name)
+        if present:
+            present_tables.add(table_name)
+        return present
+
+
+class PooledInMemoryEventLogStorage(RememberedTables, InMemoryEventLogStorage):
     """`InMemoryEventLogStorage` holding one connection per thread instead of one per event."""
 
     def __init__(self, inst_data=None, preload=None):
         self._local = threading.local()
-        self._tables: set[str] = set()
         super().__init__(inst_data, preload)
 
     def _connection(self):
@@ -40,15 +56,6 @@ class PooledInMemoryEventLogStorage(InMemoryEventLogStorage):
             conn = self._connection()
             with conn.begin():
                 yield conn
-
-    def has_table(self, table_name: str) -> bool:
-        """Remembered once true (tables are created at start and never dropped)."""
-        if table_name in self._tables:
-            return True
-        found = super().has_table(table_name)
-        if found:
-            self._tables.add(table_name)
-        return found
 
     def dispose(self):
         conn = getattr(self._local, "conn", None)

@@ -50,6 +50,8 @@ from dagster_postgres.utils import create_pg_engine, get_token_provider_from_con
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
+from sigmasight_onboarding.ephemeral_instance import RememberedTables
+
 DEFAULT_OPEN_RUN_DATABASES = 8
 
 # Every pooled engine of this module. A forked child (Celery's prefork workers) gets fresh, empty pools
@@ -73,7 +75,7 @@ def _pooled(engine: Engine) -> Engine:
     return engine
 
 
-class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+class PooledSqliteEventLogStorage(RememberedTables, SqliteEventLogStorage):
     """`SqliteEventLogStorage` with per-database engines kept open (LRU of run databases)."""
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None,
@@ -139,16 +141,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     # The UI follows a run's log by watching its database file for changes (watchdog),
                     # and a commit only appends to the WAL: copy it into the file as closing did.
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def has_table(self, table_name: str) -> bool:
-        """Dagster asks this before most index writes, each time through a new engine and connection
-        (sometimes while holding one of ours, so it cannot use them); a table, once there, stays."""
-        if table_name in self._tables_present:
-            return True
-        present = super().has_table(table_name)
-        if present:
-            self._tables_present.add(table_name)
-        return present
 
     def _close_connections(self) -> None:
         if not hasattr(self, "_db_lock"):  # never registered with an instance: nothing was opened
