@@ -64,6 +64,21 @@ def backfill_prices(engine, chain, symbols: list[str], sessions: list, cached: d
     return summary
 
 
+def filled_price_matrix(engine, chain, symbols: list[str], sessions: list) -> tuple[pd.DataFrame, list, dict]:
+    """The session × symbol matrix of the window, with the providers asked only for the symbols that have a
+    session missing (`backfill_prices`), re-read when they stored anything (a concurrent run may also have).
+    Returns (matrix, synthetic symbols, backfill summary)."""
+    from sigmasight_onboarding.db.price_cache import cached_sessions, read_price_matrix
+
+    matrix, synthetic = read_price_matrix(engine, symbols, sessions)
+    incomplete = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
+    summary = backfill_prices(engine, chain, incomplete, sessions, cached=cached_sessions(matrix[incomplete]))
+    if summary["provider_calls"]:
+        del matrix
+        matrix, synthetic = read_price_matrix(engine, symbols, sessions)
+    return matrix, synthetic, summary
+
+
 def _sessions_per_symbol(prices, start, end) -> dict:
     """Distinct dates within [start, end] per symbol of a long price frame."""
     if not len(prices):

@@ -27,9 +27,9 @@ from dagster import (
 )
 from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
 from sigmasight_onboarding.calendar import sessions_between
-from sigmasight_onboarding.db.price_cache import cached_sessions, coverage, jump_flags, read_price_matrix, window_start
+from sigmasight_onboarding.db.price_cache import coverage, jump_flags, window_start
 from sigmasight_onboarding.db.position_values import enrich_equity_positions
-from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
+from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
 from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
 from sigmasight_onboarding.log_summary import summarise
 from sigmasight_onboarding.db.portfolio_reads import active_positions_frames, client_portfolios, price_symbols
@@ -90,14 +90,9 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     who = clients[0] if len(clients) == 1 else f"{len(clients)} clients"
     context.log.info(f"as of {as_of}: {len(symbols)} symbols of {who} over {len(sessions)} sessions via {' -> '.join(chain.describe())}")
 
-    # the window is read column-wise straight into the session × symbol matrix (no long frame)
-    matrix, synthetic = read_price_matrix(engine, symbols, sessions)
-    # only symbols with a session missing can need the providers (a warm 8,370-symbol window: none)
-    incomplete_now = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
-    summary = backfill_prices(engine, chain, incomplete_now, sessions, cached=cached_sessions(matrix[incomplete_now]))
-    if summary["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
-        del matrix
-        matrix, synthetic = read_price_matrix(engine, symbols, sessions)
+    # the window read column-wise straight into the session × symbol matrix; only symbols with a session missing
+    # can need the providers (a warm 8,370-symbol window: none)
+    matrix, synthetic, summary = filled_price_matrix(engine, chain, symbols, sessions)
     cov = coverage(matrix, COVERAGE_SESSIONS)
     values = matrix.to_numpy(dtype=float)
     bad_cells = ~np.isnan(values) & ((values <= 0) | ~np.isfinite(values))

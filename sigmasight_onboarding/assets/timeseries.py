@@ -47,16 +47,13 @@ from sigmasight_onboarding.analytics.snapshots import (
     value_positions,
 )
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
-from sigmasight_onboarding.price_backfill import backfill_prices, reference_symbols
+from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
-from sigmasight_onboarding.db.price_cache import cached_sessions, read_price_matrix
 from sigmasight_onboarding.db.pnl_explain import explain_records
 from sigmasight_onboarding.db.timeseries_writer import write_timeseries
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.portfolio_reads import (
-    active_positions_frame,
     active_positions_frames,
-    client_portfolio,
     client_portfolios,
     is_option_type,
     price_symbols,
@@ -101,7 +98,9 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     by_client = partition_days(context.partition_keys)
     ranges = {client: f"{days[0]}..{days[-1]} ({len(days)})" for client, days in by_client.items()}
     context.log.info(f"time series for {', '.join(f'{c} {r}' for c, r in ranges.items())}")
-    shared = SharedWindow.read(engine, market_data, by_client) if len(by_client) > 1 else None
+    for client, days in by_client.items():  # every client's days checked before anything is read
+        refuse_bad_days(client, days, market_data.as_of())
+    shared = SharedWindow.read(engine, market_data, by_client)  # one window for every client of the run
     with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads only contend here
         results = {client: compute_client_range(engine, market_data, client, days, selected, shared)
                    for client, days in by_client.items()}
@@ -196,17 +195,21 @@ class SharedWindow:
         first = min(days[0] for days in by_client.values())
         last = max(days[-1] for days in by_client.values())
         sessions = sessions_between(last_sessions(first, history)[0], last)
-        matrix = read_price_matrix(engine, symbols, sessions)[0]
-        incomplete = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
-        fetched = backfill_prices(engine, market_data.chain(), incomplete, sessions, cached=cached_sessions(matrix[incomplete]))
-        if fetched["provider_calls"]:
-            matrix = read_price_matrix(engine, symbols, sessions)[0]
+        matrix, _synthetic, fetched = filled_price_matrix(engine, market_data.chain(), symbols, sessions)
         return cls(portfolios, positions, matrix, fetched["failures"])
 
     def client(self, client_key: str):
         """(ClientPortfolio, active positions) of one client of the run."""
         portfolio = self.portfolios[client_key.lower()]
         return portfolio, self.positions[portfolio.portfolio_id].copy()
+
+
+def refuse_bad_days(client_key: str, days: list[date], data_end: date) -> None:
+    """Failure naming every day that is not an NYSE session or is after the market data, before anything is read."""
+    bad = [f"{d}: not an NYSE session (exchange holiday)" for d in days if not is_session(d)]
+    bad += [f"{d}: after the newest session of the market data ({data_end}), no prices yet" for d in days if d > data_end]
+    if bad:
+        raise Failure(f"{client_key}: nothing to compute for " + "; ".join(bad), allow_retries=False)
 
 
 def compute_client_range(engine, market_data, client_key: str, days: list[date], selected,
@@ -219,32 +222,17 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     is an empty book. Raises Failure with every bad session (holiday, after the data, missing
     price) before anything is written.
     """
-    data_end = market_data.as_of()
-    bad = [f"{d}: not an NYSE session (exchange holiday)" for d in days if not is_session(d)]
-    bad += [f"{d}: after the newest session of the market data ({data_end}), no prices yet" for d in days if d > data_end]
-    if bad:
-        raise Failure(f"{client_key}: nothing to compute for " + "; ".join(bad), allow_retries=False)
-    if shared is not None:
-        client, all_positions = shared.client(client_key)
-    else:
-        client = client_portfolio(engine, client_key)
-        all_positions = active_positions_frame(engine, client.portfolio_id)
+    refuse_bad_days(client_key, days, market_data.as_of())
+    if shared is None:  # alone: the window of this client only
+        shared = SharedWindow.read(engine, market_data, {client_key: days})
+    client, all_positions = shared.client(client_key)
     symbols = sorted(set(price_symbols(all_positions)) | set(reference_symbols()))
     risk_lookback = market_data.settings().risk_lookback
     history = history_sessions(risk_lookback)
     first_window = last_sessions(days[0], history)
     sessions = sessions_between(first_window[0], days[-1])
-    if shared is not None:  # the run's one window (read and backfilled for every client): this client's cells of it
-        matrix = shared.matrix.loc[sessions, symbols]
-        fetched = {"failures": shared.failures}
-    else:
-        # the window read column-wise straight into the session × symbol matrix (no row objects); only symbols with a
-        # session missing can need the providers
-        matrix = read_price_matrix(engine, symbols, sessions)[0]
-        incomplete = [s for s, full in zip(matrix.columns, matrix.notna().all(axis=0).to_numpy()) if not full]
-        fetched = backfill_prices(engine, market_data.chain(), incomplete, sessions, cached=cached_sessions(matrix[incomplete]))
-        if fetched["provider_calls"]:  # re-read: rows may also have been stored meanwhile by a concurrent run
-            matrix = read_price_matrix(engine, symbols, sessions)[0]
+    matrix = shared.matrix.loc[sessions, symbols]  # the run's window (read and backfilled once): this client's cells
+    fetched = {"failures": shared.failures}
     position = {s: i for i, s in enumerate(sessions)}
     # validated and derived once (`prepare_positions` works row by row, so a day's slice of the prepared table
     # is that day's book prepared): the risk and stress steps then skip it for each of the range's sessions
