@@ -2,7 +2,8 @@
 
 A drop is taken once both files exist and neither changed for SIGMASIGHT_DROP_SETTLE_SECONDS.
 The cursor maps client key -> content hash of the drop, so an unchanged drop is never re-run
-and a changed one is. A drop that cannot be taken (symlink, bad folder name) is logged on the
+and a changed one is — once no run in flight covers that client (a range run of the daily refresh
+would otherwise write analytics of the old positions over the new ones). A drop that cannot be taken (symlink, bad folder name) is logged on the
 tick and skipped; the others are still served. Content problems fail the run with the row list.
 """
 
@@ -123,8 +124,9 @@ def drop_hash(imports_dir: Path, key: str) -> str | None:
 def client_drop_sensor(context: SensorEvaluationContext, onboarding: OnboardingResource):
     settings = onboarding.settings()
     cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    run_requests, new_keys, waiting = [], [], []
+    run_requests, new_keys, waiting, deferred = [], [], [], []
     existing = set(context.instance.get_dynamic_partitions(clients_partitions.name))
+    busy = None  # clients of runs in flight, read only when a changed drop of a known client needs it
     for key, folders, content_hash, problem in group_case_twins(
         scan_drops(settings.imports_dir, settings.drop_settle_seconds)
     ):
@@ -142,7 +144,13 @@ def client_drop_sensor(context: SensorEvaluationContext, onboarding: OnboardingR
             continue
         if cursor.get(key) == content_hash:
             continue
-        if key not in existing:
+        if key in existing:  # a changed drop waits while a run covers the client (e.g. the daily refresh's range run):
+            if busy is None:  # that run would write analytics of the old positions over the new ones
+                busy = clients_in_flight(context.instance)
+            if key in busy:
+                deferred.append(key)
+                continue  # the cursor keeps the old hash: a later tick requests it
+        else:
             new_keys.append(key)
         run_requests.append(
             RunRequest(
@@ -154,9 +162,12 @@ def client_drop_sensor(context: SensorEvaluationContext, onboarding: OnboardingR
         cursor[key] = content_hash
     if waiting:
         context.log.info(f"waiting for drops to settle: {', '.join(waiting)}")
+    if deferred:
+        context.log.info(f"changed drops wait for the client's run in flight: {', '.join(deferred)}")
     if not run_requests:
+        pending = [f"{label}: {len(keys)}" for label, keys in (("waiting", waiting), ("run in flight", deferred)) if keys]
         return SensorResult(
-            skip_reason=SkipReason("no new or changed drops" + (f" (waiting: {len(waiting)})" if waiting else "")),
+            skip_reason=SkipReason("no new or changed drops" + (f" ({'; '.join(pending)})" if pending else "")),
             cursor=json.dumps(cursor, sort_keys=True),
         )
     return SensorResult(

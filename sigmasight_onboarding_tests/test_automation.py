@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -96,6 +96,54 @@ def test_daily_schedule_cuts_batches_and_skips_clients_in_flight(env, monkeypatc
     shapes = {(r.tags.get("dagster/partition"), r.tags.get("dagster/asset_partition_range_start"),
                r.tags.get("dagster/asset_partition_range_end")) for r in runs}
     assert len(runs) == 3 and shapes == {(JOHN, None, None), (None, c3, c4), (c5, None, None)}
+
+
+def _sensor_tick(instance, name: str, at: datetime):
+    """One tick of sensor `name` at time `at` as the sensor daemon evaluates it (code in a gRPC server);
+    returns that tick."""
+    from dagster._core.test_utils import freeze_time
+    from dagster._daemon.sensor import execute_sensor_iteration
+
+    with _workspace(instance) as context:
+        sensor = _remote(context, "sensor", name)
+        with freeze_time(at):
+            if not instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id):
+                instance.start_sensor(sensor)
+            list(execute_sensor_iteration(context, logging.getLogger("test"), None, None))
+        return instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id)[0]
+
+
+def test_changed_drop_waits_for_the_range_run_covering_its_client(env):
+    """A client's drop changes while the daily refresh's range run covers that client (a run in flight whose range
+    tags include it): the drop sensor requests nothing (that run would write analytics of the old positions over the
+    new ones) and says why; once the range run has ended, the next tick requests the new drop's onboarding."""
+    from dagster._core.scheduler.instigation import TickStatus
+    from dagster._core.test_utils import create_run_for_test
+
+    from sigmasight_onboarding.partitions import client_range_tags
+
+    folder = copy_demo(env["imports"], JOHN)
+    copy_demo(env["imports"], HNW)
+    t0 = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+    with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
+        first = _sensor_tick(instance, "client_drop_sensor", t0)
+        assert first.status == TickStatus.SUCCESS and len(first.run_ids) == 2  # both new clients
+        for run in instance.get_runs():
+            instance.report_run_canceled(run)  # their onboarding is over
+        refresh = create_run_for_test(instance, job_name="daily_refresh", status=DagsterRunStatus.STARTED,
+                                      tags=client_range_tags(instance.get_dynamic_partitions("clients")))
+        csv = folder / "portfolio.csv"
+        csv.write_text(csv.read_text().rstrip("\n") + "\n\n")  # new content (a blank line), the same positions
+        waiting = _sensor_tick(instance, "client_drop_sensor", t0 + timedelta(minutes=1))
+        assert waiting.status == TickStatus.SKIPPED and not waiting.run_ids, (waiting.status, waiting.skip_reason, waiting.error, waiting.run_ids)
+        assert "run in flight: 1" in waiting.skip_reason
+        instance.report_run_canceled(instance.get_run_by_id(refresh.run_id))
+        after = _sensor_tick(instance, "client_drop_sensor", t0 + timedelta(minutes=2))
+        assert after.status == TickStatus.SUCCESS and len(after.run_ids) == 1
+        run = instance.get_run_by_id(after.run_ids[0])
+        assert run.job_name == "onboard_client" and run.tags["dagster/partition"] == JOHN
+        (john_first,) = [r for r in map(instance.get_run_by_id, first.run_ids) if r.tags["sigmasight/client"] == JOHN]
+        assert run.tags["sigmasight/drop_hash"] != john_first.tags["sigmasight/drop_hash"]  # the changed drop
 
 
 def test_timeseries_sensor_is_level_triggered(env):
