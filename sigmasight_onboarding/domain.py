@@ -75,6 +75,10 @@ MIN_COVERAGE = 0.95
 DEFAULT_ONBOARD_SESSIONS = 30
 #: clients per run of the daily refresh and of a new session's time series (SIGMASIGHT_BATCH_CLIENTS)
 DEFAULT_BATCH_CLIENTS = 250
+#: neighbouring clients share a time-series run only when each misses at most this many sessions (the new
+#: session after the daily refresh): a longer backlog (an onboarding's last 30 sessions) is a run of its own,
+#: so that work spreads over the workers instead of queueing behind one step
+BATCH_MAX_SESSIONS = 5
 #: Default of `Settings.risk_lookback` (SIGMASIGHT_RISK_LOOKBACK): sessions of returns behind VaR/ES.
 DEFAULT_RISK_LOOKBACK = 252
 #: Default of `Settings.timeseries_start` (SIGMASIGHT_TIMESERIES_START): the first date partition.

@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from sigmasight_onboarding.config import get_settings
+from sigmasight_onboarding.domain import BATCH_MAX_SESSIONS
 from sigmasight_onboarding.drops.reader import (
     CLIENT_FILE,
     EMAIL_RE,
@@ -249,9 +250,10 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     `Settings.onboard_sessions`, read at each evaluation; up to the as-of date, and
     never past the as-of of its newest price refresh) whose snapshot/risk/stress partitions are not
     materialised — one range RunRequest per block of consecutive sessions. Neighbouring clients (in the
-    `clients` partitions' order) that miss exactly the same block — the new session after the daily
-    refresh — share ONE run, up to `batch_clients` (SIGMASIGHT_BATCH_CLIENTS) each; a client of a batch
-    that failed in the last day is requested on its own. Returns (requests, notes)."""
+    `clients` partitions' order) that miss exactly the same block of at most `BATCH_MAX_SESSIONS` sessions —
+    the new session after the daily refresh — share ONE run, up to `batch_clients` (SIGMASIGHT_BATCH_CLIENTS)
+    each; a longer block (an onboarding's backlog) is a run per client, so it spreads over the workers; a
+    client of a batch that failed in the last day is requested on its own. Returns (requests, notes)."""
     import hashlib
     import time
 
@@ -319,7 +321,7 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
 
     for client in clients:
         blocks = due_blocks.get(client, (None,))[0]
-        batchable = blocks is not None and len(blocks) == 1
+        batchable = blocks is not None and len(blocks) == 1 and len(blocks[0]) <= BATCH_MAX_SESSIONS
         if batchable and alone is None:
             alone = _clients_of_failed_batches(instance, clients, time.time() - 86_400)
         batchable = batchable and client not in alone

@@ -166,3 +166,20 @@ def test_a_failed_batch_falls_back_to_one_run_per_client(env, monkeypatch):
         requests = missing_timeseries_requests(instance, sessions=2)[0]
         assert sorted(r.tags["sigmasight/client"] for r in requests) == [HNW, JOHN]
         assert all(r.tags["dagster/asset_partition_range_start"].endswith(NEW_DAY.isoformat()) for r in requests)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_only_a_short_block_is_shared_a_backlog_is_a_run_per_client(env, monkeypatch):
+    """Neighbours missing the same block share ONE run only when it is short (≤ BATCH_MAX_SESSIONS: the new
+    session after the daily refresh). A longer backlog — an onboarding's last sessions — is one run per client,
+    so that work spreads over the run queue and the workers instead of queueing behind one step."""
+    from sigmasight_onboarding.domain import BATCH_MAX_SESSIONS
+
+    with instance_for_test() as instance:
+        _onboard_yesterday(env, monkeypatch, instance)  # both hold YESTERDAY only: the sessions before it are missing
+        (shared,) = missing_timeseries_requests(instance, sessions=BATCH_MAX_SESSIONS + 1, as_of=YESTERDAY)[0]
+        assert shared.tags["sigmasight/clients"] == f"2: {JOHN} .. {HNW}"
+        assert shared.tags["sigmasight/range"].endswith(f"({BATCH_MAX_SESSIONS} sessions)")
+        backlog = missing_timeseries_requests(instance, sessions=BATCH_MAX_SESSIONS + 2, as_of=YESTERDAY)[0]
+        assert sorted(r.tags["sigmasight/client"] for r in backlog) == [HNW, JOHN]
+        assert all(r.tags["sigmasight/range"].endswith(f"({BATCH_MAX_SESSIONS + 1} sessions)") for r in backlog)
