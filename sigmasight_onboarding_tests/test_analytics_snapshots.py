@@ -259,3 +259,13 @@ def test_position_marks_are_the_series_valuation():
         assert m2.loc["call", k] == pytest.approx(ref[k], rel=1e-6), k
     assert m2.loc["call", "vol"] == 0.28 and m2.loc["call", "rate"] == 0.041
     assert (m2.loc["stock", ["delta", "gamma", "vega", "theta", "rho"]].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0])
+
+
+def test_marks_and_snapshots_is_one_valuation_of_both():
+    """The time-series asset's one-pass valuation gives exactly the marks and the snapshot series of the two
+    public functions (which QuantLib checks above)."""
+    positions, prices, rates, vols, _expiry = _own_marks_case()
+    days = [D1, D2, D3, D4]
+    marks, series = snapshots.marks_and_snapshots(positions, prices, days, rates=rates, vols=vols)
+    pd.testing.assert_frame_equal(marks, snapshots.position_marks(positions, prices, days, rates=rates, vols=vols))
+    pd.testing.assert_frame_equal(series, snapshots.portfolio_snapshot_series(positions, prices, days, rates=rates, vols=vols))

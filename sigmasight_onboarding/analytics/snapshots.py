@@ -481,7 +481,11 @@ def position_marks(
     — stocks 1, 0, 0, 0, 0 —, market_value ($ = quantity × multiplier × price where held, else 0) and cost
     ($ = quantity × multiplier × entry_price). This is what `analytics.pnl_explain.explain_sessions` takes.
     """
-    a = _position_arrays(positions, prices, dates, rates, **options)
+    return _marks_frame(_position_arrays(positions, prices, dates, rates, **options))
+
+
+def _marks_frame(a: dict[str, Any]) -> pd.DataFrame:
+    """`position_marks` of the arrays of `_position_arrays`."""
     n_d, n_p = a["held"].shape
     ids = a["pos"].index
     index = pd.MultiIndex.from_product([a["date_idx"], ids], names=["date", "position_id"])
@@ -557,7 +561,24 @@ def portfolio_snapshot_series(
     On a date with missing prices every value/Greek column is NaN (never a stale price); daily_pnl
     and daily_return are also NaN on the following date (no valid previous valuation).
     """
+    return _snapshot_frame(_position_arrays(positions, prices, dates, rates, **options), dates)
+
+
+def marks_and_snapshots(
+    positions: pd.DataFrame,
+    prices: pd.DataFrame,
+    dates: Sequence[Any],
+    rates: pd.Series | float,
+    **options: Unpack[MarkOptions],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(`position_marks`, `portfolio_snapshot_series`) of the same inputs from ONE valuation of every
+    (date, position): what the time-series asset stores (snapshots) and explains (P&L attribution)."""
     a = _position_arrays(positions, prices, dates, rates, **options)
+    return _marks_frame(a), _snapshot_frame(a, dates)
+
+
+def _snapshot_frame(a: dict[str, Any], dates: Sequence[Any]) -> pd.DataFrame:
+    """`portfolio_snapshot_series` of the arrays of `_position_arrays` over `dates`."""
     n_d, n_p = a["held"].shape
     held, mv, cost, scale, qty, spot = a["held"], a["mv"], a["cost"], a["scale"], a["qty"], a["spot"]
     missing = a["missing"]
@@ -629,6 +650,7 @@ __all__ = [
     "option_prices",
     "MARK_COLUMNS",
     "MarkOptions",
+    "marks_and_snapshots",
     "portfolio_snapshot_series",
     "position_marks",
     "prepare_positions",

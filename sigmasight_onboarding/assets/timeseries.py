@@ -41,8 +41,7 @@ from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.risk import RiskMetrics, VarEstimates, compute_risk_metrics, confidence_label
 from sigmasight_onboarding.analytics.pnl_explain import TERMS, explain_session_pairs
 from sigmasight_onboarding.analytics.snapshots import (
-    portfolio_snapshot_series,
-    position_marks,
+    marks_and_snapshots,
     prepare_positions,
     value_positions,
 )
@@ -104,7 +103,7 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads only contend here
         results = {client: compute_client_range(engine, market_data, client, days, selected, shared)
                    for client, days in by_client.items()}
-    written: set[str] = set()  # scenario definitions are shared by every client: upserted once per run
+    written: dict[str, str] = {}  # scenario definitions are shared by every client: each upserted once per run
     for client, res in results.items():
         write_client_range(engine, res, written)
     yield from _outputs(results, selected)
@@ -337,17 +336,20 @@ def _empty_book_records(out, client, day, selected) -> None:
     out.notes.append(f"{day}: no position held yet (empty book)")
 
 
-def write_client_range(engine, res: ClientRange, scenarios_written: set[str] | None = None) -> None:
+def write_client_range(engine, res: ClientRange, scenarios_written: dict[str, str] | None = None) -> None:
     """Store the computed range (db/timeseries_writer.py: idempotent, one client transaction per table).
-    `scenarios_written`: JSON of the scenario definitions this run already upserted (a run of many clients
-    writes the shared definitions once, not once per client)."""
+    `scenarios_written`: {scenario id: JSON of the definition} this run already upserted — a run of many clients
+    writes each shared definition once (the 18 fixed scenarios), and only what differs from it again (a
+    historical replay's symbol moves are the client's own)."""
     scenarios = list(res.scenarios.values())
     if scenarios_written is not None:
-        key = json.dumps(scenarios, sort_keys=True, default=str)
-        if key in scenarios_written:
-            scenarios = []
-        else:
-            scenarios_written.add(key)
+        fresh = []
+        for scenario in scenarios:
+            key = json.dumps(scenario, sort_keys=True, default=str)
+            if scenarios_written.get(scenario["id"]) != key:
+                scenarios_written[scenario["id"]] = key
+                fresh.append(scenario)
+        scenarios = fresh
     write_timeseries(engine, res.client.email, res.client.portfolio_id, res.days, snapshots=res.snapshots,
                      explain=res.explain, risk=res.risk, stress=res.stress, scenarios=scenarios)
 
@@ -414,7 +416,7 @@ def _explain_metadata(res: ClientRange | None) -> dict:
 
 def _snapshot_records(out, client, positions, matrix, days, rates):
     """The snapshot rows of `days` and the P&L explanation rows of the positions held over each night, in one
-    pass: every session of the range and its previous session valued once (`position_marks` over the union of
+    pass: every session of the range and its previous session valued once (`marks_and_snapshots` over the union of
     those dates), each with its OWN marks — its spot, its rate, the realised-vol window ending on it, its time
     to expiry —, so a session's row is what a run of that session alone computes (the previous session is
     marked exactly as its own row was) and daily_pnl = total_value − previous total_value when no position
@@ -431,8 +433,7 @@ def _snapshot_records(out, client, positions, matrix, days, rates):
     symbols = sorted(set(price_symbols(positions)))
     prices = matrix[symbols]  # all rows: an expired option settles on the last price on or before its expiry
     with np.errstate(invalid="ignore"):  # positions not held yet may lack a price: masked, never valued
-        marks = position_marks(positions, prices, dates, rates, vols=vol_frame)
-        series = portfolio_snapshot_series(positions, prices, dates, rates, vols=vol_frame)
+        marks, series = marks_and_snapshots(positions, prices, dates, rates, vols=vol_frame)
     series.index = stamps
     now = utcnow()
     pairs = [(previous[d], d) for d in days]
