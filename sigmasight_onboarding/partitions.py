@@ -108,13 +108,28 @@ def is_date_partition(day: date) -> bool:
     return date_partitions().has_partition_key(day.isoformat())
 
 
+_FIXED_SESSION_INDEX: list = [None, None]  # [date axis with a fixed end, (its keys, {key: position})]
+
+
+def _session_index() -> tuple[list[str], dict[str, int]]:
+    """The date partition keys and each key's position; computed once per axis when its end is fixed (the
+    file provider's), else at each call (an open-ended axis grows with the clock)."""
+    axis = date_partitions()
+    if axis.end is not None and _FIXED_SESSION_INDEX[0] is axis:
+        return _FIXED_SESSION_INDEX[1]
+    keys = axis.get_partition_keys()
+    index = (keys, {k: i for i, k in enumerate(keys)})
+    if axis.end is not None:
+        _FIXED_SESSION_INDEX[:] = [axis, index]
+    return index
+
+
 def session_blocks(days) -> list[list[date]]:
     """Split sessions into blocks of consecutive date partitions (one range run each), oldest first.
 
     Raises ValueError naming the reason when a day is not a date partition.
     """
-    keys = date_partitions().get_partition_keys()
-    index = {k: i for i, k in enumerate(keys)}
+    keys, index = _session_index()
     blocks: list[list[date]] = []
     for day in sorted(set(days)):
         i = index.get(day.isoformat())
