@@ -32,6 +32,7 @@ class BatchMarket:
     and a memo of per-symbol results computed once on it (`per_symbol`)."""
     prices: pd.DataFrame
     symbols: list[str]
+    portfolio_ids: list = field(default_factory=list)  # every client's portfolio, for the reads of `per_client`
     memo: dict = field(default_factory=dict)
 
 
@@ -61,6 +62,15 @@ class ClientMarket:
             self.batch.memo[name] = compute(self.batch.prices, self.batch.symbols)
         return self.batch.memo[name]
 
+    def per_client(self, name: str, read):
+        """``read(portfolio_ids)`` — {portfolio id: value}, e.g. rows stored for the as-of date — for this client; in a
+        multi-client run ONE read for every client of the run (memo ``name``), each client taking its own value."""
+        if self.batch is None:
+            return read([self.client.portfolio_id])[self.client.portfolio_id]
+        if name not in self.batch.memo:
+            self.batch.memo[name] = read(self.batch.portfolio_ids)
+        return self.batch.memo[name][self.client.portfolio_id]
+
     @property
     def equities(self) -> pd.DataFrame:
         return self.positions[~self.positions["is_option"]]
@@ -87,25 +97,33 @@ def load_client_markets(engine, client_keys: list[str], as_of: date, prices: pd.
     frames = active_positions_frames(engine, [c.portfolio_id for c in clients])
     lookback = get_settings().price_lookback_days if price_lookback_days is None else price_lookback_days
     sessions = sessions_between(window_start(as_of, lookback), as_of)
-    markets = {key: _client_market(client, frames[client.portfolio_id], as_of, sessions, prices, engine, rate_fallback)
+    last_of_union = prices.ffill().iloc[-1] if prices is not None and len(clients) > 1 and len(prices) else None
+    markets = {key: _client_market(client, frames[client.portfolio_id], as_of, sessions, prices, engine, rate_fallback,
+                                   last_of_union)
                for key, client in zip(client_keys, clients)}
     if len(markets) > 1 and prices is not None and all(covers(prices, sessions, list(m.prices.columns)) for m in markets.values()):
-        batch = BatchMarket(prices, sorted(set().union(*(m.price_symbols for m in markets.values()))))
+        batch = BatchMarket(prices, sorted(set().union(*(m.price_symbols for m in markets.values()))),
+                            [m.client.portfolio_id for m in markets.values()])
         for m in markets.values():
             m.batch = batch
     return markets
 
 
 def _client_market(client: ClientPortfolio, positions: pd.DataFrame, as_of: date, sessions: list[date],
-                   prices: pd.DataFrame | None, engine, rate_fallback: float) -> ClientMarket:
+                   prices: pd.DataFrame | None, engine, rate_fallback: float,
+                   last_of_union: pd.Series | None = None) -> ClientMarket:
+    """`last_of_union`: the last (forward-filled) price of every column of `prices`, computed once for the clients
+    of a multi-client run (a column's forward fill does not depend on the other columns)."""
     positions["is_option"] = is_option_type(positions["position_type"])
     positions["price_symbol"] = positions["underlying_symbol"].where(positions["is_option"], positions["symbol"])
     symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
     if prices is not None and covers(prices, sessions, symbols):
         prices = prices[symbols]
+        last = last_of_union[symbols] if last_of_union is not None else None
     else:
-        prices = price_matrix(engine, symbols, sessions)
-    last = prices.ffill().iloc[-1] if len(prices) else pd.Series(dtype=float)
+        prices, last = price_matrix(engine, symbols, sessions), None
+    if last is None:
+        last = prices.ffill().iloc[-1] if len(prices) else pd.Series(dtype=float)
     positions["spot"] = positions["price_symbol"].map(last.to_dict()).astype(float)
     notes = []
     irx = prices["^IRX"].dropna() if "^IRX" in prices else pd.Series(dtype=float)

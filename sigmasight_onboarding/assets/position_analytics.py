@@ -349,7 +349,8 @@ def _value_options(conn, priced: pd.DataFrame, rows: list[dict]) -> None:
 
 def _exposures(engine, market: ClientMarket) -> pd.DataFrame:
     """Per position: market value ($, signed) and exposure ($: market value, or delta dollars for options)."""
-    mv, dd = market_values_and_delta_dollars(engine, market.positions.index, market.client.portfolio_id, market.as_of)
+    mv, dd = market.per_client("market_values_and_delta_dollars",
+                               lambda ids: market_values_and_delta_dollars(engine, ids, market.as_of))
     out = market.positions[["symbol", "price_symbol", "is_option", "tags"]].copy()
     out["market_value"] = [float(mv[p]) if mv.get(p) is not None else np.nan for p in out.index]
     option_dd = pd.Series([dd.get(p, np.nan) for p in out.index], index=out.index, dtype=float)
@@ -383,7 +384,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
         wide = market.batch.memo["factor_betas_wide"]
         single, multi = single[single["symbol"].isin(price_syms)], multi[multi["symbol"].isin(price_syms)]
     expo = _exposures(engine, market)
-    factor_ids = _factor_ids(engine)
+    factor_ids = market.per_client("factor_ids", lambda ids: dict.fromkeys(ids, _factor_ids(engine)))
     frames, portfolio_rows = [], []
     positions = expo[["price_symbol", "exposure"]].rename_axis("position_id").reset_index()
     now = utcnow()
@@ -475,7 +476,7 @@ def _factor_betas(prices: pd.DataFrame, symbols: list[str]):
 def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now) -> tuple[dict[str, list], dict, pd.DataFrame]:
     """Rows of onb_position_exposures column by column: dollar delta, beta-adjusted dollar delta (single-factor SPY beta) per position and the portfolio's
     delta-adjusted gross/net (``analytics/exposures.py``). Options use the stored per-share delta."""
-    deltas = option_deltas(engine, market.client.portfolio_id, market.as_of)
+    deltas = market.per_client("option_deltas", lambda ids: option_deltas(engine, ids, market.as_of))
     pos = market.positions
     frame = pd.DataFrame({
         "underlying_symbol": pos["price_symbol"], "quantity": pos["quantity"].astype(float), "spot": pos["spot"].astype(float),
@@ -572,7 +573,8 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
     move = np.maximum(np.nan_to_num(rate_beta) * shock_bp, -1.0)
     out = pd.Series(expo["market_value"].to_numpy(dtype=float) * move, index=expo.index)
     opts = market.options
-    rows = [r for r in option_pricing_inputs(engine, market.client.portfolio_id, market.as_of)
+    inputs = market.per_client("option_pricing_inputs", lambda ids: option_pricing_inputs(engine, ids, market.as_of))
+    rows = [r for r in inputs
             if r.position_id in out.index and r.position_id in opts.index]
     if not rows:
         return out

@@ -39,32 +39,50 @@ def replace_as_of_columns(conn: Connection, table: Table, portfolio_id: uuid.UUI
     return replace_columns(conn, table, as_of_rows(table, portfolio_id, as_of), columns)
 
 
-def market_values_and_delta_dollars(engine: Engine, position_ids: Iterable, portfolio_id: uuid.UUID,
-                                    as_of: datetime.date) -> tuple[dict, dict]:
-    """({position id: stored market_value ($, Decimal or None)}, {position id: option delta_dollars ($)
-    of the Greeks stored for the as-of date})."""
+def market_values_and_delta_dollars(engine: Engine, portfolio_ids: Sequence[uuid.UUID],
+                                    as_of: datetime.date) -> dict[uuid.UUID, tuple[dict, dict]]:
+    """Per portfolio: ({position id: stored market_value ($, Decimal or None)}, {position id: option delta_dollars ($)
+    of the Greeks stored for the as-of date}) — every given portfolio in two queries."""
     t, g = Position.__table__, PositionGreeks.__table__
+    out: dict[uuid.UUID, tuple[dict, dict]] = {pid: ({}, {}) for pid in portfolio_ids}
     with engine.connect() as conn:
-        mv = dict(conn.execute(select(t.c.id, t.c.market_value).where(t.c.id.in_(list(position_ids)))).all())
-        dd = dict(conn.execute(select(g.c.position_id, g.c.delta_dollars).where(as_of_rows(g, portfolio_id, as_of))).all())
-    return mv, dd
+        for pid, position_id, value in conn.execute(select(t.c.portfolio_id, t.c.id, t.c.market_value)
+                                                    .where(t.c.portfolio_id.in_(list(out)))):
+            out[pid][0][position_id] = value
+        for pid, position_id, value in conn.execute(select(g.c.portfolio_id, g.c.position_id, g.c.delta_dollars)
+                                                    .where(_as_of_rows_of(g, out, as_of))):
+            out[pid][1][position_id] = value
+    return out
 
 
-def option_deltas(engine: Engine, portfolio_id: uuid.UUID, as_of: datetime.date) -> dict:
-    """{position id: per-share option delta} of the Greeks stored for the as-of date."""
+def option_deltas(engine: Engine, portfolio_ids: Sequence[uuid.UUID], as_of: datetime.date) -> dict[uuid.UUID, dict]:
+    """Per portfolio, {position id: per-share option delta} of the Greeks stored for the as-of date (one query)."""
     g = PositionGreeks.__table__
+    out: dict[uuid.UUID, dict] = {pid: {} for pid in portfolio_ids}
     with engine.connect() as conn:
-        return dict(conn.execute(select(g.c.position_id, g.c.delta).where(as_of_rows(g, portfolio_id, as_of))).all())
+        for pid, position_id, delta in conn.execute(select(g.c.portfolio_id, g.c.position_id, g.c.delta)
+                                                    .where(_as_of_rows_of(g, out, as_of))):
+            out[pid][position_id] = delta
+    return out
 
 
-def option_pricing_inputs(engine: Engine, portfolio_id: uuid.UUID, as_of: datetime.date) -> list[Row]:
-    """Per option, the pricing inputs stored with its Greeks on the as-of date: rows with position_id,
+def option_pricing_inputs(engine: Engine, portfolio_ids: Sequence[uuid.UUID], as_of: datetime.date) -> dict[uuid.UUID, list[Row]]:
+    """Per portfolio, per option, the pricing inputs stored with its Greeks on the as-of date: rows with position_id,
     underlying_price ($), implied_volatility (annual, decimal), risk_free_rate (decimal),
-    time_to_expiry_years and dividend_yield (decimal, may be None)."""
+    time_to_expiry_years and dividend_yield (decimal, may be None) — one query."""
     g = PositionGreeks.__table__
+    out: dict[uuid.UUID, list[Row]] = {pid: [] for pid in portfolio_ids}
     with engine.connect() as conn:
-        return conn.execute(select(g.c.position_id, g.c.underlying_price, g.c.implied_volatility, g.c.risk_free_rate,
-                                   g.c.time_to_expiry_years, g.c.dividend_yield).where(as_of_rows(g, portfolio_id, as_of))).all()
+        for row in conn.execute(select(g.c.portfolio_id, g.c.position_id, g.c.underlying_price, g.c.implied_volatility,
+                                       g.c.risk_free_rate, g.c.time_to_expiry_years, g.c.dividend_yield)
+                                .where(_as_of_rows_of(g, out, as_of))):
+            out[row.portfolio_id].append(row)
+    return out
+
+
+def _as_of_rows_of(table: Table, portfolio_ids: Iterable[uuid.UUID], as_of: datetime.date):
+    """`as_of_rows` of several portfolios."""
+    return and_(table.c.portfolio_id.in_(list(portfolio_ids)), table.c.calculation_date == as_of)
 
 
 def factor_ids(engine: Engine) -> dict[str, int]:
