@@ -3,8 +3,9 @@
 A drop is taken once both files exist and neither changed for SIGMASIGHT_DROP_SETTLE_SECONDS.
 The cursor maps client key -> content hash of the drop, so an unchanged drop is never re-run
 and a changed one is — once no run in flight covers that client (a range run of the daily refresh
-would otherwise write analytics of the old positions over the new ones). A drop that cannot be taken (symlink, bad folder name) is logged on the
-tick and skipped; the others are still served. Content problems fail the run with the row list.
+would otherwise write analytics of the old positions over the new ones). A drop that cannot be
+taken (symlink, bad folder name) is logged on the tick and skipped; the others are still served.
+Content problems fail the run with the row list.
 """
 
 
