@@ -5,6 +5,7 @@ real `dagster-daemon` on a temporary DAGSTER_HOME: drop → READY in either swit
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 import os
 import shutil
 import signal
@@ -98,21 +99,27 @@ def test_daily_schedule_cuts_batches_and_skips_clients_in_flight(env, monkeypatc
     assert len(runs) == 3 and shapes == {(JOHN, None, None), (None, c3, c4), (c5, None, None)}
 
 
-def _sensor_tick(instance, name: str, at: datetime):
-    """One tick of sensor `name` at time `at` as the sensor daemon evaluates it (code in a gRPC server);
-    returns that tick."""
+@contextmanager
+def _sensor_ticks(instance, name: str):
+    """`tick(at)`: one tick of sensor `name` at time `at` as the sensor daemon evaluates it (code loaded once in a
+    gRPC server); returns that tick."""
     from dagster._core.test_utils import freeze_time
     from dagster._daemon.sensor import execute_sensor_iteration
 
     with _workspace(instance) as context:
         sensor = _remote(context, "sensor", name)
-        with freeze_time(at):
-            if not instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id):
-                instance.start_sensor(sensor)
-            list(execute_sensor_iteration(context, logging.getLogger("test"), None, None))
-        return instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id)[0]
+
+        def tick(at: datetime):
+            with freeze_time(at):
+                if not instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id):
+                    instance.start_sensor(sensor)
+                list(execute_sensor_iteration(context, logging.getLogger("test"), None, None))
+            return instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id)[0]
+
+        yield tick
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # Dagster's run records decide, not the SigmaSight database
 def test_changed_drop_waits_for_the_range_run_covering_its_client(env):
     """A client's drop changes while the daily refresh's range run covers that client (a run in flight whose range
     tags include it): the drop sensor requests nothing (that run would write analytics of the old positions over the
@@ -125,8 +132,8 @@ def test_changed_drop_waits_for_the_range_run_covering_its_client(env):
     folder = copy_demo(env["imports"], JOHN)
     copy_demo(env["imports"], HNW)
     t0 = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
-    with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
-        first = _sensor_tick(instance, "client_drop_sensor", t0)
+    with instance_for_test(overrides=MOCK_LAUNCHER) as instance, _sensor_ticks(instance, "client_drop_sensor") as tick:
+        first = tick(t0)
         assert first.status == TickStatus.SUCCESS and len(first.run_ids) == 2  # both new clients
         for run in instance.get_runs():
             instance.report_run_canceled(run)  # their onboarding is over
@@ -134,11 +141,11 @@ def test_changed_drop_waits_for_the_range_run_covering_its_client(env):
                                       tags=client_range_tags(instance.get_dynamic_partitions("clients")))
         csv = folder / "portfolio.csv"
         csv.write_text(csv.read_text().rstrip("\n") + "\n\n")  # new content (a blank line), the same positions
-        waiting = _sensor_tick(instance, "client_drop_sensor", t0 + timedelta(minutes=1))
-        assert waiting.status == TickStatus.SKIPPED and not waiting.run_ids, (waiting.status, waiting.skip_reason, waiting.error, waiting.run_ids)
+        waiting = tick(t0 + timedelta(minutes=1))
+        assert waiting.status == TickStatus.SKIPPED and not waiting.run_ids, (waiting.status, waiting.run_ids)
         assert "run in flight: 1" in waiting.skip_reason
         instance.report_run_canceled(instance.get_run_by_id(refresh.run_id))
-        after = _sensor_tick(instance, "client_drop_sensor", t0 + timedelta(minutes=2))
+        after = tick(t0 + timedelta(minutes=2))
         assert after.status == TickStatus.SUCCESS and len(after.run_ids) == 1
         run = instance.get_run_by_id(after.run_ids[0])
         assert run.job_name == "onboard_client" and run.tags["dagster/partition"] == JOHN
