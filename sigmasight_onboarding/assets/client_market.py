@@ -71,6 +71,14 @@ class ClientMarket:
             self.batch.memo[name] = read(self.batch.portfolio_ids)
         return self.batch.memo[name][self.client.portfolio_id]
 
+    def shared(self, name: str, read):
+        """``read()`` — the same for every client (e.g. the factor ids) — once per multi-client run (memo ``name``)."""
+        if self.batch is None:
+            return read()
+        if name not in self.batch.memo:
+            self.batch.memo[name] = read()
+        return self.batch.memo[name]
+
     @property
     def equities(self) -> pd.DataFrame:
         return self.positions[~self.positions["is_option"]]

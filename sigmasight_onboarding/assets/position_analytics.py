@@ -384,7 +384,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
         wide = market.batch.memo["factor_betas_wide"]
         single, multi = single[single["symbol"].isin(price_syms)], multi[multi["symbol"].isin(price_syms)]
     expo = _exposures(engine, market)
-    factor_ids = market.per_client("factor_ids", lambda ids: dict.fromkeys(ids, _factor_ids(engine)))
+    factor_ids = market.shared("factor_ids", lambda: _factor_ids(engine))
     frames, portfolio_rows = [], []
     positions = expo[["price_symbol", "exposure"]].rename_axis("position_id").reset_index()
     now = utcnow()
