@@ -178,8 +178,3 @@ def client_tables(url: str) -> dict[str, int]:
             for name in ACCOUNT_TABLES
         }
 
-
-def pytest_collection_modifyitems(config, items):
-    """Tests marked `slow` first (a stable sort: the order is otherwise unchanged), so that under `pytest -n auto`
-    the minutes-long end-to-end tests start together instead of one of them ending the run alone on one worker."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -204,6 +204,9 @@ def _wait(predicate, timeout: float, what: str, daemon, log: Path):
 
 
 @pytest.mark.slow
+# On the embedded default (SQLite): the switch-on order is Dagster's state, not the SigmaSight database's; the daemon
+# path drop → READY on PostgreSQL (Dagster's storage and the SigmaSight database) is test_scale_out's end-to-end test.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_daemon_end_to_end_drop_to_ready_in_either_order(env, tmp_path):
     """A real `dagster-daemon run` on a temporary DAGSTER_HOME. Client 1: only client_drop_sensor
     is on; once it is onboarded the time-series and verification sensors are switched on LATE →
