@@ -52,32 +52,27 @@ class ClientMarket:
         """Sorted symbols the positions' risk is measured on (equities; underlyings of options)."""
         return sorted(set(self.positions["price_symbol"].dropna()))
 
+    def shared(self, name: str, read):
+        """``read()`` — the same for every client of a multi-client run — once per run (memo ``name``); alone, read."""
+        if self.batch is None:
+            return read()
+        if name not in self.batch.memo:
+            self.batch.memo[name] = read()
+        return self.batch.memo[name]
+
     def per_symbol(self, name: str, compute):
         """``compute(prices, symbols)`` — a per-symbol engine whose result for a symbol depends only on that
         symbol's column (betas, volatilities) — for this client's price symbols; in a multi-client run it is
         computed once on the union (memo ``name``) and every client reads its own symbols' part of it."""
         if self.batch is None:
             return compute(self.prices, self.price_symbols)
-        if name not in self.batch.memo:
-            self.batch.memo[name] = compute(self.batch.prices, self.batch.symbols)
-        return self.batch.memo[name]
+        return self.shared(name, lambda: compute(self.batch.prices, self.batch.symbols))
 
     def per_client(self, name: str, read):
         """``read(portfolio_ids)`` — {portfolio id: value}, e.g. rows stored for the as-of date — for this client; in a
         multi-client run ONE read for every client of the run (memo ``name``), each client taking its own value."""
-        if self.batch is None:
-            return read([self.client.portfolio_id])[self.client.portfolio_id]
-        if name not in self.batch.memo:
-            self.batch.memo[name] = read(self.batch.portfolio_ids)
-        return self.batch.memo[name][self.client.portfolio_id]
-
-    def shared(self, name: str, read):
-        """``read()`` — the same for every client (e.g. the factor ids) — once per multi-client run (memo ``name``)."""
-        if self.batch is None:
-            return read()
-        if name not in self.batch.memo:
-            self.batch.memo[name] = read()
-        return self.batch.memo[name]
+        ids = [self.client.portfolio_id] if self.batch is None else self.batch.portfolio_ids
+        return self.shared(name, lambda: read(ids))[self.client.portfolio_id]
 
     @property
     def equities(self) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from sigmasight_onboarding.db.models import (
 
 def as_of_rows(table: Table, portfolio_id: uuid.UUID, as_of: datetime.date):
     """Where-clause of the portfolio's rows of ``table`` on the as-of date (what an asset replaces and reads back)."""
-    return and_(table.c.portfolio_id == portfolio_id, table.c.calculation_date == as_of)
+    return _as_of_rows_of(table, [portfolio_id], as_of)
 
 
 def replace_as_of_rows(conn: Connection, table: Table, portfolio_id: uuid.UUID, as_of: datetime.date,
@@ -81,8 +81,10 @@ def option_pricing_inputs(engine: Engine, portfolio_ids: Sequence[uuid.UUID], as
 
 
 def _as_of_rows_of(table: Table, portfolio_ids: Iterable[uuid.UUID], as_of: datetime.date):
-    """`as_of_rows` of several portfolios."""
-    return and_(table.c.portfolio_id.in_(list(portfolio_ids)), table.c.calculation_date == as_of)
+    """`as_of_rows` of several portfolios (one portfolio: an equality)."""
+    ids = list(portfolio_ids)
+    owner = table.c.portfolio_id == ids[0] if len(ids) == 1 else table.c.portfolio_id.in_(ids)
+    return and_(owner, table.c.calculation_date == as_of)
 
 
 def factor_ids(engine: Engine) -> dict[str, int]:
