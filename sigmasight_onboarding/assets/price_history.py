@@ -139,8 +139,9 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
 
     # the table lists every symbol short of full coverage (at most 500 rows; big books stay readable)
     incomplete = [s for s in symbols if full[s] < 1.0 or s in summary["failures"]]
+    held_by_any = set().union(*held_by_client.values())
     coverage_records = [
-        {"symbol": s, "held": any(s in held_by_client[k] for k in clients), "coverage_last_90": round(float(cov[s]), 4),
+        {"symbol": s, "held": s in held_by_any, "coverage_last_90": round(float(cov[s]), 4),
          "window_coverage": round(float(full[s]), 4), "failure": summary["failures"].get(s, "")}
         for s in (incomplete if len(symbols) > 100 else symbols)[:500]
     ]
