@@ -102,6 +102,32 @@ def test_stress_results_for_every_scenario(john):
     assert pnl["market_crash_35"] < 3 * pnl["market_down_10"]
 
 
+def test_a_replay_window_keeps_every_clients_symbol_moves(john):
+    """A historical replay is one market window shared by every client, while each client's run computes
+    moves for its own symbols: the stored definition holds the union (not the last writer's symbols only),
+    each move equal to P_end / P_start − 1 of the shipped closes on the window's two dates."""
+    env, instance = john
+    other = "demo_individual@sigmasight.com"
+    copy_demo(env["imports"], other)
+    assert run_onboarding(other, instance).success
+    assert all(r.success for _d, r in run_timeseries(other, [DAY], instance))
+    sql = ("SELECT DISTINCT r.scenario_id FROM onb_stress_test_results r JOIN portfolios p ON p.id = r.portfolio_id "
+           "JOIN users u ON u.id = p.user_id WHERE r.calculation_date = :d AND u.email = :e AND r.scenario_id LIKE 'replay_worst%'")
+    (john_replay,) = [r["scenario_id"] for r in rows(env["db_url"], sql, d=DAY, e=JOHN)]
+    (other_replay,) = [r["scenario_id"] for r in rows(env["db_url"], sql, d=DAY, e=other)]
+    assert john_replay == other_replay  # the same worst SPY window for both books
+    (scenario,) = rows(env["db_url"], "SELECT name, definition FROM onb_stress_test_scenarios WHERE id = :i", i=john_replay)
+    moves = as_json(scenario["definition"])["symbol_returns"]
+    start, end = (date.fromisoformat(d) for d in scenario["name"].split(" window ")[1].split(" to "))
+    john_stocks = {"AAPL", "MSFT", "GOOGL", "TSLA"}
+    other_stocks = set(pd.read_csv(env["imports"] / other / "portfolio.csv")["symbol"])
+    assert "TSLA" not in other_stocks and "JNJ" in other_stocks  # neither book covers the other's symbols
+    wanted = sorted(john_stocks | other_stocks)
+    px = prices(wanted, start=start, end=end)
+    for symbol in wanted:
+        assert moves[symbol] == pytest.approx(px.loc[end, symbol] / px.loc[start, symbol] - 1.0, rel=1e-12, abs=1e-15), symbol
+
+
 def test_rerun_is_idempotent(john):
     env, instance = john
     before = rows(env["db_url"], "SELECT COUNT(*) AS n FROM onb_stress_test_results")[0]["n"]

@@ -4,10 +4,11 @@ re-materialisation never duplicates a row and two runs of one client go one afte
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import Connection, Engine, and_
+from sqlalchemy import Connection, Engine, and_, select
 
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.bulk import insert_ignore_conflicts, replace_rows
@@ -38,12 +39,38 @@ def write_timeseries(engine: Engine, client_email: str, portfolio_id, days: Sequ
 
 def upsert_scenarios(conn: Connection, scenarios: list[dict]) -> None:
     """Scenario definitions are shared by every client: insert the new ids (ON CONFLICT DO NOTHING, so two
-    clients' runs adding the same id at once both succeed), then bring every given id's definition up to date."""
+    clients' runs adding the same id at once both succeed), then bring every given id's definition up to date.
+
+    A historical replay (source 'historical_replay') is one market window, but each client's run computes
+    its symbol moves for that client's symbols only: the stored `symbol_returns` is the union over every
+    client that stored the window (`merged_replay_definition`), so each client's moves stay in the definition
+    its results point to. The stored row is read under a row lock (PostgreSQL ``FOR UPDATE``; SQLite's write
+    lock is held since the INSERT), so two clients' runs merging at once lose nothing."""
     if not scenarios:
         return
     table = StressTestScenario.__table__
     insert_ignore_conflicts(conn, table, scenarios, ["id"])
+    replay_ids = [s["id"] for s in scenarios if s.get("source") == "historical_replay"]
+    stored: dict[str, dict] = {}
+    if replay_ids:
+        query = select(table.c.id, table.c.definition).where(table.c.id.in_(replay_ids))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        stored = {sid: definition for sid, definition in conn.execute(query).all()}
     now = utcnow()
     for s in scenarios:
+        definition = s["definition"]
+        if s["id"] in stored:
+            definition = merged_replay_definition(stored[s["id"]], definition)
         conn.execute(table.update().where(table.c.id == s["id"]).values(
-            name=s["name"], category=s["category"], definition=s["definition"], updated_at=now))
+            name=s["name"], category=s["category"], definition=definition, updated_at=now))
+
+
+def merged_replay_definition(stored: dict | str | None, new: dict) -> dict:
+    """`new` with ``symbol_returns`` = the stored moves of every symbol `new` does not carry, plus `new`'s
+    (decimal window returns P_end / P_start − 1; a symbol in both takes `new`'s value, the newest prices)."""
+    if isinstance(stored, str):  # a JSON column read back as text
+        stored = json.loads(stored)
+    old_moves = (stored or {}).get("symbol_returns") or {}
+    moves = {**old_moves, **(new.get("symbol_returns") or {})}
+    return {**new, "symbol_returns": dict(sorted(moves.items()))}
