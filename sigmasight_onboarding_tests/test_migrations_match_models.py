@@ -88,3 +88,43 @@ def test_0009_rebuilds_the_price_cache_keeping_every_row_up_and_down(db_url):
             conn.execute(text("DELETE FROM onb_prices"))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM onb_alembic_version")).scalar_one() == head_revision()
+
+
+def test_0010_large_json_columns_compress_with_lz4_on_postgresql(db_url):
+    """Migration 0010: on PostgreSQL the two large JSON columns of the time series use lz4 (when the server
+    offers it), and the downgrade gives them back the server's default."""
+    import pytest
+    from alembic import command
+    from sqlalchemy import text
+
+    from sigmasight_onboarding.db.engine import _alembic_config
+
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite has no TOAST compression")
+    engine = get_engine(db_url)  # at head
+    cfg = _alembic_config()
+
+    def alembic(step, revision):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    def methods():
+        with engine.connect() as conn:
+            return dict(conn.execute(text(
+                "SELECT c.relname || '.' || a.attname, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "WHERE (c.relname, a.attname) IN (('onb_stress_test_results', 'position_pnl'), "
+                "('onb_portfolio_risk_metrics', 'details'))")).all())
+
+    with engine.connect() as conn:
+        offered = conn.execute(text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")).scalar()
+    if "lz4" not in (offered or []):
+        assert set(methods().values()) == {""}  # a server without lz4 keeps its default
+        return
+    assert methods() == {"onb_stress_test_results.position_pnl": "l", "onb_portfolio_risk_metrics.details": "l"}
+    try:
+        alembic(command.downgrade, "0009_prices_keyed_by_symbol_date")
+        assert set(methods().values()) == {""}
+    finally:
+        alembic(command.upgrade, "head")
+    assert set(methods().values()) == {"l"}
