@@ -19,6 +19,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 # SQLite allows 32,766 bound parameters per statement; PostgreSQL 65,535.
 _MAX_PARAMS = 30_000
 
+#: ``Connection.info`` key: {table name: rows inserted} by this module on the connection (PostgreSQL only), taken by
+#: `db.statistics` after the transaction commits to refresh the planner statistics of freshly bulk-loaded tables
+ROWS_WRITTEN = "onb_rows_written"
+
+
+def _noted(conn: Connection, table: Table, n: int) -> int:
+    """`n`, after adding it to the connection's `ROWS_WRITTEN` count of ``table`` (PostgreSQL)."""
+    if n and conn.dialect.name == "postgresql":
+        written = conn.info.setdefault(ROWS_WRITTEN, {})
+        written[table.name] = written.get(table.name, 0) + n
+    return n
+
 
 @contextmanager
 def dbapi_cursor(conn: Connection) -> Iterator[Any]:
@@ -43,8 +55,8 @@ def insert_ignore_conflicts(conn: Connection, table: Table, rows: Sequence[dict]
         return 0
     names = list(rows[0])
     if _fast_path_ok(conn, table, names):
-        return _insert_columns(conn, table, names, _columns_of(rows, names), len(rows),
-                               conflict_columns=list(conflict_columns))
+        return _noted(conn, table, _insert_columns(conn, table, names, _columns_of(rows, names), len(rows),
+                                                   conflict_columns=list(conflict_columns)))
     if conn.dialect.name == "sqlite":  # executemany is fastest on SQLite and reports the rows inserted
         stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
         return max(conn.execute(stmt, list(rows)).rowcount or 0, 0)
@@ -57,7 +69,7 @@ def insert_ignore_conflicts(conn: Connection, table: Table, rows: Sequence[dict]
         stmt = dialect_insert(table).values(list(chunk)).on_conflict_do_nothing(index_elements=list(conflict_columns))
         result = conn.execute(stmt)
         inserted += max(result.rowcount or 0, 0)
-    return inserted
+    return _noted(conn, table, inserted)
 
 
 def replace_rows(conn: Connection, table: Table, where, rows: Sequence[dict]) -> int:
@@ -89,8 +101,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
     names = list(rows[0])
     if not _fast_path_ok(conn, table, names):
         conn.execute(table.insert(), list(rows))
-        return len(rows)
-    return _insert_columns(conn, table, names, _columns_of(rows, names), len(rows))
+        return _noted(conn, table, len(rows))
+    return _noted(conn, table, _insert_columns(conn, table, names, _columns_of(rows, names), len(rows)))
 
 
 def _columns_of(rows: Sequence[dict], names: list[str]) -> list[list]:
@@ -109,8 +121,8 @@ def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequenc
         return 0
     if not _fast_path_ok(conn, table, names):
         conn.execute(table.insert(), [dict(zip(names, values)) for values in zip(*columns.values())])
-        return n
-    return _insert_columns(conn, table, names, [list(columns[k]) for k in names], n)
+        return _noted(conn, table, n)
+    return _noted(conn, table, _insert_columns(conn, table, names, [list(columns[k]) for k in names], n))
 
 
 # Column types the fast paths write as SQLAlchemy would (JSON and any other type go through SQLAlchemy).

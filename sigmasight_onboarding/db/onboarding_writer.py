@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, te
 
 from sigmasight_onboarding.config import Settings
 from sigmasight_onboarding.db.bulk import insert_rows
+from sigmasight_onboarding.db.statistics import refresh_statistics, take_rows_written
 from sigmasight_onboarding.db.models import (
     OnboardingAuditLog,
     Portfolio,
@@ -93,10 +94,14 @@ def client_lock(conn: Connection, email: str) -> None:
 @contextmanager
 def client_transaction(engine: Engine, email: str) -> Iterator[Connection]:
     """One transaction holding the client's lock: concurrent runs of the same client replace
-    its rows one after the other instead of colliding on the same keys."""
+    its rows one after the other instead of colliding on the same keys. After it commits, the tables it
+    bulk-loaded get fresh planner statistics where they were young (`db.statistics`)."""
     with engine.begin() as conn:
+        take_rows_written(conn)  # counts left on the pooled connection by an earlier transaction
         client_lock(conn, email)
         yield conn
+        written = take_rows_written(conn)
+    refresh_statistics(engine, written)  # fresh planner statistics for tables this transaction bulk-loaded
 
 
 def write_audit(conn: Connection, email: str, action: str, outcome: str, details: dict | None, actor: str | None = None) -> None:
@@ -126,8 +131,7 @@ def write_client(engine: Engine, drop: ClientDrop, settings: Settings, actor: st
     client = drop.client
     now = utcnow()
     prod = settings.is_production
-    with engine.begin() as conn:
-        client_lock(conn, client.email)
+    with client_transaction(engine, client.email) as conn:
 
         # -- user -----------------------------------------------------------------------
         user = conn.execute(select(User).where(User.email == client.email)).mappings().first()
