@@ -4,6 +4,7 @@ its migration (or the reverse) fails here instead of in a deployment."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -90,17 +91,15 @@ def test_0009_rebuilds_the_price_cache_keeping_every_row_up_and_down(db_url):
         assert conn.execute(text("SELECT version_num FROM onb_alembic_version")).scalar_one() == head_revision()
 
 
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_0010_large_json_columns_compress_with_lz4_on_postgresql(db_url):
     """Migration 0010: on PostgreSQL the two large JSON columns of the time series use lz4 (when the server
     offers it), and the downgrade gives them back the server's default."""
-    import pytest
     from alembic import command
     from sqlalchemy import text
 
     from sigmasight_onboarding.db.engine import _alembic_config
 
-    if db_url.startswith("sqlite"):
-        pytest.skip("SQLite has no TOAST compression")
     engine = get_engine(db_url)  # at head
     cfg = _alembic_config()
 
