@@ -17,6 +17,20 @@ def _ours(name: str | None) -> bool:
     return bool(name) and name.startswith("onb_") and name != "onb_alembic_version"
 
 
+def _alembic_on(engine):
+    """alembic(step, revision): run an Alembic command (command.upgrade / downgrade) on `engine`, in one transaction."""
+    from sigmasight_onboarding.db.engine import _alembic_config
+
+    cfg = _alembic_config()
+
+    def alembic(step, revision):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    return alembic
+
+
 def test_migrated_schema_equals_the_models(db_url):
     engine = get_engine(db_url)  # migrated to head
 
@@ -44,15 +58,10 @@ def test_0009_rebuilds_the_price_cache_keeping_every_row_up_and_down(db_url):
     from alembic import command
     from sqlalchemy import inspect, text
 
-    from sigmasight_onboarding.db.engine import _alembic_config, head_revision
+    from sigmasight_onboarding.db.engine import head_revision
 
     engine = get_engine(db_url)  # at head
-    cfg = _alembic_config()
-
-    def alembic(step, revision):
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, revision)
+    alembic = _alembic_on(engine)
 
     stamp = datetime(2026, 11, 30, 5, 0, 0, 123456, tzinfo=timezone.utc)
     rows = [("AAPL", date(2026, 7, 31), 0.1 + 0.2, None, "file"), ("AAPL", date(2026, 8, 3), 1e-300, 1.0 / 3.0, "fmp"),
@@ -98,15 +107,9 @@ def test_0010_large_json_columns_compress_with_lz4_on_postgresql(db_url):
     from alembic import command
     from sqlalchemy import text
 
-    from sigmasight_onboarding.db.engine import _alembic_config
 
     engine = get_engine(db_url)  # at head
-    cfg = _alembic_config()
-
-    def alembic(step, revision):
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, revision)
+    alembic = _alembic_on(engine)
 
     def methods():
         with engine.connect() as conn:
