@@ -177,4 +177,3 @@ def client_tables(url: str) -> dict[str, int]:
             name: conn.execute(select(func.count()).select_from(Base.metadata.tables[name])).scalar_one()
             for name in ACCOUNT_TABLES
         }
-

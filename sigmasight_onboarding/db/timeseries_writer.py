@@ -4,7 +4,6 @@ re-materialisation never duplicates a row and two runs of one client go one afte
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date
 
@@ -56,7 +55,7 @@ def upsert_scenarios(conn: Connection, scenarios: list[dict]) -> None:
         query = select(table.c.id, table.c.definition).where(table.c.id.in_(replay_ids))
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
-        stored = {sid: definition for sid, definition in conn.execute(query).all()}
+        stored = dict(conn.execute(query).all())
     now = utcnow()
     for s in scenarios:
         definition = s["definition"]
@@ -66,11 +65,9 @@ def upsert_scenarios(conn: Connection, scenarios: list[dict]) -> None:
             name=s["name"], category=s["category"], definition=definition, updated_at=now))
 
 
-def merged_replay_definition(stored: dict | str | None, new: dict) -> dict:
+def merged_replay_definition(stored: dict | None, new: dict) -> dict:
     """`new` with ``symbol_returns`` = the stored moves of every symbol `new` does not carry, plus `new`'s
     (decimal window returns P_end / P_start − 1; a symbol in both takes `new`'s value, the newest prices)."""
-    if isinstance(stored, str):  # a JSON column read back as text
-        stored = json.loads(stored)
     old_moves = (stored or {}).get("symbol_returns") or {}
     moves = {**old_moves, **(new.get("symbol_returns") or {})}
     return {**new, "symbol_returns": dict(sorted(moves.items()))}
