@@ -49,7 +49,7 @@ from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, 
 from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
 from sigmasight_onboarding.db.pnl_explain import explain_records
-from sigmasight_onboarding.db.timeseries_writer import write_timeseries
+from sigmasight_onboarding.db.timeseries_writer import merged_replay_definition, write_timeseries
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.portfolio_reads import (
     active_positions_frames,
@@ -103,6 +103,7 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
     with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads only contend here
         results = {client: compute_client_range(engine, market_data, client, days, selected, shared)
                    for client, days in by_client.items()}
+    share_scenario_definitions(results)
     written: dict[str, str] = {}  # scenario definitions are shared by every client: each upserted once per run
     for client, res in results.items():
         write_client_range(engine, res, written)
@@ -336,16 +337,32 @@ def _empty_book_records(out, client, day, selected) -> None:
     out.notes.append(f"{day}: no position held yet (empty book)")
 
 
+def share_scenario_definitions(results: dict[str, ClientRange]) -> None:
+    """Give every client of a run the same definition of each scenario id, so it is upserted once per run.
+    A historical replay's symbol moves are the union over the run's clients (`merged_replay_definition`: each
+    client computed the window's moves of its own symbols; a symbol in two books has the same move, P_end /
+    P_start − 1 of the same closes), its other fields the last client's — what writing them one after the
+    other would store."""
+    shared: dict[str, dict] = {}
+    for res in results.values():
+        for sid, scenario in res.scenarios.items():
+            if sid in shared and scenario["source"] == "historical_replay":
+                scenario = {**scenario, "definition": merged_replay_definition(shared[sid]["definition"], scenario["definition"])}
+            shared[sid] = scenario
+    for res in results.values():
+        res.scenarios = {sid: shared[sid] for sid in res.scenarios}
+
+
 def write_client_range(engine, res: ClientRange, scenarios_written: dict[str, str] | None = None) -> None:
     """Store the computed range (db/timeseries_writer.py: idempotent, one client transaction per table).
-    `scenarios_written`: {scenario id: JSON of the definition} this run already upserted — a run of many clients
-    writes each shared definition once (the 18 fixed scenarios), and only what differs from it again (a
-    historical replay's symbol moves are the client's own)."""
+    `scenarios_written`: {scenario id: JSON of the definition, without its timestamp} this run already upserted —
+    a run of many clients (after `share_scenario_definitions`) writes each shared definition once, and only
+    what differs from it again."""
     scenarios = list(res.scenarios.values())
     if scenarios_written is not None:
         fresh = []
         for scenario in scenarios:
-            key = json.dumps(scenario, sort_keys=True, default=str)
+            key = json.dumps({k: v for k, v in scenario.items() if k != "updated_at"}, sort_keys=True, default=str)
             if scenarios_written.get(scenario["id"]) != key:
                 scenarios_written[scenario["id"]] = key
                 fresh.append(scenario)
