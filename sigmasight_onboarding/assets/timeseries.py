@@ -12,7 +12,6 @@ is rejected with the reason (neither is a date partition any more).
 """
 
 import json
-import math
 from datetime import date
 
 import numpy as np
@@ -58,7 +57,7 @@ from sigmasight_onboarding.db.portfolio_reads import (
     price_symbols,
 )
 from sigmasight_onboarding.domain import DEFAULT_RISK_LOOKBACK, RISK_FREE_RATE_FALLBACK
-from sigmasight_onboarding.finite import finite_float as _f
+from sigmasight_onboarding.finite import cents, finite_float as _f
 from sigmasight_onboarding.metadata import readable
 from sigmasight_onboarding.partitions import client_mapping, client_date_key
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
@@ -248,11 +247,15 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         return by_size[len(book)]
 
     missing = {}
+    closes, column = matrix.to_numpy(dtype=float), {s: j for j, s in enumerate(matrix.columns)}
+    columns_of: dict[int, np.ndarray] = {}  # per distinct book: its symbols' columns of the matrix
     for d in days:
         held = held_symbols(held_by_day[d])
-        absent = [s for s in held if not np.isfinite(matrix.at[d, s])]
-        if absent:
-            missing[d] = absent
+        if len(held) not in columns_of:
+            columns_of[len(held)] = np.array([column[s] for s in held], dtype=np.intp)
+        absent = ~np.isfinite(closes[position[d], columns_of[len(held)]])
+        if absent.any():
+            missing[d] = [s for s, gone in zip(held, absent.tolist()) if gone]
     if missing:
         raise Failure("refusing to value with stale prices: " + "; ".join(f"no price on {d} for {', '.join(s)}" for d, s in missing.items()),
                       metadata={"failures": MetadataValue.json(fetched["failures"])})
@@ -618,7 +621,8 @@ def _stress_records(out, client, positions, price_syms, prices, day, rate, vols,
                                "file_version": None if s in replays else 1, "definition": scenario_definition(s),
                                "updated_at": now}
     position_symbols = positions["symbol"].reindex(result.position_pnl.columns).tolist()
-    per_scenario = dict(zip(result.position_pnl.index, result.position_pnl.to_numpy(dtype=float).tolist()))
+    pnl = result.position_pnl.to_numpy(dtype=float)
+    per_scenario = dict(zip(result.position_pnl.index, zip(cents(pnl).tolist(), np.isfinite(pnl).tolist())))
     summary = result.summary
     columns = {c: summary[c].to_numpy(dtype=float).tolist()
                for c in ("portfolio_pnl", "pnl_to_gross", "pnl_to_net", "gross_exposure", "net_value")}
@@ -629,7 +633,7 @@ def _stress_records(out, client, positions, price_syms, prices, day, rate, vols,
             "portfolio_pnl": columns["portfolio_pnl"][k], "pnl_pct_gross": _f(columns["pnl_to_gross"][k]),
             "pnl_pct_net": _f(columns["pnl_to_net"][k]), "gross_exposure": columns["gross_exposure"][k],
             "net_value": columns["net_value"][k],
-            "position_pnl": {sym: round(v, 2) for sym, v in zip(position_symbols, per_scenario[sid]) if math.isfinite(v)},
+            "position_pnl": {sym: v for sym, v, finite in zip(position_symbols, *per_scenario[sid]) if finite},
             "created_at": now,
         })
     expected = len(scenarios) + len(replays)
