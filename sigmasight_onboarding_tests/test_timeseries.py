@@ -128,9 +128,10 @@ def test_a_replay_window_keeps_every_clients_symbol_moves(john):
         assert moves[symbol] == pytest.approx(px.loc[end, symbol] / px.loc[start, symbol] - 1.0, rel=1e-12, abs=1e-15), symbol
 
 
-def test_a_run_of_two_clients_writes_each_scenario_definition_once(john):
-    """One time-series run for two clients × one session (what the daily automation requests): every
-    scenario definition is written once, the shared replay window with both books' moves."""
+def test_a_run_of_two_clients_writes_only_the_changed_scenario_definition_once(john):
+    """One time-series run for two clients × one session (what the daily automation requests), after John's own
+    run stored every definition: the fixed scenarios are not written again, the shared replay window once, with
+    both books' moves (not once per client); the same run again writes nothing."""
     from sqlalchemy import event
 
     from sigmasight_onboarding.definitions import defs
@@ -140,29 +141,34 @@ def test_a_run_of_two_clients_writes_each_scenario_definition_once(john):
     other = "demo_individual@sigmasight.com"
     copy_demo(env["imports"], other)
     assert run_onboarding(other, instance).success
-    updates = []
+    updated = []  # the scenario id of every UPDATE of a definition
 
-    def count(_conn, _cursor, statement, *_args):
+    def count(_conn, _cursor, statement, parameters, *_args):
         if statement.lstrip().upper().startswith("UPDATE ONB_STRESS_TEST_SCENARIOS"):
-            updates.append(statement)
+            updated.append(parameters[-1] if isinstance(parameters, (list, tuple)) else parameters["id_1"])
 
-    engine = get_engine(env["db_url"])
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        result = defs.resolve_job_def("backfill_timeseries").execute_in_process(
-            instance=instance, tags=client_range_tags([JOHN, other], [DAY]), raise_on_error=False)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert result.success
+    def run_both():
+        engine = get_engine(env["db_url"])
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            return defs.resolve_job_def("backfill_timeseries").execute_in_process(
+                instance=instance, tags=client_range_tags([JOHN, other], [DAY]), raise_on_error=False)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+
+    assert run_both().success
     stored = rows(env["db_url"], "SELECT u.email, r.scenario_id FROM onb_stress_test_results r JOIN portfolios p "
                                  "ON p.id = r.portfolio_id JOIN users u ON u.id = p.user_id WHERE r.calculation_date = :d", d=DAY)
     by_client = {e: {r["scenario_id"] for r in stored if r["email"] == e} for e in (JOHN, other)}
-    assert by_client[JOHN] == by_client[other] and set(by_client[JOHN]) > {s.id for s in load_scenarios()}  # + replays
-    assert len(updates) == len(by_client[JOHN])  # once per run, not once per client
+    assert by_client[JOHN] == by_client[other] and by_client[JOHN] > {s.id for s in load_scenarios()}  # + replays
     (replay,) = [s for s in by_client[JOHN] if s.startswith("replay_worst")]
+    assert updated == [replay]  # John's run stored the rest as they are; the window gains the other book's moves
     (scenario,) = rows(env["db_url"], "SELECT definition FROM onb_stress_test_scenarios WHERE id = :i", i=replay)
     other_stocks = set(pd.read_csv(env["imports"] / other / "portfolio.csv")["symbol"])
     assert {"AAPL", "MSFT", "GOOGL", "TSLA"} | other_stocks <= set(as_json(scenario["definition"])["symbol_returns"])
+    updated.clear()
+    assert run_both().success
+    assert updated == []
 
 
 def test_rerun_is_idempotent(john):

@@ -1,6 +1,7 @@
 """Writes of the daily time series (snapshots + P&L explanation, risk metrics, stress results and their
 scenario definitions): each table replaced for the client's sessions in one client transaction, so a
-re-materialisation never duplicates a row and two runs of one client go one after the other."""
+re-materialisation never duplicates a row and two runs of one client go one after the other; the shared
+scenario definitions in a short transaction of their own, written only where they changed."""
 
 from __future__ import annotations
 
@@ -30,39 +31,46 @@ def write_timeseries(engine: Engine, client_email: str, portfolio_id, days: Sequ
         with client_transaction(engine, client_email) as conn:
             replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.calculation_date.in_(days)), risk)
     if stress:
+        if scenarios:  # shared by every client: a short transaction of their own, never held over the client's rows
+            with engine.begin() as conn:
+                upsert_scenarios(conn, scenarios)
         t = StressTestResult.__table__
         with client_transaction(engine, client_email) as conn:
-            upsert_scenarios(conn, scenarios)
             replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.calculation_date.in_(days)), stress)
 
 
-def upsert_scenarios(conn: Connection, scenarios: list[dict]) -> None:
+def upsert_scenarios(conn: Connection, scenarios: list[dict]) -> int:
     """Scenario definitions are shared by every client: insert the new ids (ON CONFLICT DO NOTHING, so two
-    clients' runs adding the same id at once both succeed), then bring every given id's definition up to date.
+    clients' runs adding the same id at once both succeed), then update each given id whose stored name,
+    category or definition differs — an unchanged definition (the 18 fixed scenarios, run after run) is not
+    written again: no row lock, no new row version. Returns the rows updated.
 
     A historical replay (source 'historical_replay') is one market window, but each client's run computes
     its symbol moves for that client's symbols only: the stored `symbol_returns` is the union over every
     client that stored the window (`merged_replay_definition`), so each client's moves stay in the definition
-    its results point to. The stored row is read under a row lock (PostgreSQL ``FOR UPDATE``; SQLite's write
+    its results point to. The stored rows are read under a row lock (PostgreSQL ``FOR UPDATE``; SQLite's write
     lock is held since the INSERT), so two clients' runs merging at once lose nothing."""
     if not scenarios:
-        return
+        return 0
     table = StressTestScenario.__table__
     insert_ignore_conflicts(conn, table, scenarios, ["id"])
-    replay_ids = [s["id"] for s in scenarios if s.get("source") == "historical_replay"]
-    stored: dict[str, dict] = {}
-    if replay_ids:
-        query = select(table.c.id, table.c.definition).where(table.c.id.in_(replay_ids))
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        stored = dict(conn.execute(query).all())
-    now = utcnow()
+    query = select(table.c.id, table.c.name, table.c.category, table.c.definition).where(
+        table.c.id.in_([s["id"] for s in scenarios]))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    stored = {row.id: row for row in conn.execute(query)}
+    now, updated = utcnow(), 0
     for s in scenarios:
+        old = stored[s["id"]]
         definition = s["definition"]
-        if s["id"] in stored:
-            definition = merged_replay_definition(stored[s["id"]], definition)
+        if s.get("source") == "historical_replay":
+            definition = merged_replay_definition(old.definition, definition)
+        if (old.name, old.category, old.definition) == (s["name"], s["category"], definition):
+            continue
         conn.execute(table.update().where(table.c.id == s["id"]).values(
             name=s["name"], category=s["category"], definition=definition, updated_at=now))
+        updated += 1
+    return updated
 
 
 def merged_replay_definition(stored: dict | None, new: dict) -> dict:
