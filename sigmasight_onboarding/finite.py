@@ -22,11 +22,13 @@ def finite_float(x: Any) -> float | None:
 
 
 def cents(dollars: np.ndarray) -> np.ndarray:
-    """Python's ``round(x, 2)`` of every element (dollars to the cent, half to even on the exact decimal value),
-    vectorised: ``np.round`` rounds x × 100, which can land on the other side of a half cent than x itself, so
-    the elements whose x × 100 is within 1e-6 of a half (and any beyond 1e13) are rounded by Python."""
+    """Python's ``round(x, 2)`` of every element (dollars to the cent), vectorised and exact: x × 100 is rounded
+    to an integer n by ``np.round`` and n / 100 is the float nearest to n/100, as Python's result is. The product
+    x × 100 is itself rounded, but that cannot carry it across a half (n + ½ is a float below 2⁵², and rounding is
+    monotonic); it can only land on one, where the tie needs x's exact value. So the elements within 1e-6 of a
+    half, and any of 1e13 or more, are rounded by Python. NaN and ±inf pass through."""
     dollars = np.asarray(dollars, dtype=float)
-    with np.errstate(all="ignore"):  # NaN / ±inf pass through as they are
+    with np.errstate(all="ignore"):
         scaled = dollars * 100.0
         out = np.round(scaled) / 100.0
         fraction = np.abs(scaled - np.floor(scaled) - 0.5)

@@ -15,6 +15,7 @@ def test_cents_equals_pythons_round_to_the_cent():
     values = np.concatenate([
         rng.normal(0.0, 1e6, 20_000),  # P&L-sized dollars
         (rng.integers(-10**9, 10**9, 20_000) + 0.5) / 100.0,  # decimal half cents: the binary value decides the side
+        (rng.integers(10**9, 10**15, 20_000) + 0.5) / 100.0,  # the same up to 1e13 $, where x × 100 is coarser
         np.array(awkward),
     ])
     got = cents(values)
