@@ -1,14 +1,18 @@
 """The real SigmaSight backend as a test fixture (never imported: run in its own virtualenv).
 
-`../shared/reference/sigmasight-backend` (beside the repository) is copied to a writable
-folder under the repository's ignored state folder `.local/`, and installed once from its
-`requirements.lock.txt` into `.local/sigmasight-backend/venv` (re-installed when the lock file
-changes). Its Alembic migrations and factor seed run against a throw-away PostgreSQL database;
-uvicorn serves it on a free local port; `stop()` ends it by PID.
+`../shared/reference/sigmasight-backend` (beside the repository) is copied to a writable folder
+in the user's cache (`$XDG_CACHE_HOME`, else `~/.cache`, `/sigmasight-onboarding/sigmasight-backend`)
+and installed once from its `requirements.lock.txt` into a virtualenv there — re-installed when the
+lock file or the source tree (names and sizes) changes, so every checkout and every CI clone on the
+machine shares one ~700 MB install instead of paying ~80 s each. The install holds a file lock:
+pytest-xdist workers (the two contract tests can land on two) and other checkouts install one at a
+time instead of deleting each other's half-built folder. Its Alembic migrations and factor seed run
+against a throw-away PostgreSQL database; uvicorn serves it on a free local port; `stop()` ends it by PID.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -24,7 +28,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 BACKEND_SOURCE = REPO.parent / "shared" / "reference" / "sigmasight-backend"
-STATE = REPO / ".local" / "sigmasight-backend"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sigmasight-onboarding"
+STATE = CACHE / "sigmasight-backend"
 
 
 def backend_available() -> bool:
@@ -32,7 +37,12 @@ def backend_available() -> bool:
 
 
 def _lock_digest() -> str:
-    return hashlib.sha256((BACKEND_SOURCE / "requirements.lock.txt").read_bytes()).hexdigest()[:16]
+    """Digest of the lock file and of the source tree's file names and sizes: what the install depends on."""
+    digest = hashlib.sha256((BACKEND_SOURCE / "requirements.lock.txt").read_bytes())
+    for path in sorted(BACKEND_SOURCE.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"{path.relative_to(BACKEND_SOURCE)}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def install() -> tuple[Path, Path]:
@@ -40,19 +50,22 @@ def install() -> tuple[Path, Path]:
     src, venv = STATE / "src", STATE / "venv"
     stamp = STATE / f"installed-{_lock_digest()}"
     python = venv / "bin" / "python"
-    if stamp.exists() and python.exists() and src.is_dir():
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / "sigmasight-backend.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (also if this process dies)
+        if stamp.exists() and python.exists() and src.is_dir():
+            return src, python
+        if STATE.exists():
+            shutil.rmtree(STATE)
+        STATE.mkdir(parents=True)
+        shutil.copytree(BACKEND_SOURCE, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for path in [src, *src.rglob("*")]:  # the shared copy is read-only; pip -e . writes egg-info
+            path.chmod(path.stat().st_mode | 0o200)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", "requirements.lock.txt"],
+                       cwd=src, check=True, stdout=subprocess.DEVNULL)
+        stamp.write_text("ok\n")
         return src, python
-    if STATE.exists():
-        shutil.rmtree(STATE)
-    STATE.mkdir(parents=True)
-    shutil.copytree(BACKEND_SOURCE, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for path in [src, *src.rglob("*")]:  # the shared copy is read-only; pip -e . writes egg-info
-        path.chmod(path.stat().st_mode | 0o200)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", "requirements.lock.txt"],
-                   cwd=src, check=True, stdout=subprocess.DEVNULL)
-    stamp.write_text("ok\n")
-    return src, python
 
 
 def _env(db_name: str) -> dict[str, str]:
