@@ -55,8 +55,8 @@ def hollow_job(job_name: str):
     return Definitions(assets=assets, jobs=[job]).resolve_job_def(f"hollow_{job_name}")
 
 
-def timed_runs(runs: list[tuple]) -> dict:
-    """Execute (job, tags) in order on a new in-memory instance; seconds in total and in `create_run`."""
+def timed_runs(instance, runs: list[tuple]) -> dict:
+    """Execute (job, tags) in order on `instance`; seconds in total and in `create_run`."""
     from dagster._core.instance.runs.run_domain import RunDomain
 
     created = []
@@ -74,7 +74,7 @@ def timed_runs(runs: list[tuple]) -> dict:
     try:
         t0 = time.perf_counter()
         for job, tags in runs:
-            result = job.execute_in_process(instance=runs_instance, tags=tags, raise_on_error=True,
+            result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=True,
                                             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
             recorded[0] += len(result.get_asset_materialization_events())
             recorded[1] += len(result.get_asset_check_evaluations())
@@ -84,11 +84,7 @@ def timed_runs(runs: list[tuple]) -> dict:
     return {"seconds": total, "create_run_s": sum(created), "materialisations": recorded[0], "check_evaluations": recorded[1]}
 
 
-runs_instance = None
-
-
 def main(argv: list[str]) -> int:
-    global runs_instance
     warnings.simplefilter("ignore")
     scenario = (argv[0] if argv else "D").upper()
     size = int(argv[1]) if len(argv) > 1 else (250 if scenario == "D" else 200)
@@ -110,9 +106,9 @@ def main(argv: list[str]) -> int:
         what = f"E: {size} clients, one daily_refresh run, then one backfill_timeseries run × 1 session"
     measured = []
     for _ in range(3):
-        runs_instance = ephemeral_instance()
-        runs_instance.add_dynamic_partitions(CLIENTS_PARTITION, clients)
-        measured.append(timed_runs(plan))
+        instance = ephemeral_instance()
+        instance.add_dynamic_partitions(CLIENTS_PARTITION, clients)
+        measured.append(timed_runs(instance, plan))
     median = statistics.median(r["seconds"] for r in measured)
     create = statistics.median(r["create_run_s"] for r in measured)
     each = ", ".join(f"{r['seconds']:.2f} s" for r in measured)
