@@ -3,11 +3,12 @@
 `ScaleOutCluster` uses the files in `deploy/` as they are — `deploy/dagster.yaml` (PostgreSQL
 storage, queued runs with one run per client, run monitoring, run retries), `deploy/dagster.env`
 (the environment of every Dagster process: batched event writes) and
-`deploy/celery.yaml` (RabbitMQ broker, Redis results, late acks) — with only the queue name made
-unique per run (so stray workers elsewhere can never take its tasks) and, when asked, the broker
-and backend URLs replaced. It creates two throw-away PostgreSQL databases (Dagster storage, the
-SigmaSight database), starts `dagster-daemon run` and N `dagster-celery worker start` processes
-on a temporary DAGSTER_HOME, switches the three sensors on with `dagster sensor start`, and stops
+`deploy/celery.yaml` (RabbitMQ broker, Redis results, late acks) and `deploy/workspace.yaml` (the
+code location as its own `dagster code-server start` process) — with only the queue name made
+unique per run (so stray workers elsewhere can never take its tasks), the code server on a free
+port and, when asked, the broker and backend URLs replaced. It creates two throw-away PostgreSQL
+databases (Dagster storage, the SigmaSight database), starts N `dagster-celery worker start`
+processes, the code server and `dagster-daemon run` on a temporary DAGSTER_HOME, switches the three sensors on with `dagster sensor start`, and stops
 every process it started by PID (process group) on exit, then drops the databases. Nothing is
 purged on the broker: its own queue is deleted at the end, other queues are never touched.
 """
@@ -55,6 +56,13 @@ def deploy_env(path: Path = DEPLOY / "dagster.env") -> dict[str, str]:
     from dotenv import dotenv_values
 
     return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def client_email(i: int, prefix: str = "scale") -> str:
@@ -176,9 +184,7 @@ class ScaleOutCluster:
         db_engine.get_engine(self.db_url)  # migrate once, before any step runs
         db_engine.dispose_all()
         self.workspace = self.root / "workspace.yaml"
-        self.workspace.write_text(
-            "load_from:\n  - python_module:\n      module_name: sigmasight_onboarding.definitions\n"
-            f"      working_directory: {REPO}\n      location_name: sigmasight_onboarding\n")
+        self.workspace.write_text((DEPLOY / "workspace.yaml").read_text())  # unchanged: the code location's own server
         self.env = {
             **os.environ,
             **deploy_env(),  # deploy/dagster.env, as every host of the deployment loads it
@@ -196,6 +202,8 @@ class ScaleOutCluster:
             "SIGMASIGHT_DROP_SETTLE_SECONDS": "0",
             "SIGMASIGHT_ONBOARD_SESSIONS": str(self.sessions),
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            # deploy/dagster.env's host, on a port of its own (clusters of parallel tests never share a server)
+            "SIGMASIGHT_CODE_SERVER_PORT": str(free_port()),
         }
         self.env.pop("SIGMASIGHT_ENV", None)
         # Dagster's storage is created once, before any process opens the instance: workers, daemon and
@@ -205,7 +213,27 @@ class ScaleOutCluster:
                        capture_output=True, text=True, timeout=240)
         for i in range(self.workers):
             self.start_worker(i + 1)
+        self.start_code_server()
         return self
+
+    def start_code_server(self, timeout: float = 180) -> Proc:
+        """The standard command (deploy/workspace.yaml): `dagster code-server start -m sigmasight_onboarding.definitions
+        --location-name sigmasight_onboarding -h HOST -p PORT`; returns once it answers a health check. The daemon and
+        every `dagster` CLI call of the cluster load the code location from it (deploy/workspace.yaml) and never start
+        a code server of their own."""
+        host, port = self.env["SIGMASIGHT_CODE_SERVER_HOST"], self.env["SIGMASIGHT_CODE_SERVER_PORT"]
+        self.code_server = self._spawn("code_server", [
+            str(BIN / "dagster"), "code-server", "start", "-m", "sigmasight_onboarding.definitions",
+            "--location-name", "sigmasight_onboarding", "-h", host, "-p", port])
+        deadline = time.monotonic() + timeout
+        while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-h", host, "-p", port], env=self.env,
+                             capture_output=True, timeout=60).returncode != 0:
+            if not self.code_server.alive():
+                raise RuntimeError(f"code server exited ({self.code_server.popen.returncode}):\n{self.code_server.tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"code server not serving after {timeout} s:\n{self.code_server.tail()}")
+            time.sleep(1)
+        return self.code_server
 
     def _spawn(self, name: str, args: list[str]) -> Proc:
         log = self.root / f"{name}.log"
@@ -317,6 +345,20 @@ class ScaleOutCluster:
         self.stop()
 
     # -------------------------------------------------------------------------------- checks
+    def group_commands(self, proc: Proc) -> list[str]:
+        """Command lines of the processes in `proc`'s process group (Linux /proc)."""
+        out = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                pgrp = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
+                if pgrp == proc.popen.pid:
+                    out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip())
+            except (OSError, IndexError, ValueError):
+                continue
+        return out
+
     def check_alive(self) -> None:
         for proc in self.procs:
             if proc in self.killed:

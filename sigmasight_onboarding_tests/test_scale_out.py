@@ -200,4 +200,8 @@ def test_daemon_and_celery_workers_onboard_clients_and_survive_a_killed_worker(t
             hosts = {celery_worker_of(entry) for record in records for entry in instance.all_logs(record.dagster_run.run_id)}
             hosts.discard(None)
             assert {cluster.worker_name(1), cluster.worker_name(2)} <= hosts, hosts
+            # deploy/workspace.yaml: the daemon used the code location's own server throughout, never one of its own
+            # (a daemon-managed server is replaced every 60 s, re-importing the code each time)
+            assert cluster.code_server.alive(), cluster.code_server.tail()
+            assert not [c for c in cluster.group_commands(cluster.daemon) if "api grpc" in c], cluster.group_commands(cluster.daemon)
             print(f"scale-out e2e: {CLIENTS} clients READY ({elapsed:.0f} s after the kill), total {time.monotonic() - started:.0f} s")
