@@ -216,24 +216,34 @@ class ScaleOutCluster:
         self.start_code_server()
         return self
 
-    def start_code_server(self, timeout: float = 180) -> Proc:
+    def start_code_server(self, timeout: float = 180, attempts: int = 3) -> Proc:
         """The standard command (deploy/workspace.yaml): `dagster code-server start -m sigmasight_onboarding.definitions
         --location-name sigmasight_onboarding -h HOST -p PORT`; returns once it answers a health check. The daemon and
         every `dagster` CLI call of the cluster load the code location from it (deploy/workspace.yaml) and never start
-        a code server of their own."""
-        host, port = self.env["SIGMASIGHT_CODE_SERVER_HOST"], self.env["SIGMASIGHT_CODE_SERVER_PORT"]
-        self.code_server = self._spawn("code_server", [
-            str(BIN / "dagster"), "code-server", "start", "-m", "sigmasight_onboarding.definitions",
-            "--location-name", "sigmasight_onboarding", "-h", host, "-p", port])
-        deadline = time.monotonic() + timeout
-        while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-h", host, "-p", port], env=self.env,
-                             capture_output=True, timeout=60).returncode != 0:
-            if not self.code_server.alive():
+        a code server of their own. A server that exits while starting (its free port taken in the meantime) is
+        started again on another free port."""
+        host = self.env["SIGMASIGHT_CODE_SERVER_HOST"]
+        for attempt in range(1, attempts + 1):
+            port = self.env["SIGMASIGHT_CODE_SERVER_PORT"]
+            self.code_server = self._spawn("code_server", [
+                str(BIN / "dagster"), "code-server", "start", "-m", "sigmasight_onboarding.definitions",
+                "--location-name", "sigmasight_onboarding", "-h", host, "-p", port])
+            deadline = time.monotonic() + timeout
+            while self.code_server.alive():
+                healthy = subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-h", host, "-p", port],
+                                         env=self.env, capture_output=True, timeout=60).returncode == 0
+                if healthy:
+                    time.sleep(1)  # answered: and still ours (a server that lost the port race has exited by now)
+                    if self.code_server.alive():
+                        return self.code_server
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"code server not serving after {timeout} s:\n{self.code_server.tail()}")
+                time.sleep(1)
+            self.procs.remove(self.code_server)
+            if attempt == attempts:
                 raise RuntimeError(f"code server exited ({self.code_server.popen.returncode}):\n{self.code_server.tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"code server not serving after {timeout} s:\n{self.code_server.tail()}")
-            time.sleep(1)
-        return self.code_server
+            self.env["SIGMASIGHT_CODE_SERVER_PORT"] = str(free_port())
+        raise AssertionError("unreachable")
 
     def _spawn(self, name: str, args: list[str]) -> Proc:
         log = self.root / f"{name}.log"
