@@ -2,15 +2,16 @@
 
 `ScaleOutCluster` uses the files in `deploy/` as they are — `deploy/dagster.yaml` (PostgreSQL
 storage, queued runs with one run per client, run monitoring, run retries), `deploy/dagster.env`
-(the environment of every Dagster process: batched event writes) and
+(the environment of every Dagster process: batched event writes, the code server's address),
 `deploy/celery.yaml` (RabbitMQ broker, Redis results, late acks) and `deploy/workspace.yaml` (the
 code location as its own `dagster code-server start` process) — with only the queue name made
 unique per run (so stray workers elsewhere can never take its tasks), the code server on a free
 port and, when asked, the broker and backend URLs replaced. It creates two throw-away PostgreSQL
 databases (Dagster storage, the SigmaSight database), starts N `dagster-celery worker start`
-processes, the code server and `dagster-daemon run` on a temporary DAGSTER_HOME, switches the three sensors on with `dagster sensor start`, and stops
-every process it started by PID (process group) on exit, then drops the databases. Nothing is
-purged on the broker: its own queue is deleted at the end, other queues are never touched.
+processes, the code server and `dagster-daemon run` on a temporary DAGSTER_HOME, switches the
+three sensors on with `dagster sensor start`, and stops every process it started by PID (process
+group) on exit, then drops the databases. Nothing is purged on the broker: its own queue is
+deleted at the end, other queues are never touched.
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ class ScaleOutCluster:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"code server not serving after {timeout} s:\n{self.code_server.tail()}")
                 time.sleep(1)
+            stop_process(self.code_server)  # its process group: the server it had started, if any
             self.procs.remove(self.code_server)
             if attempt == attempts:
                 raise RuntimeError(f"code server exited ({self.code_server.popen.returncode}):\n{self.code_server.tail()}")
