@@ -85,7 +85,8 @@ def migrate_and_seed(db_name: str) -> None:
                    cwd=src, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now (this fixture's server, the scale-out harness's code server)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -110,7 +111,7 @@ class RunningBackend:
 def start(db_name: str, log_dir: Path) -> RunningBackend:
     """uvicorn app.main:app on a free port; waits until it answers (≤ 60 s)."""
     src, python = install()
-    port = _free_port()
+    port = free_port()
     log = log_dir / "sigmasight-backend.log"
     handle = log.open("wb")
     process = subprocess.Popen(

@@ -31,6 +31,8 @@ import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from sigmasight_onboarding_tests.backend_server import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 BIN = Path(sys.executable).parent
@@ -57,13 +59,6 @@ def deploy_env(path: Path = DEPLOY / "dagster.env") -> dict[str, str]:
     from dotenv import dotenv_values
 
     return {key: value for key, value in dotenv_values(path).items() if value is not None}
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def client_email(i: int, prefix: str = "scale") -> str:
