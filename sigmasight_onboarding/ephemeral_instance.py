@@ -20,7 +20,9 @@ from dagster._core.storage.event_log import InMemoryEventLogStorage
 class RememberedTables:
     """Mixin for a Dagster event log: `has_table` answers remembered once true. Dagster asks before most
     index writes, each time through a new connection; a table, once there, stays (a `wipe` that drops
-    tables clears `_tables_present`)."""
+    tables clears `_tables_present`). Likewise the columns of the asset-key table, which Dagster's SQL event
+    logs read back from the database schema (`inspect(...).get_columns`) for every asset event they store:
+    a column, once there, stays (only a migration adds one)."""
 
     _tables_present: set[str]
 
@@ -31,6 +33,15 @@ class RememberedTables:
         present = super().has_table(table_name)
         if present:
             present_tables.add(table_name)
+        return present
+
+    def _has_asset_key_col_on_connection(self, conn, column_name: str) -> bool:
+        present_columns = self.__dict__.setdefault("_asset_key_columns_present", set())
+        if column_name in present_columns:
+            return True
+        present = super()._has_asset_key_col_on_connection(conn, column_name)
+        if present:
+            present_columns.add(column_name)
         return present
 
 

@@ -18,6 +18,15 @@ and `synchronous` defaults — is Dagster's own. The connections hold no lock wh
 one transaction, rolled back on return to the pool), so the webserver, the daemon and run workers
 still share the files as before.
 
+Batches: Dagster hands some events over as one batch — a new run's planned materialisations and check
+evaluations (1,500 for a 250-session range run), and a range run's materialisations, one per partition of
+each output — to `store_event_batch`, but only while DAGSTER_EVENT_BATCH_SIZE > 0 (Dagster's default is 0:
+one `store_event` each). Both classes write a batch in ONE transaction (Dagster's SQLite class has no batch
+write of its own; dagster-postgres' autocommits each statement), and switch the variable on (1000) in every
+process whose instance uses them, unless it is set. A batch that fails part-way is rolled back whole, and
+Dagster then stores its events one by one. Measured, D's 250-session range run on an on-disk instance: 30.1 s
+-> 22.6 s, the same as on an in-memory instance (`bench/results/issue11.md`, session 22).
+
 `PooledPostgresEventLogStorage` does the same for dagster-postgres, which also connects anew for each
 write (a TCP connection and authentication, ~5 ms here, for each of the ~2,300 events; the webserver
 alone keeps one open): one pooled connection per process (checked with a ping before use, so a
@@ -34,10 +43,11 @@ the instance registers itself with the storage).
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from dagster import Field, StringSource
@@ -70,6 +80,21 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+#: Events per `store_event_batch` call (Dagster's DAGSTER_EVENT_BATCH_SIZE; see `enable_event_batches`).
+EVENT_BATCH_SIZE = 1000
+
+
+def enable_event_batches() -> None:
+    """Switch on Dagster's batched event writes in this process, unless DAGSTER_EVENT_BATCH_SIZE is already set.
+
+    Dagster hands the events it emits as one batch — a new run's planned materialisations and check
+    evaluations, one materialisation per partition of a range run's output — to `store_event_batch` only
+    when the variable is > 0 (it reads it at each event; Dagster's default 0 stores them one by one). The
+    storages of this module write a batch in one transaction, so the process that creates a run (daemon,
+    webserver, CLI) and the run worker use it from the moment the instance registers the storage."""
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+
+
 def _pooled(engine: Engine) -> Engine:
     _POOLED_ENGINES.add(engine)
     return engine
@@ -83,6 +108,7 @@ class PooledSqliteEventLogStorage(RememberedTables, SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._open_run_databases = max(1, int(open_run_databases))
         self._tables_present: set[str] = set()
+        self._batch = threading.local()  # .connections: {shard: connection} while store_event_batch runs on the thread
         if base_dir is None:
             # The instance root is only known in register_instance (dagster dev's temporary instance
             # has no DAGSTER_HOME): Dagster's own __init__ runs there, with Dagster's default folder.
@@ -107,6 +133,7 @@ class PooledSqliteEventLogStorage(RememberedTables, SqliteEventLogStorage):
         return cls(inst_data=inst_data, **config_value)
 
     def register_instance(self, instance) -> None:
+        enable_event_batches()
         if not hasattr(self, "_base_dir"):
             super().__init__(os.path.join(instance.root_directory, "history", "runs"), self._inst_data)
         super().register_instance(instance)
@@ -127,13 +154,28 @@ class PooledSqliteEventLogStorage(RememberedTables, SqliteEventLogStorage):
             self._engines.pop(name).dispose()
         return engine
 
+    def _ready_engine(self, shard: str) -> Engine:
+        """`_engine` of ``shard`` with Dagster's tables created on first use; called under `_db_lock`."""
+        engine = self._engine(shard)
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        return engine
+
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
+        batch = getattr(self._batch, "connections", None)
+        if batch is not None:  # inside store_event_batch on this thread: its open transaction on the shard
+            conn = batch.get(shard)
+            if conn is None:
+                with self._db_lock:
+                    conn = self._ready_engine(shard).connect()
+                conn.begin()
+                batch[shard] = conn
+            yield conn
+            return
         with self._db_lock:
-            engine = self._engine(shard)
-            if shard not in self._initialized_dbs:
-                self._initdb(engine)
-                self._initialized_dbs.add(shard)
+            engine = self._ready_engine(shard)
             with engine.connect() as conn:
                 with conn.begin():
                     yield conn
@@ -141,6 +183,34 @@ class PooledSqliteEventLogStorage(RememberedTables, SqliteEventLogStorage):
                     # The UI follows a run's log by watching its database file for changes (watchdog),
                     # and a commit only appends to the WAL: copy it into the file as closing did.
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def store_event_batch(self, events) -> None:
+        """Dagster's `store_event` for each event, all in ONE transaction per database file (the run's and the
+        index), committed together at the end: a batch of a range run's materialisations or of a new run's
+        planned events costs one commit per file instead of one or two per event. Any error rolls the whole
+        batch back and re-raises; Dagster then stores the events one by one (`handle_new_event`)."""
+        if len(events) < 2 or getattr(self._batch, "connections", None) is not None:
+            return super().store_event_batch(events)
+        connections: dict[str, Connection] = {}
+        self._batch.connections = connections
+        try:
+            for event in events:
+                self.store_event(event)
+        except BaseException:
+            self._batch.connections = None
+            for conn in connections.values():
+                conn.rollback()
+                conn.close()
+            raise
+        self._batch.connections = None
+        try:
+            for conn in connections.values():  # the run's events first (they were inserted first)
+                conn.commit()
+        finally:
+            for shard, conn in connections.items():
+                if shard != INDEX_SHARD_NAME:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")  # see _connect
+                conn.close()
 
     def _close_connections(self) -> None:
         if not hasattr(self, "_db_lock"):  # never registered with an instance: nothing was opened
@@ -153,6 +223,7 @@ class PooledSqliteEventLogStorage(RememberedTables, SqliteEventLogStorage):
     def wipe(self) -> None:
         self._close_connections()  # the run databases' files are deleted next
         self._tables_present.clear()
+        self.__dict__.pop("_asset_key_columns_present", None)
         super().wipe()
 
     def dispose(self) -> None:
@@ -169,11 +240,37 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data: ConfigurableClassData | None = None, token_provider=None):
+        self._batch = threading.local()  # .connection: the transaction of store_event_batch on this thread
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         self._engine.dispose()
         self._engine = _pooled(create_pg_engine(
             self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT",
             pool_size=1, max_overflow=POSTGRES_POOL_OVERFLOW, pool_pre_ping=True, pool_recycle=3600))
+
+    def register_instance(self, instance) -> None:
+        enable_event_batches()
+        super().register_instance(instance)
+
+    def _connect(self):
+        conn = getattr(self._batch, "connection", None)
+        if conn is not None:  # inside store_event_batch on this thread: its open transaction
+            return nullcontext(conn)
+        return super()._connect()
+
+    def store_event_batch(self, events) -> None:
+        """dagster-postgres' `store_event_batch` (one multi-row INSERT for a batch of materialisations, else the
+        events one by one) in ONE transaction instead of a commit per statement. Any error rolls the whole batch
+        back and re-raises; Dagster then stores the events one by one (`handle_new_event`)."""
+        if len(events) < 2 or getattr(self._batch, "connection", None) is not None:
+            return super().store_event_batch(events)
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="READ COMMITTED")  # the engine's AUTOCOMMIT, for this batch
+            with conn.begin():
+                self._batch.connection = conn
+                try:
+                    super().store_event_batch(events)
+                finally:
+                    self._batch.connection = None
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None,  # ty: ignore[invalid-method-override]

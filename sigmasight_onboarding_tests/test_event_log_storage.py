@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -228,3 +230,131 @@ def test_the_clis_in_memory_instance_stores_what_dagsters_own_does_through_one_c
     assert seen["pooled"]["partitions"] == seen["dagster"]["partitions"]
     assert seen["pooled"]["partitions"]["portfolio_snapshots"] == sorted(f"{JOHN}|{d.isoformat()}" for d in days)
     assert seen["dagster"]["connects"] > 40 and seen["pooled"]["connects"] <= 1, seen
+
+
+# --------------------------------------------------------------------------- batched event writes
+
+def _materialization(run_id: str, asset: str, partition: str):
+    from dagster import AssetMaterialization
+    from dagster._core.events import DagsterEvent, DagsterEventType as T, StepMaterializationData
+    from dagster._core.events.log import EventLogEntry
+
+    event = DagsterEvent(T.ASSET_MATERIALIZATION.value, "job", event_specific_data=StepMaterializationData(
+        AssetMaterialization(asset_key=asset, partition=partition)))
+    return EventLogEntry(error_info=None, level="DEBUG", user_message="", run_id=run_id, timestamp=time.time(),
+                         dagster_event=event)
+
+
+@contextmanager
+def _project_instance(kind: str, tmp_path: Path, monkeypatch):
+    """An on-disk instance as the project ships it: `dagster.yaml` (SQLite files) or
+    `deploy/dagster-postgres.yaml` on a throw-away PostgreSQL database."""
+    home = tmp_path / f"home_{kind}"
+    home.mkdir()
+    if kind == "sqlite":
+        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from .conftest import IN_CI, PG_ADMIN_URL
+
+    name = f"dagster_batches_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if IN_CI:
+            pytest.fail(f"CI requires the PostgreSQL tests to run: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    try:
+        shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+        monkeypatch.setenv("DAGSTER_PG_URL", make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg2", database=name)
+                           .render_as_string(hide_password=False))
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_batch_of_events_is_one_transaction_and_a_failed_one_leaves_nothing(kind, tmp_path, monkeypatch):
+    """Dagster hands a range run's per-partition materialisations (and a new run's planned events) to
+    `store_event_batch` once DAGSTER_EVENT_BATCH_SIZE > 0, which the project's storages switch on. A batch is
+    written in one transaction: on SQLite one COMMIT per database file instead of two per event. A batch that
+    fails part-way leaves nothing behind, and Dagster's own fallback (`handle_new_event`: the events one by one)
+    then stores every event exactly once."""
+    from dagster._core.events import DagsterEventBatchMetadata
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE")  # unset, as on a machine that never heard of it
+    with _project_instance(kind, tmp_path, monkeypatch) as instance:
+        storage = instance.event_log_storage
+        assert int(os.environ["DAGSTER_EVENT_BATCH_SIZE"]) >= 250  # switched on by the storage, big enough for a range
+        for run_id in ("run-alone", "run-ok"):  # the runs' databases exist (creating one commits its schema)
+            storage.store_event(_engine_event(run_id, "started"))
+        commits: list[int] = []
+        schema_reads: list[str] = []
+
+        def count_commit(_conn):
+            commits.append(1)
+
+        def count_schema_reads(_conn, _cursor, statement, *_args):
+            if "table_xinfo" in statement.lower() or "information_schema.columns" in statement.lower():
+                schema_reads.append(statement)
+
+        event.listen(Engine, "commit", count_commit)
+        event.listen(Engine, "before_cursor_execute", count_schema_reads)
+        try:
+            # one by one (what Dagster does without batching): two commits per asset event on SQLite
+            for day in range(1, 4):
+                storage.store_event(_materialization("run-alone", "alone", f"2026-07-0{day}"))
+            one_by_one = len(commits)
+            commits.clear()
+            keys = [f"c|2026-07-{day:02d}" for day in range(1, 21)]
+            storage.store_event_batch([_materialization("run-ok", "batched", k) for k in keys])
+            in_batch = len(commits)
+        finally:
+            event.remove(Engine, "commit", count_commit)
+            event.remove(Engine, "before_cursor_execute", count_schema_reads)
+        # Dagster reads the asset-key table's columns for every asset event; the project's storages remember them
+        assert len(schema_reads) <= 2, schema_reads
+        assert sorted(instance.get_materialized_partitions(AssetKey("batched"))) == keys
+        assert len(instance.get_records_for_run("run-ok", limit=100).records) == 21
+        if kind == "sqlite":
+            assert (one_by_one, in_batch) == (6, 2)  # the run's database and the index, once each
+        else:
+            assert in_batch == 1  # one transaction (dagster-postgres alone autocommits every statement)
+
+        # A batch whose asset-row write fails after its events were inserted: SQLite writes that row per event
+        # (the 7th fails), dagster-postgres once per batch after one multi-row INSERT (the 1st fails).
+        fail_at = 7 if kind == "sqlite" else 1
+        calls = {"n": 0}
+        original = type(storage)._store_asset_event
+
+        def fail_once(self, conn, entry, event_id):
+            calls["n"] += 1
+            if calls["n"] == fail_at:
+                raise RuntimeError("disk hiccup")
+            return original(self, conn, entry, event_id)
+
+        monkeypatch.setattr(type(storage), "_store_asset_event", fail_once)
+        failing_keys = [f"f|2026-07-{day:02d}" for day in range(1, 13)]
+        events = [_materialization("run-fail", "failing", k) for k in failing_keys]
+        with pytest.raises(RuntimeError, match="disk hiccup"):
+            storage.store_event_batch(events)
+        assert not instance.get_records_for_run("run-fail", limit=100).records  # rolled back as a whole
+        assert not instance.get_materialized_partitions(AssetKey("failing"))
+        # Dagster's own path: the batch through handle_new_event fails, and Dagster stores the events one by one
+        calls["n"] = 0
+        for i, entry in enumerate(events):
+            instance.handle_new_event(entry, batch_metadata=DagsterEventBatchMetadata("batch-1", i == len(events) - 1))
+        assert calls["n"] > fail_at  # it did fail, then went on
+        stored = instance.get_records_for_run("run-fail", limit=100).records
+        assert sorted(r.event_log_entry.dagster_event.partition for r in stored) == failing_keys  # each exactly once
+        assert sorted(instance.get_materialized_partitions(AssetKey("failing"))) == failing_keys
