@@ -6,15 +6,34 @@ SQLite database for every event it stores and runs two PRAGMAs on it. A daily re
 one run stores ~1,900 events (every client's materialisations and per-partition check results), and
 that connection churn was about a fifth of the event bookkeeping. `PooledInMemoryEventLogStorage`
 keeps one connection per thread for the life of the instance (foreign keys switched on once); each
-use is still one transaction under Dagster's own lock. Tables, queries and results are Dagster's.
+use is still one transaction under Dagster's own lock. A batch of events Dagster hands over (a run's
+planned events, a range run's materialisations; `enable_event_batches`) is one transaction. Tables,
+queries and results are Dagster's.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 
 from dagster._core.storage.event_log import InMemoryEventLogStorage
+
+
+#: Events per `store_event_batch` call (Dagster's DAGSTER_EVENT_BATCH_SIZE; see `enable_event_batches`).
+EVENT_BATCH_SIZE = 1000
+
+
+def enable_event_batches() -> None:
+    """Switch on Dagster's batched event writes in this process, unless DAGSTER_EVENT_BATCH_SIZE is already set.
+
+    Dagster hands the events it emits as one batch — a new run's planned materialisations and check
+    evaluations, one materialisation per partition of a range run's output — to `store_event_batch` only
+    when the variable is > 0 (it reads it at each event; Dagster's default 0 stores them one by one). The
+    project's event logs (`PooledInMemoryEventLogStorage` here, those of `event_log_storage.py` on disk and on
+    PostgreSQL) write a batch in one transaction and call this when an instance registers them, so the process
+    that creates a run (daemon, webserver, CLI) and the run worker batch."""
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
 
 
 class RememberedTables:
@@ -61,12 +80,39 @@ class PooledInMemoryEventLogStorage(RememberedTables, InMemoryEventLogStorage):
             self._local.conn = conn
         return conn
 
+    def register_instance(self, instance) -> None:
+        enable_event_batches()
+        super().register_instance(instance)
+
     @contextmanager
     def _connect(self):
+        if getattr(self._local, "in_batch", False):  # inside store_event_batch on this thread: its transaction
+            yield self._connection()
+            return
         with self._db_lock:
             conn = self._connection()
             with conn.begin():
                 yield conn
+
+    def store_event_batch(self, events) -> None:
+        """Dagster's `store_event` for each event in ONE transaction (as `event_log_storage.py` does on disk); an
+        error rolls the batch back and re-raises, and Dagster then stores the events one by one."""
+        if len(events) < 2 or getattr(self._local, "in_batch", False):
+            return super().store_event_batch(events)
+        with self._db_lock:
+            conn = self._connection()
+            storage_id = self._storage_id  # the watchers' cursor, counted per stored event
+            try:
+                with conn.begin():
+                    self._local.in_batch = True
+                    try:
+                        for event in events:
+                            self.store_event(event)
+                    finally:
+                        self._local.in_batch = False
+            except BaseException:
+                self._storage_id = storage_id
+                raise
 
     def dispose(self):
         conn = getattr(self._local, "conn", None)

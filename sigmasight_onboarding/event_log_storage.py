@@ -60,7 +60,7 @@ from dagster_postgres.utils import create_pg_engine, get_token_provider_from_con
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
-from sigmasight_onboarding.ephemeral_instance import RememberedTables
+from sigmasight_onboarding.ephemeral_instance import RememberedTables, enable_event_batches
 
 DEFAULT_OPEN_RUN_DATABASES = 8
 
@@ -78,21 +78,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-#: Events per `store_event_batch` call (Dagster's DAGSTER_EVENT_BATCH_SIZE; see `enable_event_batches`).
-EVENT_BATCH_SIZE = 1000
-
-
-def enable_event_batches() -> None:
-    """Switch on Dagster's batched event writes in this process, unless DAGSTER_EVENT_BATCH_SIZE is already set.
-
-    Dagster hands the events it emits as one batch — a new run's planned materialisations and check
-    evaluations, one materialisation per partition of a range run's output — to `store_event_batch` only
-    when the variable is > 0 (it reads it at each event; Dagster's default 0 stores them one by one). The
-    storages of this module write a batch in one transaction, so the process that creates a run (daemon,
-    webserver, CLI) and the run worker use it from the moment the instance registers the storage."""
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
 
 
 def _pooled(engine: Engine) -> Engine:

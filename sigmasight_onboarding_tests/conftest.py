@@ -21,6 +21,15 @@ from sigmasight_onboarding.db.models import Base
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_IMPORTS = REPO / "data" / "imports"
+
+
+def project_instance_overrides(**overrides) -> dict:
+    """`dagster.instance_for_test` overrides that give its on-disk instance the event log the project ships in
+    `dagster.yaml` (what `dagster dev` and the daemon use) instead of Dagster's stock SQLite one, plus ``overrides``."""
+    import yaml
+
+    shipped = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    return {"event_log_storage": shipped["event_log_storage"], **overrides}
 PG_ADMIN_URL = os.environ.get(
     "SIGMASIGHT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )

@@ -26,12 +26,12 @@ from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.partitions import session_blocks
 from sigmasight_onboarding.sensors import onboarding_timeseries_sensor, verification_sensor
 
-from .conftest import REPO, copy_demo
+from .conftest import REPO, copy_demo, project_instance_overrides
 
 JOHN = "john.smith@example.com"
 HNW = "demo_hnw@sigmasight.com"
 AS_OF = date(2026, 8, 3)
-MOCK_LAUNCHER = {"run_launcher": {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"}}
+MOCK_LAUNCHER = project_instance_overrides(run_launcher={"module": "dagster._core.test_utils", "class": "MockedRunLauncher"})
 
 
 def _workspace(instance):
@@ -158,7 +158,7 @@ def test_timeseries_sensor_is_level_triggered(env):
     sessions, as ONE range run per client; once they exist it skips; the verification sensor then
     requests the verification. Requests are validated against the Definitions."""
     copy_demo(env["imports"], JOHN)
-    with instance_for_test() as instance:
+    with instance_for_test(overrides=project_instance_overrides()) as instance:
         context = build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
         assert "no clients" in str(onboarding_timeseries_sensor(context).skip_message)
         assert run_onboarding(JOHN, instance).success

@@ -18,7 +18,7 @@ from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.partitions import client_range_tags
 from sigmasight_onboarding.sensors import missing_timeseries_requests, onboarding_timeseries_sensor
 
-from .conftest import copy_demo
+from .conftest import copy_demo, project_instance_overrides
 
 JOHN = "john.smith@example.com"
 HNW = "demo_hnw@sigmasight.com"
@@ -89,7 +89,7 @@ def test_daily_refresh_of_a_client_range_equals_one_run_per_client(env, monkeypa
     """The analytics rows of the new session from ONE run over both clients equal, value for value, those of
     one run per client; each client's partition of every asset is materialised by that one run and each
     check has a result on each client's partition."""
-    with instance_for_test() as instance:
+    with instance_for_test(overrides=project_instance_overrides()) as instance:
         _onboard_yesterday(env, monkeypatch, instance)
         for client in (JOHN, HNW):
             assert _refresh(instance, [client]).success
@@ -124,7 +124,7 @@ def test_new_session_of_neighbouring_clients_is_one_time_series_run(env, monkeyp
                 "es_975_historical FROM onb_portfolio_risk_metrics",
         "stress": "SELECT portfolio_id, calculation_date, scenario_id, portfolio_pnl FROM onb_stress_test_results",
     }
-    with instance_for_test() as instance:
+    with instance_for_test(overrides=project_instance_overrides()) as instance:
         _onboard_yesterday(env, monkeypatch, instance)
         assert _refresh(instance, [JOHN, HNW]).success
         requests, _notes = missing_timeseries_requests(instance, sessions=2)
@@ -154,7 +154,7 @@ def test_new_session_of_neighbouring_clients_is_one_time_series_run(env, monkeyp
 def test_a_failed_batch_falls_back_to_one_run_per_client(env, monkeypatch):
     """A batch over both clients that fails (here: run while the market data still ends on YESTERDAY, so the new
     session is refused) is not requested again: the next evaluation asks for one run per client."""
-    with instance_for_test() as instance:
+    with instance_for_test(overrides=project_instance_overrides()) as instance:
         _onboard_yesterday(env, monkeypatch, instance)
         assert _refresh(instance, [JOHN, HNW]).success
         (request,) = missing_timeseries_requests(instance, sessions=2)[0]
@@ -175,7 +175,7 @@ def test_only_a_short_block_is_shared_a_backlog_is_a_run_per_client(env, monkeyp
     so that work spreads over the run queue and the workers instead of queueing behind one step."""
     from sigmasight_onboarding.domain import BATCH_MAX_SESSIONS
 
-    with instance_for_test() as instance:
+    with instance_for_test(overrides=project_instance_overrides()) as instance:
         _onboard_yesterday(env, monkeypatch, instance)  # both hold YESTERDAY only: the sessions before it are missing
         (shared,) = missing_timeseries_requests(instance, sessions=BATCH_MAX_SESSIONS + 1, as_of=YESTERDAY)[0]
         assert shared.tags["sigmasight/clients"] == f"2: {JOHN} .. {HNW}"

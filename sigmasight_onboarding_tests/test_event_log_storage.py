@@ -247,10 +247,16 @@ def _materialization(run_id: str, asset: str, partition: str):
 
 @contextmanager
 def _project_instance(kind: str, tmp_path: Path, monkeypatch):
-    """An on-disk instance as the project ships it: `dagster.yaml` (SQLite files) or
+    """An instance as the project makes it: the CLI's in-memory one, `dagster.yaml` (SQLite files) or
     `deploy/dagster-postgres.yaml` on a throw-away PostgreSQL database."""
     home = tmp_path / f"home_{kind}"
     home.mkdir()
+    if kind == "memory":  # the CLI's in-process instance
+        from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
+
+        with ephemeral_instance() as instance:
+            yield instance
+        return
     if kind == "sqlite":
         shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
         with DagsterInstance.from_config(str(home)) as instance:
@@ -282,7 +288,7 @@ def _project_instance(kind: str, tmp_path: Path, monkeypatch):
         admin.dispose()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_a_batch_of_events_is_one_transaction_and_a_failed_one_leaves_nothing(kind, tmp_path, monkeypatch):
     """Dagster hands a range run's per-partition materialisations (and a new run's planned events) to
     `store_event_batch` once DAGSTER_EVENT_BATCH_SIZE > 0, which the project's storages switch on. A batch is
@@ -328,12 +334,14 @@ def test_a_batch_of_events_is_one_transaction_and_a_failed_one_leaves_nothing(ki
         assert len(instance.get_records_for_run("run-ok", limit=100).records) == 21
         if kind == "sqlite":
             assert (one_by_one, in_batch) == (6, 2)  # the run's database and the index, once each
+        elif kind == "memory":
+            assert (one_by_one, in_batch) == (6, 1)  # one database
         else:
             assert in_batch == 1  # one transaction (dagster-postgres alone autocommits every statement)
 
-        # A batch whose asset-row write fails after its events were inserted: SQLite writes that row per event
-        # (the 7th fails), dagster-postgres once per batch after one multi-row INSERT (the 1st fails).
-        fail_at = 7 if kind == "sqlite" else 1
+        # A batch whose asset-row write fails after its events were inserted: Dagster's SQL event logs write that
+        # row per event (the 7th fails), dagster-postgres once per batch after one multi-row INSERT (the 1st fails).
+        fail_at = 1 if kind == "postgresql" else 7
         calls = {"n": 0}
         original = type(storage)._store_asset_event
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -101,6 +102,7 @@ def test_no_secret_anywhere_and_a_complete_audit_trail(env, monkeypatch, capsys)
     url, imports, tmp = env["db_url"], env["imports"], env["tmp"]
     dagster_home = tmp / "dagster_home"
     dagster_home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")  # the project's instance, as scripts/dagster_dev.py installs it
     extra = {"DAGSTER_HOME": str(dagster_home), "FMP_API_KEY": API_KEY, "SIGMASIGHT_PROVIDERS": "file"}
     outputs: dict[str, str] = {}
 

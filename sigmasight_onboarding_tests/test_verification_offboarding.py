@@ -33,7 +33,7 @@ from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.resources.sigmasight_api import BACKEND_ROUTES, check_live_api
 from sigmasight_onboarding.sensors import verification_sensor
 
-from .conftest import PG_ADMIN_URL, REPO, copy_demo
+from .conftest import PG_ADMIN_URL, REPO, copy_demo, project_instance_overrides
 from .scale_out_cluster import deploy_env
 from .test_timeseries import DAY
 
@@ -65,6 +65,7 @@ def client_rows(url: str, email: str) -> dict[str, int]:
 def test_onboard_verify_offboard_and_onboard_again(env, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     (tmp_path / "dagster_home").mkdir()
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster_home" / "dagster.yaml")  # as scripts/dagster_dev.py installs it
     copy_demo(env["imports"], JOHN)
     assert main(["onboard", str(env["imports"] / JOHN)]) == 0
     out = capsys.readouterr().out
@@ -138,7 +139,7 @@ def test_reexecute_from_failure_leaves_no_duplicates(env, tmp_path):
         else:
             conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON onb_correlation_calculations BEGIN SELECT RAISE(ABORT, 'injected'); END"))
     (tmp_path / "dh").mkdir()
-    with instance_for_test(temp_dir=str(tmp_path / "dh")) as instance:
+    with instance_for_test(temp_dir=str(tmp_path / "dh"), overrides=project_instance_overrides()) as instance:
         instance.add_dynamic_partitions("clients", [JOHN])
         first = execute_job(reconstructable(onboard_job), instance, tags={"dagster/partition": JOHN}, raise_on_error=False)
         assert not first.success
