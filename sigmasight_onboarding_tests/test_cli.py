@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from sigmasight_onboarding.cli import main
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import REPO, client_tables, copy_demo, write_drop
 
@@ -82,11 +83,10 @@ def test_sessions_n_below_30_verifies_against_n(env, capsys):
 
 def _shared_instance(monkeypatch):
     """One ephemeral Dagster instance for the CLI and the test, so the test reads the CLI's run."""
-    from dagster import DagsterInstance
 
     import sigmasight_onboarding.cli as cli
 
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     monkeypatch.setattr(cli, "get_instance", lambda: instance)
     return instance
 

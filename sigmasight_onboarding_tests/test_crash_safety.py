@@ -41,7 +41,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -62,6 +61,7 @@ from sigmasight_onboarding.db.models import (
 from sigmasight_onboarding.db.offboarding import offboard_client
 from sigmasight_onboarding.db.onboarding_writer import write_client
 from sigmasight_onboarding.drops.reader import read_drop
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import CSV_HEADER, REPO, write_drop
 
@@ -226,7 +226,7 @@ def reference(tmp_path_factory) -> dict:
         empty_counts = table_counts(url)
         write_previous_state(url, folder)
         previous = projection(url)
-        result = run_onboarding(EMAIL, DagsterInstance.ephemeral())
+        result = run_onboarding(EMAIL, ephemeral_instance())
         assert result.success
         assert all(c.passed for c in result.get_asset_check_evaluations())
         with get_engine(url).connect() as conn:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import build_sensor_context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -44,6 +44,7 @@ from sigmasight_onboarding.drops.problems import DropValidationError
 from sigmasight_onboarding.drops.reader import ClientDrop, read_drop
 from sigmasight_onboarding.exports import neutralise_cell, to_safe_csv
 from sigmasight_onboarding.sensors import client_drop_sensor
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import client_tables, copy_demo, table_snapshot
 from .hostile_corpus import (
@@ -389,7 +390,7 @@ def test_hostile_drops_are_rejected_and_write_nothing(env, monkeypatch):
     for name, value in LIMITS.items():
         monkeypatch.setenv(name, value)
     imports, url = env["imports"], env["db_url"]
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     copy_demo(imports, JOHN)
     assert run_onboarding(JOHN, instance).success
     baseline, counts = _without_audit(url), client_tables(url)
@@ -439,7 +440,7 @@ def test_sensor_survives_an_imports_folder_full_of_hostile_drops(env, monkeypatc
     (imports / "plain-file@example.com").write_text("not a folder")
     (imports / "empty@example.com").mkdir()
 
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     result = client_drop_sensor(build_sensor_context(instance=instance, cursor=None, definitions=defs, resources=defs.resources))
     requested = {r.partition_key for r in result.run_requests}
     assert JOHN in requested
@@ -465,7 +466,7 @@ def test_formula_and_html_text_is_stored_verbatim(env):
     folder.mkdir()
     (folder / CLIENT).write_bytes(client(email=email, **FORMULA_CLIENT))
     (folder / CSV).write_text(_csv_text([["AAPL", "100", "150.25", "LONG", "2024-01-15", ",".join(FORMULA_TAGS), "", "", ""]]))
-    assert run_onboarding(email, DagsterInstance.ephemeral()).success
+    assert run_onboarding(email, ephemeral_instance()).success
     with get_engine(url).connect() as conn:
         full_name = conn.execute(select(User.full_name).where(User.email == email)).scalar_one()
         portfolio = conn.execute(select(Portfolio.name, Portfolio.description).join(User, User.id == Portfolio.user_id)

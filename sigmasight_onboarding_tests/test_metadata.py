@@ -6,12 +6,13 @@ import math
 from datetime import date
 from pathlib import Path
 
-from dagster import DagsterInstance, MetadataValue
+from dagster import MetadataValue
 
 from sigmasight_onboarding.assets.verification import report_url
 from sigmasight_onboarding.cli import run_client_job, run_onboarding
 from sigmasight_onboarding.config import get_settings
 from sigmasight_onboarding.metadata import readable
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import copy_demo
 
@@ -51,7 +52,7 @@ def _decimals(x: float) -> int:
 
 def test_every_asset_reports_readable_metadata_and_a_clickable_report(env):
     copy_demo(env["imports"], JOHN)
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     results = [run_onboarding(JOHN, instance), run_client_job("verify_client", JOHN, instance)]
     seen = {}
     for result in results:

@@ -6,13 +6,13 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from dagster import DagsterInstance
 from sqlalchemy import select, text
 
 from sigmasight_onboarding.cli import run_onboarding
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import OnboardingAuditLog, Portfolio, Position, PositionTag, Tag, User
 from sigmasight_onboarding.security import deterministic_uuid
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import client_tables, copy_demo, table_snapshot, write_drop
 
@@ -20,7 +20,7 @@ JOHN = "john.smith@example.com"
 
 
 def onboard(key: str, instance=None):
-    return run_onboarding(key, instance or DagsterInstance.ephemeral())
+    return run_onboarding(key, instance or ephemeral_instance())
 
 
 def positions_by_symbol(url: str, email: str, include_deleted: bool = False) -> dict[str, dict]:
@@ -80,7 +80,7 @@ def test_runbook_example_onboards_exactly(env):
 
 def test_rerun_changes_no_row(env):
     copy_demo(env["imports"], JOHN)
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     assert onboard(JOHN, instance).success
     before = table_snapshot(env["db_url"])
     assert onboard(JOHN, instance).success

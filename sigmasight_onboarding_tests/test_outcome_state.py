@@ -12,6 +12,7 @@ from sigmasight_onboarding.cli import main
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import OnboardingAuditLog
 from sigmasight_onboarding.db.onboarding_state import INCOMPLETE, READY, REJECTED, onboarding_state
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import REPO, client_tables, copy_demo, write_drop
 
@@ -134,7 +135,7 @@ def test_signal_stops_the_cli_with_a_message_and_128_plus_signal(env, signum, co
 def test_incomplete_and_ready_show_as_the_clients_check_in_the_ui(env, monkeypatch, tmp_path):
     """The state reaches Dagster as `client_account` → `onboarding_complete` for the client's
     partition: failed with stage and reason while INCOMPLETE, passed once READY."""
-    from dagster import AssetCheckKey, AssetKey, DagsterInstance
+    from dagster import AssetCheckKey, AssetKey
 
     from sigmasight_onboarding.cli import run_client_job, run_onboarding, run_timeseries
     from sigmasight_onboarding.calendar import last_sessions
@@ -142,7 +143,7 @@ def test_incomplete_and_ready_show_as_the_clients_check_in_the_ui(env, monkeypat
     copy_demo(env["imports"], JOHN)
     monkeypatch.setenv("SIGMASIGHT_MARKET_DATA_FILE", str(_market_data_without(tmp_path, "MTUM")))
     monkeypatch.setenv("SIGMASIGHT_AS_OF", "2026-08-03")
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     key = AssetCheckKey(AssetKey("client_account"), "onboarding_complete")
 
     assert not run_onboarding(JOHN, instance).success

@@ -13,7 +13,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
 from sqlalchemy import text
 
 from sigmasight_onboarding.assets.timeseries import compute_client_range, write_client_range
@@ -22,6 +21,7 @@ from sigmasight_onboarding.cli import run_onboarding
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.offboarding import offboard_client
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import DEMO_IMPORTS, copy_demo
 from .references import ql_greeks, real_price_matrix
@@ -66,7 +66,7 @@ def _reference(book: pd.DataFrame, px: pd.DataFrame, day: date) -> pd.DataFrame:
 @pytest.fixture
 def hedge_fund(env):
     copy_demo(env["imports"], HF)
-    assert run_onboarding(HF, DagsterInstance.ephemeral()).success
+    assert run_onboarding(HF, ephemeral_instance()).success
     engine = get_engine(env["db_url"])
     days = last_sessions(DAY, SESSIONS)
     res = compute_client_range(engine, MarketDataResource(), HF, days, {"portfolio_snapshots"})

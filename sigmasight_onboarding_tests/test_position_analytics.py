@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from dagster import DagsterInstance
 from scipy.stats import norm
 from sqlalchemy import func, select, text
 
@@ -21,6 +20,7 @@ from sigmasight_onboarding.cli import run_onboarding
 from sigmasight_onboarding.config import SHIPPED_MARKET_DATA
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import Base
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import copy_demo, write_drop
 
@@ -46,7 +46,7 @@ def real_prices(symbols: list[str]) -> pd.DataFrame:
 @pytest.fixture
 def onboarded(env):
     copy_demo(env["imports"], HF)
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     result = run_onboarding(HF, instance)
     assert result.success, [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
     return env, instance, result
@@ -122,7 +122,7 @@ def test_limited_history_is_flagged_not_invented(env, monkeypatch, tmp_path):
     frame[~late].to_csv(folder / "prices.csv", index=False)
     monkeypatch.setenv("SIGMASIGHT_MARKET_DATA_FILE", str(folder))
     write_drop(env["imports"], "young@example.com", "PLTR,100,30,LONG,2024-01-15,,,,\nAAPL,100,150,LONG,2024-01-15,,,,\n")
-    result = run_onboarding("young@example.com", DagsterInstance.ephemeral())
+    result = run_onboarding("young@example.com", ephemeral_instance())
     assert result.success
     with get_engine(env["db_url"]).connect() as conn:
         flags = dict(conn.execute(text(
@@ -137,7 +137,7 @@ def test_limited_history_is_flagged_not_invented(env, monkeypatch, tmp_path):
 def test_other_clients_rows_untouched(env):
     copy_demo(env["imports"], HF)
     copy_demo(env["imports"], "demo_individual@sigmasight.com")
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     assert run_onboarding("demo_individual@sigmasight.com", instance).success
     with get_engine(env["db_url"]).connect() as conn:
         before = conn.execute(text("SELECT * FROM onb_position_factor_exposures ORDER BY id")).all()

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
 from sqlalchemy import select
 
 from sigmasight_onboarding.cli import main, run_onboarding
@@ -26,6 +25,7 @@ from sigmasight_onboarding.drops.preflight import (
 )
 from sigmasight_onboarding.drops.reader import ClientDrop, ClientInfo
 from sigmasight_onboarding.security import hash_password
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import client_tables, write_drop
 from .hostile_corpus import CORPUS, EMAIL, HostileCase
@@ -142,7 +142,7 @@ def test_asset_rejects_before_writing_and_names_the_symbols(env):
     write_drop(env["imports"], key, "ZZZZ,100,10.00,LONG,2025-06-02,Core,,,\n^TNX,10,4.5,LONG,2025-06-02,,,,\n"
                                     "BRK.B,10,400,LONG,2025-06-02,,,,\nBRK-B,5,410,LONG,2025-06-02,,,,\n"
                                     "AAPL,999999999999,150.00,LONG,2025-06-02,,,,\n")
-    result = run_onboarding(key, DagsterInstance.ephemeral())
+    result = run_onboarding(key, ephemeral_instance())
     assert not result.success
     (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "drop_passes_schema"]
     assert not check.passed
@@ -213,7 +213,7 @@ def test_property_every_drop_is_ready_rejected_or_visibly_incomplete(env, monkey
 
     for name, value in LIMITS.items():
         monkeypatch.setenv(name, value)
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     engine = get_engine(env["db_url"])
     cases = [c for c in PREFLIGHT if not c.env] + list(DB_SAMPLE)
     for i, case in enumerate(cases):

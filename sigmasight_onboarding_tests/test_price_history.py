@@ -7,7 +7,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
 from sqlalchemy import func, select
 
 from sigmasight_onboarding.calendar import sessions_between
@@ -16,6 +15,7 @@ from sigmasight_onboarding.config import SHIPPED_MARKET_DATA, get_settings
 from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import MarketDataCache, Position
 from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import client_tables, copy_demo, write_drop
 
@@ -35,7 +35,7 @@ def checks(result) -> dict[str, bool]:
 
 def test_demo_backfill_from_real_file_then_noop(env):
     copy_demo(env["imports"], HF)
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     first = run_onboarding(HF, instance)
     assert first.success
     meta = materialization_meta(first, "price_history")
@@ -66,7 +66,7 @@ def test_demo_backfill_from_real_file_then_noop(env):
 
 def test_equity_positions_valued_at_as_of_price(env):
     copy_demo(env["imports"], HF)
-    assert run_onboarding(HF, DagsterInstance.ephemeral()).success
+    assert run_onboarding(HF, ephemeral_instance()).success
     truth = pd.read_parquet(SHIPPED_MARKET_DATA, filters=[("symbol", "in", ["TSLA", "NVDA"]), ("date", "==", date(2026, 8, 3))])
     price = dict(zip(truth["symbol"], truth["adj_close"]))
     with get_engine(env["db_url"]).connect() as conn:
@@ -80,7 +80,7 @@ def test_symbol_absent_from_data_fails_coverage_naming_it(env):
     """Issue 12: a symbol no provider has is named by the pre-flight, before the client is written
     (it used to be written first and then fail held_symbols_coverage)."""
     write_drop(env["imports"], "unh@example.com", "UNH,10,500,LONG,2024-01-15,,,,\nAAPL,10,150,LONG,2024-01-15,,,,\n")
-    result = run_onboarding("unh@example.com", DagsterInstance.ephemeral())
+    result = run_onboarding("unh@example.com", ephemeral_instance())
     assert not result.success
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
     assert [c.check_name for c in failed] == ["drop_passes_schema"]
@@ -100,7 +100,7 @@ def test_known_gaps_are_not_refetched(env, monkeypatch, tmp_path):
     frame[~hole].to_csv(folder / "prices.csv", index=False)
     monkeypatch.setenv("SIGMASIGHT_MARKET_DATA_FILE", str(folder))
     write_drop(env["imports"], "gap@example.com", "AAPL,10,150,LONG,2024-01-15,,,,\n")
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     first = run_onboarding("gap@example.com", instance)
     assert first.success  # 5 missing sessions out of 500 is above 95 % over the last 90 anyway
     assert materialization_meta(first, "price_history")["known_gaps_recorded"] == 5
@@ -111,7 +111,7 @@ def test_known_gaps_are_not_refetched(env, monkeypatch, tmp_path):
 def test_synthetic_prices_only_when_enabled_and_labelled(env, monkeypatch):
     write_drop(env["imports"], "syn@example.com", "UNH,10,500,LONG,2024-01-15,,,,\n")
     monkeypatch.setenv("SIGMASIGHT_ALLOW_SYNTHETIC", "1")
-    result = run_onboarding("syn@example.com", DagsterInstance.ephemeral())
+    result = run_onboarding("syn@example.com", ephemeral_instance())
     assert result.success
     meta = materialization_meta(result, "price_history")
     assert meta["synthetic_symbols"] == 1

@@ -16,6 +16,7 @@ from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import PositionGreeks
 from sigmasight_onboarding.partitions import CLIENTS_PARTITION
 from sigmasight_onboarding.resources.price_matrix_io import PRICE_MATRIX_IO_MANAGER, covers, read_matrix, write_matrix
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import REPO, copy_demo, onboarding_env
 
@@ -65,7 +66,7 @@ def test_onboarding_on_the_multiprocess_executor(monkeypatch, tmp_path):
     get_engine(url)  # migrated
     env = onboarding_env(monkeypatch, tmp_path, url)
     copy_demo(env["imports"], HF)
-    in_process = run_onboarding(HF, DagsterInstance.ephemeral())
+    in_process = run_onboarding(HF, ephemeral_instance())
     assert in_process.success
     expected = _greeks(env["db_url"])
     assert len(expected) >= 5

@@ -38,6 +38,7 @@ from sigmasight_onboarding.db.engine import get_engine
 from sigmasight_onboarding.db.models import Base, MarketDataCache, OnboardingAuditLog, Portfolio, Position, Tag, User
 from sigmasight_onboarding.resources.price_providers import build_provider_chain
 from sigmasight_onboarding.security import deterministic_uuid, hash_password
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import REPO, client_tables, copy_demo, write_drop
 
@@ -294,11 +295,9 @@ def test_production_refuses_synthetic_prices_with_a_clear_error(env, monkeypatch
     assert main(["status", "prod.synth@example.com"]) == 4
     assert "onboard: rejected (configuration refused: synthetic prices are refused" in capsys.readouterr().out
     # the same refusal inside the Dagster run (sensor/UI path): before anything is written, not retried
-    from dagster import DagsterInstance
-
     from sigmasight_onboarding.cli import failure_reasons, run_onboarding
 
-    result = run_onboarding("prod.synth@example.com", DagsterInstance.ephemeral())
+    result = run_onboarding("prod.synth@example.com", ephemeral_instance())
     assert not result.success
     assert any("configuration refused, nothing was written" in r for r in failure_reasons(result))
     with get_engine(env["db_url"]).connect() as conn:

@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from dagster import DagsterInstance, build_sensor_context
+from dagster import build_sensor_context
 
 from sigmasight_onboarding.cli import run_onboarding
 from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.sensors import client_drop_sensor
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import client_tables, copy_demo, write_drop
 
@@ -30,7 +31,7 @@ def apply(instance, result):
 
 
 def test_new_unchanged_changed(env):
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     copy_demo(env["imports"], JOHN)
     result, _ = tick(instance)
     assert [r.partition_key for r in result.run_requests] == [JOHN]
@@ -50,7 +51,7 @@ def test_new_unchanged_changed(env):
 
 
 def test_half_written_and_settling_drops_wait(env, monkeypatch):
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     folder = env["imports"] / "half@example.com"
     folder.mkdir()
     (folder / "client.json").write_text("{}")
@@ -68,7 +69,7 @@ def test_half_written_and_settling_drops_wait(env, monkeypatch):
 
 
 def test_bad_drops_beside_good_ones(env, tmp_path_factory):
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     copy_demo(env["imports"], JOHN)
     write_drop(env["imports"], "broken@example.com", "AAPL,10,-1,LONGG,2024-01-15,,,,\n")
     (env["imports"] / "not-an-email").mkdir()
@@ -96,7 +97,7 @@ def test_bad_drops_beside_good_ones(env, tmp_path_factory):
 def test_case_twin_folders_give_one_deterministic_request_and_a_logged_conflict(env, capsys):
     """`TWIN@x.com` and `twin@x.com` are one client: one request per tick (same run key on every
     tick), the conflict logged, and the run rejects the drop naming both folders; nothing written."""
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     write_drop(env["imports"], "TWIN@example.com", "AAPL,10,150,LONG,2024-01-15,,,,\n", {"email": "TWIN@example.com"})
     write_drop(env["imports"], "twin@example.com", "MSFT,10,300,LONG,2024-01-15,,,,\n")
     first, _ = tick(instance)
@@ -120,7 +121,7 @@ def test_cli_tags_its_run_with_the_sensors_key_and_hash(env, monkeypatch, capsys
     from sigmasight_onboarding.cli import main
     from sigmasight_onboarding.sensors import drop_hash, drop_key
 
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     copy_demo(env["imports"], JOHN)
     upper = write_drop(env["imports"], "TWIN@example.com", "AAPL,10,150,LONG,2024-01-15,,,,\n", {"email": "TWIN@example.com"})
     write_drop(env["imports"], "twin@example.com", "MSFT,10,300,LONG,2024-01-15,,,,\n")
@@ -147,7 +148,7 @@ def test_sensor_waits_for_the_declared_row_count_and_checksum(env):
     from sigmasight_onboarding.drops.problems import DropValidationError
     from sigmasight_onboarding.drops.reader import read_drop
 
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     full = "AAPL,10,150,LONG,2024-01-15,,,,\nMSFT,10,300,LONG,2024-01-15,,,,\nNVDA,5,100,LONG,2024-01-15,,,,\n"
     folder = write_drop(env["imports"], "declared@example.com", full, {"portfolio_rows": 3})
     csv_path = folder / "portfolio.csv"

@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster import DagsterInstance, build_sensor_context
+from dagster import build_sensor_context
 
 from sigmasight_onboarding.definitions import defs
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 from sigmasight_onboarding.resources.market_data_resource import resolve_as_of
 from sigmasight_onboarding.sensors import onboarding_session_keys, verification_sensor
 from sigmasight_onboarding.verification_rules import expected_sessions
@@ -29,7 +30,7 @@ def test_sessions_to_verify_read_when_used_and_the_same_for_sensor_and_verificat
     assert expected_sessions() == 7
     assert len(onboarding_session_keys("x@example.com", as_of)) == 7
     assert defs.resources["onboarding"].settings().onboard_sessions == 7
-    skipped = verification_sensor(build_sensor_context(instance=DagsterInstance.ephemeral(), definitions=defs,
+    skipped = verification_sensor(build_sensor_context(instance=ephemeral_instance(), definitions=defs,
                                                        resources=defs.resources))
     assert "no client with all 7 sessions" in skipped.skip_message
     monkeypatch.setenv("SIGMASIGHT_ONBOARD_SESSIONS", "12")

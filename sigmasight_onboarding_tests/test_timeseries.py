@@ -11,12 +11,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
 from sqlalchemy import text
 
 from sigmasight_onboarding.cli import main, run_onboarding, run_timeseries
 from sigmasight_onboarding.config import SHIPPED_MARKET_DATA
 from sigmasight_onboarding.db.engine import get_engine
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 from sigmasight_onboarding.scenarios import load_scenarios
 
 from .conftest import copy_demo
@@ -43,7 +43,7 @@ def rows(url, sql, **params):
 @pytest.fixture
 def john(env):
     copy_demo(env["imports"], JOHN)
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     assert run_onboarding(JOHN, instance).success
     results = run_timeseries(JOHN, [PREV, DAY], instance)
     assert all(r.success for _d, r in results)
@@ -254,7 +254,7 @@ def test_session_alone_equals_session_inside_a_range(env):
     from sigmasight_onboarding.calendar import last_sessions
 
     copy_demo(env["imports"], HF)
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     assert run_onboarding(HF, instance).success
     days = last_sessions(DAY, 12)
     (block, result), = run_timeseries(HF, days, instance)

@@ -32,6 +32,7 @@ from sigmasight_onboarding.db.models import Base, MarketDataCache, OnboardingAud
 from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.resources.sigmasight_api import BACKEND_ROUTES, check_live_api
 from sigmasight_onboarding.sensors import verification_sensor
+from sigmasight_onboarding.ephemeral_instance import ephemeral_instance
 
 from .conftest import PG_ADMIN_URL, REPO, copy_demo, project_instance_overrides
 from .scale_out_cluster import deploy_env
@@ -108,7 +109,7 @@ def test_onboard_verify_offboard_and_onboard_again(env, monkeypatch, tmp_path, c
 def test_verify_names_every_missing_piece(env, capsys):
     copy_demo(env["imports"], JOHN)
     assert main(["onboard", str(env["imports"] / JOHN), "--sessions", "0"]) == 0
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     instance.add_dynamic_partitions("clients", [JOHN])
     skipped = verification_sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
     assert "no client with all 30 sessions" in skipped.skip_message  # nothing to verify yet
