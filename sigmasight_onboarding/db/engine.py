@@ -119,6 +119,15 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "head")
 
 
+def dispose_engine(url: str) -> None:
+    """Close the pooled connections of `url`'s engine and forget it (its next `get_engine` starts afresh)."""
+    with _lock:
+        engine = _engines.pop(url, None)
+        _migrated.discard(url)
+    if engine is not None:
+        engine.dispose()
+
+
 def dispose_all() -> None:
     """Close every pooled connection (tests, forked processes)."""
     with _lock:
