@@ -172,8 +172,10 @@ class PooledSqliteEventLogStorage(RememberedTables, SqliteEventLogStorage):
     def store_event_batch(self, events) -> None:
         """Dagster's `store_event` for each event, all in ONE transaction per database file (the run's and the
         index), committed together at the end: a batch of a range run's materialisations or of a new run's
-        planned events costs one commit per file instead of one or two per event. Any error rolls the whole
-        batch back and re-raises; Dagster then stores the events one by one (`handle_new_event`)."""
+        planned events costs one commit per file instead of one or two per event. Any error while storing rolls
+        the whole batch back and re-raises; Dagster then stores the events one by one (`handle_new_event`). The
+        two files commit one after the other (SQLite has no commit across files): should the second COMMIT itself
+        fail (disk full, I/O error), the first file keeps the batch and Dagster's fallback stores it there again."""
         if len(events) < 2 or getattr(self._batch, "connections", None) is not None:
             return super().store_event_batch(events)
         connections: dict[str, Connection] = {}
