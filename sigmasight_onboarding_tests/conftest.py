@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,9 +64,10 @@ def definitions_built_without_setting_env_vars():
     yield
 
 
-@pytest.fixture(scope="session")
-def postgres_database():
-    """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""
+@contextmanager
+def throwaway_postgres_database(prefix: str) -> Iterator[str]:
+    """URL of a new PostgreSQL database named ``prefix_<random>`` on SIGMASIGHT_TEST_POSTGRES_URL's server, dropped on
+    exit; skips the test when the server is unreachable (fails it in CI)."""
     try:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -74,15 +77,23 @@ def postgres_database():
         if IN_CI:
             pytest.fail("CI requires the PostgreSQL tests to run. " + message)
         pytest.skip(message)
-    name = f"sigmasight_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    db_engine.dispose_all()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""
+    with throwaway_postgres_database("sigmasight_test") as url:
+        yield url
+        db_engine.dispose_all()
 
 
 # Reference data seeded by the migrations: kept between tests.

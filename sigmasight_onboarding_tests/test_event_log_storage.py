@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -262,30 +261,15 @@ def _project_instance(kind: str, tmp_path: Path, monkeypatch):
         with DagsterInstance.from_config(str(home)) as instance:
             yield instance
         return
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from .conftest import IN_CI, PG_ADMIN_URL
+    from .conftest import throwaway_postgres_database
 
-    name = f"dagster_batches_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        if IN_CI:
-            pytest.fail(f"CI requires the PostgreSQL tests to run: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    try:
+    with throwaway_postgres_database("dagster_batches") as url:
         shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
-        monkeypatch.setenv("DAGSTER_PG_URL", make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg2", database=name)
-                           .render_as_string(hide_password=False))
+        monkeypatch.setenv("DAGSTER_PG_URL", make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False))
         with DagsterInstance.from_config(str(home)) as instance:
             yield instance
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
