@@ -661,7 +661,8 @@ class Bench:
         if results:
             text = report(results, f"{os.getloadavg()[0]:.1f}", os.cpu_count() or 0)
             name = "issue14_F.md" if (positions, sessions) == (4, 3) else f"issue14_F_{positions}p_{sessions}s.md"
-            (RESULTS / name).write_text(text)
+            append_run(RESULTS / name, text, f"python -m bench --only F --f-clients {n} --f-positions {positions} "
+                                             f"--f-sessions {sessions}")
             print(text)
             by_w = {r["workers"]: r for r in results}
             if 1 in by_w and 2 in by_w:
@@ -953,6 +954,19 @@ def plot_rows(rows: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def append_run(path: Path, text: str, command: str) -> None:
+    """Add a run's report to `path` as a dated section; the file's earlier runs and notes stay (a new file starts
+    with the report's own heading)."""
+    lines = text.rstrip("\n").splitlines()
+    heading, body = (lines[0], lines[1:]) if lines and lines[0].startswith("# ") else ("", lines)
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    section = "\n".join([f"## Run of {stamp} (`{command}`)", *body]).rstrip("\n") + "\n"
+    if path.exists():
+        path.write_text(path.read_text().rstrip("\n") + "\n\n" + section)
+    else:
+        path.write_text((heading + "\n\n" if heading else "") + section)
 
 
 def _prune_old_runs(keep: Path, runs_kept: int = 5) -> None:

@@ -40,7 +40,7 @@ def run_f(clients: int, workers: int, sessions: int = 3, say=print, timeout: flo
             cluster.switch_automation_on()
             cluster.wait_workers_ready()
             emails = [client_email(i, "bench") for i in range(clients)]
-            t0 = time.monotonic()
+            t0, t0_wall = time.monotonic(), time.time()
             for i, email in enumerate(emails):
                 write_small_drop(cluster.imports, email, book(i, positions, symbols))
             ready_at: dict[str, float] = {}
@@ -63,6 +63,7 @@ def run_f(clients: int, workers: int, sessions: int = 3, say=print, timeout: flo
                     records = instance.get_run_records()
                     runs = len(records)
                     failed = sum(r.dagster_run.status != DagsterRunStatus.SUCCESS for r in records)
+                    timeline = run_timeline(records, t0_wall, instance)
             finally:
                 if old is None:
                     os.environ.pop("DAGSTER_PG_URL", None)
@@ -72,7 +73,41 @@ def run_f(clients: int, workers: int, sessions: int = 3, say=print, timeout: flo
     half = times[len(times) // 2]
     steady = (len(times) - 1 - len(times) // 2) / (times[-1] - half) * 60 if times[-1] > half else None
     return {"clients": clients, "workers": workers, "positions": positions, "sessions": sessions, "seconds": total, "per_min": clients / total * 60,
-            "steady_per_min": steady, "first_ready_s": times[0], "runs": runs, "failed_runs": failed}
+            "steady_per_min": steady, "first_ready_s": times[0], "runs": runs, "failed_runs": failed, "timeline": timeline}
+
+
+def run_timeline(records, t0_wall: float, instance=None) -> dict:
+    """Where the wall time of an F measurement went, from Dagster's run records (seconds since the drop): per
+    job the runs' count, their summed run time (start → end: a run waits in the Celery queue while another run's
+    step holds the worker, so these overlap) and their summed step time (each step's start → end on a worker:
+    what the workers spent on that job); the time at least one run was in flight (union of the runs' intervals)
+    and the time none was before the last one ended (sensors, run queue, run-process start)."""
+    spans, per_job, listed = [], {}, []
+    for r in records:
+        if r.start_time is None or r.end_time is None:
+            continue
+        start, end = r.start_time - t0_wall, r.end_time - t0_wall
+        spans.append((start, end))
+        listed.append((r.dagster_run.job_name, round(r.create_timestamp.timestamp() - t0_wall, 1), round(start, 1), round(end, 1)))
+        job = per_job.setdefault(r.dagster_run.job_name, {"runs": 0, "run_s": 0.0, "step_s": 0.0, "steps": 0,
+                                                          "first_start_s": start, "last_end_s": end})
+        job["runs"] += 1
+        job["run_s"] += end - start
+        if instance is not None:  # the steps' own time on a worker (start → end of each step)
+            for stat in instance.get_run_step_stats(r.dagster_run.run_id):
+                if stat.start_time and stat.end_time:
+                    job["step_s"] += stat.end_time - stat.start_time
+                    job["steps"] += 1
+        job["first_start_s"], job["last_end_s"] = min(job["first_start_s"], start), max(job["last_end_s"], end)
+    busy, cursor = 0.0, 0.0
+    for start, end in sorted(spans):
+        start = max(start, cursor)
+        if end > start:
+            busy += end - start
+            cursor = end
+    last_end = max((e for _s, e in spans), default=0.0)
+    return {"jobs": per_job, "executing_s": busy, "idle_s": max(last_end - busy, 0.0), "last_end_s": last_end,
+            "runs": sorted(listed, key=lambda x: x[2])}  # (job, created, started, ended)
 
 
 def projection(r1: float, r2: float, target: int = 10_000, workers=(1, 2, 4, 8, 16, 32)) -> list[tuple[int, float]]:
@@ -100,6 +135,22 @@ def report(results: list[dict], load: str, cpus: int) -> str:
         steady = f"{r['steady_per_min']:.2f}" if r["steady_per_min"] else "-"
         lines.append(f"| {r['workers']} | {r['clients']} | {r['seconds']:.0f} | {r['per_min']:.2f} | {steady} | "
                      f"{r['first_ready_s']:.0f} s | {r['runs']} ({r['failed_runs']}) |")
+    timelines = [r for r in results if r.get("timeline")]
+    if timelines:
+        jobs = sorted({j for r in timelines for j in r["timeline"]["jobs"]})
+        lines += ["", "Where the time went (Dagster's run records; seconds from the drop): *in flight* = some run was "
+                  "between its start and its end, *none in flight* = before the last run ended, no run was (sensors, "
+                  "run queue, run-process start); per job the summed step time on the workers (each step's start → "
+                  "end), then the summed run time (start → end, overlapping: runs wait for a free worker) and the "
+                  "runs.", "",
+                  "| workers | last run ended | in flight | none in flight | " + " | ".join(jobs) + " |",
+                  "|---|---|---|---|" + "---|" * len(jobs)]
+        for r in timelines:
+            t = r["timeline"]
+            cells = [f"steps {t['jobs'][j].get('step_s', 0):.0f} s; runs {t['jobs'][j]['run_s']:.0f} s ({t['jobs'][j]['runs']})"
+                     if j in t["jobs"] else "-" for j in jobs]
+            lines.append(f"| {r['workers']} | {t['last_end_s']:.0f} s | {t['executing_s']:.0f} s | {t['idle_s']:.0f} s | "
+                         + " | ".join(cells) + " |")
     if 1 in by_w and 2 in by_w:
         r1, r2 = by_w[1]["per_min"], by_w[2]["per_min"]
         ratio = r2 / r1
