@@ -183,6 +183,38 @@ def test_historical_replay_worst_window_real_data():
     assert len(two) == 2 and two[1].factor_shocks["Market"] >= two[0].factor_shocks["Market"]
 
 
+def test_replay_volatility_multiplier_by_hand():
+    """volatility_multiplier = sample stdev of the benchmark's daily returns inside the worst window / over the
+    `lookback` returns ending with the window, reaching before the look-back's own rows (statistics.stdev)."""
+    import statistics
+
+    closes = [100, 101, 99, 102, 103, 101, 104, 103, 105, 96, 90, 95, 97, 98, 99]  # worst 2-session window: 105 → 90
+    days = pd.bdate_range("2026-01-05", periods=len(closes))
+    prices = pd.DataFrame({"SPY": closes, "AAPL": np.linspace(50, 64, len(closes))}, index=days)
+    (sc,) = stress.historical_replay_scenarios(prices, lookback=6, window=2)
+    start, end = closes.index(105), closes.index(90)
+    assert sc.id == f"replay_worst_2d_{days[start]:%Y%m%d}" and end == start + 2
+    assert sc.factor_shocks["Market"] == pytest.approx(90 / 105 - 1)
+    ret = {j: closes[j] / closes[j - 1] - 1 for j in range(1, len(closes))}  # return into row j
+    in_window = [ret[start + 1], ret[start + 2]]
+    to_window_end = [ret[j] for j in range(end - 5, end + 1)]  # 6 returns over rows 4..10; the look-back is rows 8..14
+    assert sc.volatility_multiplier == pytest.approx(statistics.stdev(in_window) / statistics.stdev(to_window_end), rel=1e-12)
+
+
+def test_a_replay_window_is_one_definition_whichever_session_finds_it():
+    """The sessions of a range find the same worst window and must describe it identically (the stored
+    definition of a replay id is shared by every session and client): the multiplier too, not only the moves."""
+    df = pd.read_parquet(MARKET)
+    prices = df.pivot(index="date", columns="symbol", values="adj_close").sort_index()
+    found = []
+    for newest in (0, 1, 5, 40):  # the frame a session's run reads: 507 sessions ending on that session
+        frame = prices.iloc[: len(prices) - newest].iloc[-507:]
+        (sc,) = stress.historical_replay_scenarios(frame, lookback=252, window=20)
+        found.append(sc)
+    assert len({sc.id for sc in found}) == 1
+    assert all(sc == found[0] for sc in found[1:]), [sc.volatility_multiplier for sc in found]
+
+
 def test_loader_cache_returns_independent_copies_and_rereads_changed_file(tmp_path):
     import os
 

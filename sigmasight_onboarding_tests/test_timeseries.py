@@ -171,6 +171,35 @@ def test_a_run_of_two_clients_writes_only_the_changed_scenario_definition_once(j
     assert updated == []
 
 
+def test_an_older_session_run_again_keeps_the_replay_definition(john):
+    """John's range run stored the replay window's definition (PREV and DAY find the same window). Running PREV
+    again alone computes that window's definition again, multiplier included, so nothing is rewritten: a replay
+    id names one definition, not the one of whichever session ran last."""
+    from sqlalchemy import event
+
+    env, instance = john
+    sql = ("SELECT r.calculation_date, r.scenario_id FROM onb_stress_test_results r JOIN portfolios p ON p.id = r.portfolio_id "
+           "JOIN users u ON u.id = p.user_id WHERE u.email = :e AND r.scenario_id LIKE 'replay_worst%'")
+    found = {r["calculation_date"]: r["scenario_id"] for r in rows(env["db_url"], sql, e=JOHN)}
+    assert len(found) == 2 and len(set(found.values())) == 1  # the same window on both sessions
+    (replay,) = set(found.values())
+    (before,) = rows(env["db_url"], "SELECT definition FROM onb_stress_test_scenarios WHERE id = :i", i=replay)
+    statements = []
+    engine = get_engine(env["db_url"])
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement.lstrip().upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert all(r.success for _d, r in run_timeseries(JOHN, [PREV], instance))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert not [s for s in statements if s.startswith("UPDATE ONB_STRESS_TEST_SCENARIOS")]
+    (after,) = rows(env["db_url"], "SELECT definition FROM onb_stress_test_scenarios WHERE id = :i", i=replay)
+    assert as_json(after["definition"]) == as_json(before["definition"])
+
+
 def test_rerun_is_idempotent(john):
     env, instance = john
     before = rows(env["db_url"], "SELECT COUNT(*) AS n FROM onb_stress_test_results")[0]["n"]

@@ -243,19 +243,28 @@ def historical_replay_scenarios(
     symbol_returns = P_end/P_start − 1 for every column with both prices (yield columns starting
     with '^' excluded), factor_shocks = realised returns of FACTOR_PROXIES, rates_bp = change of
     `rates_symbol` (percent) × 100, volatility_multiplier = realised benchmark daily-return vol in the
-    window / over the whole look-back (a proxy for the implied-vol move). Category 'historical_replay'.
+    window / over the `lookback` sessions ending with the window (a proxy for the implied-vol move).
+    Category 'historical_replay'.
+
+    Every field is a function of the window alone, never of the session the scenarios are built for, so
+    a replay id names one definition whichever session found it (the multiplier's look-back reaches
+    2 × lookback − window sessions before the newest row; rows that `prices` does not hold, or NaN, are
+    left out of that vol).
     """
-    px = prices.copy()
-    px.index = pd.DatetimeIndex(pd.to_datetime(px.index)).normalize()
-    px = px.sort_index().iloc[-(int(lookback) + 1):]
+    px_all = prices.copy()
+    px_all.index = pd.DatetimeIndex(pd.to_datetime(px_all.index)).normalize()
+    px_all = px_all.sort_index()
+    offset = max(len(px_all) - (int(lookback) + 1), 0)  # px = the look-back's rows, px_all.iloc[offset:]
+    px = px_all.iloc[offset:]
     if benchmark not in px.columns:
         raise ValueError(f"benchmark {benchmark!r} not in prices")
-    b = px[benchmark].to_numpy(float)
+    b_all = px_all[benchmark].to_numpy(float)
+    b = b_all[offset:]
     if b.size <= window:
         return []
     win_ret = b[window:] / b[:-window] - 1.0  # start index t = 0 .. n − window − 1
     bench_ret = b[1:] / b[:-1] - 1.0
-    full_vol = np.nanstd(bench_ret, ddof=1)
+    all_ret = b_all[1:] / b_all[:-1] - 1.0  # all_ret[j] = return into row j + 1 of px_all
     taken = np.zeros(win_ret.size, dtype=bool)
     out: list[Scenario] = []
     scores = np.where(np.isfinite(win_ret), win_ret, np.inf)
@@ -274,7 +283,11 @@ def historical_replay_scenarios(
         if rates_symbol in px.columns and np.isfinite(p0[rates_symbol]) and np.isfinite(p1[rates_symbol]):
             rates_bp = float((p1[rates_symbol] - p0[rates_symbol]) * 100.0)
         w_vol = np.nanstd(bench_ret[t: t + window], ddof=1)
-        vol_mult = float(w_vol / full_vol) if full_vol > 0 and np.isfinite(w_vol) else 1.0
+        end_row = offset + t + window  # the window's last row in px_all
+        base = all_ret[max(end_row - int(lookback), 0): end_row]  # the `lookback` returns up to the window's end
+        base = base[np.isfinite(base)]
+        base_vol = float(np.std(base, ddof=1)) if base.size > 1 else np.nan
+        vol_mult = float(w_vol / base_vol) if base_vol > 0 and np.isfinite(w_vol) else 1.0
         out.append(
             Scenario(
                 id=f"replay_worst_{window}d_{start:%Y%m%d}",

@@ -70,8 +70,10 @@ BACKTEST_SESSIONS = 250
 
 def history_sessions(risk_lookback: int) -> int:
     """Sessions of prices a date needs: risk look-back (`Settings.risk_lookback`,
-    SIGMASIGHT_RISK_LOOKBACK, read by the run — never at import) + backtest + the window's first return."""
-    return risk_lookback + BACKTEST_SESSIONS + 5
+    SIGMASIGHT_RISK_LOOKBACK, read by the run — never at import) + backtest + the window's first return,
+    and at least 2 × look-back: a historical replay's vol multiplier looks back one look-back from a window
+    that may start a look-back ago (`historical_replay_scenarios`). 507 for the default 252."""
+    return max(risk_lookback + BACKTEST_SESSIONS + 5, 2 * risk_lookback)
 
 MC_PATHS = 10_000
 
