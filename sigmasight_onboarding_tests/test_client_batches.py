@@ -183,3 +183,104 @@ def test_only_a_short_block_is_shared_a_backlog_is_a_run_per_client(env, monkeyp
         backlog = missing_timeseries_requests(instance, sessions=BATCH_MAX_SESSIONS + 2, as_of=YESTERDAY)[0]
         assert sorted(r.tags["sigmasight/client"] for r in backlog) == [HNW, JOHN]
         assert all(r.tags["sigmasight/range"].endswith(f"({BATCH_MAX_SESSIONS + 1} sessions)") for r in backlog)
+
+
+# -------------------------------------------------------------- a re-onboarding lands while a batch computes
+# The run queue keeps one client's runs apart, but a batch over many clients and a re-drop's onboarding can be
+# requested in the same instant (schedule and sensor tick together). Whatever the order, a batch must never store
+# results of a book that the re-onboarding replaced after the batch read it. The re-onboarding is injected right
+# after the batch's read of the books (the real `write_client`, committed on its own connection, as the other
+# run's process would).
+
+REDROP = {"AAPL": 1500}  # JOHN's new drop: AAPL 1000 → 1500 shares; TSLA and the SPY call sold (soft-deleted)
+SOLD = ("TSLA", "SPY250919C00460000")
+READ_POINTS = {  # where each step of a batch reads the books (module attribute the test wraps)
+    "price step": ("sigmasight_onboarding.assets.price_history", "active_positions_frames", "daily_refresh"),
+    "analytics": ("sigmasight_onboarding.assets.client_market", "active_positions_frames", "daily_refresh"),
+    "time series": ("sigmasight_onboarding.assets.timeseries", "active_positions_frames", "backfill_timeseries"),
+}
+
+
+def _redrop_john(env) -> None:
+    import pandas as pd
+
+    from sigmasight_onboarding.config import Settings
+    from sigmasight_onboarding.db.onboarding_writer import write_client
+    from sigmasight_onboarding.drops.reader import read_drop
+
+    csv = env["imports"] / JOHN / "portfolio.csv"
+    book = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    book = book[~book["symbol"].isin(SOLD)]
+    for symbol, quantity in REDROP.items():
+        book.loc[book["symbol"] == symbol, "quantity"] = str(quantity)
+    book.to_csv(csv, index=False)
+    settings = Settings.from_env()
+    result = write_client(get_engine(settings.database_url), read_drop(env["imports"] / JOHN, settings), settings,
+                          actor="test-redrop")
+    assert result.positions_updated == 1 and result.positions_soft_deleted == len(SOLD)
+
+
+@pytest.mark.parametrize("read_point", list(READ_POINTS))
+def test_a_batch_never_stores_results_of_a_book_re_onboarded_meanwhile(env, monkeypatch, read_point):
+    """JOHN is re-onboarded (AAPL quantity changed, TSLA and the option sold) just after a two-client batch read the
+    books: the batch succeeds, stores HNW's results, stores nothing of JOHN's old book from that step on (no mark of
+    the old quantity on the new row, no analytics row of the new session for a sold position, no time series row of
+    the old book) and names JOHN in the step's metadata."""
+    import importlib
+
+    module_name, attribute, job_name = READ_POINTS[read_point]
+    with instance_for_test(overrides=project_instance_overrides()) as instance:
+        _onboard_yesterday(env, monkeypatch, instance)
+        if job_name == "backfill_timeseries":  # the new session's prices and analytics first, as the automation does
+            assert _refresh(instance, [JOHN, HNW]).success
+        module = importlib.import_module(module_name)
+        real = getattr(module, attribute)
+        calls = []
+
+        def read_then_redrop(*args, **kwargs):
+            frames = real(*args, **kwargs)
+            if not calls:
+                _redrop_john(env)
+            calls.append(1)
+            return frames
+
+        monkeypatch.setattr(module, attribute, read_then_redrop)
+        job = defs.resolve_job_def(job_name)
+        tags = client_range_tags([JOHN, HNW], [NEW_DAY] if job_name == "backfill_timeseries" else None)
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+        monkeypatch.setattr(module, attribute, real)
+        assert calls and result.success
+
+        url = env["db_url"]
+        with get_engine(url).connect() as conn:
+            pid = {e: conn.execute(text("SELECT p.id FROM portfolios p JOIN users u ON u.id = p.user_id WHERE u.email = :e"),
+                                   {"e": e}).scalar_one() for e in (JOHN, HNW)}
+            book = {r.symbol: r for r in conn.execute(text(
+                "SELECT id, symbol, quantity, last_price, market_value, deleted_at FROM positions WHERE portfolio_id = :p"),
+                {"p": pid[JOHN]})}
+            sold = [book[s].id for s in SOLD]
+            assert all(book[s].deleted_at is not None for s in SOLD) and float(book["AAPL"].quantity) == REDROP["AAPL"]
+            # every mark is quantity × price of the row it is on (the old 1000 × price never lands on the 1500 row)
+            for row in book.values():
+                if row.market_value is not None and row.symbol in ("AAPL", "MSFT", "GOOGL"):
+                    assert float(row.market_value) == pytest.approx(float(row.quantity) * float(row.last_price), abs=0.01), row
+            if job_name == "daily_refresh":
+                per_position = {(t, s): conn.execute(text(f"SELECT count(*) FROM {t} WHERE position_id = :s AND calculation_date = :d"),
+                                                     {"s": s, "d": NEW_DAY}).scalar_one()
+                                for t in ("onb_position_greeks", "onb_position_factor_exposures", "onb_position_interest_rate_betas")
+                                for s in sold}
+                assert not any(per_position.values()), per_position  # nothing of a sold position
+                hnw = conn.execute(text("SELECT count(*) FROM onb_factor_exposures WHERE portfolio_id = :p AND calculation_date = :d"),
+                                   {"p": pid[HNW], "d": NEW_DAY}).scalar_one()
+                assert hnw > 0
+            else:
+                new_rows = {e: conn.execute(text("SELECT count(*) FROM onb_portfolio_snapshots WHERE portfolio_id = :p AND snapshot_date = :d"),
+                                            {"p": pid[e], "d": NEW_DAY}).scalar_one() for e in (JOHN, HNW)}
+                assert new_rows == {JOHN: 0, HNW: 1}, new_rows  # JOHN's old book not stored; its own run computes it
+                stress_of_sold = conn.execute(text(
+                    "SELECT count(*) FROM onb_stress_test_results WHERE portfolio_id = :p AND calculation_date = :d"),
+                    {"p": pid[JOHN], "d": NEW_DAY}).scalar_one()
+                assert stress_of_sold == 0
+        named = [m for e in result.get_asset_materialization_events()
+                 for m in [e.step_materialization_data.materialization.metadata.get("positions_changed_meanwhile")] if m]
+        assert named and all(JOHN in str(m.value) for m in named), named

@@ -14,6 +14,7 @@ import pandas as pd
 from sigmasight_onboarding.price_backfill import reference_symbols
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
+from sigmasight_onboarding.db.onboarding_writer import positions_versions
 from sigmasight_onboarding.db.price_cache import price_matrix, window_start
 from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.db.portfolio_reads import (
@@ -46,6 +47,7 @@ class ClientMarket:
     rate: float  # risk-free rate, decimal annualised (^IRX / 100 at the as-of date)
     notes: list[str] = field(default_factory=list)
     batch: BatchMarket | None = None  # set when the client's prices are columns of a multi-client run's matrix
+    positions_version: int | None = None  # `positions_versions` read before `positions`: the writes check it
 
     @property
     def price_symbols(self) -> list[str]:
@@ -95,6 +97,7 @@ def load_client_markets(engine, client_keys: list[str], as_of: date, prices: pd.
                         price_lookback_days: int | None = None) -> dict[str, ClientMarket]:
     """`load_client_market` of several clients (a daily-refresh range run): their portfolios and positions in
     one query each; each client's matrix is its columns of `prices` (the union's matrix) when it covers them."""
+    versions = positions_versions(engine, [k.lower() for k in client_keys])  # before the positions it stands for
     portfolios = client_portfolios(engine, client_keys)
     clients = [portfolios[k.lower()] for k in client_keys]
     frames = active_positions_frames(engine, [c.portfolio_id for c in clients])
@@ -104,6 +107,8 @@ def load_client_markets(engine, client_keys: list[str], as_of: date, prices: pd.
     markets = {key: _client_market(client, frames[client.portfolio_id], as_of, sessions, prices, engine, rate_fallback,
                                    last_of_union)
                for key, client in zip(client_keys, clients)}
+    for key, market in markets.items():
+        market.positions_version = versions[key.lower()]
     if len(markets) > 1 and prices is not None and all(covers(prices, sessions, list(m.prices.columns)) for m in markets.values()):
         batch = BatchMarket(prices, sorted(set().union(*(m.price_symbols for m in markets.values()))),
                             [m.client.portfolio_id for m in markets.values()])

@@ -64,7 +64,7 @@ from sigmasight_onboarding.db.analytics_tables import (
     replace_as_of_rows,
     replace_correlations,
 )
-from sigmasight_onboarding.db.onboarding_writer import client_transaction
+from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, client_transaction
 from sigmasight_onboarding.db.position_values import mark_option_positions
 from sigmasight_onboarding.domain import CALL_TYPES, CONTRACT_MULTIPLIER
 from sigmasight_onboarding.db.models import (
@@ -108,14 +108,26 @@ def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[
         def analytics_asset(context: AssetExecutionContext, database: SigmaSightDatabase, market_data: MarketDataResource,
                             price_history: pd.DataFrame):
             clients = run_clients(context)
+
+            def guarded(market: ClientMarket) -> MaterializeResult:
+                """compute(), or — the client's book re-written while this run computed — nothing stored for it and
+                no check result (its own onboarding run computes and checks the new book)."""
+                try:
+                    return compute(database.engine(), market, market_data)
+                except PositionsChangedError as exc:
+                    context.log.warning(str(exc))
+                    return MaterializeResult(metadata=readable({"positions_changed_meanwhile": str(exc)}))
+
             if len(clients) == 1:
-                yield compute(database.engine(), _market(clients[0], database, market_data, price_history), market_data)
+                yield guarded(_market(clients[0], database, market_data, price_history))
                 return
             settings = market_data.settings()
             markets = load_client_markets(database.engine(), clients, resolve_as_of(settings), price_history,
                                           price_lookback_days=settings.price_lookback_days)
-            results = {c: compute(database.engine(), markets[c], market_data) for c in clients}
-            yield MaterializeResult(metadata=batch_metadata(results, summary))
+            results = {c: guarded(markets[c]) for c in clients}
+            changed = sorted(c for c, r in results.items() if "positions_changed_meanwhile" in (r.metadata or {}))
+            yield MaterializeResult(metadata=batch_metadata(
+                results, summary, extra={"positions_changed_meanwhile": ", ".join(changed)} if changed else None))
             for client, result in results.items():
                 yield from partition_evaluations(name, client, result.check_results or [])
 
@@ -267,7 +279,7 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
             excluded[sym] = "non-finite Greeks (not stored)"
         rows = _greeks_rows(greeks[finite], q, q_source, market)
     table = PositionGreeks.__table__
-    with client_transaction(engine, market.client.email) as conn:
+    with client_transaction(engine, market.client.email, market.positions_version) as conn:
         _replace_as_of(conn, table, market, rows)
         _value_options(conn, priced, rows)
     totals = {k: float(sum(r[k] for r in rows)) for k in ("position_delta", "position_gamma", "position_theta", "position_vega", "delta_dollars")}
@@ -418,7 +430,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     desk_rows, desk_port, by_underlying = _desk_exposure_rows(engine, market, single, now)
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
-    with client_transaction(engine, market.client.email) as conn:
+    with client_transaction(engine, market.client.email, market.positions_version) as conn:
         n = len(rows)
         replace_as_of_columns(conn, pt, market.client.portfolio_id, market.as_of, {
             "portfolio_id": [market.client.portfolio_id] * n, "calculation_date": [market.as_of] * n,
@@ -529,7 +541,7 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
     })
     cols = {**_columns(frame), "created_at": [utcnow()] * len(frame)}
     t = PositionInterestRateBeta.__table__
-    with client_transaction(engine, market.client.email) as conn:
+    with client_transaction(engine, market.client.email, market.positions_version) as conn:
         replace_as_of_columns(conn, t, market.client.portfolio_id, market.as_of, cols)
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
@@ -640,7 +652,7 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
                              "total_value": total, "portfolio_percentage": total / gross if gross else 0.0})
         member_rows += [{"cluster_id": cid, "position_id": pos_id[s], "symbol": s, "value": float(mv[s]),
                          "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl.symbols]
-    with client_transaction(engine, market.client.email) as conn:
+    with client_transaction(engine, market.client.email, market.positions_version) as conn:
         replace_correlations(conn, market.client.portfolio_id, market.as_of, calc, pairs, cluster_rows, member_rows)
     values = np.array([r["correlation_value"] for r in pairs])
     pv = np.array([r["p_value"] for r in pairs])

@@ -28,6 +28,7 @@ from dagster import (
 from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.db.price_cache import coverage, jump_flags, window_start
+from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, positions_versions
 from sigmasight_onboarding.db.position_values import enrich_equity_positions
 from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
 from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
@@ -76,6 +77,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     settings = market_data.settings()
     engine = database.engine()
     clients = run_clients(context)
+    versions = positions_versions(engine, clients)  # read before the positions they stand for
     portfolios = client_portfolios(engine, clients)
     frames = active_positions_frames(engine, [portfolios[key.lower()].portfolio_id for key in clients])
     positions_by_client = {key: frames[portfolios[key.lower()].portfolio_id] for key in clients}
@@ -109,7 +111,13 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         context.log.warning(f"SYNTHETIC prices in use for {len(synthetic)} symbol(s): not real market data")
 
     last_prices = matrix.ffill().iloc[-1].to_dict() if len(matrix) else {}
-    enriched = {key: enrich_equity_positions(engine, positions_by_client[key], last_prices) for key in clients}
+    enriched, changed = {}, {}
+    for key in clients:
+        try:
+            enriched[key] = enrich_equity_positions(engine, positions_by_client[key], last_prices, (key, versions[key]))
+        except PositionsChangedError as exc:  # re-onboarded meanwhile: its own run marks the new book
+            enriched[key], changed[key] = 0, str(exc)
+            context.log.warning(str(exc))
 
     def checks_of(key: str) -> list[AssetCheckResult]:
         held = held_by_client[key]
@@ -162,6 +170,8 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
         "providers": " -> ".join(chain.describe()),
         "synthetic_symbols": len(synthetic),
     }
+    if changed:  # re-onboarded while this run read their books: not marked here (their own runs do it)
+        metadata["positions_changed_meanwhile"] = ", ".join(sorted(changed))
     if len(clients) == 1:
         yield MaterializeResult(
             value=matrix,  # session × symbol adjusted closes, for the analytics assets (resources/price_matrix_io.py)

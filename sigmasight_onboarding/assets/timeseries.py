@@ -48,6 +48,7 @@ from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, 
 from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
 from sigmasight_onboarding.db.pnl_explain import explain_records
+from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, positions_versions
 from sigmasight_onboarding.db.timeseries_writer import merged_replay_definition, write_timeseries
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.portfolio_reads import (
@@ -106,9 +107,14 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
                    for client, days in by_client.items()}
     share_scenario_definitions(results)
     written: dict[str, str] = {}  # scenario definitions are shared by every client: each upserted once per run
+    changed = {}
     for client, res in results.items():
-        write_client_range(engine, res, written)
-    yield from _outputs(results, selected)
+        try:
+            write_client_range(engine, res, written)
+        except PositionsChangedError as exc:  # re-onboarded meanwhile: its own runs compute the new book
+            changed[client] = str(exc)
+            context.log.warning(str(exc))
+    yield from _outputs({c: r for c, r in results.items() if c not in changed}, selected, changed)
 
 
 def build_portfolio_timeseries(client_date_partitions: MultiPartitionsDefinition) -> AssetsDefinition:
@@ -177,6 +183,7 @@ class ClientRange:
         self.notes: list[str] = []
         self.expected_scenarios: dict[date, int] = {}
         self.risk_lookback = DEFAULT_RISK_LOOKBACK  # set by compute_client_range from the run's settings
+        self.positions_version: int | None = None  # of the book computed from (SharedWindow.versions)
 
 
 class SharedWindow:
@@ -184,11 +191,14 @@ class SharedWindow:
     ONE price window for the union of their symbols, read — and backfilled — once. Each client then takes
     exactly the rows and columns its own run would read (`compute_client_range`)."""
 
-    def __init__(self, portfolios: dict, positions: dict, matrix: pd.DataFrame, failures: dict):
+    def __init__(self, portfolios: dict, positions: dict, matrix: pd.DataFrame, failures: dict,
+                 versions: dict[str, int] | None = None):
         self.portfolios, self.positions, self.matrix, self.failures = portfolios, positions, matrix, failures
+        self.versions = versions or {}  # `positions_versions`, read before the positions
 
     @classmethod
     def read(cls, engine, market_data, by_client: dict[str, list[date]]) -> "SharedWindow":
+        versions = positions_versions(engine, [c.lower() for c in by_client])  # before the positions they stand for
         portfolios = client_portfolios(engine, list(by_client))
         positions = active_positions_frames(engine, [p.portfolio_id for p in portfolios.values()])
         symbols = sorted(set().union(*(price_symbols(f) for f in positions.values())) | set(reference_symbols()))
@@ -197,7 +207,7 @@ class SharedWindow:
         last = max(days[-1] for days in by_client.values())
         sessions = sessions_between(last_sessions(first, history)[0], last)
         matrix, _synthetic, fetched = filled_price_matrix(engine, market_data.chain(), symbols, sessions)
-        return cls(portfolios, positions, matrix, fetched["failures"])
+        return cls(portfolios, positions, matrix, fetched["failures"], versions)
 
     def client(self, client_key: str):
         """(ClientPortfolio, active positions) of one client of the run."""
@@ -263,6 +273,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
                       metadata={"failures": MetadataValue.json(fetched["failures"])})
     out = ClientRange(client, days)
     out.risk_lookback = risk_lookback
+    out.positions_version = shared.versions.get(client_key.lower())
 
     scenarios = load_scenarios()
     irx_rates = (matrix["^IRX"] / 100.0).ffill()
@@ -364,23 +375,37 @@ def write_client_range(engine, res: ClientRange, scenarios_written: dict[str, st
     a run of many clients (after `share_scenario_definitions`) writes each shared definition once, and only
     what differs from it again."""
     scenarios = list(res.scenarios.values())
+    before = {}  # what scenarios_written said of the ids this client claims, restored if it writes nothing
     if scenarios_written is not None:
         fresh = []
         for scenario in scenarios:
             key = json.dumps({k: v for k, v in scenario.items() if k != "updated_at"}, sort_keys=True, default=str)
             if scenarios_written.get(scenario["id"]) != key:
+                before[scenario["id"]] = scenarios_written.get(scenario["id"])
                 scenarios_written[scenario["id"]] = key
                 fresh.append(scenario)
         scenarios = fresh
-    write_timeseries(engine, res.client.email, res.client.portfolio_id, res.days, snapshots=res.snapshots,
-                     explain=res.explain, risk=res.risk, stress=res.stress, scenarios=scenarios)
+    try:
+        write_timeseries(engine, res.client.email, res.client.portfolio_id, res.days, snapshots=res.snapshots,
+                         explain=res.explain, risk=res.risk, stress=res.stress, scenarios=scenarios,
+                         positions_version=res.positions_version)
+    except PositionsChangedError:
+        for sid, old in before.items():  # the next client writes these definitions instead
+            if old is None:
+                scenarios_written.pop(sid, None)
+            else:
+                scenarios_written[sid] = old
+        raise
 
 
-def _outputs(results: dict[str, ClientRange], selected):
-    """One Output per asset (Dagster records every partition key of the run) and one result per check."""
+def _outputs(results: dict[str, ClientRange], selected, changed: dict[str, str] | None = None):
+    """One Output per asset (Dagster records every partition key of the run) and one result per check of the
+    clients in `results`; `changed`: clients whose book was re-written while the run computed — nothing stored,
+    no check result, named in every output's metadata."""
     runs = list(results.values())
     span = "; ".join(f"{c} {r.days[0]}..{r.days[-1]}" for c, r in results.items())
     n_sessions = sum(len(r.days) for r in runs)
+    skipped = {"positions_changed_meanwhile": ", ".join(sorted(changed))} if changed else {}
 
     def check(asset, name, extra):
         """One evaluation per (client, session) partition, so the UI shows each session's result."""
@@ -399,7 +424,7 @@ def _outputs(results: dict[str, ClientRange], selected):
             "total_value": last.get("total_value"), "gross_exposure": last.get("gross_exposure"),
             "daily_pnl": last.get("daily_pnl"), "positions": last.get("num_positions"),
             **_explain_metadata(runs[-1] if runs else None),
-            "note": "; ".join(notes[:5])}))
+            "note": "; ".join(notes[:5]), **skipped}))
         yield from check("portfolio_snapshots", "snapshot_valid", {})
     if "portfolio_risk_metrics" in selected:
         last = runs[-1].risk[-1] if runs and runs[-1].risk else {}
@@ -409,7 +434,7 @@ def _outputs(results: dict[str, ClientRange], selected):
             "var_95_historical": last.get("var_95_historical"), "var_99_historical": last.get("var_99_historical"),
             "var_99_parametric": last.get("var_99_parametric"), "var_99_monte_carlo": last.get("var_99_monte_carlo"),
             "es_975_historical": last.get("es_975_historical"), "annualised_volatility": last.get("annualised_volatility"),
-            "kupiec_p_99": last.get("kupiec_p_99")}))
+            "kupiec_p_99": last.get("kupiec_p_99"), **skipped}))
         yield from check("portfolio_risk_metrics", "risk_metrics_consistent", {})
     if "stress_test_results" in selected:
         last_day = runs[-1].days[-1] if runs else None
@@ -419,7 +444,8 @@ def _outputs(results: dict[str, ClientRange], selected):
             "range": span, "sessions": n_sessions, "date": str(last_day), "scenarios": len(last_rows),
             "worst_scenario": f"{worst['scenario_id']}: {worst['portfolio_pnl']:,.0f} USD" if worst else "none",
             "results_usd": MetadataValue.json({r["scenario_id"]: round(r["portfolio_pnl"], 2) for r in last_rows}),
-            "method": "multivariate betas (SPY + orthogonalised styles), rate betas per bp, options repriced with Black–Scholes; no loss caps"}))
+            "method": "multivariate betas (SPY + orthogonalised styles), rate betas per bp, options repriced with Black–Scholes; no loss caps",
+            **skipped}))
         yield from check("stress_test_results", "stress_results_complete",
                          {"expected": max((n for r in runs for n in r.expected_scenarios.values()), default=0)})
 

@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 
 from sigmasight_onboarding.config import Settings
 from sigmasight_onboarding.db.bulk import insert_rows
@@ -91,14 +91,54 @@ def client_lock(conn: Connection, email: str) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
+POSITION_WRITES = ("onboard", "reconcile", "offboard")  # audit actions of a write that changed the client's book
+
+
+class PositionsChangedError(RuntimeError):
+    """The client's positions were written (re-onboarded, offboarded) after a run read them: what that run
+    computed from them must not be stored (the writer's own run computes the new book)."""
+
+    def __init__(self, email: str, read: int, now: int):
+        super().__init__(f"{email}: positions changed while this run computed (positions version {read} read, "
+                         f"{now} now); nothing written for this client, its onboarding run writes them")
+        self.email = email
+
+
+def positions_versions(conn_or_engine, emails: list[str]) -> dict[str, int]:
+    """Per client email, its positions version: the id of its newest successful audit row of a write that changed
+    its book (`POSITION_WRITES`; `write_client` appends it in the transaction that writes the positions, and a
+    write that changed nothing appends 're-run (no change)'); 0 if there is none. One query."""
+    if not emails:
+        return {}
+    t = OnboardingAuditLog.__table__
+    query = (select(t.c.client_email, func.max(t.c.id))
+             .where(t.c.client_email.in_(list(emails)), t.c.outcome == "success", t.c.action.in_(POSITION_WRITES))
+             .group_by(t.c.client_email))
+    if isinstance(conn_or_engine, Engine):
+        with conn_or_engine.connect() as conn:
+            found = dict(conn.execute(query).all())
+    else:
+        found = dict(conn_or_engine.execute(query).all())
+    return {e: int(found.get(e) or 0) for e in emails}
+
+
 @contextmanager
-def client_transaction(engine: Engine, email: str) -> Iterator[Connection]:
+def client_transaction(engine: Engine, email: str, positions_version: int | None = None) -> Iterator[Connection]:
     """One transaction holding the client's lock: concurrent runs of the same client replace
     its rows one after the other instead of colliding on the same keys. After it commits, the tables it
-    bulk-loaded get fresh planner statistics where they were young (`db.statistics`)."""
+    bulk-loaded get fresh planner statistics where they were young (`db.statistics`).
+
+    `positions_version` (from `positions_versions`, read before the positions the caller computed from): the
+    transaction raises `PositionsChangedError`, writing nothing, if the client's book was written since — a run
+    over many clients must not store results of a book that a re-onboarding replaced meanwhile. Checked under
+    the lock that `write_client` takes too (SQLite: BEGIN IMMEDIATE), so no write slips in between."""
     with engine.begin() as conn:
         take_rows_written(conn)  # counts left on the pooled connection by an earlier transaction
         client_lock(conn, email)
+        if positions_version is not None:
+            now = positions_versions(conn, [email])[email]
+            if now != positions_version:
+                raise PositionsChangedError(email, positions_version, now)
         yield conn
         written = take_rows_written(conn)
     refresh_statistics(engine, written)  # fresh planner statistics for tables this transaction bulk-loaded

@@ -8,11 +8,15 @@ from sqlalchemy import bindparam, select, update
 
 from sigmasight_onboarding.db.bulk import read_columns
 from sigmasight_onboarding.db.models import Position, utcnow
+from sigmasight_onboarding.db.onboarding_writer import client_transaction
 from sigmasight_onboarding.db.portfolio_reads import is_option_type
 
 
-def enrich_equity_positions(engine, positions, last_prices) -> int:
-    """Fill last_price, market_value (= quantity × price) and unrealized_pnl for stock positions."""
+def enrich_equity_positions(engine, positions, last_prices, client: tuple[str, int] | None = None) -> int:
+    """Fill last_price, market_value (= quantity × price) and unrealized_pnl for stock positions. `client`:
+    (email, positions version read before `positions`) — then written in that client's transaction, which raises
+    `PositionsChangedError` (nothing written) if the book was re-written since: a mark of an old quantity never
+    lands on a new row."""
     equities = positions[~is_option_type(positions["position_type"])]
     rows = []
     cent = Decimal("0.01")
@@ -38,7 +42,7 @@ def enrich_equity_positions(engine, positions, last_prices) -> int:
             .values(last_price=bindparam("last_price"), market_value=bindparam("market_value"),
                     unrealized_pnl=bindparam("unrealized_pnl"), updated_at=bindparam("updated_at"))
         )
-        with engine.begin() as conn:
+        with (client_transaction(engine, *client) if client else engine.begin()) as conn:
             ids, last, value = read_columns(conn, select(table.c.id, table.c.last_price, table.c.market_value)
                                             .where(table.c.id.in_([r["_id"] for r in rows])))
             unchanged = dict(zip(ids, zip(last, value)))

@@ -18,24 +18,27 @@ from sigmasight_onboarding.db.pnl_explain import replace_pnl_explain
 
 
 def write_timeseries(engine: Engine, client_email: str, portfolio_id, days: Sequence[date], *, snapshots: list[dict],
-                     explain: list[dict], risk: list[dict], stress: list[dict], scenarios: list[dict]) -> None:
+                     explain: list[dict], risk: list[dict], stress: list[dict], scenarios: list[dict],
+                     positions_version: int | None = None) -> None:
     """Replace the client's rows of `days`, one transaction per table (empty lists leave a table alone).
-    The P&L explanation goes in the snapshots' transaction: never out of step with its snapshot."""
+    The P&L explanation goes in the snapshots' transaction: never out of step with its snapshot.
+    `positions_version` (read before the positions these rows were computed from): each client transaction
+    raises `PositionsChangedError` instead of writing once the client's book was re-written since."""
     if snapshots:
         t = PortfolioSnapshot.__table__
-        with client_transaction(engine, client_email) as conn:
+        with client_transaction(engine, client_email, positions_version) as conn:
             replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.snapshot_date.in_(days)), snapshots)
             replace_pnl_explain(conn, portfolio_id, days, explain)
     if risk:
         t = PortfolioRiskMetrics.__table__
-        with client_transaction(engine, client_email) as conn:
+        with client_transaction(engine, client_email, positions_version) as conn:
             replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.calculation_date.in_(days)), risk)
     if stress:
         if scenarios:  # shared by every client: a short transaction of their own, never held over the client's rows
             with engine.begin() as conn:
                 upsert_scenarios(conn, scenarios)
         t = StressTestResult.__table__
-        with client_transaction(engine, client_email) as conn:
+        with client_transaction(engine, client_email, positions_version) as conn:
             replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.calculation_date.in_(days)), stress)
 
 
