@@ -113,6 +113,17 @@ def test_monte_carlo_converges_to_parametric_for_linear_portfolio():
         risk.monte_carlo_var(w, cov, 0.99, n_paths=500)
 
 
+def test_seeded_draws_are_numpys_for_every_shape_in_any_order():
+    """The cached stream serves every width: each (n_paths, k, seed) draw is bit for bit what a fresh
+    numpy.random.default_rng(seed).standard_normal((n_paths, k)) gives — the widths of a range whose book grows and
+    shrinks, two seeds and two path counts interleaved — and read-only (a caller cannot corrupt the next one's)."""
+    for n, k, seed in [(10_000, 51, 42), (10_000, 52, 42), (10_000, 90, 42), (10_000, 60, 42), (12_000, 60, 42),
+                       (10_000, 7, 3), (10_000, 300, 42), (10_000, 1, 42), (10_000, 90, 3)]:
+        z = risk.standard_normal_draws(n, k, seed)
+        assert z.shape == (n, k) and not z.flags.writeable
+        assert np.array_equal(z, np.random.default_rng(seed).standard_normal((n, k))), (n, k, seed)
+
+
 def test_cholesky_eigen_fallback_for_singular_covariance():
     s = np.array([0.01, 0.02])
     cov = np.outer(s, s)  # perfectly correlated → singular, Cholesky fails
