@@ -375,7 +375,8 @@ def write_client_range(engine, res: ClientRange, scenarios_written: dict[str, st
     a run of many clients (after `share_scenario_definitions`) writes each shared definition once, and only
     what differs from it again."""
     scenarios = list(res.scenarios.values())
-    before = {}  # what scenarios_written said of the ids this client claims, restored if it writes nothing
+    before = {}  # what scenarios_written said of the ids this client claims: restored if its write is refused, so
+    # the next client upserts them (a no-op where this one got as far as upserting them)
     if scenarios_written is not None:
         fresh = []
         for scenario in scenarios:
@@ -390,7 +391,7 @@ def write_client_range(engine, res: ClientRange, scenarios_written: dict[str, st
                          explain=res.explain, risk=res.risk, stress=res.stress, scenarios=scenarios,
                          positions_version=res.positions_version)
     except PositionsChangedError:
-        for sid, old in before.items():  # the next client writes these definitions instead
+        for sid, old in before.items():
             if old is None:
                 scenarios_written.pop(sid, None)
             else:
