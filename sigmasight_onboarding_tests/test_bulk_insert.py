@@ -118,3 +118,43 @@ def test_insert_ignore_conflicts_skips_existing_rows_and_counts_the_new_ones(db_
     with engine.connect() as conn:
         reference = sorted(tuple(r) for r in conn.execute(select(table.c.symbol, table.c.date, table.c.reason, table.c.checked_at)))
     assert fast == reference
+
+
+def test_json_columns_copy_as_sqlalchemy_stores_them(db_url):
+    """A table with JSON columns (a NOT NULL one and a nullable one) takes the fast path (COPY / executemany of
+    serialised text) and stores what SQLAlchemy's own executemany stores, read back through SQLAlchemy and as the
+    database's text: nested objects, lists, unicode, quotes, commas and newlines in strings, numbers, booleans, and
+    Python None (JSON null, as SQLAlchemy's JSON type stores it by default), through both PostgreSQL drivers."""
+    from sqlalchemy import JSON, Column, Integer, MetaData, Table, cast, String as SAString
+
+    from sigmasight_onboarding.db.bulk import _fast_path_ok
+
+    values = [
+        {"AAPL": 1234.56, "MSFT": -0.01, "nested": {"list": [1, 2.5, None, "x"], "flag": True}},
+        {"quote": 'a "quoted", comma\nand newline', "é": "ünïcode ✓", "empty": ""},
+        [1, 2, 3], "just text", 42, 0.1, False, None, {},
+    ]
+    for url in _drivers(db_url):
+        engine = get_engine(url)
+        meta = MetaData()
+        table = Table("test_json_copy", meta, Column("id", Integer, primary_key=True), Column("doc", JSON, nullable=False),
+                      Column("extra", JSON, nullable=True))
+        meta.drop_all(engine)
+        meta.create_all(engine)
+        rows = [{"id": i, "doc": v, "extra": values[-1 - i]} for i, v in enumerate(values)]
+        try:
+            with engine.begin() as conn:
+                assert _fast_path_ok(conn, table, ["id", "doc", "extra"])
+                assert insert_rows(conn, table, rows) == len(rows)
+            query = select(table.c.id, table.c.doc, table.c.extra, cast(table.c.doc, SAString), cast(table.c.extra, SAString)).order_by(table.c.id)
+            with engine.connect() as conn:
+                fast = [tuple(r) for r in conn.execute(query)]
+            with engine.begin() as conn:
+                conn.execute(table.delete())
+                conn.execute(table.insert(), rows)  # SQLAlchemy's executemany: the reference
+            with engine.connect() as conn:
+                reference = [tuple(r) for r in conn.execute(query)]
+            assert fast == reference, url
+            assert [r[1] for r in fast] == values
+        finally:
+            meta.drop_all(engine)

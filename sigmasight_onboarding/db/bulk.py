@@ -88,7 +88,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> int:
     """Plain INSERT of new rows (every row with the same keys); returns the number of rows.
 
     Stores what SQLAlchemy's executemany stores (Python-side column defaults included), faster, when
-    every column is of a plain type (`_fast_path_ok`); otherwise (JSON, …) it is SQLAlchemy's executemany.
+    every column is of a plain type or JSON (`_fast_path_ok`; JSON through the dialect's own bind processor);
+    otherwise it is SQLAlchemy's executemany.
     PostgreSQL: COPY … FROM STDIN in the connection's transaction, no SQL compiled per row (about 2.4×
     faster than executemany for 100,000 positions). psycopg 3 adapts each Python value (`write_row`);
     psycopg2 gets CSV text (`copy_expert`; NULL an unquoted empty cell, every value quoted text as PostgreSQL
@@ -125,9 +126,9 @@ def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequenc
     return _noted(conn, table, _insert_columns(conn, table, names, [list(columns[k]) for k in names], n))
 
 
-# Column types the fast paths write as SQLAlchemy would (JSON and any other type go through SQLAlchemy).
+# Column types the fast paths write as SQLAlchemy would (any other type goes through SQLAlchemy).
 _FAST_TYPES = (sqltypes.Integer, sqltypes.Float, sqltypes.Numeric, sqltypes.String, sqltypes.Boolean,
-               sqltypes.Date, sqltypes.DateTime, sqltypes.Uuid, sqltypes.Enum)
+               sqltypes.Date, sqltypes.DateTime, sqltypes.Uuid, sqltypes.Enum, sqltypes.JSON)
 
 
 def _fast_path_ok(conn: Connection, table: Table, names: Sequence[str]) -> bool:
@@ -167,6 +168,11 @@ def _insert_columns(conn: Connection, table: Table, names: list[str], columns: l
             cursor.executemany(f"INSERT INTO {target} VALUES ({', '.join('?' * len(names))}){on_conflict}",
                                list(zip(*columns)))
             return max(cursor.rowcount or 0, 0) if conflict_columns else n
+    for i, name in enumerate(names):  # JSON: the dialect's own serialising (its json_serializer, None -> 'null')
+        if isinstance(table.c[name].type, sqltypes.JSON):
+            process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            if process is not None:
+                columns[i] = [process(v) for v in columns[i]]
     if conflict_columns:  # COPY into a temporary copy of the table, then one INSERT … ON CONFLICT
         load = prep.quote(f"tmp_load_{table.name}")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {load}")
