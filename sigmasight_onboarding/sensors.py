@@ -32,7 +32,7 @@ from sigmasight_onboarding.drops.reader import (
     declared_mismatch,
     drop_content_hash,
 )
-from sigmasight_onboarding.jobs import onboard_client_job, timeseries_job, verify_client_job
+from sigmasight_onboarding.jobs import daily_refresh_job, onboard_client_job, timeseries_job, verify_client_job
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
@@ -244,6 +244,27 @@ def _clients_of_failed_batches(instance, order: list[str], since) -> set[str]:
     return out
 
 
+def _failed_refresh_batches(instance, order: list[str], since) -> dict[str, object]:
+    """{client: the newest FAILED multi-client `daily_refresh` run created after `since` (a timestamp) that covers
+    it}. A batch fails as a whole when one client's blocking check fails; its other clients then get no prices
+    or analytics of the new session — and no time series, which waits for them — until they are refreshed alone."""
+    from datetime import datetime, timezone
+
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from sigmasight_onboarding.partitions import run_clients_of
+
+    failed = instance.get_runs(filters=RunsFilter(job_name=daily_refresh_job.name, statuses=[DagsterRunStatus.FAILURE],
+                                                  created_after=datetime.fromtimestamp(since, timezone.utc)), limit=50)
+    out: dict[str, object] = {}
+    for run in failed:  # newest first: the newest failed batch of a client wins
+        if "sigmasight/client" in run.tags:  # a one-client run failed on its own: nothing to split
+            continue
+        for client in run_clients_of(run.tags, order):
+            out.setdefault(client, run)
+    return out
+
+
 def missing_timeseries_requests(instance, sessions: int | None = None, as_of=None,
                                 batch_clients: int | None = None) -> tuple[list[RunRequest], list[str]]:
     """What should exist versus what does: for every onboarded client (its analytics materialised)
@@ -254,7 +275,9 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     `clients` partitions' order) that miss exactly the same block of at most `BATCH_MAX_SESSIONS` sessions —
     the new session after the daily refresh — share ONE run, up to `batch_clients` (SIGMASIGHT_BATCH_CLIENTS)
     each; a longer block (an onboarding's backlog) is a run per client, so it spreads over the workers; a
-    client of a batch that failed in the last day is requested on its own. Returns (requests, notes)."""
+    client of a batch that failed in the last day is requested on its own. A client whose sessions wait for a
+    price refresh because the `daily_refresh` batch covering it failed in the last day (another client's blocking
+    check) gets a `daily_refresh` run of its own, once per failed batch. Returns (requests, notes)."""
     import hashlib
     import time
 
@@ -281,6 +304,7 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     expected = [d for d in last_sessions(as_of or resolve_as_of(settings), n) if is_date_partition(d)]
     alone = None
     notes = []
+    waiting_refresh: list[str] = []  # clients whose missing sessions are newer than their newest price refresh
     due_blocks: dict[str, tuple[list, int]] = {}  # client -> (blocks, price_history storage id)
     for client in clients:
         if client not in onboarded:
@@ -296,16 +320,27 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
         due = [d for d in missing if refreshed is not None and d <= refreshed]
         if len(due) < len(missing):
             notes.append(f"{client}: {len(missing) - len(due)} session(s) wait for a price refresh")
+            waiting_refresh.append(client)
         if due:
             due_blocks[client] = (session_blocks(due), storage_id)
 
     def single(client):
         blocks, storage_id = due_blocks[client]
-        return [RunRequest(run_key=f"timeseries:{client}:{block[0]}:{block[-1]}:{storage_id}",
+        return [RunRequest(run_key=f"timeseries:{client}:{block[0]}:{block[-1]}:{storage_id}", job_name=timeseries_job.name,
                            tags={**client_range_tags([client], block), "sigmasight/trigger": "onboarding_timeseries_sensor"})
                 for block in blocks]
 
     requests: list[RunRequest] = []
+    failed_refresh = _failed_refresh_batches(instance, clients, time.time() - 86_400) if waiting_refresh else {}
+    for client in waiting_refresh:
+        batch = failed_refresh.get(client)
+        if batch is None:
+            continue
+        notes.append(f"{client}: its daily_refresh batch {batch.run_id[:8]} failed; refreshed on its own")
+        as_of_tag = {"sigmasight/as_of": batch.tags["sigmasight/as_of"]} if "sigmasight/as_of" in batch.tags else {}
+        requests.append(RunRequest(
+            run_key=f"refresh-alone:{batch.run_id}:{client}", job_name=daily_refresh_job.name, partition_key=client,
+            tags={**client_range_tags([client]), "sigmasight/trigger": "onboarding_timeseries_sensor", **as_of_tag}))
     stretch: list[str] = []  # neighbours (partition order) missing the same single block
 
     def flush():
@@ -317,7 +352,7 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
             ids = hashlib.sha256(",".join(f"{c}:{due_blocks[c][1]}" for c in batch).encode()).hexdigest()[:16]
             requests.append(RunRequest(
                 run_key=f"timeseries-batch:{batch[0]}:{batch[-1]}:{len(batch)}:{block[0]}:{block[-1]}:{ids}",
-                tags={**client_range_tags(batch, block), "sigmasight/trigger": "onboarding_timeseries_sensor"}))
+                job_name=timeseries_job.name, tags={**client_range_tags(batch, block), "sigmasight/trigger": "onboarding_timeseries_sensor"}))
         stretch.clear()
 
     for client in clients:
@@ -337,13 +372,14 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
 
 
 @sensor(
-    job=timeseries_job,
+    jobs=[timeseries_job, daily_refresh_job],
     minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.STOPPED,
     description="Level-triggered: every onboarded client that lacks any of its last N sessions "
                 "(SIGMASIGHT_ONBOARD_SESSIONS, default 30) of snapshots, "
                 "risk and stress gets them, as one range run per client (whenever it is switched on); neighbouring "
-                "clients missing the same sessions (the new session after the daily refresh) share one run.",
+                "clients missing the same sessions (the new session after the daily refresh) share one run. A client "
+                "whose daily_refresh batch failed (another client's check) is refreshed on its own first.",
 )
 def onboarding_timeseries_sensor(context: SensorEvaluationContext, onboarding: OnboardingResource,
                                  market_data: MarketDataResource):

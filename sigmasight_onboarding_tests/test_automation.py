@@ -176,6 +176,53 @@ def test_timeseries_sensor_is_level_triggered(env):
         assert verify.partition_key == JOHN
 
 
+def test_clients_of_a_failed_refresh_batch_are_refreshed_alone(env, monkeypatch):
+    """A `daily_refresh` batch fails as a whole when one client's blocking check fails, and its other clients'
+    new session then waits for a price refresh that would not come until the next day. Evaluated as the sensor
+    daemon does: the time-series sensor requests one `daily_refresh` run per client of the failed batch (once per
+    batch), and once a client's own refresh ran for real, that client's new session."""
+    from dagster._core.scheduler.instigation import TickStatus
+    from dagster._core.test_utils import create_run_for_test
+
+    from sigmasight_onboarding.cli import run_timeseries
+    from sigmasight_onboarding.partitions import client_range_tags
+
+    yesterday = last_sessions(AS_OF, 2)[0]
+    monkeypatch.setenv("SIGMASIGHT_ONBOARD_SESSIONS", "1")
+    monkeypatch.setenv("SIGMASIGHT_AS_OF", yesterday.isoformat())
+    t0 = datetime(2026, 11, 24, 23, 40, tzinfo=timezone.utc)
+    with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
+        for email in (JOHN, HNW):
+            copy_demo(env["imports"], email)
+            assert run_onboarding(email, instance).success
+            assert all(r.success for _d, r in run_timeseries(email, [yesterday], instance))
+        monkeypatch.setenv("SIGMASIGHT_AS_OF", AS_OF.isoformat())  # the new session arrives
+        batch = create_run_for_test(instance, job_name="daily_refresh", status=DagsterRunStatus.FAILURE,
+                                    tags={**client_range_tags([JOHN, HNW]), "sigmasight/trigger": "daily_refresh_schedule",
+                                          "sigmasight/as_of": AS_OF.isoformat()})
+        with _sensor_ticks(instance, "onboarding_timeseries_sensor") as tick:
+            first = tick(t0)
+            assert first.status == TickStatus.SUCCESS, (first.status, first.error, first.skip_reason)
+            runs = [instance.get_run_by_id(i) for i in first.run_ids]
+            assert sorted((r.job_name, r.tags["dagster/partition"], r.tags["sigmasight/client"]) for r in runs) == [
+                ("daily_refresh", HNW, HNW), ("daily_refresh", JOHN, JOHN)]
+            assert all(r.tags["sigmasight/as_of"] == AS_OF.isoformat() and "dagster/asset_partition_range_start" not in r.tags
+                       for r in runs)
+            for run in runs:
+                instance.report_run_canceled(run)  # not in flight any more: the clients are free again
+            again = tick(t0 + timedelta(minutes=1))
+            assert not again.run_ids, again.run_ids  # once per failed batch
+            john = next(r for r in runs if r.tags["sigmasight/client"] == JOHN)
+            refresh = defs.resolve_job_def("daily_refresh").execute_in_process(
+                instance=instance, partition_key=JOHN, tags=john.tags)
+            assert refresh.success
+            after = tick(t0 + timedelta(minutes=2))
+            (series,) = [instance.get_run_by_id(i) for i in after.run_ids]
+            assert series.job_name == "backfill_timeseries" and series.tags["sigmasight/client"] == JOHN
+            assert series.tags["dagster/asset_partition_range_end"] == f"{JOHN}|{AS_OF}"
+        assert batch.run_id not in after.run_ids
+
+
 def test_session_blocks_split_at_gaps():
     blocks = session_blocks([date(2026, 7, 31), date(2026, 8, 3), date(2026, 7, 2), date(2026, 7, 6)])
     assert blocks == [[date(2026, 7, 2), date(2026, 7, 6)], [date(2026, 7, 31), date(2026, 8, 3)]]  # 07-03 holiday skipped
