@@ -245,24 +245,57 @@ def _clients_of_failed_batches(instance, order: list[str], since) -> set[str]:
 
 
 def _failed_refresh_batches(instance, order: list[str], since) -> dict[str, object]:
-    """{client: the newest FAILED multi-client `daily_refresh` run created after `since` (a timestamp) that covers
-    it}. A batch fails as a whole when one client's blocking check fails; its other clients then get no prices
-    or analytics of the new session — and no time series, which waits for them — until they are refreshed alone."""
+    """{client: the RunRecord of the newest FAILED multi-client `daily_refresh` run created after `since` (a
+    timestamp) that covers it}. A batch fails as a whole when one client's blocking check fails (or any step
+    does); its other clients then miss that session's prices or analytics — and the time series that waits for
+    them — until they are refreshed alone."""
     from datetime import datetime, timezone
 
     from dagster import DagsterRunStatus, RunsFilter
 
     from sigmasight_onboarding.partitions import run_clients_of
 
-    failed = instance.get_runs(filters=RunsFilter(job_name=daily_refresh_job.name, statuses=[DagsterRunStatus.FAILURE],
-                                                  created_after=datetime.fromtimestamp(since, timezone.utc)), limit=50)
+    failed = instance.get_run_records(filters=RunsFilter(job_name=daily_refresh_job.name, statuses=[DagsterRunStatus.FAILURE],
+                                                         created_after=datetime.fromtimestamp(since, timezone.utc)), limit=50)
     out: dict[str, object] = {}
-    for run in failed:  # newest first: the newest failed batch of a client wins
-        if "sigmasight/client" in run.tags:  # a one-client run failed on its own: nothing to split
+    for record in failed:  # newest first: the newest failed batch of a client wins
+        if "sigmasight/client" in record.dagster_run.tags:  # a one-client run failed on its own: nothing to split
             continue
-        for client in run_clients_of(run.tags, order):
-            out.setdefault(client, run)
+        for client in run_clients_of(record.dagster_run.tags, order):
+            out.setdefault(client, record)
     return out
+
+
+def _refreshed_since(instance, client: str, since) -> bool:
+    """Whether `price_history` and every analytics asset has a materialisation of `client` at or after `since`
+    (a datetime): its own refresh has run since its batch failed."""
+    from dagster import AssetKey, AssetRecordsFilter
+
+    for asset in ("price_history", *ANALYTICS_ASSETS):
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[client]), limit=1).records
+        if not records or records[0].timestamp < since.timestamp():
+            return False
+    return True
+
+
+def refresh_alone_requests(instance, clients: list[str], skip: set[str]) -> tuple[list[RunRequest], list[str]]:
+    """A `daily_refresh` RunRequest of its own for each client (not in `skip`) of a multi-client `daily_refresh`
+    batch that failed in the last day and that has not been refreshed since, once per failed batch (run key);
+    returns (requests, notes)."""
+    from sigmasight_onboarding.partitions import client_range_tags
+
+    requests, notes = [], []
+    for client, record in _failed_refresh_batches(instance, clients, time.time() - 86_400).items():
+        if client in skip or _refreshed_since(instance, client, record.create_timestamp):
+            continue
+        batch = record.dagster_run
+        notes.append(f"{client}: its daily_refresh batch {batch.run_id[:8]} failed; refreshed on its own")
+        as_of_tag = {"sigmasight/as_of": batch.tags["sigmasight/as_of"]} if "sigmasight/as_of" in batch.tags else {}
+        requests.append(RunRequest(
+            run_key=f"refresh-alone:{batch.run_id}:{client}", job_name=daily_refresh_job.name, partition_key=client,
+            tags={**client_range_tags([client]), "sigmasight/trigger": "onboarding_timeseries_sensor", **as_of_tag}))
+    return requests, notes
 
 
 def missing_timeseries_requests(instance, sessions: int | None = None, as_of=None,
@@ -275,9 +308,9 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     `clients` partitions' order) that miss exactly the same block of at most `BATCH_MAX_SESSIONS` sessions —
     the new session after the daily refresh — share ONE run, up to `batch_clients` (SIGMASIGHT_BATCH_CLIENTS)
     each; a longer block (an onboarding's backlog) is a run per client, so it spreads over the workers; a
-    client of a batch that failed in the last day is requested on its own. A client whose sessions wait for a
-    price refresh because the `daily_refresh` batch covering it failed in the last day (another client's blocking
-    check) gets a `daily_refresh` run of its own, once per failed batch. Returns (requests, notes)."""
+    client of a batch that failed in the last day is requested on its own. A client of a `daily_refresh` batch that
+    failed in the last day (another client's blocking check) and was not refreshed since gets a `daily_refresh` run
+    of its own first (`refresh_alone_requests`). Returns (requests, notes)."""
     import hashlib
     import time
 
@@ -304,7 +337,6 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     expected = [d for d in last_sessions(as_of or resolve_as_of(settings), n) if is_date_partition(d)]
     alone = None
     notes = []
-    waiting_refresh: list[str] = []  # clients whose missing sessions are newer than their newest price refresh
     due_blocks: dict[str, tuple[list, int]] = {}  # client -> (blocks, price_history storage id)
     for client in clients:
         if client not in onboarded:
@@ -320,7 +352,6 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
         due = [d for d in missing if refreshed is not None and d <= refreshed]
         if len(due) < len(missing):
             notes.append(f"{client}: {len(missing) - len(due)} session(s) wait for a price refresh")
-            waiting_refresh.append(client)
         if due:
             due_blocks[client] = (session_blocks(due), storage_id)
 
@@ -330,17 +361,8 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
                            tags={**client_range_tags([client], block), "sigmasight/trigger": "onboarding_timeseries_sensor"})
                 for block in blocks]
 
-    requests: list[RunRequest] = []
-    failed_refresh = _failed_refresh_batches(instance, clients, time.time() - 86_400) if waiting_refresh else {}
-    for client in waiting_refresh:
-        batch = failed_refresh.get(client)
-        if batch is None:
-            continue
-        notes.append(f"{client}: its daily_refresh batch {batch.run_id[:8]} failed; refreshed on its own")
-        as_of_tag = {"sigmasight/as_of": batch.tags["sigmasight/as_of"]} if "sigmasight/as_of" in batch.tags else {}
-        requests.append(RunRequest(
-            run_key=f"refresh-alone:{batch.run_id}:{client}", job_name=daily_refresh_job.name, partition_key=client,
-            tags={**client_range_tags([client]), "sigmasight/trigger": "onboarding_timeseries_sensor", **as_of_tag}))
+    requests, refresh_notes = refresh_alone_requests(instance, clients, busy | (set(clients) - onboarded))
+    notes += refresh_notes
     stretch: list[str] = []  # neighbours (partition order) missing the same single block
 
     def flush():

@@ -176,16 +176,18 @@ def test_timeseries_sensor_is_level_triggered(env):
         assert verify.partition_key == JOHN
 
 
-def test_clients_of_a_failed_refresh_batch_are_refreshed_alone(env, monkeypatch):
-    """A `daily_refresh` batch fails as a whole when one client's blocking check fails, and its other clients'
-    new session then waits for a price refresh that would not come until the next day. Evaluated as the sensor
-    daemon does: the time-series sensor requests one `daily_refresh` run per client of the failed batch (once per
-    batch), and once a client's own refresh ran for real, that client's new session."""
+@pytest.mark.parametrize("failed_step", ["prices", "analytics"])
+def test_clients_of_a_failed_refresh_batch_are_refreshed_alone(env, monkeypatch, failed_step):
+    """A `daily_refresh` batch fails as a whole when one client's blocking check fails: its other clients miss the
+    new session's prices (and so its time series), or — the price step done, an analytics step failed — its
+    analytics, until the next day. Evaluated as the sensor daemon does: the time-series sensor requests one
+    `daily_refresh` run per client of the failed batch (once per batch), and once a client's own refresh ran for
+    real, that client's new session."""
     from dagster._core.scheduler.instigation import TickStatus
     from dagster._core.test_utils import create_run_for_test
 
     from sigmasight_onboarding.cli import run_timeseries
-    from sigmasight_onboarding.partitions import client_range_tags
+    from sigmasight_onboarding.partitions import client_range_tags, run_clients_of
 
     yesterday = last_sessions(AS_OF, 2)[0]
     monkeypatch.setenv("SIGMASIGHT_ONBOARD_SESSIONS", "1")
@@ -200,15 +202,20 @@ def test_clients_of_a_failed_refresh_batch_are_refreshed_alone(env, monkeypatch)
         batch = create_run_for_test(instance, job_name="daily_refresh", status=DagsterRunStatus.FAILURE,
                                     tags={**client_range_tags([JOHN, HNW]), "sigmasight/trigger": "daily_refresh_schedule",
                                           "sigmasight/as_of": AS_OF.isoformat()})
+        if failed_step == "analytics":  # the batch's price step had succeeded for both clients (a real run of it)
+            from dagster import AssetKey
+
+            assert defs.resolve_job_def("daily_refresh").execute_in_process(
+                instance=instance, tags=client_range_tags([JOHN, HNW]), asset_selection=[AssetKey("price_history")]).success
         with _sensor_ticks(instance, "onboarding_timeseries_sensor") as tick:
             first = tick(t0)
             assert first.status == TickStatus.SUCCESS, (first.status, first.error, first.skip_reason)
-            runs = [instance.get_run_by_id(i) for i in first.run_ids]
+            runs = [r for r in map(instance.get_run_by_id, first.run_ids) if r.job_name == "daily_refresh"]
             assert sorted((r.job_name, r.tags["dagster/partition"], r.tags["sigmasight/client"]) for r in runs) == [
                 ("daily_refresh", HNW, HNW), ("daily_refresh", JOHN, JOHN)]
             assert all(r.tags["sigmasight/as_of"] == AS_OF.isoformat() and "dagster/asset_partition_range_start" not in r.tags
                        for r in runs)
-            for run in runs:
+            for run in map(instance.get_run_by_id, first.run_ids):
                 instance.report_run_canceled(run)  # not in flight any more: the clients are free again
             again = tick(t0 + timedelta(minutes=1))
             assert not again.run_ids, again.run_ids  # once per failed batch
@@ -217,9 +224,12 @@ def test_clients_of_a_failed_refresh_batch_are_refreshed_alone(env, monkeypatch)
                 instance=instance, partition_key=JOHN, tags=john.tags)
             assert refresh.success
             after = tick(t0 + timedelta(minutes=2))
-            (series,) = [instance.get_run_by_id(i) for i in after.run_ids]
-            assert series.job_name == "backfill_timeseries" and series.tags["sigmasight/client"] == JOHN
-            assert series.tags["dagster/asset_partition_range_end"] == f"{JOHN}|{AS_OF}"
+            (series,) = [instance.get_run_by_id(i) for i in after.run_ids]  # JOHN's new session (HNW's too if due)
+            order = instance.get_dynamic_partitions("clients")
+            assert series.job_name == "backfill_timeseries" and JOHN in run_clients_of(series.tags, order)
+            assert series.tags["dagster/asset_partition_range_end"].endswith(f"|{AS_OF}")
+            if failed_step == "prices":  # HNW's new session still waits for its prices: not requested
+                assert not [r for r in map(instance.get_run_by_id, first.run_ids) if r.job_name == "backfill_timeseries"]
         assert batch.run_id not in after.run_ids
 
 
