@@ -281,20 +281,28 @@ def _refreshed_since(instance, client: str, since) -> bool:
 
 def refresh_alone_requests(instance, clients: list[str], skip: set[str]) -> tuple[list[RunRequest], list[str]]:
     """A `daily_refresh` RunRequest of its own for each client (not in `skip`) of a multi-client `daily_refresh`
-    batch that failed in the last day and that has not been refreshed since, once per failed batch (run key);
+    batch that failed in the last day and that has not been refreshed since, once per failed batch (run key; the
+    run's `sigmasight/refresh_of` tag names the batch, so a client once requested is not looked at again);
     returns (requests, notes)."""
     from sigmasight_onboarding.partitions import client_range_tags
 
+    from dagster import RunsFilter
+
     requests, notes = [], []
+    requested: dict[str, set[str]] = {}  # failed batch's run id -> clients already given their own refresh
     for client, record in _failed_refresh_batches(instance, clients, time.time() - 86_400).items():
-        if client in skip or _refreshed_since(instance, client, record.create_timestamp):
-            continue
         batch = record.dagster_run
+        if batch.run_id not in requested:  # one query per failed batch, so a big batch is checked once per client
+            requested[batch.run_id] = {run.tags.get("sigmasight/client") for run in instance.get_runs(
+                filters=RunsFilter(tags={"sigmasight/refresh_of": batch.run_id}))}
+        if client in skip or client in requested[batch.run_id] or _refreshed_since(instance, client, record.create_timestamp):
+            continue
         notes.append(f"{client}: its daily_refresh batch {batch.run_id[:8]} failed; refreshed on its own")
         as_of_tag = {"sigmasight/as_of": batch.tags["sigmasight/as_of"]} if "sigmasight/as_of" in batch.tags else {}
         requests.append(RunRequest(
             run_key=f"refresh-alone:{batch.run_id}:{client}", job_name=daily_refresh_job.name, partition_key=client,
-            tags={**client_range_tags([client]), "sigmasight/trigger": "onboarding_timeseries_sensor", **as_of_tag}))
+            tags={**client_range_tags([client]), "sigmasight/trigger": "onboarding_timeseries_sensor",
+                  "sigmasight/refresh_of": batch.run_id, **as_of_tag}))
     return requests, notes
 
 

@@ -214,7 +214,7 @@ def test_clients_of_a_failed_refresh_batch_are_refreshed_alone(env, monkeypatch,
             assert sorted((r.job_name, r.tags["dagster/partition"], r.tags["sigmasight/client"]) for r in runs) == [
                 ("daily_refresh", HNW, HNW), ("daily_refresh", JOHN, JOHN)]
             assert all(r.tags["sigmasight/as_of"] == AS_OF.isoformat() and "dagster/asset_partition_range_start" not in r.tags
-                       for r in runs)
+                       and r.tags["sigmasight/refresh_of"] == batch.run_id for r in runs)
             for run in map(instance.get_run_by_id, first.run_ids):
                 instance.report_run_canceled(run)  # not in flight any more: the clients are free again
             again = tick(t0 + timedelta(minutes=1))
