@@ -723,6 +723,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupted_in(exc: BaseException) -> Interrupted | None:
+    """The `Interrupted` that `exc` is or was raised from: a signal can land while a library runs (Dagster
+    resolving a job definition wraps whatever its callback raised in DagsterInvalidDefinitionError ``from`` it)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Interrupted):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -735,14 +747,17 @@ def main(argv: list[str] | None = None) -> int:
         _WATCH = _SignalWatch()
     try:
         return args.func(args)
-    except Interrupted as exc:
-        print(f"\ninterrupted by {exc}: stopped. Every step commits in one transaction, so the database is "
+    except Exception as exc:  # noqa: BLE001 - only our Interrupted, however a library wrapped it, is handled here
+        interrupted = interrupted_in(exc)
+        if interrupted is None:
+            if isinstance(exc, ValueError):  # configuration errors
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            raise
+        print(f"\ninterrupted by {interrupted}: stopped. Every step commits in one transaction, so the database is "
               "consistent; `sigmasight status` shows where the client stands, and the same command resumes.",
               file=sys.stderr)
-        return 128 + exc.signum
-    except ValueError as exc:  # configuration errors
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return 128 + interrupted.signum
     finally:
         if watch:
             _WATCH.close()

@@ -132,6 +132,38 @@ def test_signal_stops_the_cli_with_a_message_and_128_plus_signal(env, signum, co
     assert onboarding_state(get_engine(env["db_url"]), JOHN).state == READY
 
 
+def test_a_signal_landing_inside_dagster_still_stops_the_cli_cleanly(env, monkeypatch, capsys):
+    """The signal can land while Dagster runs our code and wraps what it raised (resolving the time-series job:
+    DagsterInvalidDefinitionError raised *from* our `Interrupted` — seen once in CI as exit 1 with a traceback).
+    The CLI still stops with 128 + signal and its message, the client INCOMPLETE, and the same command resumes."""
+    import signal
+
+    from dagster import Definitions
+    from dagster._core.errors import DagsterInvalidDefinitionError
+
+    from sigmasight_onboarding.cli import Interrupted
+
+    real = Definitions.resolve_job_def
+
+    def resolve_interrupted(self, name):
+        if name == "backfill_timeseries":  # as Dagster's resolve_unresolved_job_def wraps a callback's exception
+            try:
+                raise Interrupted(signal.SIGTERM)
+            except Interrupted as exc:
+                raise DagsterInvalidDefinitionError(f"Failed to resolve asset job {name}") from exc
+        return real(self, name)
+
+    folder = copy_demo(env["imports"], JOHN)
+    monkeypatch.setattr(Definitions, "resolve_job_def", resolve_interrupted)
+    assert main(["onboard", str(folder), "--sessions", "2", "--log-level", "CRITICAL"]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert "interrupted by SIGTERM" in err and "consistent" in err
+    assert onboarding_state(get_engine(env["db_url"]), JOHN).state == INCOMPLETE
+    monkeypatch.setattr(Definitions, "resolve_job_def", real)
+    assert main(["onboard", str(folder), "--sessions", "2"]) == 0
+    assert onboarding_state(get_engine(env["db_url"]), JOHN).state == READY
+
+
 def test_incomplete_and_ready_show_as_the_clients_check_in_the_ui(env, monkeypatch, tmp_path):
     """The state reaches Dagster as `client_account` → `onboarding_complete` for the client's
     partition: failed with stage and reason while INCOMPLETE, passed once READY."""
