@@ -420,7 +420,10 @@ def onboarding_timeseries_sensor(context: SensorEvaluationContext, onboarding: O
         context.log.info(note)
     if requests:
         return requests
-    return SkipReason("every onboarded client has its last sessions" + (f"; waiting: {'; '.join(notes[:5])}" if notes else ""))
+    if notes:  # someone lacks sessions but cannot have them yet (not onboarded, a run in flight, no price refresh)
+        return SkipReason(f"nothing to request now; waiting: {'; '.join(notes[:5])}"
+                          + (f" (+{len(notes) - 5} more)" if len(notes) > 5 else ""))
+    return SkipReason("every onboarded client has its last sessions")
 
 
 @sensor(

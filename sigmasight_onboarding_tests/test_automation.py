@@ -199,6 +199,11 @@ def test_clients_of_a_failed_refresh_batch_are_refreshed_alone(env, monkeypatch,
             assert run_onboarding(email, instance).success
             assert all(r.success for _d, r in run_timeseries(email, [yesterday], instance))
         monkeypatch.setenv("SIGMASIGHT_AS_OF", AS_OF.isoformat())  # the new session arrives
+        with _sensor_ticks(instance, "onboarding_timeseries_sensor") as tick:
+            before = tick(t0 - timedelta(minutes=1))  # no batch has run yet: both wait for their prices, and say so
+            assert before.status == TickStatus.SKIPPED and not before.run_ids
+            assert before.skip_reason.startswith("nothing to request now; waiting:"), before.skip_reason
+            assert f"{JOHN}: 1 session(s) wait for a price refresh" in before.skip_reason
         batch = create_run_for_test(instance, job_name="daily_refresh", status=DagsterRunStatus.FAILURE,
                                     tags={**client_range_tags([JOHN, HNW]), "sigmasight/trigger": "daily_refresh_schedule",
                                           "sigmasight/as_of": AS_OF.isoformat()})
