@@ -225,37 +225,16 @@ def _price_history_as_of(instance, client: str):
     return (date.fromisoformat(value.value) if value is not None else None), records[0].storage_id
 
 
-def _clients_of_failed_batches(instance, order: list[str], since) -> set[str]:
-    """Clients covered by a FAILED multi-client `backfill_timeseries` run created after `since` (a
-    timestamp): they are requested one by one, so one bad client cannot fail its neighbours again."""
+def _failed_batches(instance, job_name: str, order: list[str], since, tags: dict | None = None) -> dict[str, object]:
+    """{client: the RunRecord of the newest FAILED multi-client run of `job_name` (with `tags`) created after `since`
+    (a timestamp) that covers it}. A batch fails as a whole when one client's blocking check (or any step) fails."""
     from datetime import datetime, timezone
 
     from dagster import DagsterRunStatus, RunsFilter
 
     from sigmasight_onboarding.partitions import run_clients_of
 
-    failed = instance.get_runs(filters=RunsFilter(job_name=timeseries_job.name, statuses=[DagsterRunStatus.FAILURE],
-                                                  tags={"sigmasight/trigger": "onboarding_timeseries_sensor"},
-                                                  created_after=datetime.fromtimestamp(since, timezone.utc)), limit=50)
-    out: set[str] = set()
-    for run in failed:
-        if "sigmasight/client" not in run.tags:  # a batch
-            out |= run_clients_of(run.tags, order)
-    return out
-
-
-def _failed_refresh_batches(instance, order: list[str], since) -> dict[str, object]:
-    """{client: the RunRecord of the newest FAILED multi-client `daily_refresh` run created after `since` (a
-    timestamp) that covers it}. A batch fails as a whole when one client's blocking check fails (or any step
-    does); its other clients then miss that session's prices or analytics — and the time series that waits for
-    them — until they are refreshed alone."""
-    from datetime import datetime, timezone
-
-    from dagster import DagsterRunStatus, RunsFilter
-
-    from sigmasight_onboarding.partitions import run_clients_of
-
-    failed = instance.get_run_records(filters=RunsFilter(job_name=daily_refresh_job.name, statuses=[DagsterRunStatus.FAILURE],
+    failed = instance.get_run_records(filters=RunsFilter(job_name=job_name, statuses=[DagsterRunStatus.FAILURE], tags=tags,
                                                          created_after=datetime.fromtimestamp(since, timezone.utc)), limit=50)
     out: dict[str, object] = {}
     for record in failed:  # newest first: the newest failed batch of a client wins
@@ -264,6 +243,13 @@ def _failed_refresh_batches(instance, order: list[str], since) -> dict[str, obje
         for client in run_clients_of(record.dagster_run.tags, order):
             out.setdefault(client, record)
     return out
+
+
+def _clients_of_failed_batches(instance, order: list[str], since) -> set[str]:
+    """Clients covered by a FAILED multi-client `backfill_timeseries` run created after `since` (a
+    timestamp): they are requested one by one, so one bad client cannot fail its neighbours again."""
+    return set(_failed_batches(instance, timeseries_job.name, order, since,
+                               tags={"sigmasight/trigger": "onboarding_timeseries_sensor"}))
 
 
 def _refreshed_since(instance, client: str, since) -> bool:
@@ -290,7 +276,9 @@ def refresh_alone_requests(instance, clients: list[str], skip: set[str]) -> tupl
 
     requests, notes = [], []
     requested: dict[str, set[str]] = {}  # failed batch's run id -> clients already given their own refresh
-    for client, record in _failed_refresh_batches(instance, clients, time.time() - 86_400).items():
+    # a failed daily_refresh batch: its clients miss that session's prices or analytics — and the time series that
+    # waits for them — until they are refreshed alone
+    for client, record in _failed_batches(instance, daily_refresh_job.name, clients, time.time() - 86_400).items():
         batch = record.dagster_run
         if batch.run_id not in requested:  # one query per failed batch, so a big batch is checked once per client
             requested[batch.run_id] = {run.tags.get("sigmasight/client") for run in instance.get_runs(
