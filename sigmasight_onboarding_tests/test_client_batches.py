@@ -195,9 +195,9 @@ def test_only_a_short_block_is_shared_a_backlog_is_a_run_per_client(env, monkeyp
 REDROP = {"AAPL": 1500}  # JOHN's new drop: AAPL 1000 → 1500 shares; TSLA and the SPY call sold (soft-deleted)
 SOLD = ("TSLA", "SPY250919C00460000")
 READ_POINTS = {  # where each step of a batch reads the books (module attribute the test wraps)
-    "price step": ("sigmasight_onboarding.assets.price_history", "active_positions_frames", "daily_refresh"),
-    "analytics": ("sigmasight_onboarding.assets.client_market", "active_positions_frames", "daily_refresh"),
-    "time series": ("sigmasight_onboarding.assets.timeseries", "active_positions_frames", "backfill_timeseries"),
+    "price step": ("sigmasight_onboarding.assets.price_history", "client_books", "daily_refresh"),
+    "analytics": ("sigmasight_onboarding.assets.client_market", "client_books", "daily_refresh"),
+    "time series": ("sigmasight_onboarding.assets.timeseries", "client_books", "backfill_timeseries"),
 }
 
 

@@ -14,13 +14,11 @@ import pandas as pd
 from sigmasight_onboarding.price_backfill import reference_symbols
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
-from sigmasight_onboarding.db.onboarding_writer import positions_versions
 from sigmasight_onboarding.db.price_cache import price_matrix, window_start
 from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.db.portfolio_reads import (
     ClientPortfolio,
-    active_positions_frames,
-    client_portfolios,
+    client_books,
     is_option_type,
     price_symbols,
 )
@@ -97,10 +95,9 @@ def load_client_markets(engine, client_keys: list[str], as_of: date, prices: pd.
                         price_lookback_days: int | None = None) -> dict[str, ClientMarket]:
     """`load_client_market` of several clients (a daily-refresh range run): their portfolios and positions in
     one query each; each client's matrix is its columns of `prices` (the union's matrix) when it covers them."""
-    versions = positions_versions(engine, [k.lower() for k in client_keys])  # before the positions it stands for
-    portfolios = client_portfolios(engine, client_keys)
-    clients = [portfolios[k.lower()] for k in client_keys]
-    frames = active_positions_frames(engine, [c.portfolio_id for c in clients])
+    books = client_books(engine, client_keys)
+    clients = [books.portfolios[k.lower()] for k in client_keys]
+    frames = books.positions
     lookback = get_settings().price_lookback_days if price_lookback_days is None else price_lookback_days
     sessions = sessions_between(window_start(as_of, lookback), as_of)
     last_of_union = prices.ffill().iloc[-1] if prices is not None and len(clients) > 1 and len(prices) else None
@@ -108,7 +105,7 @@ def load_client_markets(engine, client_keys: list[str], as_of: date, prices: pd.
                                    last_of_union)
                for key, client in zip(client_keys, clients)}
     for key, market in markets.items():
-        market.positions_version = versions[key.lower()]
+        market.positions_version = books.versions[key.lower()]
     if len(markets) > 1 and prices is not None and all(covers(prices, sessions, list(m.prices.columns)) for m in markets.values()):
         batch = BatchMarket(prices, sorted(set().union(*(m.price_symbols for m in markets.values()))),
                             [m.client.portfolio_id for m in markets.values()])

@@ -28,12 +28,12 @@ from dagster import (
 from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.db.price_cache import coverage, jump_flags, window_start
-from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, positions_versions
+from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError
 from sigmasight_onboarding.db.position_values import enrich_equity_positions
 from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
 from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
 from sigmasight_onboarding.log_summary import summarise
-from sigmasight_onboarding.db.portfolio_reads import active_positions_frames, client_portfolios, price_symbols
+from sigmasight_onboarding.db.portfolio_reads import client_books, price_symbols
 from sigmasight_onboarding.partitions import clients_partitions
 from sigmasight_onboarding.resources.price_matrix_io import PRICE_MATRIX_IO_MANAGER
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
@@ -77,10 +77,8 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     settings = market_data.settings()
     engine = database.engine()
     clients = run_clients(context)
-    versions = positions_versions(engine, clients)  # read before the positions they stand for
-    portfolios = client_portfolios(engine, clients)
-    frames = active_positions_frames(engine, [portfolios[key.lower()].portfolio_id for key in clients])
-    positions_by_client = {key: frames[portfolios[key.lower()].portfolio_id] for key in clients}
+    books = client_books(engine, clients)
+    positions_by_client = {key: books.of(key)[1] for key in clients}
     held_by_client = {key: price_symbols(p) for key, p in positions_by_client.items()}
     symbols = sorted(set().union(*held_by_client.values()) | set(reference_symbols()))
     as_of = market_data.as_of()
@@ -114,7 +112,7 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     enriched, changed = {}, {}
     for key in clients:
         try:
-            enriched[key] = enrich_equity_positions(engine, positions_by_client[key], last_prices, (key, versions[key]))
+            enriched[key] = enrich_equity_positions(engine, positions_by_client[key], last_prices, (key, books.of(key)[2]))
         except PositionsChangedError as exc:  # re-onboarded meanwhile: its own run marks the new book
             enriched[key], changed[key] = 0, str(exc)
             context.log.warning(str(exc))

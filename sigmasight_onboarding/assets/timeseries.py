@@ -48,12 +48,11 @@ from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, 
 from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
 from sigmasight_onboarding.db.pnl_explain import explain_records
-from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, positions_versions
+from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError
 from sigmasight_onboarding.db.timeseries_writer import merged_replay_definition, write_timeseries
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.portfolio_reads import (
-    active_positions_frames,
-    client_portfolios,
+    client_books,
     is_option_type,
     price_symbols,
 )
@@ -198,9 +197,8 @@ class SharedWindow:
 
     @classmethod
     def read(cls, engine, market_data, by_client: dict[str, list[date]]) -> "SharedWindow":
-        versions = positions_versions(engine, [c.lower() for c in by_client])  # before the positions they stand for
-        portfolios = client_portfolios(engine, list(by_client))
-        positions = active_positions_frames(engine, [p.portfolio_id for p in portfolios.values()])
+        books = client_books(engine, list(by_client))
+        portfolios, positions, versions = books.portfolios, books.positions, books.versions
         symbols = sorted(set().union(*(price_symbols(f) for f in positions.values())) | set(reference_symbols()))
         history = history_sessions(market_data.settings().risk_lookback)
         first = min(days[0] for days in by_client.values())

@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, text, update
 
 from sigmasight_onboarding.config import Settings
 from sigmasight_onboarding.db.bulk import insert_rows
@@ -32,7 +32,7 @@ from sigmasight_onboarding.db.models import (
     User,
     utcnow,
 )
-from sigmasight_onboarding.db.portfolio_reads import tag_names_by_position
+from sigmasight_onboarding.db.portfolio_reads import positions_versions, tag_names_by_position
 from sigmasight_onboarding.drops.reader import ClientDrop
 from sigmasight_onboarding.security import hash_password, new_id, verify_password
 
@@ -91,9 +91,6 @@ def client_lock(conn: Connection, email: str) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
-POSITION_WRITES = ("onboard", "reconcile", "offboard")  # audit actions of a write that changed the client's book
-
-
 class PositionsChangedError(RuntimeError):
     """The client's positions were written (re-onboarded, offboarded) after a run read them: what that run
     computed from them must not be stored (the writer's own run computes the new book)."""
@@ -102,24 +99,6 @@ class PositionsChangedError(RuntimeError):
         super().__init__(f"{email}: positions changed while this run computed (positions version {read} read, "
                          f"{now} now); nothing written for this client, its onboarding run writes them")
         self.email = email
-
-
-def positions_versions(conn_or_engine, emails: list[str]) -> dict[str, int]:
-    """Per client email, its positions version: the id of its newest successful audit row of a write that changed
-    its book (`POSITION_WRITES`; `write_client` appends it in the transaction that writes the positions, and a
-    write that changed nothing appends 're-run (no change)'); 0 if there is none. One query."""
-    if not emails:
-        return {}
-    t = OnboardingAuditLog.__table__
-    query = (select(t.c.client_email, func.max(t.c.id))
-             .where(t.c.client_email.in_(list(emails)), t.c.outcome == "success", t.c.action.in_(POSITION_WRITES))
-             .group_by(t.c.client_email))
-    if isinstance(conn_or_engine, Engine):
-        with conn_or_engine.connect() as conn:
-            found = dict(conn.execute(query).all())
-    else:
-        found = dict(conn_or_engine.execute(query).all())
-    return {e: int(found.get(e) or 0) for e in emails}
 
 
 @contextmanager

@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from sigmasight_onboarding.db.bulk import read_columns
-from sigmasight_onboarding.db.models import Portfolio, Position, PositionTag, Tag, User
+from sigmasight_onboarding.db.models import OnboardingAuditLog, Portfolio, Position, PositionTag, Tag, User
 from sigmasight_onboarding.domain import is_option_type  # noqa: F401  (re-exported)
 
 
@@ -60,6 +60,50 @@ def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
     entry_date, underlying_symbol, strike (=$ strike_price), expiration_date, tags (list).
     """
     return active_positions_frames(engine, [portfolio_id])[portfolio_id]
+
+
+POSITION_WRITES = ("onboard", "reconcile", "offboard")  # audit actions of a write that changed the client's book
+
+
+def positions_versions(conn_or_engine, emails: list[str]) -> dict[str, int]:
+    """Per client email, its positions version: the id of its newest successful audit row of a write that changed
+    its book (`POSITION_WRITES`; `write_client` appends it in the transaction that writes the positions, and a
+    write that changed nothing appends 're-run (no change)'); 0 if there is none. One query."""
+    if not emails:
+        return {}
+    t = OnboardingAuditLog.__table__
+    query = (select(t.c.client_email, func.max(t.c.id))
+             .where(t.c.client_email.in_(list(emails)), t.c.outcome == "success", t.c.action.in_(POSITION_WRITES))
+             .group_by(t.c.client_email))
+    if isinstance(conn_or_engine, Engine):
+        with conn_or_engine.connect() as conn:
+            found = dict(conn.execute(query).all())
+    else:
+        found = dict(conn_or_engine.execute(query).all())
+    return {e: int(found.get(e) or 0) for e in emails}
+
+
+@dataclass(frozen=True)
+class ClientBooks:
+    """What a run over several clients reads of their books, in the order that makes the positions versions safe."""
+
+    versions: dict[str, int]  # lower-case email -> `positions_versions`, read BEFORE the positions it stands for
+    portfolios: dict[str, ClientPortfolio]  # lower-case email -> its user and portfolio
+    positions: dict  # portfolio id -> `active_positions_frame`
+
+    def of(self, email: str) -> tuple[ClientPortfolio, pd.DataFrame, int]:
+        """(portfolio, active positions, positions version) of one client."""
+        portfolio = self.portfolios[email.lower()]
+        return portfolio, self.positions[portfolio.portfolio_id], self.versions[email.lower()]
+
+
+def client_books(engine: Engine, emails: list[str]) -> ClientBooks:
+    """The positions versions, portfolios and active positions of `emails` (a query each; versions first, so a
+    book written after they were read fails the version check of a later write instead of slipping through)."""
+    versions = positions_versions(engine, [e.lower() for e in emails])
+    portfolios = client_portfolios(engine, emails)
+    positions = active_positions_frames(engine, list(dict.fromkeys(portfolios[e.lower()].portfolio_id for e in emails)))
+    return ClientBooks(versions, portfolios, positions)
 
 
 def active_positions_frames(engine: Engine, portfolio_ids: list) -> dict:
