@@ -269,3 +269,37 @@ def test_marks_and_snapshots_is_one_valuation_of_both():
     marks, series = snapshots.marks_and_snapshots(positions, prices, days, rates=rates, vols=vols)
     pd.testing.assert_frame_equal(marks, snapshots.position_marks(positions, prices, days, rates=rates, vols=vols))
     pd.testing.assert_frame_equal(series, snapshots.portfolio_snapshot_series(positions, prices, days, rates=rates, vols=vols))
+
+
+@pytest.mark.parametrize("values", [
+    [date(2026, 1, 2), date(2024, 2, 29)],
+    ["2026-01-02", "2024-02-29"],
+    [pd.Timestamp("2026-01-02 15:30"), pd.Timestamp("2024-02-29")],
+    [None, date(2026, 1, 2)],
+    [float("nan"), pd.NaT, "2026-01-02"],
+    ["01/02/2026", "2/29/2024"],  # a format numpy refuses: parsed by pandas
+    pd.Series(pd.to_datetime(["2026-01-02 09:00", "2024-02-29"], format="mixed")),
+], ids=["dates", "iso", "timestamps", "none", "nan-nat", "us-format", "datetime64-series"])
+def test_day_arrays_are_the_days_pandas_parses(values):
+    """to_day_array (numpy where it can) gives the calendar days pandas.to_datetime gives, NaT for missing."""
+    from sigmasight_onboarding.analytics.greeks import to_day_array
+
+    expected = pd.to_datetime(pd.Series(list(values), dtype=object), format="mixed").dt.normalize().to_numpy().astype("datetime64[D]")
+    got = to_day_array(values)
+    assert got.dtype == np.dtype("datetime64[D]")
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_by_session_leaves_a_session_frame_alone_and_fixes_any_other():
+    """returns.by_session: a sorted midnight DatetimeIndex frame is returned itself (no copy); a frame on
+    date objects, out of order or with times of day comes back sorted on midnight Timestamps, the input untouched."""
+    from sigmasight_onboarding.analytics.returns import by_session
+
+    days = [date(2026, 1, 5), date(2026, 1, 2), date(2026, 1, 6)]
+    raw = pd.DataFrame({"SPY": [2.0, 1.0, 3.0]}, index=days)
+    fixed = by_session(raw)
+    assert list(fixed.index) == [pd.Timestamp("2026-01-02"), pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-06")]
+    assert fixed["SPY"].tolist() == [1.0, 2.0, 3.0] and raw.index.tolist() == days
+    assert by_session(fixed) is fixed
+    timed = fixed.set_axis(fixed.index + pd.Timedelta(hours=16), axis=0)
+    assert by_session(timed) is not timed and by_session(timed).index.equals(fixed.index)

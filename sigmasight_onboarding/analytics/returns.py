@@ -36,3 +36,18 @@ def yield_changes_bp(yields_percent: pd.Series) -> pd.Series:
     """
     values = yields_percent.to_numpy(dtype=float)
     return pd.Series((values[1:] - values[:-1]) * 100.0, index=yields_percent.index[1:], name=yields_percent.name)
+
+
+def by_session(prices: pd.DataFrame) -> pd.DataFrame:
+    """`prices` on a sorted, midnight-normalised DatetimeIndex (any date-like index in, any order).
+
+    A frame already so indexed is returned as it is, not copied (a range run hands every session such a
+    slice); otherwise a copy is re-indexed and sorted. Callers never modify the result in place.
+    """
+    index = prices.index
+    if (isinstance(index, pd.DatetimeIndex) and index.tz is None and index.is_monotonic_increasing
+            and index.equals(index.normalize())):
+        return prices
+    px = prices.copy()
+    px.index = pd.DatetimeIndex(pd.to_datetime(index)).normalize()
+    return px.sort_index()

@@ -40,6 +40,8 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import special
 
+from sigmasight_onboarding.analytics.greeks import to_day_array
+from sigmasight_onboarding.analytics.returns import by_session
 from sigmasight_onboarding.analytics.snapshots import (
     DAYS_PER_YEAR,
     Pricer,
@@ -1076,9 +1078,7 @@ def price_history(prices: pd.DataFrame, as_of: Any) -> tuple[pd.Timestamp, pd.Da
     history : DataFrame
         The rows dated ≤ as_of, on a sorted, normalised DatetimeIndex.
     """
-    px = prices.copy()
-    px.index = pd.DatetimeIndex(pd.to_datetime(px.index)).normalize()
-    px = px.sort_index()
+    px = by_session(prices)
     as_of_ts = px.index[-1] if as_of is None else pd.Timestamp(as_of).normalize()
     return as_of_ts, px.loc[:as_of_ts]
 
@@ -1101,13 +1101,13 @@ def held_positions(positions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame
         ``price_symbol``) is not prepared again.
     """
     pos = positions if "price_symbol" in positions.columns else prepare_positions(positions)
+    day = np.datetime64(pd.Timestamp(as_of).date(), "D")
     if "entry_date" in pos.columns:
-        held = ~(pd.to_datetime(pos["entry_date"]).dt.normalize() > as_of).to_numpy()
+        held = ~(to_day_array(pos["entry_date"]) > day)  # no entry date (NaT): held
         if not held.all():
             pos = pos.loc[held]
     if pos["is_option"].any():
-        exp = pd.to_datetime(pos["expiration_date"]).dt.normalize()
-        alive = ~(pos["is_option"] & (exp < as_of)).to_numpy()
+        alive = ~(pos["is_option"].to_numpy(dtype=bool) & (to_day_array(pos["expiration_date"]) < day))
         if not alive.all():
             pos = pos.loc[alive]
     return pos

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence, TypedDict, Unpack
 import numpy as np
 import pandas as pd
 
-from sigmasight_onboarding.analytics.greeks import black_scholes
+from sigmasight_onboarding.analytics.greeks import black_scholes, to_day_array
 from sigmasight_onboarding.analytics.greeks import black_scholes_price as bs_price_only
 
 from sigmasight_onboarding.domain import CALL_TYPES, CONTRACT_MULTIPLIER, LONG_TYPES, OPTION_TYPES, STOCK_TYPES
@@ -216,7 +216,7 @@ def lookup_values(mapping: Mapping[str, float] | pd.Series | float | None, keys:
 
 def time_to_expiry_years(expiration_dates: Any, as_of: Any) -> np.ndarray:
     """(expiration_date − as_of) in calendar days / 365 (Act/365F); ≤ 0 means expired."""
-    exp = pd.to_datetime(pd.Series(np.atleast_1d(np.asarray(expiration_dates, dtype=object)))).to_numpy().astype("datetime64[D]")
+    exp = to_day_array(expiration_dates)
     ref = np.datetime64(pd.Timestamp(as_of).date(), "D")
     return (exp - ref).astype(float) / DAYS_PER_YEAR
 

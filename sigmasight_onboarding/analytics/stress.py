@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
+from sigmasight_onboarding.analytics.returns import by_session
 from sigmasight_onboarding.domain import CALL_TYPES, OPTION_TYPES
 from sigmasight_onboarding.analytics.snapshots import (
     CONTRACT_MULTIPLIER,
@@ -251,9 +252,7 @@ def historical_replay_scenarios(
     2 × lookback − window sessions before the newest row; rows that `prices` does not hold, or NaN, are
     left out of that vol).
     """
-    px_all = prices.copy()
-    px_all.index = pd.DatetimeIndex(pd.to_datetime(px_all.index)).normalize()
-    px_all = px_all.sort_index()
+    px_all = by_session(prices)
     offset = max(len(px_all) - (int(lookback) + 1), 0)  # px = the look-back's rows, px_all.iloc[offset:]
     px = px_all.iloc[offset:]
     if benchmark not in px.columns:

@@ -287,6 +287,9 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         columns = sorted(set(book_symbols) | set(FACTOR_ETFS.values()) | {"TLT"})
         rolled = SessionBetas(rolling_stress_betas(simple_returns(matrix[columns]), book_symbols, matrix["^TNX"], booked, window=252),
                               booked)
+    # the window on a DatetimeIndex once, so the per-session steps take their slices as they are (no copy
+    # and date parse of a 507-row frame per session and step: `returns.by_session`)
+    stamped = matrix.set_axis(pd.DatetimeIndex([pd.Timestamp(d) for d in matrix.index]), axis=0)
     for day in days:
         positions = held_by_day[day]
         if positions.empty:  # before the first entry date: an empty book, so "All" stays a valid range
@@ -294,10 +297,9 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
             continue
         day_symbols = sorted(set(held_symbols(positions)) | reference)
         i = position[day]
-        prices = matrix.iloc[i - history + 1: i + 1][day_symbols]  # = a single-session run's frame
-        irx = prices["^IRX"]
-        rates = (irx / 100.0).ffill()
-        rate = float(rates.loc[day]) if np.isfinite(rates.loc[day]) else RISK_FREE_RATE_FALLBACK
+        prices = stamped.iloc[i - history + 1: i + 1][day_symbols]  # = a single-session run's frame, ending on day
+        today_rate = float(prices["^IRX"].ffill().iloc[-1]) / 100.0
+        rate = today_rate if np.isfinite(today_rate) else RISK_FREE_RATE_FALLBACK
         underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
         vols = vol_by_day.loc[pd.Timestamp(day), underlyings] if underlyings else pd.Series(dtype=float)
         if "portfolio_risk_metrics" in selected:
@@ -634,9 +636,9 @@ def _stress_records(out, client, positions, price_syms, prices, day, rate, vols,
     """The stress rows of `day`: scenario file + historical replay, from the multivariate and rate betas of the
     session's own 252-session window (`analytics.rolling_betas.rolling_stress_betas`, computed for the whole range)."""
     wide, rate_betas, loadings = rolled.of(day, price_syms)
-    spots = prices.loc[day]
+    spots = prices.iloc[-1]  # `prices` ends on `day`
     valued = value_positions(positions, spots, day, rate, vols=vols)
-    replays = historical_replay_scenarios(prices.loc[:day], lookback=out.risk_lookback, window=20)
+    replays = historical_replay_scenarios(prices, lookback=out.risk_lookback, window=20)
     stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
                                "expiration_date", "position_type"]]
     result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols,
