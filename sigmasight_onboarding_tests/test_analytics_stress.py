@@ -159,6 +159,29 @@ def test_missing_betas_named():
         stress.run_stress_tests(positions, pd.DataFrame({"Market": [1.0]}, index=["A"]), None, load_scenarios()[:1])
 
 
+def test_symbol_returns_by_hand_with_absent_nan_and_reordered_betas():
+    """r = Σ β f + rate_beta × bp, by hand: betas given with their factor columns in another order and only
+    two of them, a NaN beta counting 0, a symbol with no betas row that a realised return covers (its model
+    return would be 0), the realised return overriding the model where given."""
+    betas = pd.DataFrame({"Value": [0.5, np.nan], "Market": [1.2, 0.8]}, index=["AAA", "BBB"])
+    market_only = Scenario(id="m", name="m", category="t", factor_shocks={"Market": -0.10}, rates_bp=50.0,
+                           symbol_returns={"CCC": 0.02})
+    replay = Scenario(id="r", name="r", category="t", factor_shocks={"Market": -0.10},
+                      symbol_returns={"CCC": -0.30, "AAA": -0.05})
+    value = Scenario(id="v", name="v", category="t", factor_shocks={"Value": 0.02}, symbol_returns={"CCC": 0.01})
+    got = stress.scenario_symbol_returns(["BBB", "AAA", "CCC", "AAA"], betas, {"AAA": 1e-4}, [market_only, replay, value])
+    assert got.columns.tolist() == ["BBB", "AAA", "CCC"]
+    with pytest.raises(ValueError, match="CCC"):  # CCC has no betas row and one scenario without a realised return
+        stress.scenario_symbol_returns(["CCC"], betas, None, [Scenario(id="x", name="x", category="t")])
+    # legacy spread model (no loadings): f_Value = s_Value − f_Market, f_Market = s_Market (0 when absent)
+    expected = pd.DataFrame(
+        [[0.8 * -0.10, 1.2 * -0.10 + 1e-4 * 50.0, 0.02],
+         [0.8 * -0.10, -0.05, -0.30],
+         [0.0, 0.5 * 0.02, 0.01]],
+        index=["m", "r", "v"], columns=["BBB", "AAA", "CCC"])
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-15)
+
+
 # ---------------------------------------------------------------- historical replay
 
 

@@ -69,6 +69,8 @@ def factor_moves(scenarios: Sequence[Scenario], factor_loadings: pd.DataFrame | 
     if factor_loadings is None:
         L = np.zeros((len(names), len(names)))
         L[1:, 0] = 1.0
+    elif factor_loadings.index.tolist() == names and factor_loadings.columns.tolist() == names:
+        L = np.nan_to_num(factor_loadings.to_numpy(float), nan=0.0, posinf=np.inf, neginf=-np.inf)  # = the reindex below
     else:
         L = factor_loadings.reindex(index=names, columns=names).fillna(0.0).to_numpy(float)
     rows = []
@@ -97,13 +99,20 @@ def scenario_symbol_returns(
     realised return for them).
     """
     symbols = list(dict.fromkeys(symbols))
-    b = betas.reindex(columns=list(FACTOR_NAMES)).astype(float)
+    b = betas if betas.columns.tolist() == list(FACTOR_NAMES) else betas.reindex(columns=list(FACTOR_NAMES))
     no_row = [s for s in symbols if s not in b.index]
     override = np.array([[s in sc.symbol_returns for s in symbols] for sc in scenarios], dtype=bool).reshape(len(scenarios), len(symbols))
     need_betas = [s for j, s in enumerate(symbols) if s in no_row and not override[:, j].all()]
     if need_betas:
         raise ValueError(f"no betas for symbols {need_betas}")
-    B = b.reindex(symbols).fillna(0.0).to_numpy()  # symbols × factors
+    if b.index.is_unique:  # = b.reindex(symbols).fillna(0.0), by position (a reindex per session costs more than the rest)
+        rows = b.index.get_indexer(symbols)
+        B = np.zeros((len(symbols), len(FACTOR_NAMES)))  # symbols × factors; a symbol without a row: 0
+        if len(b):
+            found = b.to_numpy(float)[np.maximum(rows, 0)]
+            B = np.where((rows[:, None] >= 0) & ~np.isnan(found), found, 0.0)
+    else:
+        B = b.astype(float).reindex(symbols).fillna(0.0).to_numpy()  # raises on the duplicate labels, as before
     F = factor_moves(scenarios, factor_loadings).to_numpy()  # scenarios × factors
     rb = lookup_values(rate_betas, symbols, "rate_beta", default=0.0) if rate_betas is not None else np.zeros(len(symbols))
     bp = np.array([sc.rates_bp for sc in scenarios], dtype=float)

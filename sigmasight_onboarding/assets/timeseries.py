@@ -42,7 +42,7 @@ from sigmasight_onboarding.analytics.pnl_explain import TERMS, explain_session_p
 from sigmasight_onboarding.analytics.snapshots import (
     marks_and_snapshots,
     prepare_positions,
-    value_positions,
+    valuation_arrays,
 )
 from sigmasight_onboarding.analytics.stress import historical_replay_scenarios, run_stress_tests
 from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
@@ -637,10 +637,10 @@ def _stress_records(out, client, positions, price_syms, prices, day, rate, vols,
     session's own 252-session window (`analytics.rolling_betas.rolling_stress_betas`, computed for the whole range)."""
     wide, rate_betas, loadings = rolled.of(day, price_syms)
     spots = prices.iloc[-1]  # `prices` ends on `day`
-    valued = value_positions(positions, spots, day, rate, vols=vols)
+    # the prepared book with the session's market values (valuation_arrays: the numbers of value_positions
+    # without building its table)
+    stress_positions = positions.assign(market_value=valuation_arrays(positions, spots, day, rate, vols=vols)["market_value"])
     replays = historical_replay_scenarios(prices, lookback=out.risk_lookback, window=20)
-    stress_positions = valued[["symbol", "market_value", "is_option", "underlying_symbol", "quantity", "strike",
-                               "expiration_date", "position_type"]]
     result = run_stress_tests(stress_positions, wide, rate_betas, scenarios + replays, as_of=day, spots=spots, rate=rate, vols=vols,
                               factor_loadings=loadings)  # issue 15: orthogonal style factors
     now = utcnow()
