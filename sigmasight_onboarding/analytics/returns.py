@@ -46,7 +46,7 @@ def by_session(prices: pd.DataFrame) -> pd.DataFrame:
     """
     index = prices.index
     if (isinstance(index, pd.DatetimeIndex) and index.tz is None and index.is_monotonic_increasing
-            and index.equals(index.normalize())):
+            and index.is_normalized):
         return prices
     px = prices.copy()
     px.index = pd.DatetimeIndex(pd.to_datetime(index)).normalize()
