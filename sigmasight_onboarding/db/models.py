@@ -52,9 +52,11 @@ def _serial_id(**kw: Any) -> Any:
     return mapped_column(Integer, primary_key=True, autoincrement=True, **kw)
 
 
-def _cascade_fk(target: str, **kw: Any) -> Any:
-    """An indexed reference to ``target`` ("table.id"); the row is deleted with the row it refers to."""
-    return mapped_column(ForeignKey(target, ondelete="CASCADE"), index=True, **kw)
+def _cascade_fk(target: str, index: bool = True, **kw: Any) -> Any:
+    """A reference to ``target`` ("table.id"); the row is deleted with the row it refers to. Indexed unless
+    ``index=False``: where the table's unique constraint leads with this column, its index already serves every
+    lookup and cascade by it, and a second B-tree would only cost each insert (migration 0011)."""
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), index=index, **kw)
 
 
 def _stamp(**kw: Any) -> Any:
@@ -68,7 +70,7 @@ class _PortfolioDay:
     (``sort_order`` puts the head first; a mixin's unsorted columns follow the table's own)."""
 
     id: Mapped[int] = _serial_id(sort_order=-10)
-    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id", sort_order=-2)
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id", index=False, sort_order=-2)  # unique (portfolio_id, date)
     calculation_date: Mapped[date] = mapped_column(Date, sort_order=-1)
     created_at: Mapped[datetime] = _stamp()
 
@@ -77,7 +79,8 @@ class _PositionDay(_PortfolioDay):
     """A row about one position (of its portfolio) on one calculation date:
     id, position_id, portfolio_id, calculation_date, … created_at."""
 
-    position_id: Mapped[uuid.UUID] = _cascade_fk("positions.id", sort_order=-3)
+    position_id: Mapped[uuid.UUID] = _cascade_fk("positions.id", index=False, sort_order=-3)  # unique (position_id, date)
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id", sort_order=-2)  # not leading any key here: indexed
 
 
 class OnboardingAuditLog(Base):
@@ -205,7 +208,7 @@ class PositionFactorExposure(Base):
     )
 
     id: Mapped[int] = _serial_id()
-    position_id: Mapped[uuid.UUID] = _cascade_fk("positions.id")
+    position_id: Mapped[uuid.UUID] = _cascade_fk("positions.id", index=False)  # leads the unique key
     portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
     factor_id: Mapped[int] = mapped_column(ForeignKey("onb_factor_definitions.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
@@ -229,7 +232,7 @@ class FactorExposure(Base):
     )
 
     id: Mapped[int] = _serial_id()
-    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id", index=False)  # leads the unique key
     factor_id: Mapped[int] = mapped_column(ForeignKey("onb_factor_definitions.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
     model: Mapped[str] = mapped_column(String(16))
@@ -318,7 +321,7 @@ class CorrelationCalculation(Base):
     __table_args__ = (UniqueConstraint("portfolio_id", "calculation_date", name="uq_onb_correlation_calculations"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id", index=False)  # leads the unique key
     calculation_date: Mapped[date] = mapped_column(Date)
     duration_days: Mapped[int] = mapped_column(Integer)
     min_overlap: Mapped[int] = mapped_column(Integer)
@@ -395,7 +398,7 @@ class PortfolioSnapshot(Base):
     __table_args__ = (UniqueConstraint("portfolio_id", "snapshot_date", name="uq_onb_portfolio_snapshots"),)
 
     id: Mapped[int] = _serial_id()
-    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id", index=False)  # leads the unique key
     snapshot_date: Mapped[date] = mapped_column(Date)
     total_value: Mapped[float] = mapped_column(Float)
     cash_value: Mapped[float] = mapped_column(Float, default=0.0)
@@ -473,7 +476,7 @@ class StressTestResult(Base):
     )
 
     id: Mapped[int] = _serial_id()
-    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id")
+    portfolio_id: Mapped[uuid.UUID] = _cascade_fk("portfolios.id", index=False)  # leads the unique key
     scenario_id: Mapped[str] = mapped_column(ForeignKey("onb_stress_test_scenarios.id"))
     calculation_date: Mapped[date] = mapped_column(Date)
     portfolio_pnl: Mapped[float] = mapped_column(Float)
