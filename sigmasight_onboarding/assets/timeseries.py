@@ -34,7 +34,7 @@ from dagster import (
 from threadpoolctl import threadpool_limits
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
-from sigmasight_onboarding.analytics.greeks import realised_volatility_by_date
+from sigmasight_onboarding.analytics.greeks import realised_volatility_by_date, to_day_array
 from sigmasight_onboarding.analytics.rolling_betas import RollingStressBetas, rolling_stress_betas
 from sigmasight_onboarding.analytics.returns import simple_returns
 from sigmasight_onboarding.analytics.risk import RiskMetrics, VarEstimates, compute_risk_metrics, confidence_label
@@ -194,6 +194,7 @@ class SharedWindow:
                  versions: dict[str, int] | None = None):
         self.portfolios, self.positions, self.matrix, self.failures = portfolios, positions, matrix, failures
         self.versions = versions or {}  # `positions_versions`, read before the positions
+        self._cells: tuple | None = None  # (matrix as floats, row of a session, column of a symbol), for `frame`
 
     @classmethod
     def read(cls, engine, market_data, by_client: dict[str, list[date]]) -> "SharedWindow":
@@ -206,6 +207,22 @@ class SharedWindow:
         sessions = sessions_between(last_sessions(first, history)[0], last)
         matrix, _synthetic, fetched = filled_price_matrix(engine, market_data.chain(), symbols, sessions)
         return cls(portfolios, positions, matrix, fetched["failures"], versions)
+
+    def frame(self, sessions: list[date], symbols: list[str]) -> pd.DataFrame:
+        """``matrix.loc[sessions, symbols]`` (a KeyError for a label the window lacks), cut by position from one
+        float array: a batch takes a frame per client, and ``.loc`` on the union's matrix cost more than the rest of a
+        one-session client's reads."""
+        if self._cells is None:
+            self._cells = (self.matrix.to_numpy(dtype=float), {d: i for i, d in enumerate(self.matrix.index)},
+                           {s: j for j, s in enumerate(self.matrix.columns)})
+        cells, row_of, column_of = self._cells
+        rows = [row_of.get(d, -1) for d in sessions]
+        columns = [column_of.get(s, -1) for s in symbols]
+        if min(rows, default=0) < 0 or min(columns, default=0) < 0:
+            return self.matrix.loc[sessions, symbols]  # raises, naming what is missing
+        values = cells[np.ix_(np.asarray(rows, dtype=np.intp), np.asarray(columns, dtype=np.intp))]
+        return pd.DataFrame(values, index=pd.Index(list(sessions), name=self.matrix.index.name),
+                            columns=pd.Index(list(symbols), name=self.matrix.columns.name))
 
     def client(self, client_key: str):
         """(ClientPortfolio, active positions) of one client of the run."""
@@ -240,7 +257,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     history = history_sessions(risk_lookback)
     first_window = last_sessions(days[0], history)
     sessions = sessions_between(first_window[0], days[-1])
-    matrix = shared.matrix.loc[sessions, symbols]  # the run's window (read and backfilled once): this client's cells
+    matrix = shared.frame(sessions, symbols)  # the run's window (read and backfilled once): this client's cells
     fetched = {"failures": shared.failures}
     position = {s: i for i, s in enumerate(sessions)}
     # validated and derived once (`prepare_positions` works row by row, so a day's slice of the prepared table
@@ -289,7 +306,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
                               booked)
     # the window on a DatetimeIndex once, so the per-session steps take their slices as they are (no copy
     # and date parse of a 507-row frame per session and step: `returns.by_session`)
-    stamped = matrix.set_axis(pd.DatetimeIndex([pd.Timestamp(d) for d in matrix.index]), axis=0)
+    stamped = matrix.set_axis(pd.DatetimeIndex(to_day_array(matrix.index).astype("datetime64[ns]")), axis=0)
     for day in days:
         positions = held_by_day[day]
         if positions.empty:  # before the first entry date: an empty book, so "All" stays a valid range
