@@ -339,3 +339,22 @@ def test_backfill_one_date_for_all_clients(env, capsys):
     assert [str(r["snapshot_date"]) for r in snaps] == ["2026-06-15", "2026-06-15"]
     assert main(["backfill", "nobody@example.com", "--start", "2026-06-15"]) == 4
     assert main(["backfill", JOHN, "--start", "2025-12-25"]) == 2  # no session in range
+
+
+def test_a_clients_frame_of_the_shared_window_is_its_loc_selection():
+    """SharedWindow.frame cuts by position exactly what ``matrix.loc[sessions, symbols]`` selects (values, NaN,
+    labels, order), and raises the same KeyError for a session or symbol the window lacks."""
+    import numpy as np
+    import pandas as pd
+
+    from sigmasight_onboarding.assets.timeseries import SharedWindow
+
+    days = [date(2026, 7, 27), date(2026, 7, 28), date(2026, 7, 29), date(2026, 7, 30)]
+    matrix = pd.DataFrame({"SPY": [600.0, 601.5, np.nan, 603.0], "AAPL": [210.0, 211.0, 212.0, 213.0],
+                           "^IRX": [4.2, 4.21, 4.19, 4.2]}, index=pd.Index(days, name="date"))
+    window = SharedWindow({}, {}, matrix, {})
+    wanted_days, wanted = days[1:], ["^IRX", "SPY"]
+    pd.testing.assert_frame_equal(window.frame(wanted_days, wanted), matrix.loc[wanted_days, wanted])
+    for bad_days, bad_symbols in ((days[:2] + [date(2026, 7, 31)], ["SPY"]), (days, ["SPY", "MSFT"])):
+        with pytest.raises(KeyError):
+            window.frame(bad_days, bad_symbols)
