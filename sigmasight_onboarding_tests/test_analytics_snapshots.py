@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import date
 
 import numpy as np
@@ -279,13 +280,17 @@ def test_marks_and_snapshots_is_one_valuation_of_both():
     [float("nan"), pd.NaT, "2026-01-02"],
     ["01/02/2026", "2/29/2024"],  # a format numpy refuses: parsed by pandas
     pd.Series(pd.to_datetime(["2026-01-02 09:00", "2024-02-29"], format="mixed")),
-], ids=["dates", "iso", "timestamps", "none", "nan-nat", "us-format", "datetime64-series"])
+    [pd.Timestamp("2026-01-02 23:00", tz="US/Eastern"), pd.Timestamp("2026-01-05 01:00", tz="US/Eastern")],  # UTC days
+    pd.Series(pd.to_datetime(["2026-01-02 23:00", "2024-02-29"], format="mixed").tz_localize("US/Eastern")),
+], ids=["dates", "iso", "timestamps", "none", "nan-nat", "us-format", "datetime64-series", "tz-aware", "tz-aware-series"])
 def test_day_arrays_are_the_days_pandas_parses(values):
     """to_day_array (numpy where it can) gives the calendar days pandas.to_datetime gives, NaT for missing."""
     from sigmasight_onboarding.analytics.greeks import to_day_array
 
-    expected = pd.to_datetime(pd.Series(list(values), dtype=object), format="mixed").dt.normalize().to_numpy().astype("datetime64[D]")
-    got = to_day_array(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy time-zone warning on the way
+        got = to_day_array(values)
+    expected = pd.to_datetime(pd.Series(list(values), dtype=object), format="mixed", utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
     assert got.dtype == np.dtype("datetime64[D]")
     np.testing.assert_array_equal(got, expected)
 
