@@ -369,7 +369,7 @@ class CorrelationClusterPosition(Base):
 
     id: Mapped[int] = _serial_id()
     cluster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("onb_correlation_clusters.id", ondelete="CASCADE"), index=True)
-    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"))
+    position_id: Mapped[uuid.UUID] = _cascade_fk("positions.id")  # indexed: deleting a position finds its rows here
     symbol: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     portfolio_percentage: Mapped[float] = mapped_column(Float)

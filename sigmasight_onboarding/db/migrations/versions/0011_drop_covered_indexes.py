@@ -1,4 +1,4 @@
-"""Drop the eleven single-column indexes that a unique constraint already covers.
+"""Drop the eleven single-column indexes that a unique constraint already covers; index the one uncovered cascade.
 
 Each of these tables has a unique constraint whose FIRST column is the indexed one (e.g.
 ``uq_onb_position_pnl_explain (position_id, calculation_date)`` and ``ix_onb_position_pnl_explain_position_id``).
@@ -7,6 +7,10 @@ column alone, so the second index served no query and cost every insert and dele
 on the time-series and analytics tables written for every session of every client.
 
 Only our ``onb_*`` tables change; the backend's own tables keep the indexes of its schema (the contract).
+
+The one cascading reference that had NO index, ``onb_correlation_cluster_positions.position_id``, gets one: on
+PostgreSQL every deleted position (a re-drop that removes positions, an offboarding) made the cascade scan that
+whole table.
 
 Revision ID: 0011_drop_covered_indexes
 Revises: 0010_large_json_lz4
@@ -34,11 +38,18 @@ COVERED = (  # (table, column): the unique constraint of `table` leads with `col
 )
 
 
+UNCOVERED = ("onb_correlation_cluster_positions", "position_id")  # a cascading reference without an index
+
+
 def upgrade() -> None:
     for table, column in COVERED:
         op.drop_index(f"ix_{table}_{column}", table_name=table)
+    table, column = UNCOVERED
+    op.create_index(f"ix_{table}_{column}", table, [column])
 
 
 def downgrade() -> None:
+    table, column = UNCOVERED
+    op.drop_index(f"ix_{table}_{column}", table_name=table)
     for table, column in COVERED:
         op.create_index(f"ix_{table}_{column}", table, [column])
