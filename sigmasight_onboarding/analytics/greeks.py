@@ -360,14 +360,15 @@ def to_day_array(values: Any) -> np.ndarray:
     """Calendar days (``datetime64[D]``; NaT for None) of dates, datetimes, Timestamps or date strings, a time
     of day dropped. numpy converts naive dates/datetimes directly (a date column of a positions table: ~50×
     faster than a pandas parse, which matters once per session of a range); anything else (strings, NaN, NaT
-    objects, time-zone-aware values) goes through ``pandas.to_datetime`` — the same days either way."""
+    objects) goes through ``pandas.to_datetime`` — the same days either way. A time-zone-aware value counts by
+    its UTC day."""
     if isinstance(values, (pd.Series, pd.Index)) and values.dtype.kind == "M" and getattr(values.dtype, "tz", None) is None:
         return values.to_numpy().astype("datetime64[D]")
     objects = np.atleast_1d(np.asarray(values, dtype=object))
     if all(v is None or isinstance(v, np.datetime64) or (isinstance(v, date) and getattr(v, "tzinfo", None) is None)
            for v in objects.tolist()):
         return np.array(objects, dtype="datetime64[D]")
-    # utc=True: a time-zone-aware value counts by its UTC day (what numpy made of it before), a naive one as is
+    # utc=True: an aware value by its UTC day (as numpy converted it before), a naive one as it is
     return pd.to_datetime(pd.Series(objects), utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
 
 
