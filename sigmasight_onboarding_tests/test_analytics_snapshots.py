@@ -308,3 +308,18 @@ def test_by_session_leaves_a_session_frame_alone_and_fixes_any_other():
     assert by_session(fixed) is fixed
     timed = fixed.set_axis(fixed.index + pd.Timedelta(hours=16), axis=0)
     assert by_session(timed) is not timed and by_session(timed).index.equals(fixed.index)
+    unsorted = fixed.iloc[::-1]
+    assert by_session(unsorted).index.equals(fixed.index) and unsorted.index[0] == pd.Timestamp("2026-01-06")
+
+
+def test_session_index_parses_labels_once():
+    """returns.session_index: a normalised naive DatetimeIndex is returned itself; dates, strings and Timestamps with
+    a time of day become the midnight Timestamps pandas parses."""
+    from sigmasight_onboarding.analytics.returns import session_index
+
+    done = pd.DatetimeIndex(["2026-01-02", "2026-01-05"])
+    assert session_index(done) is done
+    for labels in ([date(2026, 1, 2), date(2026, 1, 5)], ["2026-01-02", "2026-01-05"],
+                   pd.DatetimeIndex(["2026-01-02 09:30", "2026-01-05 16:00"])):
+        got = session_index(labels)
+        assert got is not labels and got.equals(done)

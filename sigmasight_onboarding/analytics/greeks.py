@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from sigmasight_onboarding.analytics.returns import log_returns
+from sigmasight_onboarding.analytics.returns import log_returns, session_index
 from sigmasight_onboarding.domain import CONTRACT_MULTIPLIER
 
 TRADING_DAYS_PER_YEAR = 252
@@ -291,8 +291,8 @@ def realised_volatility_by_date(prices: pd.DataFrame, dates, window: int = 63, m
     skipped, NaN when fewer than ``min_obs``) × √252 — the window ending on each session, so a session's
     vol does not depend on which other dates are asked for. Every date must be in ``prices.index``.
     """
-    idx = pd.DatetimeIndex(pd.to_datetime(prices.index)).normalize()
-    want = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    idx = session_index(prices.index)
+    want = session_index(dates if isinstance(dates, pd.DatetimeIndex) else list(dates))
     rows = idx.get_indexer(want)
     if (rows < 0).any():
         raise ValueError(f"dates not in the price index: {[str(d.date()) for d in want[rows < 0]][:5]}")

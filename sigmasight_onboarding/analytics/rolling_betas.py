@@ -35,6 +35,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS, ORTHOGONALISATION_ORDER, betas_wide, multivariate_betas
 from sigmasight_onboarding.analytics.rates import interest_rate_betas
+from sigmasight_onboarding.analytics.returns import session_index
 
 #: A style residual this small relative to its ETF's centred variation means a rank-deficient design.
 _RANK_TOL = 1e-20
@@ -95,7 +96,7 @@ def rolling_stress_betas(
     if factors != ORTHOGONALISATION_ORDER:
         raise ValueError("the closed form assumes the orthogonalisation order is the factor order")
     etfs = [FACTOR_ETFS[f] for f in factors]
-    index = pd.DatetimeIndex(pd.to_datetime(returns.index)).normalize()
+    index = session_index(returns.index)
     ends = index.get_indexer(pd.DatetimeIndex(pd.to_datetime(list(sessions))).normalize())
     if (ends < 0).any() or (ends < window - 1).any():
         raise ValueError("every session needs `window` return rows up to it")

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sigmasight_onboarding.analytics.greeks import black_scholes, to_day_array
+from sigmasight_onboarding.analytics.returns import by_session, session_index
 from sigmasight_onboarding.analytics.greeks import black_scholes_price as bs_price_only
 
 from sigmasight_onboarding.domain import CALL_TYPES, CONTRACT_MULTIPLIER, LONG_TYPES, OPTION_TYPES, STOCK_TYPES
@@ -339,8 +340,7 @@ def _vol_matrix(vols: Mapping[str, float] | pd.Series | pd.DataFrame | None, und
     option is not held on that date (ValueError otherwise).
     """
     if isinstance(vols, pd.DataFrame):
-        fr = vols.copy()
-        fr.index = pd.DatetimeIndex(pd.to_datetime(fr.index)).normalize()
+        fr = vols.set_axis(session_index(vols.index), axis=0)
         fr = fr[~fr.index.duplicated(keep="last")]
         m = fr.reindex(index=date_idx, columns=und).to_numpy(dtype=float)
         bad = np.isnan(m) & held
@@ -357,7 +357,7 @@ def _rate_vector(rates: pd.Series | float, date_idx: pd.DatetimeIndex) -> np.nda
     if isinstance(rates, (int, float, np.floating, np.integer)):
         return np.full(len(date_idx), float(rates))
     rs = pd.Series(rates, dtype=float)
-    rs.index = pd.DatetimeIndex(pd.to_datetime(rs.index)).normalize()
+    rs.index = session_index(rs.index)
     rs = rs[~rs.index.duplicated(keep="last")]
     r = rs.sort_index().reindex(rs.index.union(date_idx)).ffill().reindex(date_idx).to_numpy(float)
     if np.isnan(r).any():
@@ -384,9 +384,7 @@ def _position_arrays(
             raise ValueError(f"positions table lacks column {col!r}")
     date_idx = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
     n_d, n_p = len(date_idx), len(pos)
-    px = prices.copy()
-    px.index = pd.DatetimeIndex(pd.to_datetime(px.index)).normalize()
-    px = px.sort_index()
+    px = by_session(prices)
     psym = pos["price_symbol"].tolist()
     all_px = px.reindex(columns=list(dict.fromkeys(psym)))
     spot = all_px.reindex(date_idx).reindex(columns=psym).to_numpy(dtype=float)  # d × p

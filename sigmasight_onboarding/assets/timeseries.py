@@ -258,6 +258,9 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     first_window = last_sessions(days[0], history)
     sessions = sessions_between(first_window[0], days[-1])
     matrix = shared.frame(sessions, symbols)  # the run's window (read and backfilled once): this client's cells
+    # ... on a session DatetimeIndex, once: every step below takes it (and each session its slice) as it is, with
+    # no copy and date parse of a 507-row frame per session and step (`returns.session_index` / `by_session`)
+    matrix = matrix.set_axis(pd.DatetimeIndex(to_day_array(matrix.index).astype("datetime64[ns]")), axis=0)
     fetched = {"failures": shared.failures}
     position = {s: i for i, s in enumerate(sessions)}
     # validated and derived once (`prepare_positions` works row by row, so a day's slice of the prepared table
@@ -304,9 +307,6 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
         columns = sorted(set(book_symbols) | set(FACTOR_ETFS.values()) | {"TLT"})
         rolled = SessionBetas(rolling_stress_betas(simple_returns(matrix[columns]), book_symbols, matrix["^TNX"], booked, window=252),
                               booked)
-    # the window on a DatetimeIndex once, so the per-session steps take their slices as they are (no copy
-    # and date parse of a 507-row frame per session and step: `returns.by_session`)
-    stamped = matrix.set_axis(pd.DatetimeIndex(to_day_array(matrix.index).astype("datetime64[ns]")), axis=0)
     for day in days:
         positions = held_by_day[day]
         if positions.empty:  # before the first entry date: an empty book, so "All" stays a valid range
@@ -314,7 +314,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
             continue
         day_symbols = sorted(set(held_symbols(positions)) | reference)
         i = position[day]
-        prices = stamped.iloc[i - history + 1: i + 1][day_symbols]  # = a single-session run's frame, ending on day
+        prices = matrix.iloc[i - history + 1: i + 1][day_symbols]  # = a single-session run's frame, ending on day
         today_rate = float(prices["^IRX"].ffill().iloc[-1]) / 100.0
         rate = today_rate if np.isfinite(today_rate) else RISK_FREE_RATE_FALLBACK
         underlyings = sorted(set(positions.loc[is_option_type(positions["position_type"]), "underlying_symbol"]))
