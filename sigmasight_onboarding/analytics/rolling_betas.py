@@ -97,7 +97,7 @@ def rolling_stress_betas(
         raise ValueError("the closed form assumes the orthogonalisation order is the factor order")
     etfs = [FACTOR_ETFS[f] for f in factors]
     index = session_index(returns.index)
-    ends = index.get_indexer(pd.DatetimeIndex(pd.to_datetime(list(sessions))).normalize())
+    ends = index.get_indexer(session_index(list(sessions)))
     if (ends < 0).any() or (ends < window - 1).any():
         raise ValueError("every session needs `window` return rows up to it")
     y_all = returns[symbols].to_numpy(dtype=float)

@@ -382,7 +382,7 @@ def _position_arrays(
     for col in ("entry_date", "entry_price"):
         if col not in pos.columns:
             raise ValueError(f"positions table lacks column {col!r}")
-    date_idx = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    date_idx = session_index(list(dates))
     n_d, n_p = len(date_idx), len(pos)
     px = by_session(prices)
     psym = pos["price_symbol"].tolist()

@@ -34,9 +34,9 @@ from dagster import (
 from threadpoolctl import threadpool_limits
 
 from sigmasight_onboarding.analytics.factors import FACTOR_ETFS
-from sigmasight_onboarding.analytics.greeks import realised_volatility_by_date, to_day_array
+from sigmasight_onboarding.analytics.greeks import realised_volatility_by_date
 from sigmasight_onboarding.analytics.rolling_betas import RollingStressBetas, rolling_stress_betas
-from sigmasight_onboarding.analytics.returns import simple_returns
+from sigmasight_onboarding.analytics.returns import session_index, simple_returns
 from sigmasight_onboarding.analytics.risk import RiskMetrics, VarEstimates, compute_risk_metrics, confidence_label
 from sigmasight_onboarding.analytics.pnl_explain import TERMS, explain_session_pairs
 from sigmasight_onboarding.analytics.snapshots import (
@@ -260,7 +260,7 @@ def compute_client_range(engine, market_data, client_key: str, days: list[date],
     matrix = shared.frame(sessions, symbols)  # the run's window (read and backfilled once): this client's cells
     # ... on a session DatetimeIndex, once: every step below takes it (and each session its slice) as it is, with
     # no copy and date parse of a 507-row frame per session and step (`returns.session_index` / `by_session`)
-    matrix = matrix.set_axis(pd.DatetimeIndex(to_day_array(matrix.index).astype("datetime64[ns]")), axis=0)
+    matrix = matrix.set_axis(session_index(matrix.index), axis=0)
     fetched = {"failures": shared.failures}
     position = {s: i for i, s in enumerate(sessions)}
     # validated and derived once (`prepare_positions` works row by row, so a day's slice of the prepared table
