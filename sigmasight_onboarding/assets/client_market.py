@@ -5,6 +5,7 @@ only when it does not cover the window (e.g. the asset was materialised for anot
 read from the database.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -14,6 +15,7 @@ import pandas as pd
 from sigmasight_onboarding.price_backfill import reference_symbols
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
+from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, client_transaction, clients_transaction
 from sigmasight_onboarding.db.price_cache import price_matrix, window_start
 from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.db.portfolio_reads import (
@@ -28,11 +30,13 @@ from sigmasight_onboarding.resources.price_matrix_io import covers
 @dataclass
 class BatchMarket:
     """The clients of one multi-client run (the daily refresh): the union's price matrix and price symbols,
-    and a memo of per-symbol results computed once on it (`per_symbol`)."""
+    a memo of per-symbol results computed once on it (`per_symbol`), and the clients' writes waiting for the
+    run's one transaction (`ClientMarket.write`, `store_batch_writes`)."""
     prices: pd.DataFrame
     symbols: list[str]
     portfolio_ids: list = field(default_factory=list)  # every client's portfolio, for the reads of `per_client`
     memo: dict = field(default_factory=dict)
+    pending: list = field(default_factory=list)  # (ClientMarket, store(conn)) in the order the clients computed
 
 
 @dataclass
@@ -74,6 +78,17 @@ class ClientMarket:
         ids = [self.client.portfolio_id] if self.batch is None else self.batch.portfolio_ids
         return self.shared(name, lambda: read(ids))[self.client.portfolio_id]
 
+    def write(self, engine, store: Callable) -> None:
+        """Store this client's rows: ``store(conn)`` in the client's transaction (`client_transaction`: it raises
+        `PositionsChangedError`, writing nothing, once the book was re-written since it was read). In a
+        multi-client run the write waits for `store_batch_writes`: ONE transaction for every client of the
+        run, which leaves out the clients whose book changed."""
+        if self.batch is None:
+            with client_transaction(engine, self.client.email, self.positions_version) as conn:
+                store(conn)
+        else:
+            self.batch.pending.append((self, store))
+
     @property
     def equities(self) -> pd.DataFrame:
         return self.positions[~self.positions["is_option"]]
@@ -81,6 +96,27 @@ class ClientMarket:
     @property
     def options(self) -> pd.DataFrame:
         return self.positions[self.positions["is_option"]]
+
+
+def store_batch_writes(engine, markets: dict[str, ClientMarket]) -> dict[str, PositionsChangedError]:
+    """The writes `ClientMarket.write` deferred for the clients of `markets` (one multi-client run): one
+    transaction holding every client's lock (`clients_transaction`), each client's writes in the order they
+    were made, none of a client whose book was re-written since it was read. Returns those clients' errors by
+    the keys of `markets`."""
+    batches = list({id(m.batch): m.batch for m in markets.values() if m.batch is not None}.values())
+    pending = [p for batch in batches for p in batch.pending]
+    if not pending:
+        return {}
+    key_of = {m.client.email: key for key, m in markets.items()}
+    try:
+        with clients_transaction(engine, {m.client.email: m.positions_version for m, _store in pending}) as (conn, changed):
+            for market, store in pending:
+                if market.client.email not in changed:
+                    store(conn)
+    finally:
+        for batch in batches:
+            batch.pending.clear()
+    return {key_of[email]: exc for email, exc in changed.items()}
 
 
 def load_client_market(engine, client_key: str, as_of: date, prices: pd.DataFrame | None = None,

@@ -1,7 +1,8 @@
 """Group `analytics`: position Greeks, factor exposures, interest-rate betas, correlations.
 
 Each asset computes all positions at once with the pure engines in `analytics/`, replaces its
-rows for the as-of date in one transaction (idempotent re-runs), and validates its output with
+rows for the as-of date in one transaction (idempotent re-runs; a multi-client run stores every client's
+rows in one transaction, `ClientMarket.write`), and validates its output with
 a pandera schema (blocking check). Options are priced by the Greeks engine and delta-adjusted in
 the factor and rate exposures (exposure = delta dollars × underlying beta).
 """
@@ -54,7 +55,7 @@ from sigmasight_onboarding.analytics.greeks import (
 from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
-from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market, load_client_markets
+from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market, load_client_markets, store_batch_writes
 from sigmasight_onboarding.db.analytics_tables import (
     factor_ids as _factor_ids,
     market_values_and_delta_dollars,
@@ -64,7 +65,7 @@ from sigmasight_onboarding.db.analytics_tables import (
     replace_as_of_rows,
     replace_correlations,
 )
-from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, client_transaction
+from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError
 from sigmasight_onboarding.db.position_values import mark_option_positions
 from sigmasight_onboarding.domain import CALL_TYPES, CONTRACT_MULTIPLIER
 from sigmasight_onboarding.db.models import (
@@ -125,6 +126,9 @@ def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[
             markets = load_client_markets(database.engine(), clients, resolve_as_of(settings), price_history,
                                           price_lookback_days=settings.price_lookback_days)
             results = {c: guarded(markets[c]) for c in clients}
+            for client, exc in store_batch_writes(database.engine(), markets).items():  # one transaction for the run
+                context.log.warning(str(exc))
+                results[client] = MaterializeResult(metadata=readable({"positions_changed_meanwhile": str(exc)}))
             changed = sorted(c for c, r in results.items() if "positions_changed_meanwhile" in (r.metadata or {}))
             yield MaterializeResult(metadata=batch_metadata(
                 results, summary, extra={"positions_changed_meanwhile": ", ".join(changed)} if changed else None))
@@ -279,9 +283,11 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
             excluded[sym] = "non-finite Greeks (not stored)"
         rows = _greeks_rows(greeks[finite], q, q_source, market)
     table = PositionGreeks.__table__
-    with client_transaction(engine, market.client.email, market.positions_version) as conn:
+    def store(conn):
         _replace_as_of(conn, table, market, rows)
         _value_options(conn, priced, rows)
+
+    market.write(engine, store)
     totals = {k: float(sum(r[k] for r in rows)) for k in ("position_delta", "position_gamma", "position_theta", "position_vega", "delta_dollars")}
     symbol_of = priced["symbol"].to_dict()
     return MaterializeResult(
@@ -430,7 +436,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     desk_rows, desk_port, by_underlying = _desk_exposure_rows(engine, market, single, now)
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
-    with client_transaction(engine, market.client.email, market.positions_version) as conn:
+    def store(conn):
         n = len(rows)
         replace_as_of_columns(conn, pt, market.client.portfolio_id, market.as_of, {
             "portfolio_id": [market.client.portfolio_id] * n, "calculation_date": [market.as_of] * n,
@@ -438,6 +444,8 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
         _replace_as_of(conn, ft, market, portfolio_rows)
         replace_as_of_columns(conn, et, market.client.portfolio_id, market.as_of, desk_rows)
         _replace_as_of(conn, pe, market, [desk_port])
+
+    market.write(engine, store)
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
     extreme = sorted(set(multi.loc[multi["extreme_beta"], "symbol"]) | set(single.loc[single["extreme_beta"], "symbol"]))
     collinearity = diagnostics.collinearity
@@ -541,8 +549,7 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
     })
     cols = {**_columns(frame), "created_at": [utcnow()] * len(frame)}
     t = PositionInterestRateBeta.__table__
-    with client_transaction(engine, market.client.email, market.positions_version) as conn:
-        replace_as_of_columns(conn, t, market.client.portfolio_id, market.as_of, cols)
+    market.write(engine, lambda conn: replace_as_of_columns(conn, t, market.client.portfolio_id, market.as_of, cols))
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
     repriced_total = float(np.nansum(repriced.to_numpy()))
@@ -652,8 +659,8 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
                              "total_value": total, "portfolio_percentage": total / gross if gross else 0.0})
         member_rows += [{"cluster_id": cid, "position_id": pos_id[s], "symbol": s, "value": float(mv[s]),
                          "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl.symbols]
-    with client_transaction(engine, market.client.email, market.positions_version) as conn:
-        replace_correlations(conn, market.client.portfolio_id, market.as_of, calc, pairs, cluster_rows, member_rows)
+    market.write(engine, lambda conn: replace_correlations(conn, market.client.portfolio_id, market.as_of, calc, pairs,
+                                                           cluster_rows, member_rows))
     values = np.array([r["correlation_value"] for r in pairs])
     pv = np.array([r["p_value"] for r in pairs])
     bounded = bool(np.all(np.isfinite(values)) and np.all(np.abs(values) <= 1 + 1e-12) and np.all((pv >= 0) & (pv <= 1)))

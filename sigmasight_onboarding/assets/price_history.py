@@ -28,8 +28,8 @@ from dagster import (
 from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.db.price_cache import coverage, jump_flags, window_start
-from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError
-from sigmasight_onboarding.db.position_values import enrich_equity_positions
+from sigmasight_onboarding.db.onboarding_writer import clients_transaction
+from sigmasight_onboarding.db.position_values import equity_marks, write_equity_marks
 from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_symbols
 from sigmasight_onboarding.domain import COVERAGE_SESSIONS, MIN_COVERAGE
 from sigmasight_onboarding.log_summary import summarise
@@ -110,12 +110,16 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
 
     last_prices = matrix.ffill().iloc[-1].to_dict() if len(matrix) else {}
     enriched, changed = {}, {}
-    for key in clients:
-        try:
-            enriched[key] = enrich_equity_positions(engine, positions_by_client[key], last_prices, (key, books.of(key)[2]))
-        except PositionsChangedError as exc:  # re-onboarded meanwhile: its own run marks the new book
-            enriched[key], changed[key] = 0, str(exc)
-            context.log.warning(str(exc))
+    marks = {key: equity_marks(positions_by_client[key], last_prices) for key in clients}
+    # every client's marks in one transaction holding their locks; none of a client re-onboarded since its book was
+    # read (its own run marks the new book)
+    with clients_transaction(engine, {key: books.of(key)[2] for key in clients if marks[key]}) as (conn, refused):
+        for key in clients:
+            if key in refused:
+                enriched[key], changed[key] = 0, str(refused[key])
+                context.log.warning(str(refused[key]))
+            else:
+                enriched[key] = write_equity_marks(conn, marks[key])
 
     def checks_of(key: str) -> list[AssetCheckResult]:
         held = held_by_client[key]

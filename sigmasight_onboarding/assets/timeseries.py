@@ -11,7 +11,6 @@ ran alone or inside a range. A date that is not an NYSE session, or after the ma
 is rejected with the reason (neither is a date partition any more).
 """
 
-import json
 from datetime import date
 
 import numpy as np
@@ -49,7 +48,7 @@ from sigmasight_onboarding.price_backfill import filled_price_matrix, reference_
 from sigmasight_onboarding.calendar import is_session, last_sessions, sessions_between
 from sigmasight_onboarding.db.pnl_explain import explain_records
 from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError
-from sigmasight_onboarding.db.timeseries_writer import merged_replay_definition, write_timeseries
+from sigmasight_onboarding.db.timeseries_writer import ClientTimeseries, merged_replay_definition, write_timeseries
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.portfolio_reads import (
     client_books,
@@ -105,14 +104,10 @@ def portfolio_timeseries(context: AssetExecutionContext, database: SigmaSightDat
         results = {client: compute_client_range(engine, market_data, client, days, selected, shared)
                    for client, days in by_client.items()}
     share_scenario_definitions(results)
-    written: dict[str, str] = {}  # scenario definitions are shared by every client: each upserted once per run
     changed = {}
-    for client, res in results.items():
-        try:
-            write_client_range(engine, res, written)
-        except PositionsChangedError as exc:  # re-onboarded meanwhile: its own runs compute the new book
-            changed[client] = str(exc)
-            context.log.warning(str(exc))
+    for client, exc in write_client_ranges(engine, results).items():  # re-onboarded meanwhile: its own runs compute the new book
+        changed[client] = str(exc)
+        context.log.warning(str(exc))
     yield from _outputs({c: r for c, r in results.items() if c not in changed}, selected, changed)
 
 
@@ -386,34 +381,24 @@ def share_scenario_definitions(results: dict[str, ClientRange]) -> None:
         res.scenarios = {sid: shared[sid] for sid in res.scenarios}
 
 
-def write_client_range(engine, res: ClientRange, scenarios_written: dict[str, str] | None = None) -> None:
-    """Store the computed range (db/timeseries_writer.py: idempotent, one client transaction per table).
-    `scenarios_written`: {scenario id: JSON of the definition, without its timestamp} this run already upserted —
-    a run of many clients (after `share_scenario_definitions`) writes each shared definition once, and only
-    what differs from it again."""
-    scenarios = list(res.scenarios.values())
-    before = {}  # what scenarios_written said of the ids this client claims: restored if its write is refused, so
-    # the next client upserts them (a no-op where this one got as far as upserting them)
-    if scenarios_written is not None:
-        fresh = []
-        for scenario in scenarios:
-            key = json.dumps({k: v for k, v in scenario.items() if k != "updated_at"}, sort_keys=True, default=str)
-            if scenarios_written.get(scenario["id"]) != key:
-                before[scenario["id"]] = scenarios_written.get(scenario["id"])
-                scenarios_written[scenario["id"]] = key
-                fresh.append(scenario)
-        scenarios = fresh
-    try:
-        write_timeseries(engine, res.client.email, res.client.portfolio_id, res.days, snapshots=res.snapshots,
-                         explain=res.explain, risk=res.risk, stress=res.stress, scenarios=scenarios,
-                         positions_version=res.positions_version)
-    except PositionsChangedError:
-        for sid, old in before.items():
-            if old is None:
-                scenarios_written.pop(sid, None)
-            else:
-                scenarios_written[sid] = old
-        raise
+def write_client_ranges(engine, results: dict[str, ClientRange]) -> dict[str, PositionsChangedError]:
+    """Store the computed ranges of a run's clients (db/timeseries_writer.py: idempotent, ONE transaction for every
+    client; the scenario definitions they use — shared by all, after `share_scenario_definitions` — upserted once
+    before it). Returns, by client, the error of each client whose book was re-written since it was read: nothing of
+    it stored (its own runs compute the new book)."""
+    scenarios = list({sid: s for res in results.values() for sid, s in res.scenarios.items()}.values())
+    key_of = {res.client.email: key for key, res in results.items()}
+    changed = write_timeseries(engine, [
+        ClientTimeseries(res.client.email, res.client.portfolio_id, res.days, snapshots=res.snapshots, explain=res.explain,
+                         risk=res.risk, stress=res.stress, positions_version=res.positions_version)
+        for res in results.values()], scenarios)
+    return {key_of[email]: exc for email, exc in changed.items()}
+
+
+def write_client_range(engine, res: ClientRange) -> None:
+    """`write_client_ranges` of one client; raises its `PositionsChangedError` (nothing stored) if its book changed."""
+    for exc in write_client_ranges(engine, {res.client.email: res}).values():
+        raise exc
 
 
 def _outputs(results: dict[str, ClientRange], selected, changed: dict[str, str] | None = None):

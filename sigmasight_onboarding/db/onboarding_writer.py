@@ -84,11 +84,15 @@ class OnboardingWriteResult:
         return d
 
 
+def client_lock_key(email: str) -> int:
+    """The PostgreSQL advisory-lock key of a client (64-bit, from its email)."""
+    return int.from_bytes(hashlib.sha256(email.encode()).digest()[:8], "big", signed=True)
+
+
 def client_lock(conn: Connection, email: str) -> None:
     """Serialise writers of the same client (PostgreSQL advisory lock; SQLite locks the file)."""
     if conn.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(email.encode()).digest()[:8], "big", signed=True)
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": client_lock_key(email)})
 
 
 class PositionsChangedError(RuntimeError):
@@ -121,6 +125,26 @@ def client_transaction(engine: Engine, email: str, positions_version: int | None
         yield conn
         written = take_rows_written(conn)
     refresh_statistics(engine, written)  # fresh planner statistics for tables this transaction bulk-loaded
+
+
+@contextmanager
+def clients_transaction(engine: Engine, versions: dict[str, int | None]) -> Iterator[tuple[Connection, dict[str, PositionsChangedError]]]:
+    """`client_transaction` of several clients at once (a multi-client run storing what it computed): ONE
+    transaction holding every client's lock, taken in one global order (`client_lock_key`) so two such
+    transactions never wait on each other in a cycle. Yields ``(conn, changed)``: `changed` holds, by email,
+    the `PositionsChangedError` of each client whose book was re-written since its `positions_version` was read
+    (one query for all of them, under the locks) — the caller writes nothing of those and the others' rows in
+    ``conn``. `versions`: {email: positions version, or None for no check}."""
+    with engine.begin() as conn:
+        take_rows_written(conn)
+        for email in sorted(versions, key=client_lock_key):
+            client_lock(conn, email)
+        checked = [e for e, v in versions.items() if v is not None]
+        now = positions_versions(conn, checked) if checked else {}
+        changed = {e: PositionsChangedError(e, versions[e], now[e]) for e in checked if now[e] != versions[e]}
+        yield conn, changed
+        written = take_rows_written(conn)
+    refresh_statistics(engine, written)
 
 
 def write_audit(conn: Connection, email: str, action: str, outcome: str, details: dict | None, actor: str | None = None) -> None:

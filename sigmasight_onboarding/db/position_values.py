@@ -1,6 +1,6 @@
 """Positions marked to the latest price: last_price, market_value and unrealized_pnl (dollars,
 exact decimals) written on the `positions` rows the backend serves — stocks at their close
-(`enrich_equity_positions`), options at their model price (`mark_option_positions`)."""
+(`equity_marks`, written by `write_equity_marks` in the clients' transaction), options at their model price (`mark_option_positions`)."""
 
 from decimal import Decimal
 
@@ -8,15 +8,13 @@ from sqlalchemy import bindparam, select, update
 
 from sigmasight_onboarding.db.bulk import read_columns
 from sigmasight_onboarding.db.models import Position, utcnow
-from sigmasight_onboarding.db.onboarding_writer import client_transaction
 from sigmasight_onboarding.db.portfolio_reads import is_option_type
 
 
-def enrich_equity_positions(engine, positions, last_prices, client: tuple[str, int] | None = None) -> int:
-    """Fill last_price, market_value (= quantity × price) and unrealized_pnl for stock positions. `client`:
-    (email, positions version read before `positions`) — then written in that client's transaction, which raises
-    `PositionsChangedError` (nothing written) if the book was re-written since: a mark of an old quantity never
-    lands on a new row."""
+def equity_marks(positions, last_prices) -> list[dict]:
+    """The marks of the stock positions of `positions` (an `active_positions_frame`) at `last_prices` ({symbol: $}):
+    one update per position with a finite price — {"_id", "last_price" ($ at 4 places), "market_value" (= quantity ×
+    price), "unrealized_pnl" ($, to the cent), "updated_at"}."""
     equities = positions[~is_option_type(positions["position_type"])]
     rows = []
     cent = Decimal("0.01")
@@ -34,21 +32,23 @@ def enrich_equity_positions(engine, positions, last_prices, client: tuple[str, i
             "unrealized_pnl": (q * (p - Decimal(str(entry_price)))).quantize(cent),
             "updated_at": utcnow(),
         })
+    return rows
+
+
+def write_equity_marks(conn, rows: list[dict]) -> int:
+    """Write `equity_marks` rows on their `positions` rows in ``conn``'s transaction, skipping those whose last_price
+    and market_value are already stored. Returns the rows written."""
+    if not rows:
+        return 0
+    table = Position.__table__
+    ids, last, value = read_columns(conn, select(table.c.id, table.c.last_price, table.c.market_value)
+                                    .where(table.c.id.in_([r["_id"] for r in rows])))
+    unchanged = dict(zip(ids, zip(last, value)))
+    rows = [r for r in rows if unchanged.get(r["_id"]) != (r["last_price"], r["market_value"])]
     if rows:
-        table = Position.__table__
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values(last_price=bindparam("last_price"), market_value=bindparam("market_value"),
-                    unrealized_pnl=bindparam("unrealized_pnl"), updated_at=bindparam("updated_at"))
-        )
-        with (client_transaction(engine, *client) if client else engine.begin()) as conn:
-            ids, last, value = read_columns(conn, select(table.c.id, table.c.last_price, table.c.market_value)
-                                            .where(table.c.id.in_([r["_id"] for r in rows])))
-            unchanged = dict(zip(ids, zip(last, value)))
-            rows = [r for r in rows if unchanged.get(r["_id"]) != (r["last_price"], r["market_value"])]
-            if rows:
-                conn.execute(stmt, rows)
+        conn.execute(update(table).where(table.c.id == bindparam("_id"))
+                     .values(last_price=bindparam("last_price"), market_value=bindparam("market_value"),
+                             unrealized_pnl=bindparam("unrealized_pnl"), updated_at=bindparam("updated_at")), rows)
     return len(rows)
 
 

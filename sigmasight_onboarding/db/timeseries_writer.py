@@ -1,45 +1,63 @@
 """Writes of the daily time series (snapshots + P&L explanation, risk metrics, stress results and their
-scenario definitions): each table replaced for the client's sessions in one client transaction, so a
-re-materialisation never duplicates a row and two runs of one client go one after the other; the shared
-scenario definitions in a short transaction of their own, written only where they changed."""
+scenario definitions): each client's rows of its sessions replaced in ONE transaction holding the locks of
+every client of the run (`clients_transaction`), so a re-materialisation never duplicates a row and two
+runs of one client go one after the other; the shared scenario definitions in a short transaction of their
+own before it, written only where they changed."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select
 
 from sigmasight_onboarding.db.base import utcnow
 from sigmasight_onboarding.db.bulk import insert_ignore_conflicts, replace_rows
 from sigmasight_onboarding.db.models import PortfolioRiskMetrics, PortfolioSnapshot, StressTestResult, StressTestScenario
-from sigmasight_onboarding.db.onboarding_writer import client_transaction
+from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, clients_transaction
 from sigmasight_onboarding.db.pnl_explain import replace_pnl_explain
 
 
-def write_timeseries(engine: Engine, client_email: str, portfolio_id, days: Sequence[date], *, snapshots: list[dict],
-                     explain: list[dict], risk: list[dict], stress: list[dict], scenarios: list[dict],
-                     positions_version: int | None = None) -> None:
-    """Replace the client's rows of `days`, one transaction per table (empty lists leave a table alone).
-    The P&L explanation goes in the snapshots' transaction: never out of step with its snapshot.
-    `positions_version` (read before the positions these rows were computed from): each client transaction
-    raises `PositionsChangedError` instead of writing once the client's book was re-written since."""
-    if snapshots:
-        t = PortfolioSnapshot.__table__
-        with client_transaction(engine, client_email, positions_version) as conn:
-            replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.snapshot_date.in_(days)), snapshots)
-            replace_pnl_explain(conn, portfolio_id, days, explain)
-    if risk:
-        t = PortfolioRiskMetrics.__table__
-        with client_transaction(engine, client_email, positions_version) as conn:
-            replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.calculation_date.in_(days)), risk)
-    if stress:
-        if scenarios:  # shared by every client: a short transaction of their own, never held over the client's rows
-            with engine.begin() as conn:
-                upsert_scenarios(conn, scenarios)
-        t = StressTestResult.__table__
-        with client_transaction(engine, client_email, positions_version) as conn:
-            replace_rows(conn, t, and_(t.c.portfolio_id == portfolio_id, t.c.calculation_date.in_(days)), stress)
+@dataclass
+class ClientTimeseries:
+    """One client's rows of its `days` (empty lists leave a table alone; the P&L explanation goes with the snapshots,
+    never out of step with them). `positions_version`: read before the positions the rows were computed from."""
+    email: str
+    portfolio_id: Any
+    days: Sequence[date]
+    snapshots: list[dict] = field(default_factory=list)
+    explain: list[dict] = field(default_factory=list)
+    risk: list[dict] = field(default_factory=list)
+    stress: list[dict] = field(default_factory=list)
+    positions_version: int | None = None
+
+
+def write_timeseries(engine: Engine, clients: Sequence[ClientTimeseries], scenarios: list[dict]) -> dict[str, PositionsChangedError]:
+    """Upsert `scenarios` (if any client stores stress results), then replace every client's rows of its days in one
+    transaction. A client whose book was re-written since its `positions_version` was read gets nothing written; its
+    `PositionsChangedError` is returned by email (the others are stored). The scenario definitions are upserted
+    for all of them: a replay window's definition is the moves of that window (`merged_replay_definition`), the same
+    whichever book's run stores it."""
+    if scenarios and any(c.stress for c in clients):
+        with engine.begin() as conn:  # shared by every client: never held over the clients' rows
+            upsert_scenarios(conn, scenarios)
+    with clients_transaction(engine, {c.email: c.positions_version for c in clients}) as (conn, changed):
+        for c in clients:
+            if c.email in changed:
+                continue
+            if c.snapshots:
+                t = PortfolioSnapshot.__table__
+                replace_rows(conn, t, and_(t.c.portfolio_id == c.portfolio_id, t.c.snapshot_date.in_(c.days)), c.snapshots)
+                replace_pnl_explain(conn, c.portfolio_id, c.days, c.explain)
+            if c.risk:
+                t = PortfolioRiskMetrics.__table__
+                replace_rows(conn, t, and_(t.c.portfolio_id == c.portfolio_id, t.c.calculation_date.in_(c.days)), c.risk)
+            if c.stress:
+                t = StressTestResult.__table__
+                replace_rows(conn, t, and_(t.c.portfolio_id == c.portfolio_id, t.c.calculation_date.in_(c.days)), c.stress)
+    return changed
 
 
 def upsert_scenarios(conn: Connection, scenarios: list[dict]) -> int:
