@@ -181,3 +181,49 @@ def test_no_huge_t_statistic_is_stored_and_market_betas_reconcile(onboarded):
     assert greeks and all(g.dividend_yield == 0.0 and g.dividend_yield_source == "unavailable_assumed_0"
                           and g.volatility_source == "realised_63d" and g.price_source == "model" for g in greeks)
     assert repriced and all(v is not None for v in repriced)
+
+
+# ------------------------------------------------------------------ a multi-client run's pandera checks, validated at once
+
+def _batch_markets(n: int):
+    """`n` clients of one multi-client run (ClientMarkets sharing a BatchMarket; only what the checks use is filled)."""
+    import uuid
+
+    from sigmasight_onboarding.assets.client_market import BatchMarket, ClientMarket
+    from sigmasight_onboarding.db.portfolio_reads import ClientPortfolio
+
+    batch = BatchMarket(pd.DataFrame(), [])
+    return {f"c{i}@batch.test": ClientMarket(ClientPortfolio(f"c{i}@batch.test", uuid.uuid4(), uuid.uuid4()), AS_OF, [AS_OF],
+                                             pd.DataFrame(), pd.DataFrame(), 0.04, batch=batch) for i in range(n)}
+
+
+def _greeks_frame(rows: int, delta: float = 0.5) -> pd.DataFrame:
+    return pd.DataFrame({"unit_price": [3.0] * rows, "delta": [delta] * rows, "gamma": [0.01] * rows, "theta": [-0.02] * rows,
+                         "vega": [0.1] * rows, "rho": [0.05] * rows, "underlying_price": [100.0] * rows,
+                         "implied_volatility": [0.3] * rows})
+
+
+@pytest.mark.parametrize("odd_one", ["none", "delta out of range", "integer column", "non-finite row"])
+def test_a_batch_of_schema_checks_gives_each_client_the_result_it_gets_alone(odd_one):
+    """Three clients' greeks frames (2, 0 and 3 rows) checked in one batch: whatever one client's frame holds, every
+    client gets the result a run of that client alone gives it — the placeholders handed out meanwhile fail, and
+    only the odd client fails (delta 1.5 outside [-1, 1]; an integer delta where floats are declared; an infinite theta)."""
+    from sigmasight_onboarding.assets.position_analytics import GREEKS_SCHEMA, _schema_check, validate_batch_schema_checks
+
+    markets = _batch_markets(3)
+    frames = [_greeks_frame(2), _greeks_frame(0), _greeks_frame(3)]
+    if odd_one == "delta out of range":
+        frames[2].loc[1, "delta"] = 1.5
+    elif odd_one == "integer column":
+        frames[2]["delta"] = 0
+    elif odd_one == "non-finite row":
+        frames[2].loc[0, "theta"] = np.inf
+    placeholders = [_schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, f, m) for f, m in zip(frames, markets.values())]
+    assert not any(p.passed for p in placeholders)
+    got = validate_batch_schema_checks(markets)
+    alone = [_schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, f) for f in frames]
+    assert [got[(k, "greeks_schema")].passed for k in markets] == [True, True, odd_one == "none"]
+    for key, expected in zip(markets, alone):
+        result = got[(key, "greeks_schema")]
+        assert (result.passed, result.metadata) == (expected.passed, expected.metadata)
+    assert validate_batch_schema_checks(markets) == {}  # each deferred check is handed out once

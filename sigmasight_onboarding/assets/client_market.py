@@ -30,13 +30,15 @@ from sigmasight_onboarding.resources.price_matrix_io import covers
 @dataclass
 class BatchMarket:
     """The clients of one multi-client run (the daily refresh): the union's price matrix and price symbols,
-    a memo of per-symbol results computed once on it (`per_symbol`), and the clients' writes waiting for the
-    run's one transaction (`ClientMarket.write`, `store_batch_writes`)."""
+    a memo of per-symbol results computed once on it (`per_symbol`), the clients' writes waiting for the
+    run's one transaction (`ClientMarket.write`, `store_batch_writes`) and their pandera checks waiting for one
+    validation (`position_analytics.validate_batch_schema_checks`)."""
     prices: pd.DataFrame
     symbols: list[str]
     portfolio_ids: list = field(default_factory=list)  # every client's portfolio, for the reads of `per_client`
     memo: dict = field(default_factory=dict)
     pending: list = field(default_factory=list)  # (ClientMarket, store(conn)) in the order the clients computed
+    schema_checks: list = field(default_factory=list)  # pandera checks waiting for one validation of the batch
 
 
 @dataclass

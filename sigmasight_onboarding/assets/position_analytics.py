@@ -132,8 +132,10 @@ def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[
             changed = sorted(c for c, r in results.items() if "positions_changed_meanwhile" in (r.metadata or {}))
             yield MaterializeResult(metadata=batch_metadata(
                 results, summary, extra={"positions_changed_meanwhile": ", ".join(changed)} if changed else None))
+            validated = validate_batch_schema_checks(markets)  # the deferred pandera checks, one validation each
             for client, result in results.items():
-                yield from partition_evaluations(name, client, result.check_results or [])
+                checks = [validated.get((client, c.check_name), c) for c in result.check_results or []]
+                yield from partition_evaluations(name, client, checks)
 
         return analytics_asset
 
@@ -189,7 +191,15 @@ def _columns(frame: pd.DataFrame) -> dict[str, list]:
     return {c: frame[c].tolist() for c in frame.columns}
 
 
-def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: pd.DataFrame) -> AssetCheckResult:
+def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: pd.DataFrame,
+                  market: ClientMarket | None = None) -> AssetCheckResult:
+    """The pandera check of one client's output frame. In a multi-client run (``market.batch``) the validation waits
+    for `validate_batch_schema_checks`, one validation of every client's frame at once; the result returned
+    meanwhile is a FAILED placeholder, replaced by the real one before any result leaves the step."""
+    if market is not None and market.batch is not None:
+        market.batch.schema_checks.append((market.client.email, name, asset_key, schema, frame))
+        return AssetCheckResult(asset_key=asset_key, check_name=name, passed=False,
+                                metadata=readable({"pending": "batch validation"}))
     try:
         schema.validate(frame, lazy=True)
         return AssetCheckResult(asset_key=asset_key, check_name=name, passed=True, metadata=readable({"rows": len(frame)}))
@@ -197,6 +207,36 @@ def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: 
         cases = err.failure_cases.head(50).astype(str).to_dict("records")
         return AssetCheckResult(asset_key=asset_key, check_name=name, passed=False,
                                 metadata=readable({"rows": len(frame), "failures": MetadataValue.json(cases)}))
+
+
+def validate_batch_schema_checks(markets: dict[str, ClientMarket]) -> dict[tuple[str, str], AssetCheckResult]:
+    """The results of the pandera checks `_schema_check` deferred in a multi-client run, by (client key, check name).
+    The clients' frames of one check, when their columns and dtypes agree, are validated as ONE frame (every check of
+    these schemas is per value or per row, so the whole passes exactly when each part does): all pass, each with its
+    own row count. Otherwise — a failure somewhere, or frames that differ in dtype — each frame is validated alone,
+    as in a run of one client."""
+    batches = list({id(m.batch): m.batch for m in markets.values() if m.batch is not None}.values())
+    deferred = [item for batch in batches for item in batch.schema_checks]
+    for batch in batches:
+        batch.schema_checks = []
+    key_of = {m.client.email: key for key, m in markets.items()}
+    by_check: dict[str, list] = {}
+    for item in deferred:
+        by_check.setdefault(item[1], []).append(item)
+    out: dict[tuple[str, str], AssetCheckResult] = {}
+    for name, items in by_check.items():
+        schema, first = items[0][3], items[0][4].dtypes
+        together = all(item_schema is schema and frame.dtypes.equals(first) for *_e, item_schema, frame in items)
+        if together:
+            try:
+                schema.validate(pd.concat([frame for *_rest, frame in items], ignore_index=True), lazy=True)
+            except pa.errors.SchemaErrors:
+                together = False
+        for email, _name, asset_key, item_schema, frame in items:
+            out[(key_of[email], name)] = (
+                AssetCheckResult(asset_key=asset_key, check_name=name, passed=True, metadata=readable({"rows": len(frame)}))
+                if together else _schema_check(name, asset_key, item_schema, frame))
+    return out
 
 
 def _excluded_summary(excluded: dict[str, str]) -> MetadataValue:
@@ -313,7 +353,7 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
             "notes": "; ".join(market.notes) or "none",
         }),
         check_results=[
-            _schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, frame),
+            _schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, frame, market),
             _position_coverage_check("position_greeks", options, {symbol_of[r["position_id"]] for r in rows}, excluded),
         ],
     )
@@ -476,7 +516,8 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             "extreme_beta_symbols (flagged, not clipped)": ", ".join(extreme) or "none",
         }),
         check_results=[
-            _schema_check("factor_schema", "factor_exposures", FACTOR_SCHEMA, pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]])),
+            _schema_check("factor_schema", "factor_exposures", FACTOR_SCHEMA,
+                          pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]]), market),
             _position_coverage_check("factor_exposures", market.positions, set(expo.loc[expo.index.isin(set(rows["position_id"])), "symbol"]), {}),
         ],
     )
@@ -518,6 +559,10 @@ def _desk_exposure_rows(engine, market: ClientMarket, single: pd.DataFrame, now)
 
 # --------------------------------------------------------------------------- interest_rate_betas
 
+RATE_BETA_SCHEMA = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True),
+                                       "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
+
+
 @_analytics_asset("interest_rate_betas", ["position_greeks"],
                   "OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
                   {
@@ -557,7 +602,6 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
                            for k, v in asdict(rate_shock_significance(exposure_by_symbol, betas, bp)).items() if k != "shock_bp"}
             for bp in (-300, 300)}
     frame = pd.DataFrame({"rate_beta": cols["rate_beta"], "r2": cols["r_squared"]}, dtype=float)
-    schema = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=True), "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
     return MaterializeResult(
         metadata=readable({
             "as_of": market.as_of.isoformat(),
@@ -571,7 +615,7 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
                 "pnl_up_100bp_repriced (options repriced, rate +1 %)": round(repriced_total, 2)}),
         }),
         check_results=[
-            _schema_check("rate_beta_schema", "interest_rate_betas", schema, frame),
+            _schema_check("rate_beta_schema", "interest_rate_betas", RATE_BETA_SCHEMA, frame, market),
             _position_coverage_check("interest_rate_betas", market.positions, set(expo["symbol"]), {}),  # a row per position
         ],
     )
