@@ -157,8 +157,9 @@ def _client_market(client: ClientPortfolio, positions: pd.DataFrame, as_of: date
                    last_of_union: pd.Series | None = None) -> ClientMarket:
     """`last_of_union`: the last (forward-filled) price of every column of `prices`, computed once for the clients
     of a multi-client run (a column's forward fill does not depend on the other columns)."""
-    positions["is_option"] = is_option_type(positions["position_type"])
-    positions["price_symbol"] = positions["underlying_symbol"].where(positions["is_option"], positions["symbol"])
+    if "price_symbol" not in positions or "is_option" not in positions:  # (an `active_positions_frame` has them)
+        positions["is_option"] = is_option_type(positions["position_type"])
+        positions["price_symbol"] = positions["underlying_symbol"].where(positions["is_option"], positions["symbol"])
     symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
     if prices is not None and covers(prices, sessions, symbols):
         prices = prices[symbols]

@@ -57,7 +57,8 @@ def active_positions_frame(engine: Engine, portfolio_id) -> pd.DataFrame:
     """Active positions as a frame indexed by position id (floats for numbers, enums as text).
 
     Columns: symbol, position_type, quantity (signed shares/contracts), entry_price ($),
-    entry_date, underlying_symbol, strike (=$ strike_price), expiration_date, tags (list).
+    entry_date, underlying_symbol, strike (=$ strike_price), expiration_date, tags (list),
+    is_option (bool), price_symbol (the symbol the position's risk is measured on: the underlying of an option).
     """
     return active_positions_frames(engine, [portfolio_id])[portfolio_id]
 
@@ -124,6 +125,8 @@ def active_positions_frames(engine: Engine, portfolio_ids: list) -> dict:
     for col in ("quantity", "entry_price", "strike"):
         frame[col] = pd.to_numeric(frame[col].astype(object), errors="coerce").astype(float)
     frame["tags"] = [tags.get(p, []) for p in frame.index]
+    frame["is_option"] = is_option_type(frame["position_type"])
+    frame["price_symbol"] = frame["underlying_symbol"].where(frame["is_option"], frame["symbol"])
     # rows come grouped by portfolio: each portfolio's frame is one slice (a copy: callers add columns)
     bounds: dict = {}
     for i, pid in enumerate(owner):
@@ -150,6 +153,8 @@ def tag_names_by_position(conn, portfolio_ids) -> dict:
 
 def price_symbols(positions: pd.DataFrame) -> list[str]:
     """Symbols whose prices the portfolio needs: equities and option underlyings."""
+    if "price_symbol" in positions and "is_option" in positions:  # an `active_positions_frame`
+        return sorted(set(positions["price_symbol"].dropna()))
     opt = is_option_type(positions["position_type"])
     syms = set(positions.loc[~opt, "symbol"]) | set(positions.loc[opt, "underlying_symbol"].dropna())
     return sorted(syms)
