@@ -65,3 +65,43 @@ def test_every_clients_lock_is_held_until_the_commit(db_url):
         assert changed == {}
         assert (free(A), free(B), free(C)) == (False, False, True)
     assert (free(A), free(B)) == (True, True)
+
+
+def test_as_of_replacements_of_many_portfolios_replace_exactly_their_rows_of_the_date(db_url):
+    """Rows of portfolios P and Q on D collected (Q's given column by column, P's as rows) and written together: they
+    replace P's and Q's old rows of D; R's rows of D and P's rows of another date stay; writing the same again stores
+    the same rows (no duplicate)."""
+    import datetime
+    import uuid
+
+    from sqlalchemy import Column, Date, Float, MetaData, Table, Uuid
+
+    from sigmasight_onboarding.db.analytics_tables import AsOfReplacements
+    from sigmasight_onboarding.db.bulk import insert_rows
+
+    engine = get_engine(db_url)
+    table = Table(f"asof_probe_{uuid.uuid4().hex[:8]}", MetaData(), Column("portfolio_id", Uuid), Column("calculation_date", Date),
+                  Column("value", Float))
+    table.create(engine)
+    day, other_day = datetime.date(2026, 8, 3), datetime.date(2026, 7, 31)
+    p, q, r = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    try:
+        with engine.begin() as conn:
+            insert_rows(conn, table, [{"portfolio_id": pid, "calculation_date": d, "value": v}
+                                      for pid, d, v in [(p, day, -1.0), (p, day, -2.0), (q, day, -3.0), (r, day, 7.0), (p, other_day, 9.0)]])
+
+        def replace():
+            batch = AsOfReplacements(day)
+            batch.rows(table, p, [{"portfolio_id": p, "calculation_date": day, "value": 1.0}])
+            batch.columns(table, q, {"portfolio_id": [q, q], "calculation_date": [day, day], "value": [2.0, 3.0]})
+            with engine.begin() as conn:
+                assert batch.write(conn) == 3
+
+        for _ in range(2):
+            replace()
+            with engine.connect() as conn:
+                stored = sorted((str(row.portfolio_id), row.calculation_date, row.value) for row in conn.execute(table.select()))
+            assert stored == sorted([(str(p), day, 1.0), (str(q), day, 2.0), (str(q), day, 3.0), (str(r), day, 7.0),
+                                     (str(p), other_day, 9.0)])
+    finally:
+        table.drop(engine)

@@ -15,6 +15,7 @@ import pandas as pd
 from sigmasight_onboarding.price_backfill import reference_symbols
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
+from sigmasight_onboarding.db.analytics_tables import AsOfReplacements, replace_as_of_columns, replace_as_of_rows
 from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, client_transaction, clients_transaction
 from sigmasight_onboarding.db.price_cache import price_matrix, window_start
 from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
@@ -39,6 +40,7 @@ class BatchMarket:
     memo: dict = field(default_factory=dict)
     pending: list = field(default_factory=list)  # (ClientMarket, store(conn)) in the order the clients computed
     schema_checks: list = field(default_factory=list)  # pandera checks waiting for one validation of the batch
+    replacements: AsOfReplacements | None = None  # the clients' as-of rows, written together (`ClientMarket.replace_as_of`)
 
 
 @dataclass
@@ -91,6 +93,23 @@ class ClientMarket:
         else:
             self.batch.pending.append((self, store))
 
+    def replace_as_of(self, conn, table, rows: list[dict] | None = None, columns: dict[str, list] | None = None) -> None:
+        """Inside a `write`'s ``store(conn)``: replace this client's rows of ``table`` on the as-of date by `rows` (or
+        `columns`, {name: values}). In a multi-client run they are collected and written with every other client's
+        rows of the table in one delete and one bulk insert (`AsOfReplacements`), at the end of the run's transaction."""
+        if self.batch is None:
+            if columns is not None:
+                replace_as_of_columns(conn, table, self.client.portfolio_id, self.as_of, columns)
+            else:
+                replace_as_of_rows(conn, table, self.client.portfolio_id, self.as_of, rows or [])
+            return
+        if self.batch.replacements is None:
+            self.batch.replacements = AsOfReplacements(self.as_of)
+        if columns is not None:
+            self.batch.replacements.columns(table, self.client.portfolio_id, columns)
+        else:
+            self.batch.replacements.rows(table, self.client.portfolio_id, rows or [])
+
     @property
     def equities(self) -> pd.DataFrame:
         return self.positions[~self.positions["is_option"]]
@@ -115,9 +134,13 @@ def store_batch_writes(engine, markets: dict[str, ClientMarket]) -> dict[str, Po
             for market, store in pending:
                 if market.client.email not in changed:
                     store(conn)
+            for batch in batches:  # the as-of rows the stores collected (`ClientMarket.replace_as_of`)
+                if batch.replacements is not None:
+                    batch.replacements.write(conn)
     finally:
         for batch in batches:
             batch.pending.clear()
+            batch.replacements = None
     return {key_of[email]: exc for email, exc in changed.items()}
 
 

@@ -61,8 +61,6 @@ from sigmasight_onboarding.db.analytics_tables import (
     market_values_and_delta_dollars,
     option_deltas,
     option_pricing_inputs,
-    replace_as_of_columns,
-    replace_as_of_rows,
     replace_correlations,
 )
 from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError
@@ -147,11 +145,6 @@ def _market(client_key: str, database: SigmaSightDatabase, market_data: MarketDa
     settings = market_data.settings()
     return load_client_market(database.engine(), client_key, resolve_as_of(settings), prices,
                               price_lookback_days=settings.price_lookback_days)
-
-
-def _replace_as_of(conn, table, market: ClientMarket, rows: list[dict]) -> int:
-    """Replace the client's rows of ``table`` on the as-of date by ``rows`` (idempotent re-runs)."""
-    return replace_as_of_rows(conn, table, market.client.portfolio_id, market.as_of, rows)
 
 
 #: Rows of a per-position/per-underlying metadata table (largest first): Dagster stores the table with every
@@ -324,7 +317,7 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
         rows = _greeks_rows(greeks[finite], q, q_source, market)
     table = PositionGreeks.__table__
     def store(conn):
-        _replace_as_of(conn, table, market, rows)
+        market.replace_as_of(conn, table, rows=rows)
         _value_options(conn, priced, rows)
 
     market.write(engine, store)
@@ -478,12 +471,12 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     et, pe = PositionExposure.__table__, PortfolioExposure.__table__
     def store(conn):
         n = len(rows)
-        replace_as_of_columns(conn, pt, market.client.portfolio_id, market.as_of, {
+        market.replace_as_of(conn, pt, columns={
             "portfolio_id": [market.client.portfolio_id] * n, "calculation_date": [market.as_of] * n,
             **_columns(rows), "created_at": [now] * n})
-        _replace_as_of(conn, ft, market, portfolio_rows)
-        replace_as_of_columns(conn, et, market.client.portfolio_id, market.as_of, desk_rows)
-        _replace_as_of(conn, pe, market, [desk_port])
+        market.replace_as_of(conn, ft, rows=portfolio_rows)
+        market.replace_as_of(conn, et, columns=desk_rows)
+        market.replace_as_of(conn, pe, rows=[desk_port])
 
     market.write(engine, store)
     flags = multi.drop_duplicates("symbol")["quality_flag"].value_counts().to_dict()
@@ -594,7 +587,7 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
     })
     cols = {**_columns(frame), "created_at": [utcnow()] * len(frame)}
     t = PositionInterestRateBeta.__table__
-    market.write(engine, lambda conn: replace_as_of_columns(conn, t, market.client.portfolio_id, market.as_of, cols))
+    market.write(engine, lambda conn: market.replace_as_of(conn, t, columns=cols))
     exposure_by_symbol = expo.groupby("price_symbol")["exposure"].sum()
     shocks = portfolio_rate_shock_pnl(exposure_by_symbol, betas, [-300, -100, -25, 25, 100, 300])
     repriced_total = float(np.nansum(repriced.to_numpy()))

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, Row, Table, and_, select
 
-from sigmasight_onboarding.db.bulk import replace_columns, replace_rows
+from sigmasight_onboarding.db.bulk import insert_columns, insert_rows, replace_columns, replace_rows
 from sigmasight_onboarding.db.models import (
     CorrelationCalculation,
     CorrelationCluster,
@@ -37,6 +37,43 @@ def replace_as_of_columns(conn: Connection, table: Table, portfolio_id: uuid.UUI
                           columns: Mapping[str, Sequence]) -> int:
     """`replace_as_of_rows` with the rows given column by column ({column name: values})."""
     return replace_columns(conn, table, as_of_rows(table, portfolio_id, as_of), columns)
+
+
+class AsOfReplacements:
+    """`replace_as_of_rows` / `replace_as_of_columns` of several portfolios on one as-of date, collected and written
+    together by `write`: per table ONE delete of every collected portfolio's rows of the date and ONE bulk insert
+    (a daily refresh of 200 clients: one COPY of position factor exposures instead of 200). Tables are written in
+    the order they were first collected."""
+
+    def __init__(self, as_of: datetime.date):
+        self.as_of = as_of
+        self._tables: dict[Table, tuple[list, list[dict], dict[str, list]]] = {}  # table -> (portfolios, rows, columns)
+
+    def _of(self, table: Table, portfolio_id: uuid.UUID):
+        portfolios, rows, columns = self._tables.setdefault(table, ([], [], {}))
+        portfolios.append(portfolio_id)
+        return rows, columns
+
+    def rows(self, table: Table, portfolio_id: uuid.UUID, rows: Sequence[dict]) -> None:
+        self._of(table, portfolio_id)[0].extend(rows)
+
+    def columns(self, table: Table, portfolio_id: uuid.UUID, columns: Mapping[str, Sequence]) -> None:
+        collected = self._of(table, portfolio_id)[1]
+        if collected and set(collected) != set(columns):
+            raise ValueError(f"{table.name}: columns {sorted(columns)} differ from those collected {sorted(collected)}")
+        for name, values in columns.items():
+            collected.setdefault(name, []).extend(values)
+
+    def write(self, conn: Connection) -> int:
+        """Every collected replacement in ``conn``'s transaction; returns the rows inserted. Empties the collection."""
+        inserted = 0
+        for table, (portfolios, rows, columns) in self._tables.items():
+            ids = list(dict.fromkeys(portfolios))
+            for i in range(0, len(ids), 500):
+                conn.execute(table.delete().where(_as_of_rows_of(table, ids[i:i + 500], self.as_of)))
+            inserted += insert_rows(conn, table, rows) + insert_columns(conn, table, columns)
+        self._tables.clear()
+        return inserted
 
 
 def market_values_and_delta_dollars(engine: Engine, portfolio_ids: Sequence[uuid.UUID],
