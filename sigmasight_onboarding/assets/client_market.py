@@ -22,7 +22,6 @@ from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
 from sigmasight_onboarding.db.portfolio_reads import (
     ClientPortfolio,
     client_books,
-    is_option_type,
     price_symbols,
 )
 from sigmasight_onboarding.resources.price_matrix_io import covers
@@ -119,28 +118,30 @@ class ClientMarket:
         return self.positions[self.positions["is_option"]]
 
 
+def batch_of(markets: dict[str, ClientMarket]) -> BatchMarket | None:
+    """The `BatchMarket` the clients of one `load_client_markets` share (None: each client on its own)."""
+    return next((m.batch for m in markets.values() if m.batch is not None), None)
+
+
 def store_batch_writes(engine, markets: dict[str, ClientMarket]) -> dict[str, PositionsChangedError]:
     """The writes `ClientMarket.write` deferred for the clients of `markets` (one multi-client run): one
     transaction holding every client's lock (`clients_transaction`), each client's writes in the order they
     were made, none of a client whose book was re-written since it was read. Returns those clients' errors by
     the keys of `markets`."""
-    batches = list({id(m.batch): m.batch for m in markets.values() if m.batch is not None}.values())
-    pending = [p for batch in batches for p in batch.pending]
-    if not pending:
+    batch = batch_of(markets)
+    if batch is None or not batch.pending:
         return {}
     key_of = {m.client.email: key for key, m in markets.items()}
     try:
-        with clients_transaction(engine, {m.client.email: m.positions_version for m, _store in pending}) as (conn, changed):
-            for market, store in pending:
+        with clients_transaction(engine, {m.client.email: m.positions_version for m, _store in batch.pending}) as (conn, changed):
+            for market, store in batch.pending:
                 if market.client.email not in changed:
                     store(conn)
-            for batch in batches:  # the as-of rows the stores collected (`ClientMarket.replace_as_of`)
-                if batch.replacements is not None:
-                    batch.replacements.write(conn)
+            if batch.replacements is not None:  # the as-of rows the stores collected (`ClientMarket.replace_as_of`)
+                batch.replacements.write(conn)
     finally:
-        for batch in batches:
-            batch.pending.clear()
-            batch.replacements = None
+        batch.pending.clear()
+        batch.replacements = None
     return {key_of[email]: exc for email, exc in changed.items()}
 
 
@@ -180,9 +181,6 @@ def _client_market(client: ClientPortfolio, positions: pd.DataFrame, as_of: date
                    last_of_union: pd.Series | None = None) -> ClientMarket:
     """`last_of_union`: the last (forward-filled) price of every column of `prices`, computed once for the clients
     of a multi-client run (a column's forward fill does not depend on the other columns)."""
-    if "price_symbol" not in positions or "is_option" not in positions:  # (an `active_positions_frame` has them)
-        positions["is_option"] = is_option_type(positions["position_type"])
-        positions["price_symbol"] = positions["underlying_symbol"].where(positions["is_option"], positions["symbol"])
     symbols = sorted(set(price_symbols(positions)) | set(reference_symbols()))
     if prices is not None and covers(prices, sessions, symbols):
         prices = prices[symbols]

@@ -55,7 +55,13 @@ from sigmasight_onboarding.analytics.greeks import (
 from sigmasight_onboarding.analytics.rates import interest_rate_betas, portfolio_rate_shock_pnl, rate_shock_significance
 from sigmasight_onboarding.analytics.returns import log_returns, simple_returns
 from sigmasight_onboarding.assets.client_batch import batch_metadata, partition_evaluations, run_clients
-from sigmasight_onboarding.assets.client_market import ClientMarket, load_client_market, load_client_markets, store_batch_writes
+from sigmasight_onboarding.assets.client_market import (
+    ClientMarket,
+    batch_of,
+    load_client_market,
+    load_client_markets,
+    store_batch_writes,
+)
 from sigmasight_onboarding.db.analytics_tables import (
     factor_ids as _factor_ids,
     market_values_and_delta_dollars,
@@ -208,10 +214,10 @@ def validate_batch_schema_checks(markets: dict[str, ClientMarket]) -> dict[tuple
     these schemas is per value or per row, so the whole passes exactly when each part does): all pass, each with its
     own row count. Otherwise — a failure somewhere, or frames that differ in dtype — each frame is validated alone,
     as in a run of one client."""
-    batches = list({id(m.batch): m.batch for m in markets.values() if m.batch is not None}.values())
-    deferred = [item for batch in batches for item in batch.schema_checks]
-    for batch in batches:
-        batch.schema_checks = []
+    batch = batch_of(markets)
+    if batch is None:
+        return {}
+    deferred, batch.schema_checks = batch.schema_checks, []
     key_of = {m.client.email: key for key, m in markets.items()}
     by_check: dict[str, list] = {}
     for item in deferred:
