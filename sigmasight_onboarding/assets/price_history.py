@@ -114,12 +114,13 @@ def price_history(context: AssetExecutionContext, database: SigmaSightDatabase, 
     # every client's marks in one transaction holding their locks; none of a client re-onboarded since its book was
     # read (its own run marks the new book)
     with clients_transaction(engine, {key: books.of(key)[2] for key in clients if marks[key]}) as (conn, refused):
-        for key in clients:
-            if key in refused:
-                enriched[key], changed[key] = 0, str(refused[key])
-                context.log.warning(str(refused[key]))
-            else:
-                enriched[key] = write_equity_marks(conn, marks[key])
+        written = write_equity_marks(conn, [r for key in clients if key not in refused for r in marks[key]])
+    for key in clients:
+        if key in refused:
+            enriched[key], changed[key] = 0, str(refused[key])
+            context.log.warning(str(refused[key]))
+        else:
+            enriched[key] = sum(r["_id"] in written for r in marks[key])
 
     def checks_of(key: str) -> list[AssetCheckResult]:
         held = held_by_client[key]

@@ -115,16 +115,10 @@ def client_transaction(engine: Engine, email: str, positions_version: int | None
     transaction raises `PositionsChangedError`, writing nothing, if the client's book was written since — a run
     over many clients must not store results of a book that a re-onboarding replaced meanwhile. Checked under
     the lock that `write_client` takes too (SQLite: BEGIN IMMEDIATE), so no write slips in between."""
-    with engine.begin() as conn:
-        take_rows_written(conn)  # counts left on the pooled connection by an earlier transaction
-        client_lock(conn, email)
-        if positions_version is not None:
-            now = positions_versions(conn, [email])[email]
-            if now != positions_version:
-                raise PositionsChangedError(email, positions_version, now)
+    with clients_transaction(engine, {email: positions_version}) as (conn, changed):
+        if email in changed:
+            raise changed[email]
         yield conn
-        written = take_rows_written(conn)
-    refresh_statistics(engine, written)  # fresh planner statistics for tables this transaction bulk-loaded
 
 
 @contextmanager
@@ -136,7 +130,7 @@ def clients_transaction(engine: Engine, versions: dict[str, int | None]) -> Iter
     (one query for all of them, under the locks) — the caller writes nothing of those and the others' rows in
     ``conn``. `versions`: {email: positions version, or None for no check}."""
     with engine.begin() as conn:
-        take_rows_written(conn)
+        take_rows_written(conn)  # counts left on the pooled connection by an earlier transaction
         for email in sorted(versions, key=client_lock_key):
             client_lock(conn, email)
         checked = [e for e, v in versions.items() if v is not None]
@@ -144,7 +138,7 @@ def clients_transaction(engine: Engine, versions: dict[str, int | None]) -> Iter
         changed = {e: PositionsChangedError(e, versions[e], now[e]) for e in checked if now[e] != versions[e]}
         yield conn, changed
         written = take_rows_written(conn)
-    refresh_statistics(engine, written)
+    refresh_statistics(engine, written)  # fresh planner statistics for tables this transaction bulk-loaded
 
 
 def write_audit(conn: Connection, email: str, action: str, outcome: str, details: dict | None, actor: str | None = None) -> None:

@@ -11,6 +11,10 @@ from sigmasight_onboarding.db.models import Position, utcnow
 from sigmasight_onboarding.db.portfolio_reads import is_option_type
 
 
+#: Position ids per read of `write_equity_marks` (SQLite binds at most 32,766 parameters per statement)
+READ_CHUNK = 10_000
+
+
 def equity_marks(positions, last_prices) -> list[dict]:
     """The marks of the stock positions of `positions` (an `active_positions_frame`) at `last_prices` ({symbol: $}):
     one update per position with a finite price — {"_id", "last_price" ($ at 4 places), "market_value" (= quantity ×
@@ -35,21 +39,24 @@ def equity_marks(positions, last_prices) -> list[dict]:
     return rows
 
 
-def write_equity_marks(conn, rows: list[dict]) -> int:
-    """Write `equity_marks` rows on their `positions` rows in ``conn``'s transaction, skipping those whose last_price
-    and market_value are already stored. Returns the rows written."""
+def write_equity_marks(conn, rows: list[dict]) -> set:
+    """Write `equity_marks` rows (of one client or of a whole batch) on their `positions` rows in ``conn``'s
+    transaction, skipping those whose last_price and market_value are already stored: one read and one
+    executemany for all of them. Returns the ids of the positions written."""
     if not rows:
-        return 0
+        return set()
     table = Position.__table__
-    ids, last, value = read_columns(conn, select(table.c.id, table.c.last_price, table.c.market_value)
-                                    .where(table.c.id.in_([r["_id"] for r in rows])))
-    unchanged = dict(zip(ids, zip(last, value)))
-    rows = [r for r in rows if unchanged.get(r["_id"]) != (r["last_price"], r["market_value"])]
+    stored = {}
+    for i in range(0, len(rows), READ_CHUNK):
+        ids, last, value = read_columns(conn, select(table.c.id, table.c.last_price, table.c.market_value)
+                                        .where(table.c.id.in_([r["_id"] for r in rows[i:i + READ_CHUNK]])))
+        stored.update(zip(ids, zip(last, value)))
+    rows = [r for r in rows if stored.get(r["_id"]) != (r["last_price"], r["market_value"])]
     if rows:
         conn.execute(update(table).where(table.c.id == bindparam("_id"))
                      .values(last_price=bindparam("last_price"), market_value=bindparam("market_value"),
                              unrealized_pnl=bindparam("unrealized_pnl"), updated_at=bindparam("updated_at")), rows)
-    return len(rows)
+    return {r["_id"] for r in rows}
 
 
 def mark_option_positions(conn, updates: list[dict]) -> int:
