@@ -736,6 +736,9 @@ def interrupted_in(exc: BaseException) -> Interrupted | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sigmasight_onboarding.process_exit import register_quick_exit
+
+    register_quick_exit()  # the commands that never load the code location exit quickly too
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
