@@ -736,9 +736,9 @@ def interrupted_in(exc: BaseException) -> Interrupted | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sigmasight_onboarding.process_exit import register_quick_exit
+    from sigmasight_onboarding.interpreter import configure_interpreter
 
-    register_quick_exit()  # the commands that never load the code location exit quickly too
+    configure_interpreter()  # also for the commands that never load the code location
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

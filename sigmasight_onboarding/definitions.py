@@ -30,7 +30,7 @@ from sigmasight_onboarding.executors import executor_from_settings
 from sigmasight_onboarding.jobs import daily_refresh_job, onboard_client_job, timeseries_job, verify_client_job
 from sigmasight_onboarding.ops import offboard_client_job
 from sigmasight_onboarding.partitions import client_date_partitions
-from sigmasight_onboarding.process_exit import register_quick_exit
+from sigmasight_onboarding.interpreter import configure_interpreter
 from sigmasight_onboarding.schedules import daily_refresh_schedule
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
@@ -96,4 +96,4 @@ def build_definitions() -> Definitions:
 
 
 defs = build_definitions()
-register_quick_exit()  # every process that loads the code location (run workers, CLI, tests) exits quickly
+configure_interpreter()  # collector thresholds and a quick exit for every process that loads the code location

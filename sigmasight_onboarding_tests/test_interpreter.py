@@ -1,6 +1,7 @@
-"""The quick exit of processes that load the code location (`process_exit.py`), observed from a real
-child interpreter: the handler runs after every handler registered later, freezes the heap, and closes
-the database connections first, so a SQLite database is left as one checkpointed file."""
+"""The collector settings of processes that load the code location (`interpreter.py`), observed from a real
+child interpreter: the young generation's threshold is raised; at exit the handler runs after every handler
+registered later, closes the database connections (a SQLite database is left as one checkpointed file) and
+freezes the heap."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sigmasight_onboarding.interpreter import YOUNG_GENERATION_THRESHOLD
+
 # The probe is registered BEFORE the code location is imported: atexit runs handlers last-in first-out,
 # so it runs after the project's handler and sees what that handler left.
 CHILD = """
 import atexit, gc, json, sys
 def probe():
     from sigmasight_onboarding.db import engine
-    print(json.dumps({"frozen": gc.get_freeze_count(), "engines_open": len(engine._engines)}), flush=True)
+    print(json.dumps({"frozen": gc.get_freeze_count(), "engines_open": len(engine._engines),
+                      "threshold": gc.get_threshold()}), flush=True)
 atexit.register(probe)
 import sigmasight_onboarding.definitions
 from sqlalchemy import text
@@ -31,10 +35,11 @@ def _child(url: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_process_that_loads_the_code_location_closes_its_connections_and_freezes_the_heap_at_exit(db_url):
+def test_a_process_that_loads_the_code_location_collects_less_often_and_closes_its_connections_and_freezes_the_heap_at_exit(db_url):
     seen = _child(db_url)
     assert seen["engines_open"] == 0  # dispose_all ran before the interpreter's teardown
     assert seen["frozen"] > 100_000  # the heap moved to the permanent generation: no final collection to run
+    assert seen["threshold"] == [YOUNG_GENERATION_THRESHOLD, 10, 10]  # CPython's 700 raised; the older ones kept
 
 
 def test_the_sqlite_database_is_one_checkpointed_file_after_the_process_exits(tmp_path):

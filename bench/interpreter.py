@@ -1,7 +1,8 @@
-"""`python -m bench.process_exit [--rounds N] [drop folder]` — what the quick exit (`process_exit.py`) saves.
+"""`python -m bench.interpreter [--rounds N] [drop folder]` — what `interpreter.configure_interpreter` saves.
 
-Alternates, N rounds, a fresh interpreter with and without the exit handler (without: the module's
-`_registered` flag set before anything registers it) and prints the wall seconds of each:
+Alternates, N rounds, a fresh interpreter with and without the project's collector settings (without: the
+module's `_configured` flag set before anything configures it: CPython's thresholds, no exit handler) and
+prints the wall seconds of each:
 
 * `import sigmasight_onboarding.definitions` and exit — what every run worker pays on top of its run;
 * with a drop folder: `sigmasight onboard <folder>` — the CLI's whole wall time, exit included.
@@ -20,7 +21,7 @@ import time
 
 IMPORT = "import sigmasight_onboarding.definitions"
 CLI = "import sys; from sigmasight_onboarding.cli import main; sys.exit(main(['onboard', sys.argv[1]]))"
-WITHOUT = "import sigmasight_onboarding.process_exit as p; p._registered = True; "
+WITHOUT = "import sigmasight_onboarding.interpreter as i; i._configured = True; "
 
 
 def _wall(code: str, *args: str) -> float:
@@ -44,8 +45,8 @@ def main() -> None:
         for _ in range(args.rounds):
             without.append(_wall(WITHOUT + code, *extra))
             with_.append(_wall(code, *extra))
-        print(f"{label}: without the exit handler {', '.join(f'{s:.2f}' for s in without)} s "
-              f"(median {statistics.median(without):.2f}); with it {', '.join(f'{s:.2f}' for s in with_)} s "
+        print(f"{label}: without the settings {', '.join(f'{s:.2f}' for s in without)} s "
+              f"(median {statistics.median(without):.2f}); with them {', '.join(f'{s:.2f}' for s in with_)} s "
               f"(median {statistics.median(with_):.2f})")
 
 
