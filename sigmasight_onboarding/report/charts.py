@@ -91,14 +91,16 @@ def _png(fig: Figure, palette: bool = True) -> bytes:
 
 
 def _compress(png: bytes) -> bytes:
-    """Palette PNG (256 colours) when Pillow is there (it ships with matplotlib): ~3× smaller."""
+    """Palette PNG (256 colours) when Pillow is there (it ships with matplotlib): ~3× smaller. Written at zlib's
+    default level: Pillow's ``optimize`` made the hedge-fund demo's seven palette charts 11 % smaller (119 KB
+    instead of 134 KB) for 0.18 s more per report."""
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover
         return png
     img = Image.open(io.BytesIO(png)).convert("RGB")
     out = io.BytesIO()
-    img.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(out, format="PNG", optimize=True)
+    img.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(out, format="PNG")
     data = out.getvalue()
     return data if len(data) < len(png) else png
 
