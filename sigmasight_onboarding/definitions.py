@@ -12,7 +12,11 @@ the Definitions.
 
 import os
 
-from dagster import Definitions, EnvVar
+from sigmasight_onboarding.interpreter import configure_interpreter
+
+configure_interpreter()  # first: the imports below make most of the process's long-lived objects (interpreter.py)
+
+from dagster import Definitions, EnvVar  # noqa: E402 - after the collector settings
 
 from sigmasight_onboarding.assets.backend import sigmasight_backend_tables
 from sigmasight_onboarding.assets.price_history import price_history
@@ -30,7 +34,6 @@ from sigmasight_onboarding.executors import executor_from_settings
 from sigmasight_onboarding.jobs import daily_refresh_job, onboard_client_job, timeseries_job, verify_client_job
 from sigmasight_onboarding.ops import offboard_client_job
 from sigmasight_onboarding.partitions import client_date_partitions
-from sigmasight_onboarding.interpreter import configure_interpreter
 from sigmasight_onboarding.schedules import daily_refresh_schedule
 from sigmasight_onboarding.resources.database import SigmaSightDatabase
 from sigmasight_onboarding.resources.market_data_resource import MarketDataResource
@@ -96,4 +99,3 @@ def build_definitions() -> Definitions:
 
 
 defs = build_definitions()
-configure_interpreter()  # collector thresholds and a quick exit for every process that loads the code location
