@@ -40,9 +40,9 @@ def configure_interpreter() -> None:
     if _configured:
         return
     _configured = True
-    _young, middle, old = gc.get_threshold()
-    if _young:  # 0: the collector was switched off on purpose; leave it so
-        gc.set_threshold(max(_young, YOUNG_GENERATION_THRESHOLD), middle, old)
+    young, middle, old = gc.get_threshold()
+    if young:  # 0: the collector was switched off on purpose; leave it so
+        gc.set_threshold(max(young, YOUNG_GENERATION_THRESHOLD), middle, old)
     atexit.register(_before_interpreter_teardown)
 
 

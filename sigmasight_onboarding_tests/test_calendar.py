@@ -14,17 +14,12 @@ from sigmasight_onboarding import calendar
 
 @pytest.fixture
 def fresh_calendar(monkeypatch, tmp_path):
-    """The module's caches emptied and its state folder a new one (restored afterwards)."""
+    """The module's sessions forgotten and its state folder a new one (forgotten again afterwards); yields the
+    cache folder."""
     monkeypatch.setenv("SIGMASIGHT_STATE_DIR", str(tmp_path / "state"))
-    from sigmasight_onboarding.config import get_settings
-
-    for cached in (calendar._sessions, get_settings):
-        if hasattr(cached, "cache_clear"):
-            cached.cache_clear()
+    calendar._sessions.cache_clear()
     yield tmp_path / "state" / "cache"
-    for cached in (calendar._sessions, get_settings):
-        if hasattr(cached, "cache_clear"):
-            cached.cache_clear()
+    calendar._sessions.cache_clear()
 
 
 REFERENCE = xcals.get_calendar("XNYS", start="2000-01-01")
