@@ -12,13 +12,14 @@ day outside it is answered by `exchange_calendars` itself (same results, same er
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sigmasight_onboarding.files import atomic_write
 
 CALENDAR_START = "2000-01-01"
 _CACHE_PREFIX = "xnys-sessions-"
@@ -68,10 +69,7 @@ def _store(path: Path, days: np.ndarray) -> None:
     files of earlier days or versions; any OSError leaves things as they are."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(partial, "wb") as fh:
-            np.save(fh, days, allow_pickle=False)
-        os.replace(partial, path)
+        atomic_write(path, lambda fh: np.save(fh, days, allow_pickle=False))
         for old in path.parent.glob(f"{_CACHE_PREFIX}*.npy"):
             if old != path:
                 old.unlink(missing_ok=True)

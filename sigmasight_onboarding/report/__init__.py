@@ -16,9 +16,7 @@ Eight charts (matplotlib, Agg), embedded as PNG data URIs.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,6 +27,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from sigmasight_onboarding.exports import to_safe_csv
+from sigmasight_onboarding.files import atomic_write
 from sigmasight_onboarding.report import charts as _charts
 from sigmasight_onboarding.report.analysis import QUESTIONS, TYPE_NAMES, Analysis, analyse
 from sigmasight_onboarding.report.data import ReportData, UnknownClient, load_report_data
@@ -122,19 +121,6 @@ def report_dirname(email: str) -> str:
     return name[:120]
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a fresh temporary file in the same folder and rename (readers never see half a
-    file); mode "x" never follows an existing file or symlink; permissions follow the umask."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_report(report: Report, reports_dir: Path, email: str) -> Path:
     """Write `<reports_dir>/<safe email>/onboarding_report.html` and `holdings.csv` (CSV-injection
     safe via `exports.to_safe_csv`); returns the HTML path. The folder name comes from
@@ -149,6 +135,7 @@ def write_report(report: Report, reports_dir: Path, email: str) -> Path:
         raise ValueError(f"refusing to write outside {root}")
     folder.mkdir(exist_ok=True)
     html_path = folder / REPORT_FILENAME
-    _atomic_write(html_path, report.html)
-    _atomic_write(folder / HOLDINGS_FILENAME, to_safe_csv(report.holdings))
+    atomic_write(html_path, lambda fh: fh.write(report.html.encode("utf-8")))
+    holdings = to_safe_csv(report.holdings)
+    atomic_write(folder / HOLDINGS_FILENAME, lambda fh: fh.write(holdings.encode("utf-8")))
     return html_path

@@ -13,7 +13,6 @@ refresh) hands over one matrix of the union of their symbols, stored as ``<first
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -22,6 +21,8 @@ import numpy as np
 import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import PrivateAttr
+
+from sigmasight_onboarding.files import atomic_write
 
 PRICE_MATRIX_IO_MANAGER = "price_matrix_io_manager"
 
@@ -35,11 +36,9 @@ def write_matrix(path: Path, matrix: pd.DataFrame) -> None:
     """`values` (float64, bit-exact), `dates` (datetime64[D]) and `symbols` (str) in one .npz, written to
     a temporary file then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, values=matrix.to_numpy(dtype=np.float64), dates=np.array(list(matrix.index), dtype="datetime64[D]"),
-                 symbols=np.array([str(c) for c in matrix.columns], dtype=str))
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: np.savez(
+        fh, values=matrix.to_numpy(dtype=np.float64), dates=np.array(list(matrix.index), dtype="datetime64[D]"),
+        symbols=np.array([str(c) for c in matrix.columns], dtype=str)))
 
 
 def read_matrix(path: Path) -> pd.DataFrame:
