@@ -774,12 +774,22 @@ class Bench:
             frame = pf.pool_client(uni, 30, seed=1000 + i)
             folders.append(str(pf.write_drop(self.run_dir / "imports", pf.client_email(f"e{i:03d}"), frame, self._hash())))
             symbols |= pf.price_symbols(frame)
+        spec = {"folders": folders, "symbols": sorted(symbols), "as_of": pf.AS_OF.isoformat()}
+        runs = os.cpu_count() or 1
         for db in self.selected_dbs():
-            self.say(f"E daily refresh {len(folders)} clients, {db}")
+            self.say(f"E daily refresh {len(folders)} clients, {db}, one process")
             url = self.dbs.fresh(db, "e")
-            out = self.spawn("daily_refresh", {"folders": folders, "symbols": sorted(symbols), "as_of": pf.AS_OF.isoformat()},
-                             self.env(url, f"e-{db}"), 1200, f"e-{db}")
-            self._ts_row(out, "E daily refresh (30 positions each)", db, len(folders), E_TARGET, "clients")
+            env = dict(self.env(url, f"e-{db}"), SIGMASIGHT_PARALLEL_RUNS="1")  # the whole refresh as one run, in process
+            out = self.spawn("daily_refresh", spec, env, 1200, f"e-{db}")
+            self._ts_row(out, "E daily refresh (30 positions each), one run in one process", db, len(folders), E_TARGET,
+                         "clients")
+            self.say(f"E daily refresh {len(folders)} clients, {db}, {runs} runs side by side")
+            url = self.dbs.fresh(db, "e-par")
+            env = dict(self.env(url, f"e-par-{db}"), SIGMASIGHT_PARALLEL_RUNS=str(runs))
+            out = self.spawn("daily_refresh_parallel", dict(spec, dagster_home=str(self.run_dir / "state" / f"e-par-{db}-home")),
+                             env, 1200, f"e-par-{db}")
+            self._ts_row(out, f"E daily refresh (30 positions each), {runs} run processes side by side (the run queue; "
+                              "events on disk)", db, len(folders), E_TARGET, "clients")
 
     def _ts_row(self, out: Outcome, scenario: str, db: str, n: int, target: float, unit: str) -> None:
         if not out.ok:

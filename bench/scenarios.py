@@ -436,6 +436,86 @@ def preflight_ingest(spec: dict) -> dict:
     return run(spec)
 
 
+def daily_refresh_parallel(spec: dict) -> dict:
+    """E as the deployment runs it: the same clients and new session as `daily_refresh`, on an on-disk Dagster
+    instance (``spec['dagster_home']``, the project's dagster.yaml: the storage `dagster dev` and the daemon use).
+    Timed: the runs ``daily_refresh_schedule`` requests (the clients spread over SIGMASIGHT_PARALLEL_RUNS runs,
+    `partitions.client_batches`), each in a process of its own started side by side as the run queue starts them
+    (at most its ``max_concurrent_runs``; `bench/run_process.py`: a new interpreter that loads the code location,
+    as Dagster's run launcher starts one), then likewise the runs ``onboarding_timeseries_sensor`` requests once
+    they are done. Process starts and imports are inside the clock. Measured, never extrapolated."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import dagster
+
+    from bench.cache_warm import warm_cache as _warm
+    from sigmasight_onboarding.calendar import previous_session, sessions_between
+    from sigmasight_onboarding.config import get_settings
+    from sigmasight_onboarding.instance_config import ensure_instance_config
+    from sigmasight_onboarding.partitions import client_batches, client_range_tags
+    from sigmasight_onboarding.price_backfill import reference_symbols
+    from sigmasight_onboarding.sensors import missing_timeseries_requests
+
+    settings, engine, _ = _settings_engine()
+    home = Path(spec["dagster_home"])
+    ensure_instance_config(home)
+    os.environ["DAGSTER_HOME"] = str(home)
+    instance = dagster.DagsterInstance.from_config(str(home))
+    slots = instance.run_coordinator.get_run_queue_config().max_concurrent_runs
+    as_of = date.fromisoformat(spec["as_of"])
+    yesterday = previous_session(as_of)
+    t_setup = time.perf_counter()
+    os.environ["SIGMASIGHT_AS_OF"] = yesterday.isoformat()
+    keys = [_setup_client(Path(f), instance, full_run=False) for f in spec["folders"]]
+    instance.add_dynamic_partitions("clients", [k for k in keys if not instance.has_dynamic_partition("clients", k)])
+    _warm(engine, sorted(set(spec["symbols"]) | set(reference_symbols())), sessions_between(date(2022, 1, 3), yesterday))
+    setup_s = time.perf_counter() - t_setup
+    os.environ["SIGMASIGHT_AS_OF"] = as_of.isoformat()  # the new session
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs: list[dict] = []
+
+    def side_by_side(job: str, requests: list[tuple[dict, str | None]]) -> None:
+        """Every request as a run process, at most `slots` at a time (the run queue's limit)."""
+        waiting, running = list(requests), []
+        while waiting or running:
+            while waiting and len(running) < max(1, slots):
+                tags, key = waiting.pop(0)
+                proc = subprocess.Popen([sys.executable, "-m", "bench.run_process", job, json.dumps(tags), key or ""],
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                running.append((proc, time.perf_counter(), tags))
+            proc, started, tags = running.pop(0)
+            out, _ = proc.communicate()
+            line = (out.strip().splitlines() or ["{}"])[-1]
+            try:
+                info = json.loads(line)
+            except ValueError:
+                info = {}
+            runs.append({"job": f"{job} {tags.get('sigmasight/clients', '')}", "seconds": time.perf_counter() - started,
+                         "success": proc.returncode == 0, "import_s": info.get("import_s")})
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    batches = client_batches(keys, get_settings().batch_clients, runs=get_settings().parallel_runs)  # what the schedule requests
+    side_by_side("daily_refresh", [(client_range_tags(b), b[0] if len(b) == 1 else None) for b in batches])
+    refresh_s = time.perf_counter() - t0
+    requests, notes = missing_timeseries_requests(instance, sessions=1, as_of=as_of)  # what the sensor then requests
+    side_by_side(TIMESERIES_JOB, [(dict(r.tags), None) for r in requests])
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    failed = [r for r in runs if not r["success"]]
+    imports = [r["import_s"] for r in runs if r.get("import_s") is not None]
+    return {"available": True,
+            "how": f"{len(runs)} run process(es), at most {slots} side by side: "
+                   + ", ".join(r["job"].split(" ")[0] + f" {r['seconds']:.1f} s" for r in runs[:6])
+                   + (f"; imports {min(imports):.1f}-{max(imports):.1f} s a process" if imports else ""),
+            "planned": len(keys), "unit": "clients", "seconds": elapsed, "measured_s": elapsed, "cpu_s": cpu,
+            "done": len(keys), "extrapolated": False, "first_run_s": None, "later_mean_s": None,
+            "failed_runs": len(failed), "first_failure": failed[0] if failed else None, "setup_s": setup_s,
+            "refresh_s": round(refresh_s, 3), "timeseries_s": round(elapsed - refresh_s, 3),
+            "sensor_notes": notes[:3], "per_run_s": [round(r["seconds"], 3) for r in runs[:8]]}
+
+
 KINDS = {
     "preflight_ingest": preflight_ingest,
     "price_path": price_path,
@@ -446,5 +526,6 @@ KINDS = {
     "engines": engines,
     "backfill_timeseries": backfill_timeseries,
     "daily_refresh": daily_refresh,
+    "daily_refresh_parallel": daily_refresh_parallel,
     "probe_timeseries": probe_timeseries,
 }

@@ -21,6 +21,8 @@
 | SIGMASIGHT_TIMESERIES_START | first date partition (read when the Definitions are built) | 2024-01-01 |
 | SIGMASIGHT_JUMP_BOUND | daily move flagged as a possible split | 0.5 |
 | SIGMASIGHT_API_URL | SigmaSight API for the live verification check | unset (check skipped) |
+| SIGMASIGHT_BATCH_CLIENTS | clients per run of the daily refresh / a new session's time series (at most) | 250 |
+| SIGMASIGHT_PARALLEL_RUNS | runs the daily refresh / a new session's time series is spread over (side by side in the run queue) | CPUs of the host |
 
 This module is the only place the package reads these variables, and it reads them when a run,
 sensor tick, schedule tick or CLI command asks (`get_settings()`), never at import. The Dagster
@@ -114,6 +116,7 @@ class Settings:
     jump_bound: float = DEFAULT_JUMP_BOUND  # |daily return| flagged as a possible split
     api_url: str | None = None  # SigmaSight API for the live verification check (skipped when None)
     batch_clients: int = DEFAULT_BATCH_CLIENTS  # clients per run of the daily refresh / a session's time series
+    parallel_runs: int = 1  # runs the daily refresh / a session's time series is spread over (`partitions.client_batches`)
 
     @property
     def is_production(self) -> bool:
@@ -166,6 +169,7 @@ class Settings:
             jump_bound=_env_float("SIGMASIGHT_JUMP_BOUND", DEFAULT_JUMP_BOUND, environ=env),
             api_url=_env("SIGMASIGHT_API_URL", environ=env),
             batch_clients=max(1, _env_int("SIGMASIGHT_BATCH_CLIENTS", DEFAULT_BATCH_CLIENTS, environ=env)),
+            parallel_runs=max(1, _env_int("SIGMASIGHT_PARALLEL_RUNS", os.cpu_count() or 1, environ=env)),
         )
 
 

@@ -68,6 +68,7 @@ def build_resources() -> dict:
             reports_url=env_var("SIGMASIGHT_REPORTS_URL"),
             onboard_sessions=env_var("SIGMASIGHT_ONBOARD_SESSIONS", integer=True),
             batch_clients=env_var("SIGMASIGHT_BATCH_CLIENTS", integer=True),
+            parallel_runs=env_var("SIGMASIGHT_PARALLEL_RUNS", integer=True),
             api_url=env_var("SIGMASIGHT_API_URL"),
         ),
     }

@@ -75,6 +75,10 @@ MIN_COVERAGE = 0.95
 DEFAULT_ONBOARD_SESSIONS = 30
 #: clients per run of the daily refresh and of a new session's time series (SIGMASIGHT_BATCH_CLIENTS)
 DEFAULT_BATCH_CLIENTS = 250
+#: a run of the daily refresh (or of a new session's time series) spread over parallel runs
+#: (SIGMASIGHT_PARALLEL_RUNS) keeps at least this many clients: a run's fixed cost (a process, Dagster's
+#: run bookkeeping: ~2-3 s) is what about 20 clients of 30 positions cost to compute
+MIN_CLIENTS_PER_RUN = 20
 #: neighbouring clients share a time-series run only when each misses at most this many sessions (the new
 #: session after the daily refresh): a longer backlog (an onboarding's last 30 sessions) is a run of its own,
 #: so that work spreads over the workers instead of queueing behind one step

@@ -26,7 +26,7 @@ from dagster import (
     TimeWindowPartitionsDefinition,
 )
 
-from sigmasight_onboarding.domain import DEFAULT_TIMESERIES_START
+from sigmasight_onboarding.domain import DEFAULT_TIMESERIES_START, MIN_CLIENTS_PER_RUN
 
 # Per-partition checks (AssetCheckSpec.partitions_def, so the UI shows each client's and each
 # session's result) are a preview API in this Dagster version: exactly that PreviewWarning is
@@ -156,15 +156,21 @@ def range_run_tags(client: str, block: list[date]) -> dict[str, str]:
             ASSET_PARTITION_RANGE_END_TAG: str(client_date_key(client, block[-1]))}
 
 
-def client_batches(clients: list[str], size: int, skip: set[str] | frozenset = frozenset()) -> list[list[str]]:
+def client_batches(clients: list[str], size: int, skip: set[str] | frozenset = frozenset(), runs: int = 1,
+                   min_clients: int = MIN_CLIENTS_PER_RUN) -> list[list[str]]:
     """`clients` (in the `clients` partitions' order — a range run covers every key between its two ends)
     cut into runs of at most `size` consecutive clients; a client in `skip` is left out and splits the run
-    around it (a range cannot jump over a key)."""
+    around it (a range cannot jump over a key). With `runs` > 1 (SIGMASIGHT_PARALLEL_RUNS) the clients are
+    spread over at least that many runs of equal size, so the run queue computes them side by side, as long
+    as each run keeps `min_clients` (fewer clients: fewer runs)."""
+    wanted = [c for c in clients if c not in skip]
+    spread = min(max(1, runs), max(1, len(wanted) // max(1, min_clients)))
+    size = max(1, min(size, -(-len(wanted) // spread))) if wanted else max(1, size)
     batches: list[list[str]] = []
     stretch: list[str] = []
     for client in list(clients) + [None]:
         if client is None or client in skip:
-            batches += [stretch[i:i + max(1, size)] for i in range(0, len(stretch), max(1, size))]
+            batches += [stretch[i:i + size] for i in range(0, len(stretch), size)]
             stretch = []
         else:
             stretch.append(client)

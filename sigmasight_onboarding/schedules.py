@@ -3,6 +3,8 @@
 It requests `daily_refresh` (prices + position analytics) for every client as ONE run per
 SIGMASIGHT_BATCH_CLIENTS (default 250) consecutive clients: a range over the `clients` partitions
 (the assets' `BackfillPolicy.single_run`), one price read and provider call for the union of their symbols.
+The clients are spread over at least SIGMASIGHT_PARALLEL_RUNS runs (default: the host's CPUs) of at least
+20 clients each, so the run queue computes them side by side (`partitions.client_batches`).
 A client with a run in flight (being onboarded) is left out — that run computes the same as-of — and the
 range is split around it.
 The new session's snapshots/risk/stress follow from `onboarding_timeseries_sensor`, which requests
@@ -27,7 +29,8 @@ from sigmasight_onboarding.sensors import clients_in_flight
     job=daily_refresh_job,
     default_status=DefaultScheduleStatus.STOPPED,
     description="Weekdays 18:30 New York: prices and analytics for every client, one run per SIGMASIGHT_BATCH_CLIENTS "
-                "(default 250) clients (then onboarding_timeseries_sensor adds the new session's snapshots/risk/stress).",
+                "(default 250) clients, spread over SIGMASIGHT_PARALLEL_RUNS runs side by side (default: the host's CPUs) "
+                "(then onboarding_timeseries_sensor adds the new session's snapshots/risk/stress).",
 )
 def daily_refresh_schedule(context: ScheduleEvaluationContext, market_data: MarketDataResource,
                            onboarding: OnboardingResource):
@@ -38,7 +41,8 @@ def daily_refresh_schedule(context: ScheduleEvaluationContext, market_data: Mark
     as_of = resolve_as_of(market_data.settings(), today=context.scheduled_execution_time.date())
     stamp = context.scheduled_execution_time.strftime("%Y-%m-%d")
     busy = clients_in_flight(context.instance)  # being onboarded now: that run computes this as-of itself
-    batches = client_batches(list(clients), onboarding.settings().batch_clients, skip=busy)
+    settings = onboarding.settings()
+    batches = client_batches(list(clients), settings.batch_clients, skip=busy, runs=settings.parallel_runs)
     if not batches:
         return SkipReason(f"every client has a run in flight ({len(busy)})")
     return [

@@ -295,7 +295,8 @@ def refresh_alone_requests(instance, clients: list[str], skip: set[str]) -> tupl
 
 
 def missing_timeseries_requests(instance, sessions: int | None = None, as_of=None,
-                                batch_clients: int | None = None) -> tuple[list[RunRequest], list[str]]:
+                                batch_clients: int | None = None,
+                                parallel_runs: int | None = None) -> tuple[list[RunRequest], list[str]]:
     """What should exist versus what does: for every onboarded client (its analytics materialised)
     that has no run in flight, the sessions among its last `sessions` (default
     `Settings.onboard_sessions`, read at each evaluation; up to the as-of date, and
@@ -303,10 +304,10 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     materialised — one range RunRequest per block of consecutive sessions. Neighbouring clients (in the
     `clients` partitions' order) that miss exactly the same block of at most `BATCH_MAX_SESSIONS` sessions —
     the new session after the daily refresh — share ONE run, up to `batch_clients` (SIGMASIGHT_BATCH_CLIENTS)
-    each; a longer block (an onboarding's backlog) is a run per client, so it spreads over the workers; a
-    client of a batch that failed in the last day is requested on its own. A client of a `daily_refresh` batch that
-    failed in the last day (another client's blocking check) and was not refreshed since gets a `daily_refresh` run
-    of its own first (`refresh_alone_requests`). Returns (requests, notes)."""
+    each, spread over `parallel_runs` (SIGMASIGHT_PARALLEL_RUNS) runs of at least 20 clients; a longer block
+    (an onboarding's backlog) is a run per client, so it spreads over the workers; a client of a batch that
+    failed in the last day is requested on its own. A client of a `daily_refresh` batch that failed in the last day
+    (another client's blocking check) and was not refreshed since gets a `daily_refresh` run of its own first (`refresh_alone_requests`). Returns (requests, notes)."""
     import hashlib
     import time
 
@@ -330,6 +331,7 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     settings = get_settings()
     n = settings.onboard_sessions if sessions is None else sessions
     size = settings.batch_clients if batch_clients is None else batch_clients
+    runs = settings.parallel_runs if parallel_runs is None else parallel_runs
     expected = [d for d in last_sessions(as_of or resolve_as_of(settings), n) if is_date_partition(d)]
     alone = None
     notes = []
@@ -362,7 +364,7 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     stretch: list[str] = []  # neighbours (partition order) missing the same single block
 
     def flush():
-        for batch in client_batches(stretch, size):
+        for batch in client_batches(stretch, size, runs=runs):
             if len(batch) == 1:
                 requests.extend(single(batch[0]))
                 continue
@@ -403,7 +405,7 @@ def onboarding_timeseries_sensor(context: SensorEvaluationContext, onboarding: O
                                  market_data: MarketDataResource):
     settings = onboarding.settings()
     requests, notes = missing_timeseries_requests(context.instance, settings.onboard_sessions, market_data.as_of(),
-                                                  settings.batch_clients)
+                                                  settings.batch_clients, settings.parallel_runs)
     for note in notes[:20]:
         context.log.info(note)
     if requests:

@@ -319,3 +319,24 @@ def test_daemon_end_to_end_drop_to_ready_in_either_order(env, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # Dagster's records decide, not the SigmaSight database
+def test_daily_schedule_spreads_the_clients_over_parallel_runs(env, monkeypatch):
+    """SIGMASIGHT_PARALLEL_RUNS=2 and 41 clients: the daemon's evaluation of the tick requests two range runs of
+    consecutive clients (21 and 20), together covering every client once, so the run queue computes them side by
+    side; with 39 clients a second run would hold fewer than 20 clients, so it stays one run."""
+    monkeypatch.delenv("SIGMASIGHT_AS_OF", raising=False)
+    monkeypatch.setenv("SIGMASIGHT_PARALLEL_RUNS", "2")
+    clients = [f"client{i:02d}@example.com" for i in range(41)]
+    with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
+        instance.add_dynamic_partitions("clients", clients)
+        runs = sorted(_schedule_tick(instance), key=lambda r: r.tags["dagster/asset_partition_range_start"])
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r in runs] == [
+        (clients[0], clients[20]), (clients[21], clients[40])]
+    assert [r.tags["sigmasight/clients"].split(":")[0] for r in runs] == ["21", "20"]
+    with instance_for_test(overrides=MOCK_LAUNCHER) as instance:
+        instance.add_dynamic_partitions("clients", clients[:39])
+        (run,) = _schedule_tick(instance)
+    assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == (
+        clients[0], clients[38])

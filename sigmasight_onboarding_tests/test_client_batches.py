@@ -114,6 +114,59 @@ def test_daily_refresh_of_a_client_range_equals_one_run_per_client(env, monkeypa
         assert not blocking_failed
 
 
+@pytest.mark.parametrize(("n", "size", "runs", "skip", "expected"), [
+    (200, 250, 1, (), [200]),
+    (200, 250, 2, (), [100, 100]),  # spread over two runs of equal size
+    (201, 250, 2, (), [101, 100]),
+    (200, 60, 2, (), [60, 60, 60, 20]),  # SIGMASIGHT_BATCH_CLIENTS still caps a run
+    (45, 250, 4, (), [23, 22]),  # four runs would hold fewer than 20 clients each: two
+    (39, 250, 4, (), [39]),
+    (200, 250, 2, (50,), [50, 100, 49]),  # a skipped client splits its run, the others keep the spread size
+    (5, 2, 8, (1,), [1, 2, 1]),
+])
+def test_client_batches_spread_over_parallel_runs(n, size, runs, skip, expected):
+    from sigmasight_onboarding.partitions import client_batches
+
+    clients = [f"c{i:03d}" for i in range(n)]
+    batches = client_batches(clients, size, skip={clients[i] for i in skip}, runs=runs)
+    assert [len(b) for b in batches] == expected
+    assert [c for b in batches for c in b] == [c for i, c in enumerate(clients) if i not in skip]  # order kept, once each
+
+
+def _runless_materialisations(instance, clients: list[str], as_of: date) -> None:
+    """What the sensor reads of an onboarded client: its analytics' partitions materialised, its price history with
+    the as-of of that refresh (no run: the sensor only reads Dagster's records)."""
+    from dagster import AssetMaterialization
+
+    from sigmasight_onboarding.sensors import ANALYTICS_ASSETS
+
+    for client in clients:
+        for asset in ("price_history", *ANALYTICS_ASSETS):
+            instance.report_runless_asset_event(AssetMaterialization(
+                asset_key=asset, partition=client, metadata={"as_of": as_of.isoformat()} if asset == "price_history" else None))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # Dagster's records decide, not the SigmaSight database
+def test_new_session_of_many_clients_is_spread_over_parallel_runs(env, monkeypatch):
+    """42 onboarded clients missing the same new session: with `parallel_runs` 2 the sensor requests two range runs of
+    21 consecutive clients each (the range tags cover every client once), with 1 a single run, and the sensor as Dagster
+    evaluates it reads SIGMASIGHT_PARALLEL_RUNS."""
+    clients = [f"client{i:02d}@example.com" for i in range(42)]
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("clients", clients)
+        _runless_materialisations(instance, clients, NEW_DAY)
+        spread, _notes = missing_timeseries_requests(instance, sessions=1, as_of=NEW_DAY, parallel_runs=2)
+        assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r in spread] == [
+            (f"{clients[0]}|{NEW_DAY}", f"{clients[20]}|{NEW_DAY}"), (f"{clients[21]}|{NEW_DAY}", f"{clients[41]}|{NEW_DAY}")]
+        (single,), _notes = missing_timeseries_requests(instance, sessions=1, as_of=NEW_DAY, parallel_runs=1)
+        assert single.tags["sigmasight/clients"].startswith("42: ")
+        monkeypatch.setenv("SIGMASIGHT_ONBOARD_SESSIONS", "1")
+        monkeypatch.setenv("SIGMASIGHT_AS_OF", NEW_DAY.isoformat())
+        monkeypatch.setenv("SIGMASIGHT_PARALLEL_RUNS", "2")
+        context = build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
+        assert [r.tags for r in onboarding_timeseries_sensor(context)] == [r.tags for r in spread]
+
+
 def test_new_session_of_neighbouring_clients_is_one_time_series_run(env, monkeypatch):
     """After the refresh, the level-triggered sensor requests ONE run over both clients × the new session;
     its rows equal those of each client's own run of that session; then nothing is missing."""

@@ -21,5 +21,8 @@ class OnboardingResource(SettingsResource):
     batch_clients: int | None = env_setting("SIGMASIGHT_BATCH_CLIENTS",
                                             "Clients per run of the daily refresh and of a new session's time series ({var}); "
                                             "default 250")
+    parallel_runs: int | None = env_setting("SIGMASIGHT_PARALLEL_RUNS",
+                                            "Runs the daily refresh and a new session's time series are spread over, side by "
+                                            "side in the run queue, each of at least 20 clients ({var}); default the host's CPUs")
     api_url: str | None = env_setting("SIGMASIGHT_API_URL",
                                       "SigmaSight API of the live verification check ({var}); unset: the check is skipped")
