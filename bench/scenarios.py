@@ -362,6 +362,27 @@ def backfill_timeseries(spec: dict) -> dict:
             "per_run_s": [round(elapsed, 3)]}
 
 
+def _setup_refresh(spec: dict, instance, engine) -> tuple[list[str], date, float]:
+    """E's untimed setup: the clients of ``spec['folders']`` written by the fast path as of the session before
+    ``spec['as_of']`` (their `clients` partitions added to `instance`), the price cache filled up to that session;
+    then SIGMASIGHT_AS_OF is the new session. Returns (client keys, the new session, setup seconds)."""
+    import os
+
+    from bench.cache_warm import warm_cache as _warm
+    from sigmasight_onboarding.calendar import previous_session, sessions_between
+    from sigmasight_onboarding.price_backfill import reference_symbols
+
+    as_of = date.fromisoformat(spec["as_of"])
+    yesterday = previous_session(as_of)
+    t_setup = time.perf_counter()
+    os.environ["SIGMASIGHT_AS_OF"] = yesterday.isoformat()
+    keys = [_setup_client(Path(f), instance, full_run=False) for f in spec["folders"]]
+    instance.add_dynamic_partitions("clients", [k for k in keys if not instance.has_dynamic_partition("clients", k)])
+    _warm(engine, sorted(set(spec["symbols"]) | set(reference_symbols())), sessions_between(date(2022, 1, 3), yesterday))
+    os.environ["SIGMASIGHT_AS_OF"] = as_of.isoformat()  # the new session
+    return keys, as_of, time.perf_counter() - t_setup
+
+
 def daily_refresh(spec: dict) -> dict:
     """E: ``clients`` clients of 30 positions, set up by the fast path (write_client; price cache
     filled up to the PREVIOUS session by the bench loader). Then, timed, the new session arrives
@@ -371,15 +392,9 @@ def daily_refresh(spec: dict) -> dict:
     ``onboarding_timeseries_sensor`` requests once they are done (``missing_timeseries_requests`` with
     the last 1 session: one ``backfill_timeseries`` run for the clients × the new session). Measured,
     never extrapolated."""
-    import os
-
-
-    from bench.cache_warm import warm_cache as _warm
-    from sigmasight_onboarding.calendar import previous_session, sessions_between
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.definitions import defs
     from sigmasight_onboarding.partitions import client_batches, client_range_tags
-    from sigmasight_onboarding.price_backfill import reference_symbols
     from sigmasight_onboarding.sensors import missing_timeseries_requests
 
     job, how = find_timeseries()
@@ -388,15 +403,7 @@ def daily_refresh(spec: dict) -> dict:
     refresh = defs.resolve_job_def("daily_refresh")
     settings, engine, _ = _settings_engine()
     instance = ephemeral_instance()
-    as_of = date.fromisoformat(spec["as_of"])
-    yesterday = previous_session(as_of)
-    t_setup = time.perf_counter()
-    os.environ["SIGMASIGHT_AS_OF"] = yesterday.isoformat()
-    keys = [_setup_client(Path(f), instance, full_run=False) for f in spec["folders"]]
-    instance.add_dynamic_partitions("clients", [k for k in keys if not instance.has_dynamic_partition("clients", k)])
-    _warm(engine, sorted(set(spec["symbols"]) | set(reference_symbols())), sessions_between(date(2022, 1, 3), yesterday))
-    setup_s = time.perf_counter() - t_setup
-    os.environ["SIGMASIGHT_AS_OF"] = as_of.isoformat()  # the new session
+    keys, as_of, setup_s = _setup_refresh(spec, instance, engine)
     run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     runs = []
 
@@ -451,12 +458,9 @@ def daily_refresh_parallel(spec: dict) -> dict:
 
     import dagster
 
-    from bench.cache_warm import warm_cache as _warm
-    from sigmasight_onboarding.calendar import previous_session, sessions_between
     from sigmasight_onboarding.config import get_settings
     from sigmasight_onboarding.instance_config import ensure_instance_config
     from sigmasight_onboarding.partitions import client_batches, client_range_tags
-    from sigmasight_onboarding.price_backfill import reference_symbols
     from sigmasight_onboarding.sensors import missing_timeseries_requests
 
     settings, engine, _ = _settings_engine()
@@ -465,15 +469,7 @@ def daily_refresh_parallel(spec: dict) -> dict:
     os.environ["DAGSTER_HOME"] = str(home)
     instance = dagster.DagsterInstance.from_config(str(home))
     slots = instance.run_coordinator.get_run_queue_config().max_concurrent_runs
-    as_of = date.fromisoformat(spec["as_of"])
-    yesterday = previous_session(as_of)
-    t_setup = time.perf_counter()
-    os.environ["SIGMASIGHT_AS_OF"] = yesterday.isoformat()
-    keys = [_setup_client(Path(f), instance, full_run=False) for f in spec["folders"]]
-    instance.add_dynamic_partitions("clients", [k for k in keys if not instance.has_dynamic_partition("clients", k)])
-    _warm(engine, sorted(set(spec["symbols"]) | set(reference_symbols())), sessions_between(date(2022, 1, 3), yesterday))
-    setup_s = time.perf_counter() - t_setup
-    os.environ["SIGMASIGHT_AS_OF"] = as_of.isoformat()  # the new session
+    keys, as_of, setup_s = _setup_refresh(spec, instance, engine)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     runs: list[dict] = []
 
