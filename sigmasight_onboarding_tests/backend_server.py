@@ -113,10 +113,10 @@ def start(db_name: str, log_dir: Path) -> RunningBackend:
     src, python = install()
     port = free_port()
     log = log_dir / "sigmasight-backend.log"
-    handle = log.open("wb")
-    process = subprocess.Popen(
-        [str(python), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=src, env=_env(db_name), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("wb") as handle:  # the child keeps its own copy of the file descriptor
+        process = subprocess.Popen(
+            [str(python), "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=src, env=_env(db_name), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     backend = RunningBackend(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -248,12 +248,11 @@ class Kill:
 
 def start_cli(folder: Path, tmp: Path, app: str) -> subprocess.Popen:
     env = {**os.environ, "PGAPPNAME": app, "SIGMASIGHT_BCRYPT_ROUNDS": "4"}
-    out = open(tmp / f"{app}.out", "w")
-    err = open(tmp / f"{app}.err", "w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "sigmasight_onboarding.cli", "onboard", str(folder), "--sessions", "0"],
-        cwd=REPO, env=env, stdout=out, stderr=err,
-    )
+    with open(tmp / f"{app}.out", "w") as out, open(tmp / f"{app}.err", "w") as err:  # the child keeps its own copies
+        return subprocess.Popen(
+            [sys.executable, "-m", "sigmasight_onboarding.cli", "onboard", str(folder), "--sessions", "0"],
+            cwd=REPO, env=env, stdout=out, stderr=err,
+        )
 
 
 def _output(tmp: Path, app: str) -> str:
