@@ -307,7 +307,8 @@ def missing_timeseries_requests(instance, sessions: int | None = None, as_of=Non
     each, spread over `parallel_runs` (SIGMASIGHT_PARALLEL_RUNS) runs of at least 20 clients; a longer block
     (an onboarding's backlog) is a run per client, so it spreads over the workers; a client of a batch that
     failed in the last day is requested on its own. A client of a `daily_refresh` batch that failed in the last day
-    (another client's blocking check) and was not refreshed since gets a `daily_refresh` run of its own first (`refresh_alone_requests`). Returns (requests, notes)."""
+    (another client's blocking check) and was not refreshed since gets a `daily_refresh` run of its own first
+    (`refresh_alone_requests`). Returns (requests, notes)."""
     import hashlib
     import time
 
