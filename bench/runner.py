@@ -775,7 +775,9 @@ class Bench:
             folders.append(str(pf.write_drop(self.run_dir / "imports", pf.client_email(f"e{i:03d}"), frame, self._hash())))
             symbols |= pf.price_symbols(frame)
         spec = {"folders": folders, "symbols": sorted(symbols), "as_of": pf.AS_OF.isoformat()}
-        runs = os.cpu_count() or 1
+        from sigmasight_onboarding.config import get_settings
+
+        runs = get_settings().parallel_runs  # what the schedule uses here: SIGMASIGHT_PARALLEL_RUNS, or this box's CPUs
         for db in self.selected_dbs():
             self.say(f"E daily refresh {len(folders)} clients, {db}, one process")
             url = self.dbs.fresh(db, "e")
@@ -785,7 +787,7 @@ class Bench:
                          "clients")
             self.say(f"E daily refresh {len(folders)} clients, {db}, {runs} runs side by side")
             url = self.dbs.fresh(db, "e-par")
-            env = dict(self.env(url, f"e-par-{db}"), SIGMASIGHT_PARALLEL_RUNS=str(runs))
+            env = self.env(url, f"e-par-{db}")
             out = self.spawn("daily_refresh_parallel", dict(spec, dagster_home=str(self.run_dir / "state" / f"e-par-{db}-home")),
                              env, 1200, f"e-par-{db}")
             self._ts_row(out, f"E daily refresh (30 positions each), {runs} run processes side by side (the run queue; "
