@@ -211,3 +211,17 @@ def client_tables(url: str) -> dict[str, int]:
             name: conn.execute(select(func.count()).select_from(Base.metadata.tables[name])).scalar_one()
             for name in ACCOUNT_TABLES
         }
+
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest first: the `slow` tests (by their ``seconds`` estimate, `slow(seconds=…)`, else 20) ahead of the rest;
+    otherwise pytest's order. With ``--dist worksteal`` (pyproject's addopts) a worker takes the first part of this
+    order and another the rest, and whoever runs out steals from the end of the other's queue: the long end-to-end
+    tests run one after another at the start on one worker while the other runs the short tests, instead of one of
+    them being handed out last and keeping a worker busy after the rest have finished."""
+    def estimate(item) -> float:
+        marker = item.get_closest_marker("slow")
+        return 0.0 if marker is None else float(marker.kwargs.get("seconds", 20))
+
+    items.sort(key=estimate, reverse=True)  # stable: equal estimates keep pytest's order

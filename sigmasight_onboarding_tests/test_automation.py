@@ -176,6 +176,7 @@ def test_timeseries_sensor_is_level_triggered(env):
         assert verify.partition_key == JOHN
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failed_step", ["prices", "analytics"])
 def test_clients_of_a_failed_refresh_batch_are_refreshed_alone(env, monkeypatch, failed_step):
     """A `daily_refresh` batch fails as a whole when one client's blocking check fails: its other clients miss the
@@ -265,7 +266,7 @@ def _wait(predicate, timeout: float, what: str, daemon, log: Path):
     pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=100)
 # On the embedded default (SQLite): the switch-on order is Dagster's state, not the SigmaSight database's; the daemon
 # path drop → READY on PostgreSQL (Dagster's storage and the SigmaSight database) is test_scale_out's end-to-end test.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -30,7 +30,7 @@ from sigmasight_onboarding.resources.sigmasight_api import BACKEND_ROUTES, login
 from sigmasight_onboarding_tests import backend_server
 from sigmasight_onboarding_tests.conftest import DEMO_IMPORTS, IN_CI, PG_ADMIN_URL, onboarding_env, write_drop
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow(seconds=40), pytest.mark.postgres]
 
 DEMO_PASSWORD = "demo12345"  # the demo drops carry a bcrypt hash of the backend's demo password
 NEW_CLIENT = "contract.test@example.com"

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from .conftest import IN_CI
 from .scale_out_cluster import PG_ADMIN_URL, ScaleOutCluster, client_email, reachable, small_book, write_small_drop
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow(seconds=120), pytest.mark.postgres]
 
 CLIENTS = int(os.environ.get("SIGMASIGHT_SCALE_OUT_CLIENTS", "6"))
 
