@@ -28,9 +28,9 @@ ANALYTICS = ("price_history", "position_greeks", "factor_exposures", "interest_r
 ANALYTICS_TABLES = {
     "greeks": "SELECT position_id, calculation_date, unit_price, delta, gamma, theta, vega, rho, implied_volatility "
               "FROM onb_position_greeks",
-    "position_factors": "SELECT position_id, factor_id, model, calculation_date, exposure_value, r_squared, quality_flag, "
-                        "exposure_dollars FROM onb_position_factor_exposures",
-    "portfolio_factors": "SELECT portfolio_id, factor_id, model, calculation_date, exposure_value, exposure_dollar, beta_net "
+    "position_factors": "SELECT position_id, factor_id, model, calculation_date, exposure_value, t_stat, r_squared, n_obs, "
+                        "quality_flag, extreme_beta, exposure_dollars FROM onb_position_factor_exposures",
+    "portfolio_factors": "SELECT portfolio_id, factor_id, model, calculation_date, exposure_value, exposure_dollar, beta_gross, beta_net "
                          "FROM onb_factor_exposures",
     "rate_betas": "SELECT position_id, calculation_date, rate_beta, r_squared, tlt_beta, pnl_up_100bp, pnl_up_100bp_repriced "
                   "FROM onb_position_interest_rate_betas",
@@ -38,6 +38,11 @@ ANALYTICS_TABLES = {
                     "FROM onb_correlation_calculations",
     "pairs": "SELECT correlation_calculation_id, symbol_1, symbol_2, correlation_value, p_value FROM onb_pairwise_correlations",
     "position_values": "SELECT id, last_price, market_value, unrealized_pnl FROM positions",
+    "desk_exposures": "SELECT position_id, calculation_date, underlying_symbol, share_delta, dollar_delta, market_beta, "
+                      "beta_adjusted_dollar_delta FROM onb_position_exposures",
+    "portfolio_desk": "SELECT portfolio_id, calculation_date, long_dollar_delta, short_dollar_delta, delta_adjusted_gross, "
+                      "delta_adjusted_net, beta_adjusted_gross, beta_adjusted_net, n_positions_missing_beta "
+                      "FROM onb_portfolio_exposures",
 }
 
 
@@ -92,8 +97,11 @@ def test_daily_refresh_of_a_client_range_equals_one_run_per_client(env, monkeypa
     notices for those checks are not logged (`client_batch.BatchCheckNotices`)."""
     with instance_for_test(overrides=project_instance_overrides()) as instance:
         _onboard_yesterday(env, monkeypatch, instance)
+        alone_checks = {}
         for client in (JOHN, HNW):
-            assert _refresh(instance, [client]).success
+            result = _refresh(instance, [client])
+            assert result.success
+            alone_checks.update(_check_outcomes(result))
         alone = _rows(env["db_url"], ANALYTICS_TABLES)
         assert all(alone[t] for t in ANALYTICS_TABLES if t != "greeks"), {t: len(v) for t, v in alone.items()}
 
@@ -115,6 +123,13 @@ def test_daily_refresh_of_a_client_range_equals_one_run_per_client(env, monkeypa
         assert all(parts == {JOHN, HNW} for parts in by_check.values()), by_check
         blocking_failed = [e for e in evaluations if not e.passed and e.severity.value == "ERROR"]
         assert not blocking_failed
+        assert _check_outcomes(batch) == alone_checks  # each client's result and its figures, as in a run of its own
+
+
+def _check_outcomes(result) -> dict:
+    """{(asset, check, client): (passed, metadata values)} of a run's check evaluations."""
+    return {(e.asset_key.path[-1], e.check_name, e.partition): (e.passed, {k: getattr(v, "value", v) for k, v in e.metadata.items()})
+            for e in result.get_asset_check_evaluations()}
 
 
 @pytest.mark.parametrize(("n", "size", "runs", "skip", "expected"), [

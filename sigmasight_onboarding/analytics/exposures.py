@@ -54,6 +54,25 @@ def desk_exposures(
 
     Returns (per_position [POSITION_COLUMNS], portfolio ``DeskExposure``, per_underlying [share_delta,
     dollar_delta, beta_adjusted_dollar_delta] indexed by underlying)."""
+    per, portfolios = grouped_desk_exposures(positions, market_beta, np.zeros(len(positions), dtype=np.intp), 1, multiplier)
+    a = per["beta_adjusted_dollar_delta"].to_numpy()
+    by = per.assign(beta_adjusted_dollar_delta=np.where(np.isfinite(a), a, 0.0)).groupby("underlying_symbol")[
+        ["share_delta", "dollar_delta", "beta_adjusted_dollar_delta"]].sum()
+    return per, portfolios[0], by
+
+
+def grouped_desk_exposures(
+    positions: pd.DataFrame,
+    market_beta: pd.Series,
+    group: np.ndarray,
+    n_groups: int,
+    multiplier: int = CONTRACT_MULTIPLIER,
+) -> tuple[pd.DataFrame, list[DeskExposure]]:
+    """`desk_exposures` of several portfolios at once (a daily refresh of many clients): ``positions`` as there, of
+    every portfolio; group: each position's portfolio, 0 .. n_groups − 1. Returns (per_position [POSITION_COLUMNS],
+    one ``DeskExposure`` per portfolio). A portfolio's sums run over its positions in the given order, so its
+    figures do not depend on the other portfolios passed with it."""
+    group = np.asarray(group, dtype=np.intp)
     is_opt = positions["is_option"].fillna(False).astype(bool).to_numpy()
     qty = positions["quantity"].astype(float).to_numpy()
     spot = positions["spot"].astype(float).to_numpy()
@@ -68,14 +87,17 @@ def desk_exposures(
     }, index=positions.index)[POSITION_COLUMNS]
     d = np.nan_to_num(dollar)
     a = np.where(np.isfinite(adj), adj, 0.0)
-    portfolio = DeskExposure(
-        long_dollar_delta=float(d[d > 0].sum()),
-        short_dollar_delta=float(d[d < 0].sum()),
-        delta_adjusted_gross=float(np.abs(d).sum()),
-        delta_adjusted_net=float(d.sum()),
-        beta_adjusted_gross=float(np.abs(a).sum()),
-        beta_adjusted_net=float(a.sum()),
-        n_positions_missing_beta=int((~np.isfinite(adj)).sum()),
-    )
-    by = per.assign(beta_adjusted_dollar_delta=a).groupby("underlying_symbol")[["share_delta", "dollar_delta", "beta_adjusted_dollar_delta"]].sum()
-    return per, portfolio, by
+
+    def total(values: np.ndarray) -> np.ndarray:
+        out = np.zeros(n_groups, dtype=values.dtype)
+        np.add.at(out, group, values)
+        return out
+
+    sums = {
+        "long_dollar_delta": total(np.where(d > 0, d, 0.0)), "short_dollar_delta": total(np.where(d < 0, d, 0.0)),
+        "delta_adjusted_gross": total(np.abs(d)), "delta_adjusted_net": total(d),
+        "beta_adjusted_gross": total(np.abs(a)), "beta_adjusted_net": total(a),
+    }
+    missing = total((~np.isfinite(adj)).astype(np.int64))
+    return per, [DeskExposure(**{k: float(v[g]) for k, v in sums.items()}, n_positions_missing_beta=int(missing[g]))
+                 for g in range(n_groups)]

@@ -513,23 +513,37 @@ def portfolio_factor_exposure(
     symbols = mv.index.to_series() if beta_symbol is None else beta_symbol.reindex(mv.index).fillna(mv.index.to_series())
     wide = betas_wide(betas)
     b = wide.reindex(symbols.to_numpy()).to_numpy(dtype=float)  # P × F
-    e = exposure.to_numpy(dtype=float)
-    valid = np.isfinite(b) & np.isfinite(e)[:, None]
-    dollar = np.where(valid, b, 0.0).T @ np.nan_to_num(e)
-    gross = float(np.nansum(np.abs(e)))
-    net_mv = float(np.nansum(mv.to_numpy()))
+    figures = grouped_factor_exposures(exposure.to_numpy(dtype=float), mv.to_numpy(), b, np.zeros(len(mv), dtype=np.intp), 1)
+    return pd.DataFrame({k: v[0] for k, v in figures.items()},
+                        index=pd.Index(wide.columns, name="factor"))[PORTFOLIO_EXPOSURE_COLUMNS]
+
+
+def grouped_factor_exposures(exposure: np.ndarray, market_value: np.ndarray, betas: np.ndarray, group: np.ndarray,
+                             n_groups: int) -> dict[str, np.ndarray]:
+    """`portfolio_factor_exposure` of several portfolios at once (a daily refresh of many clients).
+
+    exposure, market_value: per position ($, signed; exposure already delta dollars for options); betas: position ×
+    factor (NaN: none); group: each position's portfolio, 0 .. n_groups − 1. Returns {PORTFOLIO_EXPOSURE_COLUMNS
+    name: array}: per portfolio × factor for dollar_exposure, beta_gross, beta_net, n_positions_missing_beta, per
+    portfolio for gross_exposure, net_market_value, n_positions. Each portfolio's sums run over its positions in
+    the given order, so a portfolio's figures do not depend on the other portfolios passed with it."""
+    group = np.asarray(group, dtype=np.intp)
+    e = np.asarray(exposure, dtype=float)
+    valid = np.isfinite(betas) & np.isfinite(e)[:, None]
+    dollar = np.zeros((n_groups, betas.shape[1]))
+    np.add.at(dollar, group, np.where(valid, betas, 0.0) * np.nan_to_num(e)[:, None])
+    missing = np.zeros((n_groups, betas.shape[1]), dtype=np.int64)
+    np.add.at(missing, group, (~valid).astype(np.int64))
+    gross = np.zeros(n_groups)
+    np.add.at(gross, group, np.where(np.isnan(e), 0.0, np.abs(e)))
+    mv = np.asarray(market_value, dtype=float)
+    net_mv = np.zeros(n_groups)
+    np.add.at(net_mv, group, np.where(np.isnan(mv), 0.0, mv))
     with np.errstate(divide="ignore", invalid="ignore"):
-        beta_gross = dollar / gross if gross else np.full(dollar.shape, np.nan)
-        beta_net = dollar / net_mv if net_mv else np.full(dollar.shape, np.nan)
-    return pd.DataFrame(
-        {
-            "dollar_exposure": dollar,
-            "beta_gross": beta_gross,
-            "beta_net": beta_net,
-            "gross_exposure": gross,
-            "net_market_value": net_mv,
-            "n_positions": len(mv),
-            "n_positions_missing_beta": (~valid).sum(axis=0),
-        },
-        index=pd.Index(wide.columns, name="factor"),
-    )[PORTFOLIO_EXPOSURE_COLUMNS]
+        beta_gross = np.where((gross != 0)[:, None], dollar / gross[:, None], np.nan)
+        beta_net = np.where((net_mv != 0)[:, None], dollar / net_mv[:, None], np.nan)
+    return {
+        "dollar_exposure": dollar, "beta_gross": beta_gross, "beta_net": beta_net, "gross_exposure": gross,
+        "net_market_value": net_mv, "n_positions": np.bincount(group, minlength=n_groups),
+        "n_positions_missing_beta": missing,
+    }

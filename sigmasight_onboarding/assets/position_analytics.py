@@ -36,10 +36,11 @@ from sigmasight_onboarding.analytics.correlations import (
     filter_positions,
     find_clusters,
 )
-from sigmasight_onboarding.analytics.exposures import desk_exposures
+from sigmasight_onboarding.analytics.exposures import desk_exposures, grouped_desk_exposures
 from sigmasight_onboarding.analytics.factors import (
     FACTOR_ETFS,
     betas_wide,
+    grouped_factor_exposures,
     multivariate_betas,
     portfolio_factor_exposure,
     single_factor_betas,
@@ -91,14 +92,17 @@ FACTOR_WINDOW = 252
 CORRELATION_WINDOW = 90
 
 
-def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str], summary: list[str]):
+def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str], summary: list[str],
+                     batch: Callable[[Engine, dict[str, ClientMarket]], dict[str, MaterializeResult]] | None = None):
     """`@asset` of one position-analytics engine: partitioned by client, group `analytics`, kinds
     numpy + sql, and its blocking checks {check name: description}. Each takes the `price_history`
     matrix as an input (through the price-matrix IO manager), besides `deps`; the decorated
     ``compute(engine, market, market_data)`` gets the database engine and one client's
     `ClientMarket` (positions and window on that matrix, `_market`). A range of clients (the daily
     refresh, `BackfillPolicy.single_run`) is one run: ``compute`` per client on the one matrix, then the
-    `summary` metadata entries per client and each client's checks on its partition (`client_batch.py`)."""
+    `summary` metadata entries per client and each client's checks on its partition (`client_batch.py`). With
+    ``batch(engine, markets)``, such a run computes every client at once instead (the same rows and check results as
+    ``compute`` client by client; metadata only the `summary` entries, all a range run keeps)."""
 
     def build(compute: Callable[[Engine, ClientMarket, MarketDataResource], MaterializeResult]):
         # a one-output multi_asset rather than @asset only for can_subset: a range run reports its checks as
@@ -129,7 +133,10 @@ def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[
             settings = market_data.settings()
             markets = load_client_markets(database.engine(), clients, resolve_as_of(settings), price_history,
                                           price_lookback_days=settings.price_lookback_days)
-            results = {c: guarded(markets[c]) for c in clients}
+            if batch is not None and batch_of(markets) is not None:
+                results = batch(database.engine(), markets)
+            else:
+                results = {c: guarded(markets[c]) for c in clients}
             for client, exc in store_batch_writes(database.engine(), markets).items():  # one transaction for the run
                 context.log.warning(str(exc))
                 results[client] = MaterializeResult(metadata=readable({"positions_changed_meanwhile": str(exc)}))
@@ -425,12 +432,129 @@ FACTOR_SCHEMA = pa.DataFrameSchema(
 )
 
 
+def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket]) -> dict[str, MaterializeResult]:
+    """`factor_exposures` of every client of a multi-client run at once: one frame of all their positions, one
+    merge per model with the union's betas, the portfolio and desk figures of every client in one pass
+    (`grouped_factor_exposures`, `grouped_desk_exposures`), one pandera validation of the union's betas. Stores the
+    rows `factor_exposures` stores client by client (each client's own slice, through its `write`); returns per
+    client the `summary` metadata and the same check results."""
+    ms = list(markets.values())
+    first = ms[0]
+    as_of, now = first.as_of, utcnow()
+    single, multi, diagnostics = first.per_symbol("factor_betas", _factor_betas)  # the union's, once per run
+    factor_ids = first.shared("factor_ids", lambda: _factor_ids(engine))
+    values = first.shared("market_values_and_delta_dollars",  # the memo `_exposures` reads, one query for every client
+                          lambda: market_values_and_delta_dollars(engine, first.batch.portfolio_ids, as_of))
+    deltas_of = first.shared("option_deltas", lambda: option_deltas(engine, first.batch.portfolio_ids, as_of))
+    positions = pd.concat([m.positions[["symbol", "price_symbol", "is_option", "quantity", "spot"]] for m in ms])
+    sizes = np.array([len(m.positions) for m in ms])
+    group = np.repeat(np.arange(len(ms)), sizes)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    ids = list(positions.index)
+    market_value, option_dd, option_delta = {}, {}, {}
+    for m in ms:
+        mv, dd = values[m.client.portfolio_id]
+        market_value.update(mv)
+        option_dd.update(dd)
+        option_delta.update(deltas_of[m.client.portfolio_id])
+    is_option = positions["is_option"].astype(bool).to_numpy()
+    mv = np.array([float(market_value[p]) if market_value.get(p) is not None else np.nan for p in ids])
+    dd = np.array([option_dd.get(p, np.nan) for p in ids], dtype=float)
+    exposure = np.where(is_option, dd, mv)  # as `_exposures`: delta dollars for options, market value otherwise
+    price_symbol = positions["price_symbol"].to_numpy()
+
+    # position × factor rows, per model: clients in run order, each client's positions in its own order
+    frame = pd.DataFrame({"position_id": ids, "price_symbol": price_symbol, "exposure": exposure, "client": group})
+    rows, portfolio_rows = [], [[] for _ in ms]
+    for model, betas in (("single", single), ("multivariate", multi)):
+        merged = frame.merge(betas, left_on="price_symbol", right_on="symbol", how="inner")
+        rows.append(pd.DataFrame({
+            "client": merged["client"], "position_id": merged["position_id"], "factor_id": merged["factor"].map(factor_ids),
+            "model": model, "exposure_value": _nullable(merged["beta"]), "t_stat": _nullable(merged["t_stat"]),
+            "r_squared": _nullable(merged["r2"]), "n_obs": merged["n_obs"].astype(int),
+            "quality_flag": merged["quality_flag"], "extreme_beta": merged["extreme_beta"].astype(bool),
+            "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
+        }))
+        # the portfolio figures: options by their delta dollars (market value when they have none), as in
+        # `portfolio_factor_exposure`, on the union's wide betas (what a batch has always used)
+        wide = first.shared(f"factor_betas_wide_{model}", lambda b=betas: betas_wide(b))
+        mv_or_0 = np.where(np.isnan(mv), 0.0, mv)
+        figures = grouped_factor_exposures(np.where(is_option & ~np.isnan(dd), dd, mv_or_0), mv_or_0,
+                                           wide.reindex(price_symbol).to_numpy(dtype=float), group, len(ms))
+        for g, m in enumerate(ms):
+            for f, factor in enumerate(wide.columns):
+                beta_gross = _clean(figures["beta_gross"][g, f])
+                portfolio_rows[g].append({
+                    "portfolio_id": m.client.portfolio_id, "factor_id": factor_ids[factor], "calculation_date": as_of,
+                    "model": model, "exposure_value": beta_gross or 0.0,
+                    "exposure_dollar": _clean(figures["dollar_exposure"][g, f]) or 0.0, "beta_gross": beta_gross or 0.0,
+                    "beta_net": _clean(figures["beta_net"][g, f]), "created_at": utcnow(),
+                })
+    rows = pd.concat(rows, ignore_index=True).sort_values("client", kind="stable")
+    row_bounds = np.searchsorted(rows["client"].to_numpy(), np.arange(len(ms) + 1))
+    columns = _columns(rows.drop(columns="client"))
+
+    market_beta = single[single["factor"] == "Market"].set_index("symbol")["beta"]
+    desk, desk_ports = grouped_desk_exposures(pd.DataFrame({
+        "underlying_symbol": price_symbol, "quantity": positions["quantity"].astype(float).to_numpy(),
+        "spot": positions["spot"].astype(float).to_numpy(), "is_option": is_option,
+        "option_delta": [option_delta.get(p, np.nan) for p in ids]}, index=positions.index), market_beta, group, len(ms))
+    desk_columns = {"position_id": ids, "underlying_symbol": [str(u) for u in price_symbol],
+                    **{c: _nullable(desk[c]).tolist() for c in ("share_delta", "dollar_delta", "market_beta", "beta_adjusted_dollar_delta")}}
+
+    # the checks: the union's betas validated once (every row of a client's frame is a row of it); every position
+    # accounted when its price symbol has rows in either model
+    together = pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]])
+    try:
+        FACTOR_SCHEMA.validate(together, lazy=True)
+        schema_ok = True
+    except pa.errors.SchemaErrors:
+        schema_ok = False
+    rows_per_symbol = single["symbol"].value_counts().add(multi["symbol"].value_counts(), fill_value=0)
+    with_rows = set(rows_per_symbol.index)
+    pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
+    et, pe = PositionExposure.__table__, PortfolioExposure.__table__
+    condition = round(float(diagnostics.collinearity.condition_number), 2)
+    results = {}
+    for g, (key, m) in enumerate(markets.items()):
+        lo, hi = int(row_bounds[g]), int(row_bounds[g + 1])
+        a, b = int(bounds[g]), int(bounds[g + 1])
+        client_rows = {k: v[lo:hi] for k, v in columns.items()}
+        client_desk = {k: v[a:b] for k, v in desk_columns.items()}
+        desk_port = {"portfolio_id": m.client.portfolio_id, "calculation_date": as_of, "created_at": now,
+                     **{k: (int(v) if k == "n_positions_missing_beta" else float(v)) for k, v in asdict(desk_ports[g]).items()}}
+
+        def store(conn, m=m, client_rows=client_rows, client_desk=client_desk, port_rows=portfolio_rows[g], desk_port=desk_port):
+            n, k = len(client_rows["position_id"]), len(client_desk["position_id"])
+            m.replace_as_of(conn, pt, columns={"portfolio_id": [m.client.portfolio_id] * n, "calculation_date": [as_of] * n,
+                                               **client_rows, "created_at": [now] * n})
+            m.replace_as_of(conn, ft, rows=port_rows)
+            m.replace_as_of(conn, et, columns={"portfolio_id": [m.client.portfolio_id] * k, "calculation_date": [as_of] * k,
+                                               **client_desk, "created_at": [now] * k})
+            m.replace_as_of(conn, pe, rows=[desk_port])
+
+        m.write(engine, store)
+        symbols = m.price_symbols
+        if schema_ok:
+            schema = AssetCheckResult(asset_key="factor_exposures", check_name="factor_schema", passed=True,
+                                      metadata=readable({"rows": int(rows_per_symbol.reindex(symbols).fillna(0).sum())}))
+        else:  # a failure somewhere: each client's own frame, as a client alone
+            schema = _schema_check("factor_schema", "factor_exposures", FACTOR_SCHEMA, pd.concat([
+                single.loc[single["symbol"].isin(symbols), ["beta", "quality_flag"]],
+                multi.loc[multi["symbol"].isin(symbols), ["beta", "quality_flag"]]]))
+        present = {sym for sym, ps in zip(m.positions["symbol"], m.positions["price_symbol"]) if ps in with_rows}
+        results[key] = MaterializeResult(
+            metadata=readable({"positions": len(m.positions), "design_condition_number": condition}),
+            check_results=[schema, _position_coverage_check("factor_exposures", m.positions, present, {})])
+    return results
+
+
 @_analytics_asset("factor_exposures", ["position_greeks"],
                   "Single-factor and multivariate (SPY + style spreads) betas of all positions, and portfolio dollar exposures.",
                   {
                       "factor_schema": "Betas finite (or NULL with a quality flag); flags from the allowed set.",
                       "every_position_accounted": "Every position has factor rows (options via their underlying) or a reason.",
-                  }, summary=["positions", "design_condition_number"])
+                  }, summary=["positions", "design_condition_number"], batch=_factor_exposures_batch)
 def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     price_syms = market.price_symbols
     single, multi, diagnostics = market.per_symbol("factor_betas", _factor_betas)
