@@ -93,7 +93,7 @@ CORRELATION_WINDOW = 90
 
 
 def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[str, str], summary: list[str],
-                     batch: Callable[[Engine, dict[str, ClientMarket]], dict[str, MaterializeResult]] | None = None):
+                     batch: Callable[[Engine, dict[str, ClientMarket], MarketDataResource], dict[str, MaterializeResult]] | None = None):
     """`@asset` of one position-analytics engine: partitioned by client, group `analytics`, kinds
     numpy + sql, and its blocking checks {check name: description}. Each takes the `price_history`
     matrix as an input (through the price-matrix IO manager), besides `deps`; the decorated
@@ -101,7 +101,7 @@ def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[
     `ClientMarket` (positions and window on that matrix, `_market`). A range of clients (the daily
     refresh, `BackfillPolicy.single_run`) is one run: ``compute`` per client on the one matrix, then the
     `summary` metadata entries per client and each client's checks on its partition (`client_batch.py`). With
-    ``batch(engine, markets)``, such a run computes every client at once instead (the same rows and check results as
+    ``batch(engine, markets, market_data)``, such a run computes every client at once instead (the same rows and check results as
     ``compute`` client by client; metadata only the `summary` entries, all a range run keeps)."""
 
     def build(compute: Callable[[Engine, ClientMarket, MarketDataResource], MaterializeResult]):
@@ -134,7 +134,7 @@ def _analytics_asset(name: str, deps: list[str], description: str, checks: dict[
             markets = load_client_markets(database.engine(), clients, resolve_as_of(settings), price_history,
                                           price_lookback_days=settings.price_lookback_days)
             if batch is not None and batch_of(markets) is not None:
-                results = batch(database.engine(), markets)
+                results = batch(database.engine(), markets, market_data)
             else:
                 results = {c: guarded(markets[c]) for c in clients}
             for client, exc in store_batch_writes(database.engine(), markets).items():  # one transaction for the run
@@ -282,12 +282,91 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
 )
 
 
+def _position_greeks_batch(engine: Engine, markets: dict[str, ClientMarket], market_data: MarketDataResource) -> dict[str, MaterializeResult]:
+    """`position_greeks` of every client of a multi-client run at once: the options of all clients in one frame,
+    realised volatilities of the union's underlyings, ONE dividend and ONE quote request for the run (not one per
+    client), one `compute_option_greeks`, one pandera validation of every client's Greeks. Each client's rows and
+    option marks go through its own write; returns per client the `summary` metadata and the same check results."""
+    ms = list(markets.values())
+    first = ms[0]
+    as_of = first.as_of
+    options = pd.concat([m.options for m in ms])
+    client = np.repeat(np.arange(len(ms)), [len(m.options) for m in ms])
+    spot_known = options["spot"].notna().to_numpy()
+    underlyings = sorted(set(options.loc[spot_known, "price_symbol"]))
+    vols = realised_volatility(first.batch.prices[underlyings], window=63) if underlyings else pd.Series(dtype=float)
+    vol_all = options["price_symbol"].map(vols.to_dict()).astype(float).to_numpy()
+    priced_mask = spot_known & ~np.isnan(vol_all)
+    priced, vol, priced_client = options[priced_mask], vol_all[priced_mask], client[priced_mask]
+    greeks, schema_ok = None, True
+    if len(priced):
+        chain = market_data.chain()
+        priced_underlyings = sorted(set(priced["price_symbol"]))
+        served, _why = chain.dividends(priced_underlyings, as_of - pd.Timedelta(days=400).to_pytimedelta(), as_of)
+        spot_by_sym = priced.groupby("price_symbol")["spot"].first()
+        divs = dividend_yields(priced_underlyings, spot_by_sym.reindex(priced_underlyings).to_numpy(), as_of, served)
+        q = priced["price_symbol"].map(divs["dividend_yield"].to_dict()).astype(float)
+        q_source = priced["price_symbol"].map(divs["dividend_yield_source"].to_dict())
+        quotes, _quote_fail = chain.option_quotes(list(dict.fromkeys(zip(priced["symbol"], priced["price_symbol"]))))
+        mid = priced["symbol"].map({k: v.mid for k, v in quotes.items()}).astype(float)
+        greeks = compute_option_greeks(
+            quantity=priced["quantity"], strike=priced["strike"], expiry=priced["expiration_date"],
+            is_call=priced["position_type"].isin(["LC", "SC"]), spot=priced["spot"], as_of=as_of,
+            rate=np.array([ms[c].rate for c in priced_client]), vol=vol, dividend_yield=q.to_numpy(),
+            market_price=mid.to_numpy(), index=priced.index,
+        )
+        frame = pd.DataFrame({
+            "unit_price": greeks["price"], "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
+            "vega": greeks["vega"], "rho": greeks["rho"], "underlying_price": greeks["spot"],
+            "implied_volatility": greeks["implied_vol"],
+        })
+        checked = ["price", "delta", "gamma", "theta", "vega", "rho", "position_price", "position_delta", "delta_dollars", "gamma_dollars"]
+        finite = np.isfinite(greeks[checked].to_numpy(dtype=float)).all(axis=1)
+        try:
+            GREEKS_SCHEMA.validate(frame, lazy=True)
+            schema_ok = True
+        except pa.errors.SchemaErrors:
+            schema_ok = False
+    table = PositionGreeks.__table__
+    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in GREEKS_SCHEMA.columns})
+    results = {}
+    for g, (key, m) in enumerate(markets.items()):
+        mine = client == g
+        excluded = {s: "underlying has no price on the as-of date" for s in options.loc[mine & ~spot_known, "symbol"]}
+        for sym in options.loc[mine & spot_known & np.isnan(vol_all), "symbol"]:
+            excluded[sym] = "not enough underlying history for a 63-session realised volatility"
+        rows, client_priced, client_frame = [], priced.iloc[:0], empty
+        if greeks is not None and (priced_client == g).any():
+            at = np.flatnonzero(priced_client == g)
+            client_priced, client_greeks, client_frame = priced.iloc[at], greeks.iloc[at], frame.iloc[at]
+            for sym in client_priced.loc[~finite[at], "symbol"]:
+                excluded[sym] = "non-finite Greeks (not stored)"
+            rows = _greeks_rows(client_greeks[finite[at]], q, q_source, m)
+
+        def store(conn, m=m, rows=rows, client_priced=client_priced):
+            m.replace_as_of(conn, table, rows=rows)
+            _value_options(conn, client_priced, rows)
+
+        m.write(engine, store)
+        if schema_ok:
+            schema = AssetCheckResult(asset_key="position_greeks", check_name="greeks_schema", passed=True,
+                                      metadata=readable({"rows": len(client_frame)}))
+        else:  # a failure somewhere: each client's own frame, as a client alone
+            schema = _schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, client_frame)
+        symbol_of = client_priced["symbol"].to_dict()
+        results[key] = MaterializeResult(
+            metadata=readable({"options": int(mine.sum()), "priced": len(rows), "expired": sum(r["is_expired"] for r in rows)}),
+            check_results=[schema, _position_coverage_check("position_greeks", m.options,
+                                                            {symbol_of[r["position_id"]] for r in rows}, excluded)])
+    return results
+
+
 @_analytics_asset("position_greeks", ["portfolio_positions"],
                   "Black–Scholes–Merton Greeks of every option position as of the as-of date (vectorised).",
                   {
                       "greeks_schema": "Finite Greeks; per-contract delta in [-1, 1]; gamma, vega ≥ 0.",
                       "every_position_accounted": "Every option position has Greeks or is excluded with a reason.",
-                  }, summary=["options", "priced", "expired"])
+                  }, summary=["options", "priced", "expired"], batch=_position_greeks_batch)
 def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     options = market.options
     excluded = {s: "underlying has no price on the as-of date" for s in options.loc[options["spot"].isna(), "symbol"]}
@@ -432,7 +511,7 @@ FACTOR_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket]) -> dict[str, MaterializeResult]:
+def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], market_data: MarketDataResource) -> dict[str, MaterializeResult]:
     """`factor_exposures` of every client of a multi-client run at once: one frame of all their positions, one
     merge per model with the union's betas, the portfolio and desk figures of every client in one pass
     (`grouped_factor_exposures`, `grouped_desk_exposures`), one pandera validation of the union's betas. Stores the
