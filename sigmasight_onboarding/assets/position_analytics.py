@@ -8,7 +8,7 @@ the factor and rate exposures (exposure = delta dollars × underlying beta).
 """
 
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -511,6 +511,38 @@ FACTOR_SCHEMA = pa.DataFrameSchema(
 )
 
 
+@dataclass
+class _BatchPositions:
+    """Every position of the clients of a multi-client run, in run order (each client's in its own order), with
+    what `_exposures` gives one client: market value and exposure ($, signed; delta dollars for options)."""
+    frame: pd.DataFrame  # index position id: symbol, price_symbol, is_option, quantity, spot
+    client: np.ndarray  # each position's client, 0 .. clients − 1
+    bounds: np.ndarray  # client g's positions are rows bounds[g] : bounds[g + 1]
+    market_value: np.ndarray  # NaN: none stored
+    option_delta_dollars: np.ndarray  # NaN: not an option, or no Greeks stored
+    exposure: np.ndarray
+    is_option: np.ndarray
+
+
+def _batch_positions(engine: Engine, ms: list[ClientMarket]) -> _BatchPositions:
+    first = ms[0]
+    values = first.shared("market_values_and_delta_dollars",  # the memo `_exposures` reads, one query for every client
+                          lambda: market_values_and_delta_dollars(engine, first.batch.portfolio_ids, first.as_of))
+    frame = pd.concat([m.positions[["symbol", "price_symbol", "is_option", "quantity", "spot"]] for m in ms])
+    sizes = np.array([len(m.positions) for m in ms])
+    market_value, option_dd = {}, {}
+    for m in ms:
+        mv, dd = values[m.client.portfolio_id]
+        market_value.update(mv)
+        option_dd.update(dd)
+    ids = list(frame.index)
+    is_option = frame["is_option"].astype(bool).to_numpy()
+    mv = np.array([float(market_value[p]) if market_value.get(p) is not None else np.nan for p in ids])
+    dd = np.array([option_dd.get(p, np.nan) for p in ids], dtype=float)
+    return _BatchPositions(frame, np.repeat(np.arange(len(ms)), sizes), np.concatenate([[0], np.cumsum(sizes)]),
+                           mv, np.where(is_option, dd, np.nan), np.where(is_option, dd, mv), is_option)
+
+
 def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], market_data: MarketDataResource) -> dict[str, MaterializeResult]:
     """`factor_exposures` of every client of a multi-client run at once: one frame of all their positions, one
     merge per model with the union's betas, the portfolio and desk figures of every client in one pass
@@ -522,24 +554,13 @@ def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], ma
     as_of, now = first.as_of, utcnow()
     single, multi, diagnostics = first.per_symbol("factor_betas", _factor_betas)  # the union's, once per run
     factor_ids = first.shared("factor_ids", lambda: _factor_ids(engine))
-    values = first.shared("market_values_and_delta_dollars",  # the memo `_exposures` reads, one query for every client
-                          lambda: market_values_and_delta_dollars(engine, first.batch.portfolio_ids, as_of))
     deltas_of = first.shared("option_deltas", lambda: option_deltas(engine, first.batch.portfolio_ids, as_of))
-    positions = pd.concat([m.positions[["symbol", "price_symbol", "is_option", "quantity", "spot"]] for m in ms])
-    sizes = np.array([len(m.positions) for m in ms])
-    group = np.repeat(np.arange(len(ms)), sizes)
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    ids = list(positions.index)
-    market_value, option_dd, option_delta = {}, {}, {}
+    option_delta = {}
     for m in ms:
-        mv, dd = values[m.client.portfolio_id]
-        market_value.update(mv)
-        option_dd.update(dd)
         option_delta.update(deltas_of[m.client.portfolio_id])
-    is_option = positions["is_option"].astype(bool).to_numpy()
-    mv = np.array([float(market_value[p]) if market_value.get(p) is not None else np.nan for p in ids])
-    dd = np.array([option_dd.get(p, np.nan) for p in ids], dtype=float)
-    exposure = np.where(is_option, dd, mv)  # as `_exposures`: delta dollars for options, market value otherwise
+    book = _batch_positions(engine, ms)
+    positions, group, bounds, ids = book.frame, book.client, book.bounds, list(book.frame.index)
+    is_option, mv, dd, exposure = book.is_option, book.market_value, book.option_delta_dollars, book.exposure
     price_symbol = positions["price_symbol"].to_numpy()
 
     # position × factor rows, per model: clients in run order, each client's positions in its own order
@@ -765,12 +786,62 @@ RATE_BETA_SCHEMA = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=Tr
                                        "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
 
 
+def _interest_rate_betas_batch(engine: Engine, markets: dict[str, ClientMarket], market_data: MarketDataResource) -> dict[str, MaterializeResult]:
+    """`interest_rate_betas` of every client of a multi-client run at once: the union's betas (computed once), every
+    position's row and +100 bp repricing in one pass, one pandera validation. Each client's rows go through its own
+    write; returns per client the `summary` metadata and the same check results."""
+    ms = list(markets.values())
+    first = ms[0]
+    betas = first.per_symbol("rate_betas", _rate_betas)
+    book = _batch_positions(engine, ms)
+    inputs_of = first.shared("option_pricing_inputs", lambda: option_pricing_inputs(engine, first.batch.portfolio_ids, first.as_of))
+    expo = pd.DataFrame({"market_value": book.market_value}, index=book.frame.index)
+    b = betas.reindex(book.frame["price_symbol"].to_numpy())  # the underlying's betas for options
+    repriced = _repriced(expo, pd.concat([m.options for m in ms]), [r for m in ms for r in inputs_of[m.client.portfolio_id]],
+                         b["rate_beta"].to_numpy(), 100.0)
+    n = len(expo)
+    cols = _columns(pd.DataFrame({
+        "position_id": expo.index,
+        "portfolio_id": [ms[g].client.portfolio_id for g in book.client],
+        "calculation_date": [first.as_of] * n,
+        "rate_beta": _nullable(b["rate_beta"]).to_numpy(),
+        "r_squared": _nullable(b["r2"]).to_numpy(),
+        "t_stat": _nullable(b["t_stat"]).to_numpy(),
+        "n_obs": b["n_obs"].fillna(0).astype(int).to_numpy(),
+        "quality_flag": b["quality_flag"].fillna("insufficient_history").to_numpy(),
+        "low_significance": b["low_significance"].fillna(True).astype(bool).to_numpy(),
+        "tlt_beta": _nullable(b["tlt_beta"]).to_numpy(),
+        "tlt_r_squared": _nullable(b["tlt_r2"]).to_numpy(),
+        "exposure_dollars": _nullable(pd.Series(book.exposure)).to_numpy(),
+        "pnl_up_100bp": _nullable(pd.Series(book.exposure * b["rate_beta"].to_numpy() * 100)).to_numpy(),
+        "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
+    }))
+    try:
+        RATE_BETA_SCHEMA.validate(pd.DataFrame({"rate_beta": cols["rate_beta"], "r2": cols["r_squared"]}, dtype=float), lazy=True)
+        schema_ok = True
+    except pa.errors.SchemaErrors:
+        schema_ok = False
+    table, now = PositionInterestRateBeta.__table__, utcnow()
+    results = {}
+    for g, (key, m) in enumerate(markets.items()):
+        lo, hi = int(book.bounds[g]), int(book.bounds[g + 1])
+        client_cols = {**{k: v[lo:hi] for k, v in cols.items()}, "created_at": [now] * (hi - lo)}
+        m.write(engine, lambda conn, m=m, client_cols=client_cols: m.replace_as_of(conn, table, columns=client_cols))
+        frame = pd.DataFrame({"rate_beta": client_cols["rate_beta"], "r2": client_cols["r_squared"]}, dtype=float)
+        schema = (AssetCheckResult(asset_key="interest_rate_betas", check_name="rate_beta_schema", passed=True,
+                                   metadata=readable({"rows": len(frame)}))
+                  if schema_ok else _schema_check("rate_beta_schema", "interest_rate_betas", RATE_BETA_SCHEMA, frame))
+        results[key] = MaterializeResult(metadata=readable({"positions": len(frame)}), check_results=[
+            schema, _position_coverage_check("interest_rate_betas", m.positions, set(m.positions["symbol"]), {})])
+    return results
+
+
 @_analytics_asset("interest_rate_betas", ["position_greeks"],
                   "OLS of position returns on daily 10-year yield changes in basis points (^TNX Δ × 100) and on TLT.",
                   {
                       "rate_beta_schema": "Rate betas finite or NULL with a flag; R² in [0, 1].",
                       "every_position_accounted": "Every position has a rate-beta row (options via their underlying).",
-                  }, summary=["positions"])
+                  }, summary=["positions"], batch=_interest_rate_betas_batch)
 def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
     betas = market.per_symbol("rate_betas", _rate_betas)
     if market.batch is not None:  # this client's symbols of the union's betas
@@ -835,10 +906,15 @@ def _repriced_rate_shock(engine, market: ClientMarket, expo: pd.DataFrame, rate_
     rate beta × bp (floored at −100 %) AND the rate input shifted by bp/10 000, same T, vol and q as the stored
     Greeks. ``pnl_up_100bp`` (exposure × beta × bp) is the delta approximation without rho; the two are stored
     side by side, named, so the rate-beta table and the +100 bp stress reconcile."""
+    inputs = market.per_client("option_pricing_inputs", lambda ids: option_pricing_inputs(engine, ids, market.as_of))
+    return _repriced(expo, market.options, inputs, rate_beta, shock_bp)
+
+
+def _repriced(expo: pd.DataFrame, opts: pd.DataFrame, inputs: list, rate_beta: np.ndarray, shock_bp: float) -> pd.Series:
+    """`_repriced_rate_shock` of the positions of ``expo`` (market_value by position id), their options ``opts`` and
+    the options' stored pricing inputs (`option_pricing_inputs` rows)."""
     move = np.maximum(np.nan_to_num(rate_beta) * shock_bp, -1.0)
     out = pd.Series(expo["market_value"].to_numpy(dtype=float) * move, index=expo.index)
-    opts = market.options
-    inputs = market.per_client("option_pricing_inputs", lambda ids: option_pricing_inputs(engine, ids, market.as_of))
     rows = [r for r in inputs
             if r.position_id in out.index and r.position_id in opts.index]
     if not rows:
