@@ -18,7 +18,7 @@ from sigmasight_onboarding.definitions import defs
 from sigmasight_onboarding.partitions import client_range_tags
 from sigmasight_onboarding.sensors import missing_timeseries_requests, onboarding_timeseries_sensor
 
-from .conftest import copy_demo, project_instance_overrides
+from .conftest import DEMO_IMPORTS, copy_demo, project_instance_overrides
 
 JOHN = "john.smith@example.com"
 HNW = "demo_hnw@sigmasight.com"
@@ -358,3 +358,33 @@ def test_a_batch_never_stores_results_of_a_book_re_onboarded_meanwhile(env, monk
         named = [m for e in result.get_asset_materialization_events()
                  for m in [e.step_materialization_data.materialization.metadata.get("positions_changed_meanwhile")] if m]
         assert named and all(JOHN in str(m.value) for m in named), named
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_check_failing_for_one_client_of_a_batch_fails_only_that_clients_result(env, monkeypatch):
+    """When the union's betas fail the factor schema in a multi-client run (here a quality flag outside the allowed set
+    on the symbols only HNW holds), each client's own frame is validated as in a run of its own: JOHN's check passes
+    with the row count of its own run, HNW's fails and shows the bad flag, and the run fails (the check is blocking)."""
+    import pandas as pd
+
+    from sigmasight_onboarding.assets import position_analytics
+
+    def symbols(email: str) -> set[str]:
+        return set(pd.read_csv(DEMO_IMPORTS / email / "portfolio.csv")["symbol"])
+
+    hnw_only = symbols(HNW) - symbols(JOHN)
+    real = position_analytics._factor_betas
+
+    def flawed(prices, price_symbols):
+        single, multi, diagnostics = real(prices, price_symbols)
+        return single, multi.assign(quality_flag=multi["quality_flag"].mask(multi["symbol"].isin(hnw_only), "made_up")), diagnostics
+
+    with instance_for_test(overrides=project_instance_overrides()) as instance:
+        _onboard_yesterday(env, monkeypatch, instance)
+        alone = _check_outcomes(_refresh(instance, [JOHN]))[("factor_exposures", "factor_schema", JOHN)]
+        monkeypatch.setattr(position_analytics, "_factor_betas", flawed)
+        batch = _refresh(instance, [JOHN, HNW])
+        assert not batch.success
+        schema = {e.partition: e for e in batch.get_asset_check_evaluations() if e.check_name == "factor_schema"}
+        assert schema[JOHN].passed and alone[0] and schema[JOHN].metadata["rows"].value == alone[1]["rows"]
+        assert not schema[HNW].passed and "made_up" in str(schema[HNW].metadata["failures"].value)
