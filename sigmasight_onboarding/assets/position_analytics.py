@@ -563,6 +563,7 @@ def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], ma
     is_option, mv, dd, exposure = book.is_option, book.market_value, book.option_delta_dollars, book.exposure
     price_symbol = positions["price_symbol"].to_numpy()
 
+    mv_or_0 = np.where(np.isnan(mv), 0.0, mv)
     # position × factor rows, per model: clients in run order, each client's positions in its own order
     frame = pd.DataFrame({"position_id": ids, "price_symbol": price_symbol, "exposure": exposure, "client": group})
     rows, portfolio_rows = [], [[] for _ in ms]
@@ -578,7 +579,6 @@ def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], ma
         # the portfolio figures: options by their delta dollars (market value when they have none), as in
         # `portfolio_factor_exposure`, on the union's wide betas (what a batch has always used)
         wide = first.shared(f"factor_betas_wide_{model}", lambda b=betas: betas_wide(b))
-        mv_or_0 = np.where(np.isnan(mv), 0.0, mv)
         figures = grouped_factor_exposures(np.where(is_option & ~np.isnan(dd), dd, mv_or_0), mv_or_0,
                                            wide.reindex(price_symbol).to_numpy(dtype=float), group, len(ms))
         for g, m in enumerate(ms):
@@ -656,14 +656,7 @@ def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], ma
                       "every_position_accounted": "Every position has factor rows (options via their underlying) or a reason.",
                   }, summary=["positions", "design_condition_number"], batch=_factor_exposures_batch)
 def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
-    price_syms = market.price_symbols
-    single, multi, diagnostics = market.per_symbol("factor_betas", _factor_betas)
-    wide = {}  # symbol × factor betas for portfolio_factor_exposure: the union's, pivoted once per batch
-    if market.batch is not None:  # this client's symbols of the union's betas
-        if "factor_betas_wide" not in market.batch.memo:
-            market.batch.memo["factor_betas_wide"] = {"single": betas_wide(single), "multivariate": betas_wide(multi)}
-        wide = market.batch.memo["factor_betas_wide"]
-        single, multi = single[single["symbol"].isin(price_syms)], multi[multi["symbol"].isin(price_syms)]
+    single, multi, diagnostics = market.per_symbol("factor_betas", _factor_betas)  # a multi-client run: `_factor_exposures_batch`
     expo = _exposures(engine, market)
     factor_ids = market.shared("factor_ids", lambda: _factor_ids(engine))
     frames, portfolio_rows = [], []
@@ -685,7 +678,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
             "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
         })
         frames.append(frame)
-        port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), wide.get(model, betas), option_delta_dollars=expo["exposure"].where(expo["is_option"]),
+        port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), betas, option_delta_dollars=expo["exposure"].where(expo["is_option"]),
                                          beta_symbol=expo["price_symbol"])
         for factor, p in port.iterrows():
             portfolio_rows.append({
@@ -843,9 +836,7 @@ def _interest_rate_betas_batch(engine: Engine, markets: dict[str, ClientMarket],
                       "every_position_accounted": "Every position has a rate-beta row (options via their underlying).",
                   }, summary=["positions"], batch=_interest_rate_betas_batch)
 def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data: MarketDataResource) -> MaterializeResult:
-    betas = market.per_symbol("rate_betas", _rate_betas)
-    if market.batch is not None:  # this client's symbols of the union's betas
-        betas = betas.loc[market.price_symbols]
+    betas = market.per_symbol("rate_betas", _rate_betas)  # a multi-client run: `_interest_rate_betas_batch`
     expo = _exposures(engine, market)
     b = betas.reindex(expo["price_symbol"].to_numpy())  # the underlying's betas for options
     repriced = _repriced_rate_shock(engine, market, expo, b["rate_beta"].to_numpy(), 100.0)
