@@ -161,6 +161,24 @@ def test_run_databases_kept_open_are_bounded(tmp_path):
             assert [r.event_log_entry.user_message for r in instance.get_records_for_run(run_id).records] == ["hello"]
 
 
+@pytest.mark.parametrize(("configured", "expected"), [(None, 1), ("FULL", 2), ("extra", 3)])
+def test_event_databases_use_the_configured_synchronous_setting(tmp_path, configured, expected):
+    """SQLite's `synchronous` of the event databases: NORMAL (1) by default, no fsync per event in WAL mode; FULL (2)
+    when configured; anything else is refused."""
+    config = "" if configured is None else f"  config:\n    synchronous: {configured}\n"
+    (tmp_path / "dagster.yaml").write_text(
+        "event_log_storage:\n  module: sigmasight_onboarding.event_log_storage\n  class: PooledSqliteEventLogStorage\n" + config)
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        storage = instance.event_log_storage
+        storage.store_event(_engine_event("run-1", "hello"))
+        for shard in ("run-1", "index"):
+            with storage.run_connection(shard) if shard != "index" else storage.index_connection() as conn:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == expected, shard
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal", shard
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        PooledSqliteEventLogStorage(str(tmp_path / "other"), synchronous="sometimes")
+
+
 def test_temporary_instance_of_dagster_dev_puts_events_in_its_own_folder(tmp_path):
     """`dagster dev` without DAGSTER_HOME: a temporary instance configured by the repository's dagster.yaml."""
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path), config_dir=str(REPO))) as instance:
