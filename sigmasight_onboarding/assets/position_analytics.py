@@ -282,6 +282,18 @@ GREEKS_SCHEMA = pa.DataFrameSchema(
 )
 
 
+def _greeks_frame(greeks: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(the `GREEKS_SCHEMA` frame of `compute_option_greeks`' output, per row whether every Greek stored or summed
+    is finite: the rows that are stored)."""
+    frame = pd.DataFrame({
+        "unit_price": greeks["price"], "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
+        "vega": greeks["vega"], "rho": greeks["rho"], "underlying_price": greeks["spot"],
+        "implied_volatility": greeks["implied_vol"],
+    })
+    checked = ["price", "delta", "gamma", "theta", "vega", "rho", "position_price", "position_delta", "delta_dollars", "gamma_dollars"]
+    return frame, np.isfinite(greeks[checked].to_numpy(dtype=float)).all(axis=1)
+
+
 def _position_greeks_batch(engine: Engine, markets: dict[str, ClientMarket], market_data: MarketDataResource) -> dict[str, MaterializeResult]:
     """`position_greeks` of every client of a multi-client run at once: the options of all clients in one frame,
     realised volatilities of the union's underlyings, ONE dividend and ONE quote request for the run (not one per
@@ -315,13 +327,7 @@ def _position_greeks_batch(engine: Engine, markets: dict[str, ClientMarket], mar
             rate=np.array([ms[c].rate for c in priced_client]), vol=vol, dividend_yield=q.to_numpy(),
             market_price=mid.to_numpy(), index=priced.index,
         )
-        frame = pd.DataFrame({
-            "unit_price": greeks["price"], "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
-            "vega": greeks["vega"], "rho": greeks["rho"], "underlying_price": greeks["spot"],
-            "implied_volatility": greeks["implied_vol"],
-        })
-        checked = ["price", "delta", "gamma", "theta", "vega", "rho", "position_price", "position_delta", "delta_dollars", "gamma_dollars"]
-        finite = np.isfinite(greeks[checked].to_numpy(dtype=float)).all(axis=1)
+        frame, finite = _greeks_frame(greeks)
         try:
             GREEKS_SCHEMA.validate(frame, lazy=True)
             schema_ok = True
@@ -397,13 +403,7 @@ def position_greeks(engine: Engine, market: ClientMarket, market_data: MarketDat
             is_call=priced["position_type"].isin(["LC", "SC"]), spot=priced["spot"], as_of=market.as_of,
             rate=market.rate, vol=vol, dividend_yield=q.to_numpy(), market_price=mid.to_numpy(), index=priced.index,
         )
-        frame = pd.DataFrame({
-            "unit_price": greeks["price"], "delta": greeks["delta"], "gamma": greeks["gamma"], "theta": greeks["theta"],
-            "vega": greeks["vega"], "rho": greeks["rho"], "underlying_price": greeks["spot"],
-            "implied_volatility": greeks["implied_vol"],
-        })
-        checked = ["price", "delta", "gamma", "theta", "vega", "rho", "position_price", "position_delta", "delta_dollars", "gamma_dollars"]
-        finite = np.isfinite(greeks[checked].to_numpy(dtype=float)).all(axis=1)
+        frame, finite = _greeks_frame(greeks)
         for sym in priced.loc[greeks.index[~finite], "symbol"]:
             excluded[sym] = "non-finite Greeks (not stored)"
         rows = _greeks_rows(greeks[finite], q, q_source, market)
@@ -511,6 +511,23 @@ FACTOR_SCHEMA = pa.DataFrameSchema(
 )
 
 
+def _factor_rows(merged: pd.DataFrame, factor_ids: dict[str, int], model: str) -> pd.DataFrame:
+    """Rows of onb_position_factor_exposures, the columns that vary by row (the constant ones are added when written):
+    ``merged`` is positions (position_id, exposure $) merged on their price symbol with the long betas of ``model``."""
+    return pd.DataFrame({
+        "position_id": merged["position_id"],
+        "factor_id": merged["factor"].map(factor_ids),
+        "model": model,
+        "exposure_value": _nullable(merged["beta"]),
+        "t_stat": _nullable(merged["t_stat"]),
+        "r_squared": _nullable(merged["r2"]),
+        "n_obs": merged["n_obs"].astype(int),
+        "quality_flag": merged["quality_flag"],
+        "extreme_beta": merged["extreme_beta"].astype(bool),
+        "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
+    })
+
+
 @dataclass
 class _BatchPositions:
     """Every position of the clients of a multi-client run, in run order (each client's in its own order), with
@@ -569,13 +586,7 @@ def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], ma
     rows, portfolio_rows = [], [[] for _ in ms]
     for model, betas in (("single", single), ("multivariate", multi)):
         merged = frame.merge(betas, left_on="price_symbol", right_on="symbol", how="inner")
-        rows.append(pd.DataFrame({
-            "client": merged["client"], "position_id": merged["position_id"], "factor_id": merged["factor"].map(factor_ids),
-            "model": model, "exposure_value": _nullable(merged["beta"]), "t_stat": _nullable(merged["t_stat"]),
-            "r_squared": _nullable(merged["r2"]), "n_obs": merged["n_obs"].astype(int),
-            "quality_flag": merged["quality_flag"], "extreme_beta": merged["extreme_beta"].astype(bool),
-            "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
-        }))
+        rows.append(_factor_rows(merged, factor_ids, model).assign(client=merged["client"].to_numpy()))
         # the portfolio figures: options by their delta dollars (market value when they have none), as in
         # `portfolio_factor_exposure`, on the union's wide betas (what a batch has always used)
         wide = first.shared(f"factor_betas_wide_{model}", lambda b=betas: betas_wide(b))
@@ -665,19 +676,7 @@ def factor_exposures(engine: Engine, market: ClientMarket, market_data: MarketDa
     for model, betas in (("single", single), ("multivariate", multi)):
         # one row per position × factor: a merge on the symbol the position's risk is measured on
         merged = positions.merge(betas, left_on="price_symbol", right_on="symbol", how="inner")
-        frame = pd.DataFrame({  # the columns that vary by row; the constant ones are added when written
-            "position_id": merged["position_id"],
-            "factor_id": merged["factor"].map(factor_ids),
-            "model": model,
-            "exposure_value": _nullable(merged["beta"]),
-            "t_stat": _nullable(merged["t_stat"]),
-            "r_squared": _nullable(merged["r2"]),
-            "n_obs": merged["n_obs"].astype(int),
-            "quality_flag": merged["quality_flag"],
-            "extreme_beta": merged["extreme_beta"].astype(bool),
-            "exposure_dollars": _nullable(merged["exposure"] * merged["beta"]),
-        })
-        frames.append(frame)
+        frames.append(_factor_rows(merged, factor_ids, model))
         port = portfolio_factor_exposure(expo["market_value"].fillna(0.0), betas, option_delta_dollars=expo["exposure"].where(expo["is_option"]),
                                          beta_symbol=expo["price_symbol"])
         for factor, p in port.iterrows():
@@ -779,6 +778,29 @@ RATE_BETA_SCHEMA = pa.DataFrameSchema({"rate_beta": pa.Column(float, nullable=Tr
                                        "r2": pa.Column(float, pa.Check.in_range(0, 1), nullable=True)})
 
 
+def _rate_beta_frame(position_ids, portfolio_id, as_of, betas: pd.DataFrame, exposure, repriced: pd.Series) -> pd.DataFrame:
+    """Rows of onb_position_interest_rate_betas but created_at: per position, its (underlying's) row of `_rate_betas`
+    (``betas``), its exposure ($, signed; delta dollars for options) and its repriced +100 bp P&L ($); portfolio_id
+    one value or one per position."""
+    exposure = pd.Series(np.asarray(exposure, dtype=float))
+    return pd.DataFrame({
+        "position_id": position_ids,
+        "portfolio_id": portfolio_id,
+        "calculation_date": as_of,
+        "rate_beta": _nullable(betas["rate_beta"]).to_numpy(),
+        "r_squared": _nullable(betas["r2"]).to_numpy(),
+        "t_stat": _nullable(betas["t_stat"]).to_numpy(),
+        "n_obs": betas["n_obs"].fillna(0).astype(int).to_numpy(),
+        "quality_flag": betas["quality_flag"].fillna("insufficient_history").to_numpy(),
+        "low_significance": betas["low_significance"].fillna(True).astype(bool).to_numpy(),
+        "tlt_beta": _nullable(betas["tlt_beta"]).to_numpy(),
+        "tlt_r_squared": _nullable(betas["tlt_r2"]).to_numpy(),
+        "exposure_dollars": _nullable(exposure).to_numpy(),
+        "pnl_up_100bp": _nullable(exposure * betas["rate_beta"].to_numpy() * 100).to_numpy(),
+        "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
+    })
+
+
 def _interest_rate_betas_batch(engine: Engine, markets: dict[str, ClientMarket], market_data: MarketDataResource) -> dict[str, MaterializeResult]:
     """`interest_rate_betas` of every client of a multi-client run at once: the union's betas (computed once), every
     position's row and +100 bp repricing in one pass, one pandera validation. Each client's rows go through its own
@@ -792,23 +814,8 @@ def _interest_rate_betas_batch(engine: Engine, markets: dict[str, ClientMarket],
     b = betas.reindex(book.frame["price_symbol"].to_numpy())  # the underlying's betas for options
     repriced = _repriced(expo, pd.concat([m.options for m in ms]), [r for m in ms for r in inputs_of[m.client.portfolio_id]],
                          b["rate_beta"].to_numpy(), 100.0)
-    n = len(expo)
-    cols = _columns(pd.DataFrame({
-        "position_id": expo.index,
-        "portfolio_id": [ms[g].client.portfolio_id for g in book.client],
-        "calculation_date": [first.as_of] * n,
-        "rate_beta": _nullable(b["rate_beta"]).to_numpy(),
-        "r_squared": _nullable(b["r2"]).to_numpy(),
-        "t_stat": _nullable(b["t_stat"]).to_numpy(),
-        "n_obs": b["n_obs"].fillna(0).astype(int).to_numpy(),
-        "quality_flag": b["quality_flag"].fillna("insufficient_history").to_numpy(),
-        "low_significance": b["low_significance"].fillna(True).astype(bool).to_numpy(),
-        "tlt_beta": _nullable(b["tlt_beta"]).to_numpy(),
-        "tlt_r_squared": _nullable(b["tlt_r2"]).to_numpy(),
-        "exposure_dollars": _nullable(pd.Series(book.exposure)).to_numpy(),
-        "pnl_up_100bp": _nullable(pd.Series(book.exposure * b["rate_beta"].to_numpy() * 100)).to_numpy(),
-        "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
-    }))
+    cols = _columns(_rate_beta_frame(expo.index, [ms[g].client.portfolio_id for g in book.client], first.as_of, b,
+                                     book.exposure, repriced))
     try:
         RATE_BETA_SCHEMA.validate(pd.DataFrame({"rate_beta": cols["rate_beta"], "r2": cols["r_squared"]}, dtype=float), lazy=True)
         schema_ok = True
@@ -840,22 +847,7 @@ def interest_rate_betas_asset(engine: Engine, market: ClientMarket, market_data:
     expo = _exposures(engine, market)
     b = betas.reindex(expo["price_symbol"].to_numpy())  # the underlying's betas for options
     repriced = _repriced_rate_shock(engine, market, expo, b["rate_beta"].to_numpy(), 100.0)
-    frame = pd.DataFrame({
-        "position_id": expo.index,
-        "portfolio_id": market.client.portfolio_id,
-        "calculation_date": market.as_of,
-        "rate_beta": _nullable(b["rate_beta"]).to_numpy(),
-        "r_squared": _nullable(b["r2"]).to_numpy(),
-        "t_stat": _nullable(b["t_stat"]).to_numpy(),
-        "n_obs": b["n_obs"].fillna(0).astype(int).to_numpy(),
-        "quality_flag": b["quality_flag"].fillna("insufficient_history").to_numpy(),
-        "low_significance": b["low_significance"].fillna(True).astype(bool).to_numpy(),
-        "tlt_beta": _nullable(b["tlt_beta"]).to_numpy(),
-        "tlt_r_squared": _nullable(b["tlt_r2"]).to_numpy(),
-        "exposure_dollars": _nullable(expo["exposure"]).to_numpy(),
-        "pnl_up_100bp": _nullable(expo["exposure"] * b["rate_beta"].to_numpy() * 100).to_numpy(),
-        "pnl_up_100bp_repriced": _nullable(repriced).to_numpy(),
-    })
+    frame = _rate_beta_frame(expo.index, market.client.portfolio_id, market.as_of, b, expo["exposure"], repriced)
     cols = {**_columns(frame), "created_at": [utcnow()] * len(frame)}
     t = PositionInterestRateBeta.__table__
     market.write(engine, lambda conn: market.replace_as_of(conn, t, columns=cols))
