@@ -7,20 +7,19 @@ close. A range run of 250 sessions stores about 2,300 events (materialisations a
 three assets per session): measured, that bookkeeping made the run take 24.3 s on an on-disk instance
 against 8.3 s on an in-memory one, and 11.1 s with this class (`bench/results/issue11.md`, session 16).
 
-`PooledSqliteEventLogStorage` is that class with one change: each process keeps an engine with one
-pooled connection per database file it uses: the index database and the few run databases used most
-recently (least recently used ones are closed), and it remembers which index tables exist (Dagster
-checks before most writes, with a connection of its own each time). An event then costs its INSERTs and
-one COMMIT. Two more settings: SQLite's `synchronous` is NORMAL (configurable, `synchronous`): in WAL mode
-a commit then appends to the WAL without an fsync, which happens at checkpoints (SQLite's default FULL
-paid one per event); a crash of any process loses nothing, a power failure may lose the last events.
-And the UI, which follows a run's log by watching the run's file, also watches the file's WAL
-(`RunLogWatchdog`), where a commit lands; the writers used to copy the WAL into the file after every
-event (a passive checkpoint, and with it an fsync) only so the file would change. Measured, E's daily
-refresh of 200 clients on an on-disk instance in one process: 33.7 s -> 27.8 s (`bench/results/issue11.md`,
-session 28). Everything else — schema, one database per run, migrations, WAL mode — is Dagster's own. The connections hold no lock while idle (each use is
-one transaction, rolled back on return to the pool), so the webserver, the daemon and run workers
-still share the files as before.
+`PooledSqliteEventLogStorage` is that class with one change: each process keeps an engine with one pooled
+connection per database file it uses: the index database and the few run databases used most recently (least
+recently used ones are closed), and it remembers which index tables exist (Dagster checks before most writes,
+with a connection of its own each time). An event then costs its INSERTs and one COMMIT. Two more settings:
+SQLite's `synchronous` is NORMAL (configurable, `synchronous`): in WAL mode a commit then appends to the WAL
+without an fsync, which happens at checkpoints (SQLite's default FULL paid one per event); a crash of any
+process loses nothing, a power failure may lose the last events. And the UI, which follows a run's log by
+watching the run's file, also watches the file's WAL (`RunLogWatchdog`), where a commit lands; the writers
+used to copy the WAL into the file after every event (a passive checkpoint, and with it an fsync) only so the
+file would change. Measured, E's daily refresh of 200 clients on an on-disk instance in one process: 33.7 s ->
+27.8 s (`bench/results/issue11.md`, session 28). Everything else — schema, one database per run, migrations,
+WAL mode — is Dagster's own. The connections hold no lock while idle (each use is one transaction, rolled back
+on return to the pool), so the webserver, the daemon and run workers still share the files as before.
 
 Batches: Dagster hands some events over as one batch — a new run's planned materialisations and check
 evaluations (1,500 for a 250-session range run), and a range run's materialisations, one per partition of
@@ -146,7 +145,7 @@ class PooledSqliteEventLogStorage(RememberedTables, SqliteEventLogStorage):
 
     # -- connections ----------------------------------------------------------------------------------
     def _on_connect(self, dbapi_connection, _record) -> None:
-        """Every new connection to an event database: SQLite's ``synchronous`` setting (`SYNCHRONOUS`)."""
+        """Every new connection to an event database gets the configured ``synchronous`` (`DEFAULT_SYNCHRONOUS`: NORMAL)."""
         dbapi_connection.execute(f"PRAGMA synchronous={self._synchronous}")
 
     def _engine(self, shard: str) -> Engine:
