@@ -38,6 +38,9 @@ ANALYTICS_TABLES = {
     "correlations": "SELECT portfolio_id, calculation_date, overall_correlation, effective_positions, positions_included "
                     "FROM onb_correlation_calculations",
     "pairs": "SELECT correlation_calculation_id, symbol_1, symbol_2, correlation_value, p_value FROM onb_pairwise_correlations",
+    "clusters": "SELECT id, correlation_calculation_id, cluster_number, nickname, avg_correlation, total_value, "
+                "portfolio_percentage FROM onb_correlation_clusters",
+    "cluster_members": "SELECT cluster_id, position_id, symbol, value, portfolio_percentage FROM onb_correlation_cluster_positions",
     "position_values": "SELECT id, last_price, market_value, unrealized_pnl FROM positions",
     "desk_exposures": "SELECT position_id, calculation_date, underlying_symbol, share_delta, dollar_delta, market_beta, "
                       "beta_adjusted_dollar_delta FROM onb_position_exposures",
@@ -107,6 +110,7 @@ def test_daily_refresh_of_a_client_range_equals_one_run_per_client(env, monkeypa
             alone_checks.update(_check_outcomes(result))
         alone = _rows(env["db_url"], ANALYTICS_TABLES)
         assert all(alone.values()), {t: len(v) for t, v in alone.items()}
+        _forget_analytics_of(env["db_url"], NEW_DAY)  # so every row compared below is one the batch wrote
 
         caplog.clear()
         batch = _refresh(instance, clients)
@@ -127,6 +131,20 @@ def test_daily_refresh_of_a_client_range_equals_one_run_per_client(env, monkeypa
         blocking_failed = [e for e in evaluations if not e.passed and e.severity.value == "ERROR"]
         assert not blocking_failed
         assert _check_outcomes(batch) == alone_checks  # each client's result and its figures, as in a run of its own
+
+
+def _forget_analytics_of(url: str, day: date) -> None:
+    """Delete every analytics row of ``day`` (children before parents)."""
+    calcs = "SELECT id FROM onb_correlation_calculations WHERE calculation_date = :d"
+    with get_engine(url).begin() as conn:
+        conn.execute(text(f"DELETE FROM onb_correlation_cluster_positions WHERE cluster_id IN "
+                          f"(SELECT id FROM onb_correlation_clusters WHERE correlation_calculation_id IN ({calcs}))"), {"d": day})
+        for table in ("onb_correlation_clusters", "onb_pairwise_correlations"):
+            conn.execute(text(f"DELETE FROM {table} WHERE correlation_calculation_id IN ({calcs})"), {"d": day})
+        dated = ("onb_correlation_calculations", "onb_position_greeks", "onb_position_factor_exposures",
+                 "onb_factor_exposures", "onb_position_interest_rate_betas", "onb_position_exposures", "onb_portfolio_exposures")
+        for table in dated:
+            assert conn.execute(text(f"DELETE FROM {table} WHERE calculation_date = :d"), {"d": day}).rowcount > 0, table
 
 
 def _check_outcomes(result) -> dict:

@@ -15,7 +15,12 @@ import pandas as pd
 from sigmasight_onboarding.price_backfill import reference_symbols
 from sigmasight_onboarding.calendar import sessions_between
 from sigmasight_onboarding.config import get_settings
-from sigmasight_onboarding.db.analytics_tables import AsOfReplacements, replace_as_of_columns, replace_as_of_rows
+from sigmasight_onboarding.db.analytics_tables import (
+    AsOfReplacements,
+    replace_as_of_columns,
+    replace_as_of_rows,
+    replace_many_correlations,
+)
 from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError, client_transaction, clients_transaction
 from sigmasight_onboarding.db.price_cache import price_matrix, window_start
 from sigmasight_onboarding.domain import RISK_FREE_RATE_FALLBACK
@@ -108,6 +113,17 @@ class ClientMarket:
             self.batch.replacements.columns(table, self.client.portfolio_id, columns)
         else:
             self.batch.replacements.rows(table, self.client.portfolio_id, rows or [])
+
+    def replace_correlations(self, conn, calc: dict, pairs: list[dict], cluster_rows: list[dict], member_rows: list[dict]) -> None:
+        """Inside a `write`'s ``store(conn)``: replace this client's correlation calculation of the as-of date with its
+        children (`replace_many_correlations`); in a multi-client run collected and written with every other client's."""
+        item = (self.client.portfolio_id, calc, pairs, cluster_rows, member_rows)
+        if self.batch is None:
+            replace_many_correlations(conn, self.as_of, [item])
+            return
+        if self.batch.replacements is None:
+            self.batch.replacements = AsOfReplacements(self.as_of)
+        self.batch.replacements.correlations(item)
 
     @property
     def equities(self) -> pd.DataFrame:

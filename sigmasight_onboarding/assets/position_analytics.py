@@ -68,7 +68,6 @@ from sigmasight_onboarding.db.analytics_tables import (
     market_values_and_delta_dollars,
     option_deltas,
     option_pricing_inputs,
-    replace_correlations,
 )
 from sigmasight_onboarding.db.onboarding_writer import PositionsChangedError
 from sigmasight_onboarding.db.position_values import mark_option_positions
@@ -964,8 +963,7 @@ def correlations(engine: Engine, market: ClientMarket, market_data: MarketDataRe
                              "total_value": total, "portfolio_percentage": total / gross if gross else 0.0})
         member_rows += [{"cluster_id": cid, "position_id": pos_id[s], "symbol": s, "value": float(mv[s]),
                          "portfolio_percentage": abs(float(mv[s])) / gross if gross else 0.0} for s in cl.symbols]
-    market.write(engine, lambda conn: replace_correlations(conn, market.client.portfolio_id, market.as_of, calc, pairs,
-                                                           cluster_rows, member_rows))
+    market.write(engine, lambda conn: market.replace_correlations(conn, calc, pairs, cluster_rows, member_rows))
     values = np.array([r["correlation_value"] for r in pairs])
     pv = np.array([r["p_value"] for r in pairs])
     bounded = bool(np.all(np.isfinite(values)) and np.all(np.abs(values) <= 1 + 1e-12) and np.all((pv >= 0) & (pv <= 1)))

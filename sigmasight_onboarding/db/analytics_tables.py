@@ -40,14 +40,15 @@ def replace_as_of_columns(conn: Connection, table: Table, portfolio_id: uuid.UUI
 
 
 class AsOfReplacements:
-    """`replace_as_of_rows` / `replace_as_of_columns` of several portfolios on one as-of date, collected and written
-    together by `write`: per table ONE delete of every collected portfolio's rows of the date and ONE bulk insert
-    (a daily refresh of 200 clients: one COPY of position factor exposures instead of 200). Tables are written in
-    the order they were first collected."""
+    """`replace_as_of_rows` / `replace_as_of_columns` (and `replace_many_correlations`) of several portfolios on one as-of
+    date, collected and written together by `write`: per table ONE delete of every collected portfolio's rows of the
+    date and ONE bulk insert (a daily refresh of 200 clients: one COPY of position factor exposures instead of 200).
+    Tables are written in the order they were first collected, the correlations last."""
 
     def __init__(self, as_of: datetime.date):
         self.as_of = as_of
         self._tables: dict[Table, tuple[list, list[dict], dict[str, list]]] = {}  # table -> (portfolios, rows, columns)
+        self._correlations: list[Correlations] = []  # written together by `replace_many_correlations`
 
     def _of(self, table: Table, portfolio_id: uuid.UUID):
         portfolios, rows, columns = self._tables.setdefault(table, ([], [], {}))
@@ -64,15 +65,23 @@ class AsOfReplacements:
         for name, values in columns.items():
             collected.setdefault(name, []).extend(values)
 
+    def correlations(self, item: Correlations) -> None:
+        """A portfolio's correlation calculation of the as-of date with its children (`replace_many_correlations`)."""
+        self._correlations.append(item)
+
     def write(self, conn: Connection) -> int:
-        """Every collected replacement in ``conn``'s transaction; returns the rows inserted. Empties the collection."""
+        """Every collected replacement in ``conn``'s transaction; returns the rows inserted into the as-of tables.
+        Empties the collection."""
         inserted = 0
         for table, (portfolios, rows, columns) in self._tables.items():
             ids = list(dict.fromkeys(portfolios))
             for i in range(0, len(ids), 500):
                 conn.execute(table.delete().where(_as_of_rows_of(table, ids[i:i + 500], self.as_of)))
             inserted += insert_rows(conn, table, rows) + insert_columns(conn, table, columns)
+        if self._correlations:
+            replace_many_correlations(conn, self.as_of, self._correlations)
         self._tables.clear()
+        self._correlations = []
         return inserted
 
 
@@ -130,23 +139,33 @@ def factor_ids(engine: Engine) -> dict[str, int]:
         return dict(conn.execute(select(FactorDefinition.name, FactorDefinition.id)).all())
 
 
-def replace_correlations(conn: Connection, portfolio_id: uuid.UUID, as_of: datetime.date, calc: dict,
-                         pairs: Sequence[dict], cluster_rows: Sequence[dict], member_rows: Sequence[dict]) -> None:
-    """Replace the portfolio's correlation calculation of the as-of date (``calc``, id ``calc["id"]``)
-    with its pairwise correlations, clusters and cluster members. Children are deleted with their
-    parent explicitly (ON DELETE CASCADE is not relied on for SQLite)."""
+#: One portfolio's correlation calculation of an as-of date: (portfolio id, calculation row with its id, pairwise
+#: rows, cluster rows, cluster member rows), what `replace_many_correlations` replaces.
+Correlations = tuple[uuid.UUID, dict, Sequence[dict], Sequence[dict], Sequence[dict]]
+
+
+def replace_many_correlations(conn: Connection, as_of: datetime.date, items: Sequence[Correlations]) -> None:
+    """Replace each portfolio's correlation calculation of the as-of date by the given one with its pairwise
+    correlations, clusters and cluster members (one portfolio, or every client of a daily refresh): the old
+    calculations of the date (and any row with a new calculation's id) are deleted with their children explicitly (ON
+    DELETE CASCADE is not relied on for SQLite), per 500 calculations one statement per table, then one bulk insert
+    per table."""
     t = CorrelationCalculation.__table__
-    calc_id = calc["id"]
-    old = [r[0] for r in conn.execute(select(t.c.id).where(as_of_rows(t, portfolio_id, as_of)))]
-    if old:
-        old_clusters = [r[0] for r in conn.execute(select(CorrelationCluster.id).where(CorrelationCluster.correlation_calculation_id.in_(old)))]
-        if old_clusters:
-            conn.execute(CorrelationClusterPosition.__table__.delete().where(CorrelationClusterPosition.cluster_id.in_(old_clusters)))
-        conn.execute(CorrelationCluster.__table__.delete().where(CorrelationCluster.correlation_calculation_id.in_(old)))
-        conn.execute(PairwiseCorrelation.__table__.delete().where(PairwiseCorrelation.correlation_calculation_id.in_(old)))
-        conn.execute(t.delete().where(t.c.id.in_(old)))
-    replace_rows(conn, t, t.c.id == calc_id, [calc])
-    replace_rows(conn, PairwiseCorrelation.__table__, PairwiseCorrelation.correlation_calculation_id == calc_id, pairs)
-    replace_rows(conn, CorrelationCluster.__table__, CorrelationCluster.correlation_calculation_id == calc_id, cluster_rows)
-    if member_rows:
-        replace_rows(conn, CorrelationClusterPosition.__table__, CorrelationClusterPosition.cluster_id.in_([r["id"] for r in cluster_rows]), member_rows)
+    portfolio_ids = list(dict.fromkeys(item[0] for item in items))
+    doomed = [calc["id"] for _p, calc, *_rows in items]
+    for i in range(0, len(portfolio_ids), 500):
+        doomed += [r[0] for r in conn.execute(select(t.c.id).where(_as_of_rows_of(t, portfolio_ids[i:i + 500], as_of)))]
+    doomed = list(dict.fromkeys(doomed))
+    clusters, members = CorrelationCluster.__table__, CorrelationClusterPosition.__table__
+    for i in range(0, len(doomed), 500):
+        chunk = doomed[i:i + 500]
+        old_clusters = [r[0] for r in conn.execute(select(clusters.c.id).where(clusters.c.correlation_calculation_id.in_(chunk)))]
+        for j in range(0, len(old_clusters), 500):
+            conn.execute(members.delete().where(members.c.cluster_id.in_(old_clusters[j:j + 500])))
+        conn.execute(clusters.delete().where(clusters.c.correlation_calculation_id.in_(chunk)))
+        conn.execute(PairwiseCorrelation.__table__.delete().where(PairwiseCorrelation.correlation_calculation_id.in_(chunk)))
+        conn.execute(t.delete().where(t.c.id.in_(chunk)))
+    insert_rows(conn, t, [calc for _p, calc, *_rows in items])
+    insert_rows(conn, PairwiseCorrelation.__table__, [row for *_head, pairs, _c, _m in items for row in pairs])
+    insert_rows(conn, clusters, [row for *_head, cluster_rows, _m in items for row in cluster_rows])
+    insert_rows(conn, members, [row for *_head, member_rows in items for row in member_rows])
