@@ -107,12 +107,10 @@ class ClientMarket:
             else:
                 replace_as_of_rows(conn, table, self.client.portfolio_id, self.as_of, rows or [])
             return
-        if self.batch.replacements is None:
-            self.batch.replacements = AsOfReplacements(self.as_of)
         if columns is not None:
-            self.batch.replacements.columns(table, self.client.portfolio_id, columns)
+            self._collected().columns(table, self.client.portfolio_id, columns)
         else:
-            self.batch.replacements.rows(table, self.client.portfolio_id, rows or [])
+            self._collected().rows(table, self.client.portfolio_id, rows or [])
 
     def replace_correlations(self, conn, calc: dict, pairs: list[dict], cluster_rows: list[dict], member_rows: list[dict]) -> None:
         """Inside a `write`'s ``store(conn)``: replace this client's correlation calculation of the as-of date with its
@@ -121,9 +119,13 @@ class ClientMarket:
         if self.batch is None:
             replace_many_correlations(conn, self.as_of, [item])
             return
+        self._collected().correlations(item)
+
+    def _collected(self) -> AsOfReplacements:
+        """The multi-client run's collection of replacements, written at the end of its transaction."""
         if self.batch.replacements is None:
             self.batch.replacements = AsOfReplacements(self.as_of)
-        self.batch.replacements.correlations(item)
+        return self.batch.replacements
 
     @property
     def equities(self) -> pd.DataFrame:
