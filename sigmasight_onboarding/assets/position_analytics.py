@@ -196,6 +196,21 @@ def _columns(frame: pd.DataFrame) -> dict[str, list]:
     return {c: frame[c].tolist() for c in frame.columns}
 
 
+def _passes(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` passes ``schema``. Every check of these schemas is per value or per row, so a frame of several
+    clients' rows passes exactly when each client's part does."""
+    try:
+        schema.validate(frame, lazy=True)
+        return True
+    except pa.errors.SchemaErrors:
+        return False
+
+
+def _schema_passed(name: str, asset_key: str, rows: int) -> AssetCheckResult:
+    """A passed pandera check of ``rows`` rows."""
+    return AssetCheckResult(asset_key=asset_key, check_name=name, passed=True, metadata=readable({"rows": rows}))
+
+
 def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: pd.DataFrame,
                   market: ClientMarket | None = None) -> AssetCheckResult:
     """The pandera check of one client's output frame. In a multi-client run (``market.batch``) the validation waits
@@ -207,7 +222,7 @@ def _schema_check(name: str, asset_key: str, schema: pa.DataFrameSchema, frame: 
                                 metadata=readable({"pending": "batch validation"}))
     try:
         schema.validate(frame, lazy=True)
-        return AssetCheckResult(asset_key=asset_key, check_name=name, passed=True, metadata=readable({"rows": len(frame)}))
+        return _schema_passed(name, asset_key, len(frame))
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases.head(50).astype(str).to_dict("records")
         return AssetCheckResult(asset_key=asset_key, check_name=name, passed=False,
@@ -231,15 +246,11 @@ def validate_batch_schema_checks(markets: dict[str, ClientMarket]) -> dict[tuple
     out: dict[tuple[str, str], AssetCheckResult] = {}
     for name, items in by_check.items():
         schema, first = items[0][3], items[0][4].dtypes
-        together = all(item_schema is schema and frame.dtypes.equals(first) for *_e, item_schema, frame in items)
-        if together:
-            try:
-                schema.validate(pd.concat([frame for *_rest, frame in items], ignore_index=True), lazy=True)
-            except pa.errors.SchemaErrors:
-                together = False
+        together = (all(item_schema is schema and frame.dtypes.equals(first) for *_e, item_schema, frame in items)
+                    and _passes(schema, pd.concat([frame for *_rest, frame in items], ignore_index=True)))
         for email, _name, asset_key, item_schema, frame in items:
             out[(key_of[email], name)] = (
-                AssetCheckResult(asset_key=asset_key, check_name=name, passed=True, metadata=readable({"rows": len(frame)}))
+                _schema_passed(name, asset_key, len(frame))
                 if together else _schema_check(name, asset_key, item_schema, frame))
     return out
 
@@ -327,11 +338,7 @@ def _position_greeks_batch(engine: Engine, markets: dict[str, ClientMarket], mar
             market_price=mid.to_numpy(), index=priced.index,
         )
         frame, finite = _greeks_frame(greeks)
-        try:
-            GREEKS_SCHEMA.validate(frame, lazy=True)
-            schema_ok = True
-        except pa.errors.SchemaErrors:
-            schema_ok = False
+        schema_ok = _passes(GREEKS_SCHEMA, frame)
     table = PositionGreeks.__table__
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in GREEKS_SCHEMA.columns})
     results = {}
@@ -354,8 +361,7 @@ def _position_greeks_batch(engine: Engine, markets: dict[str, ClientMarket], mar
 
         m.write(engine, store)
         if schema_ok:
-            schema = AssetCheckResult(asset_key="position_greeks", check_name="greeks_schema", passed=True,
-                                      metadata=readable({"rows": len(client_frame)}))
+            schema = _schema_passed("greeks_schema", "position_greeks", len(client_frame))
         else:  # a failure somewhere: each client's own frame, as a client alone
             schema = _schema_check("greeks_schema", "position_greeks", GREEKS_SCHEMA, client_frame)
         symbol_of = client_priced["symbol"].to_dict()
@@ -614,12 +620,7 @@ def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], ma
 
     # the checks: the union's betas validated once (every row of a client's frame is a row of it); every position
     # accounted when its price symbol has rows in either model
-    together = pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]])
-    try:
-        FACTOR_SCHEMA.validate(together, lazy=True)
-        schema_ok = True
-    except pa.errors.SchemaErrors:
-        schema_ok = False
+    schema_ok = _passes(FACTOR_SCHEMA, pd.concat([single[["beta", "quality_flag"]], multi[["beta", "quality_flag"]]]))
     rows_per_symbol = single["symbol"].value_counts().add(multi["symbol"].value_counts(), fill_value=0)
     with_rows = set(rows_per_symbol.index)
     pt, ft = PositionFactorExposure.__table__, FactorExposure.__table__
@@ -646,8 +647,7 @@ def _factor_exposures_batch(engine: Engine, markets: dict[str, ClientMarket], ma
         m.write(engine, store)
         symbols = m.price_symbols
         if schema_ok:
-            schema = AssetCheckResult(asset_key="factor_exposures", check_name="factor_schema", passed=True,
-                                      metadata=readable({"rows": int(rows_per_symbol.reindex(symbols).fillna(0).sum())}))
+            schema = _schema_passed("factor_schema", "factor_exposures", int(rows_per_symbol.reindex(symbols).fillna(0).sum()))
         else:  # a failure somewhere: each client's own frame, as a client alone
             schema = _schema_check("factor_schema", "factor_exposures", FACTOR_SCHEMA, pd.concat([
                 single.loc[single["symbol"].isin(symbols), ["beta", "quality_flag"]],
@@ -815,11 +815,7 @@ def _interest_rate_betas_batch(engine: Engine, markets: dict[str, ClientMarket],
                          b["rate_beta"].to_numpy(), 100.0)
     cols = _columns(_rate_beta_frame(expo.index, [ms[g].client.portfolio_id for g in book.client], first.as_of, b,
                                      book.exposure, repriced))
-    try:
-        RATE_BETA_SCHEMA.validate(pd.DataFrame({"rate_beta": cols["rate_beta"], "r2": cols["r_squared"]}, dtype=float), lazy=True)
-        schema_ok = True
-    except pa.errors.SchemaErrors:
-        schema_ok = False
+    schema_ok = _passes(RATE_BETA_SCHEMA, pd.DataFrame({"rate_beta": cols["rate_beta"], "r2": cols["r_squared"]}, dtype=float))
     table, now = PositionInterestRateBeta.__table__, utcnow()
     results = {}
     for g, (key, m) in enumerate(markets.items()):
@@ -827,9 +823,8 @@ def _interest_rate_betas_batch(engine: Engine, markets: dict[str, ClientMarket],
         client_cols = {**{k: v[lo:hi] for k, v in cols.items()}, "created_at": [now] * (hi - lo)}
         m.write(engine, lambda conn, m=m, client_cols=client_cols: m.replace_as_of(conn, table, columns=client_cols))
         frame = pd.DataFrame({"rate_beta": client_cols["rate_beta"], "r2": client_cols["r_squared"]}, dtype=float)
-        schema = (AssetCheckResult(asset_key="interest_rate_betas", check_name="rate_beta_schema", passed=True,
-                                   metadata=readable({"rows": len(frame)}))
-                  if schema_ok else _schema_check("rate_beta_schema", "interest_rate_betas", RATE_BETA_SCHEMA, frame))
+        schema = (_schema_passed("rate_beta_schema", "interest_rate_betas", len(frame)) if schema_ok
+                  else _schema_check("rate_beta_schema", "interest_rate_betas", RATE_BETA_SCHEMA, frame))
         results[key] = MaterializeResult(metadata=readable({"positions": len(frame)}), check_results=[
             schema, _position_coverage_check("interest_rate_betas", m.positions, set(m.positions["symbol"]), {})])
     return results
